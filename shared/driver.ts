@@ -1,0 +1,110 @@
+/**
+ * Executes a core's effects in the one order the protocol's safety rests on:
+ * persist (and sync) first, then everything else.
+ *
+ * Batches are ordered too. A batch's outward effects (send, reply, timers,
+ * resource calls) run only after every persist of that batch AND of every
+ * earlier batch has completed. Without this, a step that merely *reveals* an
+ * earlier decision (an outcome inquiry answered from memory) could leak it
+ * before the record that makes it durable hit the disk.
+ *
+ * Appends of consecutive batches are all issued at once, so a group-commit log
+ * covers them with one fdatasync; only the outward effects wait.
+ *
+ * A persist failure is fail-stop: the driver poisons itself, runs no outward
+ * effect of that or any later batch, and calls `onFatal` once (the services
+ * exit there; the simulator marks the node crashed).
+ */
+import type { PersistEffect } from './core.ts';
+
+export interface DriverHooks<R, E> {
+  /** Write one record; resolve once written, and once durable when `sync` is set. */
+  persist(record: R, sync: boolean): Promise<unknown>;
+  /** Run one non-persist effect. A returned promise is awaited before the next effect runs. */
+  execute(effect: E): void | Promise<void>;
+  /** Called once, with the first persist or execute error. */
+  onFatal(error: unknown): void;
+}
+
+function isPersist<R>(e: { kind: string }): e is PersistEffect<R> {
+  return e.kind === 'persist';
+}
+
+export class EffectDriver<R, E extends { kind: string }> {
+  private barrier: Promise<void> = Promise.resolve();
+  private failed = false;
+  private inFlight = 0;
+
+  constructor(private readonly hooks: DriverHooks<R, E>) {}
+
+  /** True once a persist or effect failed; nothing more will run. */
+  get poisoned(): boolean {
+    return this.failed;
+  }
+
+  /** Batches accepted but not yet fully executed. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Queues one step's effects. Resolves when they have all run (or been
+   * dropped because the driver is poisoned); never rejects.
+   */
+  run(effects: readonly E[]): Promise<void> {
+    if (this.failed) return Promise.resolve();
+    const outward: E[] = [];
+    const writes: Promise<unknown>[] = [];
+    for (const e of effects) {
+      if (isPersist<R>(e)) {
+        // Issued now, in order, so LSN order follows step order and one group flush can cover many batches.
+        writes.push(this.guard(() => this.hooks.persist(e.record, e.sync)));
+      } else {
+        outward.push(e);
+      }
+    }
+    const previous = this.barrier;
+    this.inFlight++;
+    const done = (async () => {
+      try {
+        await previous;
+        await Promise.all(writes);
+        for (const e of outward) {
+          if (this.failed) return;
+          await this.hooks.execute(e);
+        }
+      } catch (error) {
+        this.fail(error);
+      } finally {
+        this.inFlight--;
+      }
+    })();
+    this.barrier = done;
+    return done;
+  }
+
+  /** Resolves when every batch queued so far has run. */
+  idle(): Promise<void> {
+    return this.barrier;
+  }
+
+  private guard(write: () => Promise<unknown>): Promise<unknown> {
+    let p: Promise<unknown>;
+    try {
+      p = write();
+    } catch (error) {
+      p = Promise.reject(error);
+    }
+    // Record the failure at once, so batches queued behind this one drop their effects.
+    return p.catch((error: unknown) => {
+      this.fail(error);
+      throw error;
+    });
+  }
+
+  private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.hooks.onFatal(error);
+  }
+}

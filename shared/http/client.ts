@@ -1,0 +1,128 @@
+/**
+ * The services' HTTP client: axios over keep-alive agents, a per-call timeout,
+ * and p-retry for calls the caller marks as safe to repeat.
+ *
+ * Any HTTP answer resolves `{ status, data }`: a 409 or a 503 is information
+ * for the protocol, not an exception. Only "no answer at all" rejects, as a
+ * TransportError, because then the caller cannot tell whether the request
+ * landed and must treat the outcome as unknown.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import pRetry, { AbortError } from 'p-retry';
+
+export type TransportErrorCode = 'timeout' | 'unreachable' | 'reset';
+
+export class TransportError extends Error {
+  constructor(
+    readonly code: TransportErrorCode,
+    message: string,
+    readonly url: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+export interface HttpResult<T> {
+  readonly status: number;
+  readonly data: T;
+}
+
+export interface CallOptions {
+  readonly timeoutMs?: number;
+  /** Extra attempts after the first, for idempotent calls only. Retries on transport errors and 5xx. */
+  readonly retries?: number;
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+export interface HttpClientOptions {
+  readonly token?: string;
+  readonly timeoutMs?: number;
+  /** Sockets kept per peer. */
+  readonly socketsPerHostMax?: number;
+}
+
+export interface HttpClient {
+  post<T>(url: string, body: unknown, options?: CallOptions): Promise<HttpResult<T>>;
+  get<T>(url: string, options?: CallOptions): Promise<HttpResult<T>>;
+  close(): void;
+}
+
+const RETRIES_MAX = 10;
+
+function classify(error: unknown, url: string): TransportError {
+  const e = error as AxiosError;
+  const code = e.code ?? '';
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === AxiosError.ETIMEDOUT) {
+    return new TransportError('timeout', `no answer from ${url} in time`, url);
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN') {
+    return new TransportError('unreachable', `${url} is unreachable (${code})`, url);
+  }
+  return new TransportError('reset', `connection to ${url} failed (${code || e.message})`, url);
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const maxSockets = options.socketsPerHostMax ?? 64;
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const instance: AxiosInstance = axios.create({
+    httpAgent,
+    httpsAgent,
+    timeout: options.timeoutMs ?? 2_000,
+    // Every status resolves: the protocol reads 4xx/5xx answers itself.
+    validateStatus: () => true,
+    // Keep the client local-only and predictable: no proxies from the environment.
+    proxy: false,
+    maxRedirects: 0,
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    transitional: { clarifyTimeoutError: true },
+  });
+
+  async function call<T>(method: 'get' | 'post', url: string, body: unknown, opts: CallOptions): Promise<HttpResult<T>> {
+    const once = async (): Promise<HttpResult<T>> => {
+      try {
+        const res = await instance.request<T>({ method, url, data: body, timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000 });
+        return { status: res.status, data: res.data };
+      } catch (error) {
+        throw classify(error, url);
+      }
+    };
+    const retries = Math.min(opts.retries ?? 0, RETRIES_MAX);
+    if (retries === 0) return once();
+    let last5xx: HttpResult<T> | undefined;
+    return pRetry(
+      async () => {
+        const result = await once();
+        if (result.status >= 500) {
+          last5xx = result;
+          throw new Error(`HTTP ${result.status} from ${url}`);
+        }
+        return result;
+      },
+      {
+        retries,
+        minTimeout: opts.retryMinMs ?? 50,
+        maxTimeout: opts.retryMaxMs ?? 1_000,
+        randomize: true,
+        shouldRetry: ({ error }) => !(error instanceof AbortError),
+      },
+    ).catch((error: unknown) => {
+      // After the last retry, a 5xx still answers with its status; only silence rejects.
+      if (!(error instanceof TransportError) && last5xx !== undefined) return last5xx;
+      throw error;
+    });
+  }
+
+  return {
+    post: (url, body, opts = {}) => call('post', url, body, opts),
+    get: (url, opts = {}) => call('get', url, undefined, opts),
+    close: () => {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
