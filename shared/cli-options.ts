@@ -1,0 +1,50 @@
+/**
+ * Every CLI flag can also come from the environment as TWOPC_<FLAG>
+ * (`--lock-wait-ms` ← TWOPC_LOCK_WAIT_MS), for containers.
+ */
+import { InvalidArgumentError, Option } from 'commander';
+
+export function envName(flags: string): string {
+  const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
+  if (!long) throw new Error(`option ${flags} has no long name`);
+  return `TWOPC_${long.replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** An option that also reads TWOPC_<FLAG>. */
+export function opt(flags: string, description: string): Option {
+  return new Option(flags, description).env(envName(flags));
+}
+
+export function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+export const FSYNC_MODES = ['always', 'group', 'none'] as const;
+export type FsyncMode = (typeof FSYNC_MODES)[number];
+
+export function fsyncOpt(): Option {
+  return opt('--fsync <mode>', 'WAL sync policy').choices(FSYNC_MODES).default('group');
+}
+
+/** Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map. */
+export function parseParticipants(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const name = eq > 0 ? part.slice(0, eq) : '';
+    const url = eq > 0 ? part.slice(eq + 1) : '';
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || !/^https?:\/\/\S+$/.test(url)) {
+      throw new InvalidArgumentError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
+    }
+    if (Object.hasOwn(out, name)) throw new InvalidArgumentError(`Participant "${name}" is listed twice.`);
+    out[name] = url.replace(/\/+$/, '');
+  }
+  if (Object.keys(out).length === 0) throw new InvalidArgumentError('Expected at least one participant.');
+  return out;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { TwopcError } from '../../shared/errors.ts';
+import { createTransactionSchema, opSchema, parse, prepareSchema } from '../../shared/schemas.ts';
+
+function rejects(schema: Parameters<typeof parse>[0], value: unknown): string {
+  try {
+    parse(schema, value);
+  } catch (e) {
+    expect(e).toBeInstanceOf(TwopcError);
+    expect((e as TwopcError).status).toBe(400);
+    return (e as TwopcError).message;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('schemas', () => {
+  it('accepts each op of the contract', () => {
+    expect(parse(opSchema, { op: 'put', key: 'k', value: { a: 1 } })).toEqual({ op: 'put', key: 'k', value: { a: 1 } });
+    expect(parse(opSchema, { op: 'add', key: 'k', amount: -5, min: 0 })).toEqual({ op: 'add', key: 'k', amount: -5, min: 0 });
+    expect(parse(opSchema, { op: 'delete', key: 'k' })).toEqual({ op: 'delete', key: 'k' });
+    expect(parse(opSchema, { op: 'read', key: 'k' })).toEqual({ op: 'read', key: 'k' });
+  });
+
+  it.each([
+    [{ op: 'add', key: 'k', amount: '5' }, 'Expected `amount` to be a finite number'],
+    [{ op: 'add', key: 'k', amount: 5, mni: 0 }, 'Unknown field `mni`'],
+    [{ op: 'put', key: 'k' }, 'Missing field `value`'],
+    [{ op: 'rename', key: 'k' }, 'Expected `op` to be one of'],
+    [{ op: 'read', key: '' }, 'at least 1 characters'],
+    [[], 'Expected `op` to be one of'],
+  ])('rejects %j with a message naming the field', (value, message) => {
+    expect(rejects(opSchema, value)).toContain(message);
+  });
+
+  it('names nested paths', () => {
+    const msg = rejects(createTransactionSchema, { branches: [{ participant: 'p1', ops: [{ op: 'add', key: 'k', amount: null }] }] });
+    expect(msg).toContain('branches[0].ops[0].amount');
+  });
+
+  it('rejects unknown top-level fields and bounds list sizes', () => {
+    expect(rejects(createTransactionSchema, { timeoutMS: 5 })).toContain('Unknown field `timeoutMS`');
+    const ops = Array.from({ length: 300 }, () => ({ op: 'read', key: 'k' }));
+    expect(rejects(createTransactionSchema, { branches: [{ participant: 'p1', ops }] })).toContain('at most 256 items');
+  });
+
+  it('validates prepare bodies, including the coordinator URL', () => {
+    const ok = { txId: 'tx-1-1', coordinator: 'http://127.0.0.1:1', participants: ['http://127.0.0.1:2'], ops: [] };
+    expect(parse(prepareSchema(), ok)).toEqual(ok);
+    expect(rejects(prepareSchema(), { ...ok, coordinator: 'file:///etc/passwd' })).toContain('coordinator');
+    expect(rejects(prepareSchema(), { ...ok, txId: 'a b' })).toContain('txId');
+  });
+});
