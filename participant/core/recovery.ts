@@ -1,0 +1,94 @@
+/**
+ * Recovery: rebuild the state from the newest checkpoint and the records after
+ * it, and rebuild the resource alongside.
+ *
+ * The resource is restored from the checkpoint's resource snapshot, which
+ * reflects exactly the records up to the checkpoint's LSN; then every outcome
+ * logged after it is replayed through `resourceCommit`/`resourceAbort` with
+ * the data its PREPARED (or one-phase COMMITTED) carried. A crash may have hit
+ * after the record but before or after the resource applied it, so the
+ * resource must apply idempotently; the key-value store's commit data is final
+ * values, which are.
+ *
+ * Every PREPARED without an outcome is in doubt: it re-takes its locks (no
+ * other transaction may touch those keys until it is settled) and asks the
+ * coordinator at once.
+ */
+import type { TxId } from '../../shared/types.ts';
+import { outcomesFrom } from './outcomes.ts';
+import { type Acc, log } from './state.ts';
+import type { OutcomeEntry, PreparedSnapshot, PreparedTx, RecoverEvent } from './types.ts';
+
+export function recover(acc: Acc, e: RecoverEvent): void {
+  const { config } = acc.s;
+  const prepared = new Map<TxId, PreparedSnapshot>();
+  const settled: (readonly [TxId, OutcomeEntry])[] = [];
+  let anomalies = 0;
+  if (e.snapshot !== undefined) {
+    if (e.snapshot.version !== 1) throw new Error(`Unknown participant checkpoint version ${String(e.snapshot.version)}.`);
+    acc.fx.push({ kind: 'resourceRestore', snapshot: e.snapshot.resource });
+    for (const p of e.snapshot.prepared) prepared.set(p.txId, p);
+    settled.push(...e.snapshot.outcomes);
+  }
+  for (const r of e.records) {
+    const p = prepared.get(r.txId);
+    switch (r.type) {
+      case 'PREPARED':
+        prepared.set(r.txId, { txId: r.txId, coordinator: r.coordinator, participants: r.participants, keys: r.keys, data: r.data, at: r.at });
+        break;
+      case 'COMMITTED':
+        if (p !== undefined) acc.fx.push({ kind: 'resourceCommit', txId: r.txId, data: p.data });
+        else if (r.onePhase === true) acc.fx.push({ kind: 'resourceCommit', txId: r.txId, data: r.data });
+        else anomalies++;
+        settled.push([r.txId, { outcome: 'committed', at: r.at }]);
+        break;
+      case 'ABORTED':
+        if (p !== undefined) acc.fx.push({ kind: 'resourceAbort', txId: r.txId, data: p.data });
+        settled.push([r.txId, r.reason === undefined ? { outcome: 'aborted', at: r.at } : { outcome: 'aborted', at: r.at, reason: r.reason }]);
+        break;
+      case 'HEURISTIC':
+        if (p !== undefined) acc.fx.push({ kind: r.outcome === 'committed' ? 'resourceCommit' : 'resourceAbort', txId: r.txId, data: p.data });
+        else anomalies++;
+        settled.push([r.txId, { outcome: r.outcome, at: r.at, heuristic: r.outcome }]);
+        break;
+    }
+    if (r.type !== 'PREPARED') prepared.delete(r.txId);
+  }
+
+  const txs = new Map<TxId, PreparedTx>();
+  const locks = new Map<string, TxId>();
+  const inDoubt = [...prepared.values()].sort((a, b) => a.at - b.at);
+  for (const p of inDoubt) {
+    for (const k of p.keys) locks.set(k, p.txId);
+    txs.set(p.txId, {
+      phase: 'prepared',
+      txId: p.txId,
+      coordinator: p.coordinator,
+      participants: p.participants,
+      keys: p.keys,
+      data: p.data,
+      preparedAt: p.at,
+      inquiries: 1,
+      inquiryInFlight: true,
+      peers: {},
+    });
+  }
+  acc.s = {
+    config,
+    txs,
+    locks,
+    waiting: [],
+    outcomes: outcomesFrom(settled, config.outcomeGenerationSize, config.outcomeGenerations),
+  };
+  for (const p of inDoubt) {
+    log(acc, 'in-doubt', p.txId, { keys: p.keys, coordinator: p.coordinator, preparedAt: p.at });
+    acc.fx.push({ kind: 'inquire', txId: p.txId, coordinator: p.coordinator });
+  }
+  log(acc, 'recovered', undefined, {
+    fromCheckpoint: e.snapshot !== undefined,
+    records: e.records.length,
+    inDoubt: inDoubt.length,
+    outcomes: settled.length,
+    ...(anomalies > 0 && { anomalies }),
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * The transitions that end a transaction here: commit or abort a prepared
+ * one, abort one that has not voted yet, and leave a tombstone for one never
+ * seen. Each writes its record before anything it causes is visible: the
+ * driver runs every persist before the effects that follow it.
+ */
+import type { Outcome, TxId } from '../../shared/types.ts';
+import {
+  type Acc,
+  crashPoint,
+  deleteTx,
+  inquiryTimerId,
+  lockTimerId,
+  log,
+  admitWaiters,
+  releaseAndAdmit,
+  remember,
+  reply,
+  setTx,
+} from './state.ts';
+import type { PendingTx, PreparedTx, RequestId } from './types.ts';
+
+export const decisionBody = (txId: TxId, state: Outcome, heuristic?: Outcome) =>
+  heuristic === undefined ? { txId, state } : { txId, state, heuristic };
+
+/** COMMITTED is forced before the resource applies it and before anyone hears of it. */
+export function commitPrepared(acc: Acc, tx: PreparedTx, now: number, via: string, requestId?: RequestId): void {
+  acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
+  crashPoint(acc, 'participant.before-commit-logged');
+  acc.fx.push({ kind: 'persist', record: { type: 'COMMITTED', txId: tx.txId, at: now }, sync: true });
+  crashPoint(acc, 'participant.after-commit-logged');
+  acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: tx.data });
+  deleteTx(acc, tx.txId);
+  remember(acc, tx.txId, { outcome: 'committed', at: now });
+  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'committed'));
+  log(acc, 'committed', tx.txId, { via });
+  releaseAndAdmit(acc, tx.txId, tx.keys);
+}
+
+/** ABORTED need not be forced under presumed abort: if it is lost, an inquiry learns "aborted" again. */
+export function abortPrepared(acc: Acc, tx: PreparedTx, now: number, via: string, requestId?: RequestId): void {
+  acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
+  crashPoint(acc, 'participant.before-abort-logged');
+  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now }, sync: false });
+  crashPoint(acc, 'participant.after-abort-logged');
+  acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: tx.data });
+  deleteTx(acc, tx.txId);
+  remember(acc, tx.txId, { outcome: 'aborted', at: now });
+  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'aborted'));
+  log(acc, 'aborted', tx.txId, { via });
+  releaseAndAdmit(acc, tx.txId, tx.keys);
+}
+
+export function settlePrepared(acc: Acc, tx: PreparedTx, outcome: Outcome, now: number, via: string): void {
+  if (outcome === 'committed') commitPrepared(acc, tx, now, via);
+  else abortPrepared(acc, tx, now, via);
+}
+
+/**
+ * Aborts a transaction that has not voted: its prepare requests hear NO with
+ * `reason`. A waiter simply leaves the queue. One whose resource is still
+ * preparing keeps its locks until the resource answers (`cancelled`), so the
+ * resource never sees two transactions on one key at once.
+ *
+ * `sync` is set when the record is a promise to a peer never to vote yes.
+ */
+export function abortPending(
+  acc: Acc,
+  tx: PendingTx,
+  reason: string,
+  now: number,
+  options: { sync: boolean; resourceAnswered: boolean },
+): void {
+  crashPoint(acc, 'participant.before-abort-logged');
+  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now, reason }, sync: options.sync });
+  crashPoint(acc, 'participant.after-abort-logged');
+  remember(acc, tx.txId, { outcome: 'aborted', at: now, reason });
+  for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'no', reason });
+  log(acc, 'vote-no', tx.txId, { reason });
+  if (tx.phase === 'waiting') {
+    acc.fx.push({ kind: 'cancelTimer', id: lockTimerId(tx.txId) });
+    deleteTx(acc, tx.txId);
+    // It may have been the earlier waiter that held others back.
+    admitWaiters(acc);
+  } else if (options.resourceAnswered) {
+    deleteTx(acc, tx.txId);
+    releaseAndAdmit(acc, tx.txId, tx.keys);
+  } else {
+    setTx(acc, { ...tx, cancelled: true, requestIds: [] });
+  }
+}
+
+/** An abort (or a peer's inquiry) for a transaction never seen: the late PREPARE will vote no. */
+export function tombstone(acc: Acc, txId: TxId, reason: string, now: number, sync: boolean): void {
+  crashPoint(acc, 'participant.before-abort-logged');
+  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId, at: now, reason }, sync });
+  crashPoint(acc, 'participant.after-abort-logged');
+  remember(acc, txId, { outcome: 'aborted', at: now, reason });
+  log(acc, 'tombstone', txId, { reason });
+}

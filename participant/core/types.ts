@@ -1,0 +1,319 @@
+/**
+ * The participant core's vocabulary: configuration, WAL records, events in,
+ * effects out, and the state carried between steps. Nothing here does I/O.
+ *
+ * The resource (the data under 2PC) is reached only through effects
+ * (`resourcePrepare`, `resourceCommit`, ...), so one core serves the built-in
+ * key-value store and any resource a microservice brings. Ops are opaque to the
+ * core: it learns which keys they touch from `config.keysOf`.
+ */
+import type { CommonEffect, RequestId, TimerFired } from '../../shared/core.ts';
+import type { Outcome, TxId, Vote } from '../../shared/types.ts';
+import type { RecentOutcomes } from './outcomes.ts';
+
+// ---- Configuration ---------------------------------------------------------------
+
+export interface ParticipantConfig {
+  /** The keys a list of (already validated) ops touches; locks are taken on exactly these. Must be pure. */
+  readonly keysOf: (ops: readonly unknown[]) => readonly string[];
+  /** This participant's own URL as peers list it; it is not asked about its own transactions. */
+  readonly selfUrl?: string;
+  /** How long a prepare waits for a held lock before voting no. 0 votes no at once. */
+  readonly lockWaitMs?: number;
+  /** How long a YES voter waits for the decision before it starts asking for it. */
+  readonly decisionWaitMs?: number;
+  /** Backoff between outcome inquiries: doubles from base up to max. */
+  readonly inquiryBackoffBaseMs?: number;
+  readonly inquiryBackoffMaxMs?: number;
+  /** Bad input beyond these is refused with a 400 and never logged. */
+  readonly opsPerTxMax?: number;
+  readonly keysPerTxMax?: number;
+  /** Prepares queued behind held locks; beyond it a prepare votes no at once. */
+  readonly waitingPreparesMax?: number;
+  /** Transactions holding locks (being prepared, or prepared and in doubt); beyond it a prepare votes no. */
+  readonly lockingTxsMax?: number;
+  /** Requests (the original and its retries) that may await one transaction's vote. */
+  readonly prepareRequestsPerTxMax?: number;
+  /**
+   * Settled outcomes remembered for duplicates, late prepares and peer
+   * inquiries: `outcomeGenerations` generations of `outcomeGenerationSize`
+   * each; the oldest generation is forgotten as a whole.
+   */
+  readonly outcomeGenerationSize?: number;
+  readonly outcomeGenerations?: number;
+}
+
+export type ResolvedConfig = Required<Omit<ParticipantConfig, 'selfUrl'>> & { readonly selfUrl: string | undefined };
+
+export const CONFIG_DEFAULTS = {
+  lockWaitMs: 2_000,
+  decisionWaitMs: 3_000,
+  inquiryBackoffBaseMs: 250,
+  inquiryBackoffMaxMs: 10_000,
+  opsPerTxMax: 256,
+  keysPerTxMax: 256,
+  waitingPreparesMax: 1_024,
+  lockingTxsMax: 4_096,
+  prepareRequestsPerTxMax: 4,
+  outcomeGenerationSize: 1_024,
+  outcomeGenerations: 32,
+} as const;
+
+// ---- WAL records -------------------------------------------------------------------
+
+/** Forced before the YES vote leaves. `data` is what the resource needs at commit (redo/undo). */
+export interface PreparedRecord {
+  readonly type: 'PREPARED';
+  readonly txId: TxId;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly keys: readonly string[];
+  readonly data: unknown;
+  readonly at: number;
+}
+/** Forced before the commit is acknowledged. One-phase commits carry their `data`, having no PREPARED. */
+export interface CommittedRecord {
+  readonly type: 'COMMITTED';
+  readonly txId: TxId;
+  readonly at: number;
+  readonly data?: unknown;
+  readonly onePhase?: true;
+}
+/** Lazy under presumed abort, except a peer-inquiry tombstone, which is a promise and is forced. */
+export interface AbortedRecord {
+  readonly type: 'ABORTED';
+  readonly txId: TxId;
+  readonly at: number;
+  readonly reason?: string;
+}
+/** An operator's decision for an in-doubt transaction; forced. */
+export interface HeuristicRecord {
+  readonly type: 'HEURISTIC';
+  readonly txId: TxId;
+  readonly outcome: Outcome;
+  readonly at: number;
+}
+export type ParticipantRecord = PreparedRecord | CommittedRecord | AbortedRecord | HeuristicRecord;
+
+// ---- Checkpoint snapshot ---------------------------------------------------------
+
+export interface OutcomeEntry {
+  readonly outcome: Outcome;
+  /** When it settled. */
+  readonly at: number;
+  /** Set when an operator settled it by hand. */
+  readonly heuristic?: Outcome;
+  /** Why it aborted, when this participant voted no. */
+  readonly reason?: string;
+}
+
+export interface PreparedSnapshot {
+  readonly txId: TxId;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly keys: readonly string[];
+  readonly data: unknown;
+  readonly at: number;
+}
+
+/**
+ * What a checkpoint stores: the resource's own snapshot, the in-doubt
+ * transactions (their PREPARED records may be dropped with old segments), and
+ * the remembered outcomes, oldest first.
+ */
+export interface ParticipantSnapshot {
+  readonly version: 1;
+  readonly resource: unknown;
+  readonly prepared: readonly PreparedSnapshot[];
+  readonly outcomes: readonly (readonly [TxId, OutcomeEntry])[];
+}
+
+// ---- Events ------------------------------------------------------------------------
+
+interface Timed {
+  readonly now: number;
+}
+interface Request extends Timed {
+  readonly requestId: RequestId;
+}
+
+export interface PrepareEvent extends Request {
+  readonly type: 'prepare';
+  readonly txId: TxId;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly ops: readonly unknown[];
+  readonly onePhase: boolean;
+}
+export interface DecisionEvent extends Request {
+  readonly type: 'commit' | 'abort';
+  readonly txId: TxId;
+}
+/** The resource's answer to `resourcePrepare`. The runtime turns a thrown error into `vote: 'no'`. */
+export interface ResourcePreparedEvent extends Timed {
+  readonly type: 'resourcePrepared';
+  readonly txId: TxId;
+  readonly vote: Vote;
+  readonly reason?: string;
+  readonly data?: unknown;
+}
+/** The coordinator answered an inquiry with a decision. */
+export interface OutcomeLearnedEvent extends Timed {
+  readonly type: 'outcomeLearned';
+  readonly txId: TxId;
+  readonly outcome: Outcome;
+}
+/** The coordinator had no decision yet (`pending`, reachable) or gave no answer at all (unreachable). */
+export interface InquiryFailedEvent extends Timed {
+  readonly type: 'inquiryFailed';
+  readonly txId: TxId;
+  readonly reason: string;
+  readonly coordinatorReachable: boolean;
+}
+/** A peer's answer to a cooperative-termination inquiry. A heuristic answer is no evidence of the decision. */
+export interface PeerAnsweredEvent extends Timed {
+  readonly type: 'peerAnswered';
+  readonly txId: TxId;
+  readonly peerUrl: string;
+  readonly answer: 'committed' | 'aborted' | 'prepared' | 'unreachable';
+  readonly heuristic?: boolean;
+}
+/** A peer asks what became of txId; we answer and, if we never voted, promise never to vote yes. */
+export interface PeerInquiryEvent extends Request {
+  readonly type: 'peerInquiry';
+  readonly txId: TxId;
+}
+export interface HeuristicEvent extends Request {
+  readonly type: 'heuristic';
+  readonly txId: TxId;
+  readonly outcome: Outcome;
+}
+export interface GetTxEvent extends Request {
+  readonly type: 'getTx';
+  readonly txId: TxId;
+}
+export interface ListTxEvent extends Request {
+  readonly type: 'listTx';
+  readonly state: 'prepared';
+}
+/** Replays a checkpoint and the records after it; the first event of every run. */
+export interface RecoverEvent extends Timed {
+  readonly type: 'recover';
+  readonly snapshot?: ParticipantSnapshot;
+  readonly records: readonly ParticipantRecord[];
+}
+
+export type ParticipantEvent =
+  | PrepareEvent
+  | DecisionEvent
+  | ResourcePreparedEvent
+  | TimerFired
+  | OutcomeLearnedEvent
+  | InquiryFailedEvent
+  | PeerAnsweredEvent
+  | PeerInquiryEvent
+  | HeuristicEvent
+  | GetTxEvent
+  | ListTxEvent
+  | RecoverEvent;
+
+// ---- Effects -----------------------------------------------------------------------
+
+/** Validate `ops` under the locks already held and compute the commit data; answer with `resourcePrepared`. */
+export interface ResourcePrepareEffect {
+  readonly kind: 'resourcePrepare';
+  readonly txId: TxId;
+  readonly ops: readonly unknown[];
+}
+/** Apply a committed transaction. Must be idempotent: recovery replays it. */
+export interface ResourceCommitEffect {
+  readonly kind: 'resourceCommit';
+  readonly txId: TxId;
+  readonly data: unknown;
+}
+/** Forget a prepared transaction. Must be idempotent. */
+export interface ResourceAbortEffect {
+  readonly kind: 'resourceAbort';
+  readonly txId: TxId;
+  readonly data: unknown;
+}
+/** Load the resource's state from a checkpoint, before any record is replayed. */
+export interface ResourceRestoreEffect {
+  readonly kind: 'resourceRestore';
+  readonly snapshot: unknown;
+}
+/** GET {coordinator}/v1/transactions/:txId/outcome; answer with `outcomeLearned` or `inquiryFailed`. */
+export interface InquireEffect {
+  readonly kind: 'inquire';
+  readonly txId: TxId;
+  readonly coordinator: string;
+}
+/** POST {peerUrl}/v1/2pc/transactions/:txId/inquiry; answer with `peerAnswered`. */
+export interface AskPeerEffect {
+  readonly kind: 'askPeer';
+  readonly txId: TxId;
+  readonly peerUrl: string;
+}
+
+export type ParticipantEffect =
+  | CommonEffect<ParticipantRecord>
+  | ResourcePrepareEffect
+  | ResourceCommitEffect
+  | ResourceAbortEffect
+  | ResourceRestoreEffect
+  | InquireEffect
+  | AskPeerEffect;
+
+// ---- State -------------------------------------------------------------------------
+
+/** A prepare that has not voted yet: queued behind locks, or with the resource. */
+export interface PendingTx {
+  readonly phase: 'waiting' | 'preparing';
+  readonly txId: TxId;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly ops: readonly unknown[];
+  readonly keys: readonly string[];
+  readonly onePhase: boolean;
+  /** Requests awaiting the vote (the original and its retries). */
+  readonly requestIds: readonly RequestId[];
+  readonly arrivedAt: number;
+  /** Aborted while the resource was still preparing: its locks go when the resource answers. */
+  readonly cancelled: boolean;
+}
+
+export type PeerState = 'asked' | 'prepared' | 'unreachable';
+
+/** Voted yes, outcome unknown: holds its locks until it learns the decision. */
+export interface PreparedTx {
+  readonly phase: 'prepared';
+  readonly txId: TxId;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly keys: readonly string[];
+  readonly data: unknown;
+  readonly preparedAt: number;
+  /** Outcome inquiries sent to the coordinator so far. */
+  readonly inquiries: number;
+  readonly inquiryInFlight: boolean;
+  /** Cooperative termination: what each peer said in the latest round. */
+  readonly peers: Readonly<Record<string, PeerState>>;
+  /** Set when every peer is prepared too: only the coordinator can decide now. */
+  readonly blocked?: string;
+}
+
+export type LiveTx = PendingTx | PreparedTx;
+
+export interface ParticipantState {
+  readonly config: ResolvedConfig;
+  /** Transactions not yet settled. */
+  readonly txs: ReadonlyMap<TxId, LiveTx>;
+  /** Exclusive locks: key → holder. Strict 2PL: taken at prepare, released at commit/abort. */
+  readonly locks: ReadonlyMap<string, TxId>;
+  /** Prepares waiting for locks, in arrival order (FIFO per key follows from it). */
+  readonly waiting: readonly TxId[];
+  /** Settled transactions, bounded. */
+  readonly outcomes: RecentOutcomes;
+}
+
+export type { RequestId, TxId, Outcome, Vote };
