@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { getTx, listTx, step, type ParticipantEvent, type ParticipantState } from '../../../participant/core/index.ts';
+import type { TxId } from '../../../shared/types.ts';
+import { COORD, P2, P3, fresh, kinds, persists, prepare, preparedWith, run, timer, tx, withoutLogs } from './helpers.ts';
+
+const put = (key: string, value: unknown) => ({ op: 'put', key, value }) as const;
+const data = { writes: [{ key: 'k', value: 1 }] };
+
+const unreachable = (txId: TxId, now = 5_000): ParticipantEvent => ({
+  type: 'inquiryFailed',
+  now,
+  txId,
+  reason: 'unreachable',
+  coordinatorReachable: false,
+});
+const peer = (txId: TxId, peerUrl: string, answer: 'committed' | 'aborted' | 'prepared' | 'unreachable', heuristic?: boolean): ParticipantEvent => ({
+  type: 'peerAnswered',
+  now: 6_000,
+  txId,
+  peerUrl,
+  answer,
+  ...(heuristic !== undefined && { heuristic }),
+});
+
+/** Prepared, the decision overdue, the first inquiry sent. */
+function inquiring(): ParticipantState {
+  return run(preparedWith(tx(1), [put('k', 1)], data), timer(`inquire:${tx(1)}`, 4_000)).state;
+}
+
+describe('in doubt: asking the coordinator', () => {
+  it('when the decision is overdue it asks the coordinator', () => {
+    const r = step(preparedWith(tx(1), [put('k', 1)], data), timer(`inquire:${tx(1)}`, 4_000));
+    expect(r.effects).toEqual([
+      { kind: 'inquire', txId: tx(1), coordinator: COORD },
+      { kind: 'log', step: 'inquire', txId: tx(1), fields: { attempt: 1, coordinator: COORD } },
+    ]);
+  });
+
+  it('the outcome learned from the coordinator settles it like a commit message would', () => {
+    const r = step(inquiring(), { type: 'outcomeLearned', now: 5_000, txId: tx(1), outcome: 'committed' });
+    expect(withoutLogs(r.effects)).toEqual([
+      { kind: 'cancelTimer', id: `inquire:${tx(1)}` },
+      { kind: 'crashPoint', point: 'participant.before-commit-logged' },
+      { kind: 'persist', record: { type: 'COMMITTED', txId: tx(1), at: 5_000 }, sync: true },
+      { kind: 'crashPoint', point: 'participant.after-commit-logged' },
+      { kind: 'resourceCommit', txId: tx(1), data },
+    ]);
+    expect(r.state.locks.size).toBe(0);
+  });
+
+  it('a live coordinator without a decision is asked again later, with capped backoff, and peers are not asked', () => {
+    let s = fresh({ inquiryBackoffBaseMs: 100, inquiryBackoffMaxMs: 300 });
+    s = run(s, prepare(tx(1), [put('k', 1)]), { type: 'resourcePrepared', now: 1_010, txId: tx(1), vote: 'yes', data }).state;
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      s = step(s, timer(`inquire:${tx(1)}`, 4_000 + i)).state;
+      const r = step(s, { type: 'inquiryFailed', now: 4_000 + i, txId: tx(1), reason: 'pending', coordinatorReachable: true });
+      expect(kinds(r.effects)).toEqual(['setTimer', 'log']);
+      const t = r.effects[0];
+      if (t?.kind === 'setTimer') waits.push(t.ms);
+      s = r.state;
+    }
+    expect(waits).toEqual([100, 200, 300, 300]);
+  });
+});
+
+describe('in doubt: cooperative termination', () => {
+  it('a silent coordinator sends it to every peer but itself', () => {
+    const r = step(inquiring(), unreachable(tx(1)));
+    expect(withoutLogs(r.effects)).toEqual([
+      { kind: 'setTimer', id: `inquire:${tx(1)}`, ms: 250 },
+      { kind: 'askPeer', txId: tx(1), peerUrl: P2 },
+      { kind: 'askPeer', txId: tx(1), peerUrl: P3 },
+    ]);
+  });
+
+  it('a peer that committed settles it as committed', () => {
+    const s = step(inquiring(), unreachable(tx(1))).state;
+    const r = step(s, peer(tx(1), P2, 'committed'));
+    expect(withoutLogs(r.effects)).toContainEqual({ kind: 'persist', record: { type: 'COMMITTED', txId: tx(1), at: 6_000 }, sync: true });
+    expect(r.effects).toContainEqual({ kind: 'log', step: 'committed', txId: tx(1), fields: { via: `peer ${P2}` } });
+    expect(getTx(r.state, tx(1)).state).toBe('committed');
+  });
+
+  it('a peer that aborted (or promised never to vote yes) settles it as aborted', () => {
+    const s = step(inquiring(), unreachable(tx(1))).state;
+    const r = step(s, peer(tx(1), P3, 'aborted'));
+    expect(r.effects).toContainEqual({ kind: 'resourceAbort', txId: tx(1), data });
+    expect(getTx(r.state, tx(1)).state).toBe('aborted');
+  });
+
+  it('a peer that never voted promises never to: a forced tombstone before the answer, and its late prepare votes no', () => {
+    const r = step(fresh(), { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(1) });
+    const reason = 'a peer asked before this participant voted; it promised never to vote yes';
+    expect(withoutLogs(r.effects)).toEqual([
+      { kind: 'crashPoint', point: 'participant.before-abort-logged' },
+      { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 6_000, reason }, sync: true },
+      { kind: 'crashPoint', point: 'participant.after-abort-logged' },
+      { kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'aborted' } },
+    ]);
+    const late = step(r.state, prepare(tx(1), [put('k', 1)], { now: 7_000 }));
+    expect(withoutLogs(late.effects)).toEqual([{ kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'no', reason } }]);
+  });
+
+  it('a peer asked while its own prepare is still waiting aborts that prepare and answers aborted', () => {
+    const s1 = preparedWith(tx(1), [put('k', 1)], data);
+    const s2 = step(s1, prepare(tx(2), [put('k', 2)])).state;
+    const r = step(s2, { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(2) });
+    expect(persists(r.effects)).toEqual([
+      { kind: 'persist', record: { type: 'ABORTED', txId: tx(2), at: 6_000, reason: expect.stringContaining('promised') as unknown }, sync: true },
+    ]);
+    expect(r.effects.filter((e) => e.kind === 'reply').map((e) => e.kind === 'reply' && e.body)).toEqual([
+      { vote: 'no', reason: 'a peer asked before this participant voted; it promised never to vote yes' },
+      { txId: tx(2), state: 'aborted' },
+    ]);
+  });
+
+  it('a prepared peer answers prepared and logs nothing', () => {
+    const r = step(preparedWith(tx(1), [put('k', 1)], data), { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(1) });
+    expect(r.effects).toEqual([{ kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'prepared' } }]);
+  });
+
+  it('when every peer is prepared too it stays blocked, holding its locks, and says so', () => {
+    let s = step(inquiring(), unreachable(tx(1))).state;
+    s = step(s, peer(tx(1), P2, 'prepared')).state;
+    // A heuristic answer is no evidence of the decision.
+    const r = step(s, peer(tx(1), P3, 'committed', true));
+    const reason = 'every peer is prepared too: only the coordinator knows the outcome';
+    expect(r.effects).toEqual([{ kind: 'log', step: 'blocked', txId: tx(1), fields: { reason, keys: ['k'] } }]);
+    expect(r.state.locks.get('k')).toBe(tx(1));
+    expect(getTx(r.state, tx(1)).state).toBe('prepared');
+    expect(listTx(r.state, 16_000).transactions[0]).toMatchObject({ txId: tx(1), blocked: reason, blockedMs: 14_990, keys: ['k'] });
+
+    // The next round asks the peers again, and a commit from the coordinator still settles it.
+    const again = step(r.state, unreachable(tx(1), 7_000));
+    expect(kinds(again.effects)).toEqual(['setTimer', 'log', 'askPeer', 'askPeer']);
+    const settled = step(again.state, { type: 'commit', requestId: 'c', now: 8_000, txId: tx(1) });
+    expect(getTx(settled.state, tx(1)).state).toBe('committed');
+  });
+
+  it('an unreachable peer does not count as prepared, and is asked again next round', () => {
+    let s = step(inquiring(), unreachable(tx(1))).state;
+    s = step(s, peer(tx(1), P2, 'prepared')).state;
+    const r = step(s, peer(tx(1), P3, 'unreachable'));
+    expect(r.effects).toEqual([]);
+    const next = step(r.state, unreachable(tx(1), 7_000));
+    expect(next.effects.filter((e) => e.kind === 'askPeer')).toHaveLength(2);
+  });
+
+  it('a participant with no peers and a silent coordinator is blocked', () => {
+    let s = run(fresh(), prepare(tx(1), [put('k', 1)], { participants: [] }), { type: 'resourcePrepared', now: 1_010, txId: tx(1), vote: 'yes', data }).state;
+    s = step(s, timer(`inquire:${tx(1)}`, 4_000)).state;
+    const r = step(s, unreachable(tx(1)));
+    expect(r.effects).toContainEqual({
+      kind: 'log',
+      step: 'blocked',
+      txId: tx(1),
+      fields: { reason: 'the coordinator is unreachable and there is no peer to ask', keys: ['k'] },
+    });
+  });
+});
