@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { initialState, snapshotOf, step } from '../../../coordinator/core/index.ts';
+import type { CoordinatorRecord } from '../../../coordinator/core/index.ts';
+import { asTxId } from '../../../shared/types.ts';
+import { Harness, baseConfig, decisionMsg, noLogs, only, persisted, put, ref, replyOf } from './helpers.ts';
+
+const t1 = asTxId('tx-1-1');
+const t2 = asTxId('tx-1-2');
+const t3 = asTxId('tx-2-1');
+
+describe('recovery', () => {
+  it('takes the max epoch + 1, forces BOOT, and re-sends decided-but-unfinished transactions', () => {
+    const entries: CoordinatorRecord[] = [
+      { type: 'BOOT', epoch: 1 },
+      { type: 'DECISION', txId: t1, outcome: 'committed', participants: [ref('p1'), ref('p2')] },
+      { type: 'DECISION', txId: t2, outcome: 'committed', participants: [ref('p1')] },
+      { type: 'END', txId: t2 },
+      { type: 'BOOT', epoch: 2 },
+      { type: 'DECISION', txId: t3, outcome: 'aborted', participants: [ref('p3')] },
+    ];
+    const state = initialState(baseConfig);
+    const { state: after, effects } = step(state, { type: 'recover', now: 5, entries });
+    expect(noLogs(effects)).toEqual([
+      { kind: 'persist', record: { type: 'BOOT', epoch: 3 }, sync: true },
+      decisionMsg(t1, 'p1', 'commit'),
+      decisionMsg(t1, 'p2', 'commit'),
+      decisionMsg(t3, 'p3', 'abort'),
+    ]);
+    expect(after.recovering).toBe(false);
+    expect([...after.txs.keys()]).toEqual([t1, t3]);
+
+    // New transactions carry the new epoch, so ids never repeat across restarts.
+    const h = new Harness({}, null);
+    h.state = after;
+    const b = h.rid();
+    expect(replyOf(h.feed({ type: 'begin', requestId: b }), b).body).toEqual({ txId: 'tx-3-1', state: 'active' });
+
+    // The resent decision completes as usual: END once every participant acked.
+    h.feed({ type: 'decisionAcked', txId: t1, participant: 'p1' });
+    expect(persisted(h.feed({ type: 'decisionAcked', txId: t1, participant: 'p2' }))).toEqual([{ record: { type: 'END', txId: t1 }, sync: false }]);
+  });
+
+  it('aborts a transaction that was collecting votes when the coordinator stopped (presumed nothing)', () => {
+    const entries: CoordinatorRecord[] = [
+      { type: 'BOOT', epoch: 1 },
+      { type: 'COLLECTING', txId: t1, participants: [ref('p1'), ref('p2')] },
+      { type: 'COLLECTING', txId: t2, participants: [ref('p1'), ref('p3')] },
+      { type: 'DECISION', txId: t2, outcome: 'committed', participants: [ref('p1'), ref('p3')] },
+    ];
+    const h = new Harness({ protocol: 'presumed-nothing' }, { entries });
+    const effects = h.feed({ type: 'getTx', requestId: 'x', txId: t1 });
+    expect(replyOf(effects, 'x').body).toMatchObject({ state: 'aborting', outcome: 'aborted', reason: 'the coordinator restarted before deciding' });
+
+    const fresh = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries });
+    expect(persisted(fresh.effects)).toEqual([
+      { record: { type: 'BOOT', epoch: 2 }, sync: true },
+      { record: { type: 'DECISION', txId: t1, outcome: 'aborted', participants: [ref('p1'), ref('p2')] }, sync: true },
+    ]);
+    expect(only(fresh.effects, 'send')).toEqual([decisionMsg(t2, 'p1', 'commit'), decisionMsg(t2, 'p3', 'commit')].concat([decisionMsg(t1, 'p1', 'abort'), decisionMsg(t1, 'p2', 'abort')]));
+  });
+
+  it('answers outcome inquiries while recovering without presuming anything', () => {
+    const h = new Harness({}, null);
+    const ask = h.rid();
+    expect(replyOf(h.feed({ type: 'getOutcome', requestId: ask, txId: 'tx-1-1' }), ask).body).toEqual({ outcome: 'pending' });
+    const begin = h.rid();
+    expect(replyOf(h.feed({ type: 'begin', requestId: begin }), begin)).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+  });
+
+  it('a checkpoint snapshot carries what recovery needs: epoch, decided-unfinished, collecting', () => {
+    const h = new Harness({ protocol: 'presumed-nothing' });
+    const a = h.runWhole([
+      { participant: 'p1', ops: [put('a', 1)] },
+      { participant: 'p2', ops: [put('b', 1)] },
+    ]);
+    h.feed({ type: 'prepareResult', txId: a.txId, participant: 'p1', vote: 'yes' });
+    h.feed({ type: 'prepareResult', txId: a.txId, participant: 'p2', vote: 'yes' });
+    h.feed({ type: 'decisionAcked', txId: a.txId, participant: 'p1' });
+    const b = h.runWhole([
+      { participant: 'p2', ops: [put('c', 1)] },
+      { participant: 'p3', ops: [put('d', 1)] },
+    ]);
+    const snapshot = snapshotOf(h.state);
+    expect(snapshot).toEqual({
+      epoch: 1,
+      decided: [{ txId: a.txId, outcome: 'committed', participants: [ref('p2')] }],
+      collecting: [{ txId: b.txId, participants: [ref('p2'), ref('p3')] }],
+    });
+
+    // Recovering from the snapshot alone re-sends to p2 and aborts the collecting transaction.
+    const r = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries: [], snapshot });
+    expect(persisted(r.effects).map((p) => p.record)).toEqual([
+      { type: 'BOOT', epoch: 2 },
+      { type: 'DECISION', txId: b.txId, outcome: 'aborted', participants: [ref('p2'), ref('p3')] },
+    ]);
+    expect(only(r.effects, 'send').map((s) => [s.to, s.message.type])).toEqual([
+      ['p2', 'commit'],
+      ['p2', 'abort'],
+      ['p3', 'abort'],
+    ]);
+  });
+
+  it('a second recover event is ignored', () => {
+    const h = new Harness();
+    const before = h.state;
+    expect(h.feed({ type: 'recover', entries: [{ type: 'BOOT', epoch: 7 }] })).toEqual([]);
+    expect(h.state).toBe(before);
+  });
+});
