@@ -106,6 +106,23 @@ program
     });
   });
 
+program
+  .command('bench')
+  .description('throughput and latency on real processes, with the machine limits measured in the same run')
+  .addOption(opt('--transactions <n>', 'transfers to run').argParser(intArg('transactions', 1, 1_000_000)).default(2000))
+  .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(32))
+  .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
+  .addOption(fsyncOpt())
+  .addOption(opt('--json', 'print one JSON object').default(false))
+  .action(async (o) => {
+    const { runBench, formatReport } = await import('../scenarios/bench.ts');
+    const report = await runBench(
+      { transactions: o.transactions, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync },
+      o.json ? undefined : (line) => console.error(line),
+    );
+    console.log(o.json ? JSON.stringify(report) : formatReport(report));
+  });
+
 const { registerWalCommands } = await import('../wal/cli.ts');
 registerWalCommands(program);
 
