@@ -1,0 +1,144 @@
+/**
+ * The participant's HTTP surface as an express Router, so the standalone
+ * server and any service embedding a participant mount the same routes.
+ *
+ * Every body, path parameter and query is validated here with the strict
+ * schemas of shared/schemas.ts: bad input is a 4xx naming the field and never
+ * reaches the core or the WAL.
+ *
+ *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
+ *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
+ *   GET  /v1/2pc/transactions/:txId               {txId, state, since?, heuristic?}
+ *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list)
+ *   POST /v1/2pc/transactions/:txId/heuristic     {outcome}
+ *   POST /v1/2pc/transactions/:txId/inquiry       {from?}  (a peer's cooperative-termination inquiry)
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { TwopcError } from '../../shared/errors.ts';
+import { asyncRoute, requireToken, sendError } from '../../shared/http/app.ts';
+import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
+import type { ParticipantEvent } from '../core/index.ts';
+import type { Resource } from '../resources/resource.ts';
+import type { Answer } from '../runtime/runtime.ts';
+
+/** What the routes need from the runtime. */
+export interface RouteTarget {
+  request(make: (requestId: string, now: number) => ParticipantEvent): Promise<Answer>;
+}
+
+export interface RouterOptions {
+  readonly target: RouteTarget;
+  readonly resource: Resource;
+  /** When set, every route here needs `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  readonly bodyLimitBytes?: number;
+  /** How long a request may wait for a participant that is still recovering. */
+  readonly recoveryWaitMs?: number;
+  /** Resolves once recovery is done; requests arriving before wait for it, up to recoveryWaitMs. */
+  readonly ready: () => Promise<void>;
+}
+
+const listQuerySchema = object({ state: optional(literal('prepared')) });
+const inquirySchema = object({ from: optional(str({ maxLength: 2048 })) });
+
+export function createParticipantRouter(options: RouterOptions): Router {
+  const router = express.Router();
+  if (options.token !== undefined) router.use('/v1/2pc', requireToken(options.token));
+  // A host app may not parse JSON; when it already did, this is a no-op.
+  router.use('/v1/2pc', express.json({ limit: options.bodyLimitBytes ?? 256 * 1024, strict: false }));
+
+  const prepare = prepareSchema(options.resource.opsSchema);
+  const waitMs = options.recoveryWaitMs ?? 10_000;
+
+  const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent) =>
+    untilReady(options.ready, waitMs)
+      .then(() => options.target.request(make))
+      .then((answer) => {
+        res.status(answer.status).json(answer.body);
+      });
+
+  router.post(
+    '/v1/2pc/prepare',
+    asyncRoute((req, res) => {
+      const body = parse(prepare, req.body);
+      return handle(res, (requestId, now) => ({
+        type: 'prepare',
+        requestId,
+        now,
+        txId: body.txId,
+        coordinator: body.coordinator.replace(/\/+$/, ''),
+        participants: body.participants.map((u) => u.replace(/\/+$/, '')),
+        ops: body.ops ?? [],
+        onePhase: body.onePhase === true,
+      }));
+    }),
+  );
+
+  for (const type of ['commit', 'abort'] as const) {
+    router.post(
+      `/v1/2pc/${type}`,
+      asyncRoute((req, res) => {
+        const { txId } = parse(decisionSchema, req.body);
+        return handle(res, (requestId, now) => ({ type, requestId, now, txId }));
+      }),
+    );
+  }
+
+  router.get(
+    '/v1/2pc/transactions',
+    asyncRoute((req, res) => {
+      const q = parse(listQuerySchema, { ...(req.query as Record<string, unknown>) });
+      return handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: q.state ?? 'prepared' }));
+    }),
+  );
+
+  router.get(
+    '/v1/2pc/transactions/:txId',
+    asyncRoute((req, res) => {
+      const txId = parse(txIdSchema, req.params.txId);
+      return handle(res, (requestId, now) => ({ type: 'getTx', requestId, now, txId }));
+    }),
+  );
+
+  router.post(
+    '/v1/2pc/transactions/:txId/heuristic',
+    asyncRoute((req, res) => {
+      const txId = parse(txIdSchema, req.params.txId);
+      const { outcome } = parse(heuristicSchema, req.body);
+      return handle(res, (requestId, now) => ({ type: 'heuristic', requestId, now, txId, outcome }));
+    }),
+  );
+
+  router.post(
+    '/v1/2pc/transactions/:txId/inquiry',
+    asyncRoute((req, res) => {
+      const txId = parse(txIdSchema, req.params.txId);
+      parse(inquirySchema, req.body ?? {});
+      return handle(res, (requestId, now) => ({ type: 'peerInquiry', requestId, now, txId }));
+    }),
+  );
+
+  // Errors of these routes become the contract's JSON errors even in a host app without our error handler.
+  router.use('/v1/2pc', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    if (err instanceof TwopcError) return sendError(res, err);
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') return sendError(res, new TwopcError('payload_too_large', 'Request body is larger than the limit.'));
+    if (e.type === 'entity.parse.failed') return sendError(res, new TwopcError('bad_request', `Malformed JSON: ${e.message ?? 'cannot parse the body'}.`));
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, new TwopcError('bad_request', e.message ?? 'Bad request.'));
+    next(err);
+  });
+  return router;
+}
+
+async function untilReady(ready: () => Promise<void>, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TwopcError('unavailable', 'The participant is still recovering; try again.')), waitMs);
+  });
+  try {
+    await Promise.race([ready(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

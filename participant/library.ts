@@ -1,0 +1,195 @@
+/**
+ * A participant any express app can embed, to put its own state under
+ * two-phase commit:
+ *
+ *   const participant = createParticipant({ name: 'inventory', dataDir, coordinatorUrl, resource: myResource });
+ *   app.use(participant.router);            // mounts /v1/2pc/*
+ *   const { url } = await listen(app, 0);
+ *   await participant.start({ selfUrl: url });  // opens the WAL and recovers
+ *
+ * The router can be mounted before `start`: requests that arrive during
+ * recovery wait for it (bounded), then run. `stop` checkpoints, waits for
+ * queued effects and closes the WAL.
+ */
+import type { Router } from 'express';
+import { systemClock, Timers, type Clock } from '../shared/clock.ts';
+import { CrashPoints } from '../shared/crash.ts';
+import { TwopcError } from '../shared/errors.ts';
+import { createHttpClient } from '../shared/http/client.ts';
+import { silentLogger, type Logger } from '../shared/logger.ts';
+import { Metrics } from '../shared/metrics.ts';
+import type { TxId } from '../shared/types.ts';
+import { openFileLog } from '../wal/file-log.ts';
+import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
+import { createParticipantRouter } from './adapters/routes.ts';
+import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
+import { KvStore } from './resources/kv.ts';
+import type { Resource } from './resources/resource.ts';
+import { ParticipantRuntime } from './runtime/runtime.ts';
+
+export interface CreateParticipantOptions {
+  readonly name: string;
+  /** The participant's WAL directory (created when missing). */
+  readonly dataDir: string;
+  /** Where outcome inquiries go; when omitted, the coordinator URL each prepare named. */
+  readonly coordinatorUrl?: string;
+  /** The state under 2PC; the built-in key-value store when omitted. */
+  readonly resource?: Resource;
+  /** WAL sync policy; 'group' by default. */
+  readonly fsync?: SyncPolicy;
+  /** Required on inbound /v1/2pc requests, and sent on inquiries to the coordinator and peers. */
+  readonly token?: string;
+  /** How long a prepare waits for a locked key before voting no. */
+  readonly lockWaitMs?: number;
+  /** Whether crash points may be armed (the standalone server also exposes /v1/chaos). */
+  readonly chaos?: boolean;
+  readonly logger?: Logger;
+  /** This participant's URL as the coordinator lists it; also settable in `start`. */
+  readonly selfUrl?: string;
+
+  // ---- for tests, tuning and the harness --------------------------------------------------
+  /** Further core settings: decision wait, inquiry backoff, limits. */
+  readonly core?: Omit<ParticipantConfig, 'keysOf' | 'selfUrl' | 'lockWaitMs'>;
+  readonly clock?: Clock;
+  readonly metrics?: Metrics;
+  readonly crashPoints?: CrashPoints;
+  /** Fail-stop hook, after the fatal log line. Default: exit the process with code 1. */
+  readonly onFatal?: (error: unknown) => void;
+  readonly checkpointEveryRecords?: number;
+  readonly checkpointIntervalMs?: number;
+  readonly wal?: Omit<FileLogOptions, 'syncPolicy'>;
+  readonly bodyLimitBytes?: number;
+}
+
+export interface Participant {
+  /** The /v1/2pc routes; mount with `app.use(participant.router)`. */
+  readonly router: Router;
+  /** Opens the WAL and recovers. Requests wait for it. */
+  start(options?: { selfUrl?: string }): Promise<void>;
+  /** Checkpoints, drains queued effects, closes the WAL. Idempotent. */
+  stop(): Promise<void>;
+  readonly recovering: boolean;
+  /** Resolves once `start` has finished recovering. */
+  ready(): Promise<void>;
+  readonly resource: Resource;
+  readonly metrics: Metrics;
+  readonly crashPoints: CrashPoints;
+  /** The in-doubt transactions, longest-blocked first. */
+  inDoubt(): InDoubtView[];
+  /** Which transaction holds the lock on `key`, if any. */
+  lockHolder(key: string): TxId | undefined;
+  /** The core's state, for tests. Undefined before `start`. */
+  readonly coreState: ParticipantState | undefined;
+}
+
+const defaultOnFatal = (): void => {
+  process.exit(1);
+};
+
+export function createParticipant(options: CreateParticipantOptions): Participant {
+  if (typeof options.name !== 'string' || options.name.length === 0) throw new TypeError('Expected `name` to be a non-empty string.');
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new TypeError('Expected `dataDir` to be a non-empty string.');
+  const resource = options.resource ?? new KvStore();
+  const logger = options.logger ?? silentLogger();
+  const metrics = options.metrics ?? new Metrics();
+  const crashPoints = options.crashPoints ?? new CrashPoints();
+  const clock = options.clock ?? systemClock;
+
+  let runtime: ParticipantRuntime | undefined;
+  let closeLog: (() => Promise<void>) | undefined;
+  let http: ReturnType<typeof createHttpClient> | undefined;
+  let starting = false;
+  let stopped = false;
+
+  let markReady!: () => void;
+  let failReady!: (error: unknown) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  // A failed start is reported by start() itself; waiting requests get a 503 from ready().
+  readyPromise.catch(() => undefined);
+  const ready = () =>
+    readyPromise.catch(() => {
+      throw new TwopcError('unavailable', 'The participant failed to start; see its log.');
+    });
+
+  const router = createParticipantRouter({
+    resource,
+    ready,
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.bodyLimitBytes !== undefined && { bodyLimitBytes: options.bodyLimitBytes }),
+    target: {
+      request: (make) => {
+        if (runtime === undefined) return Promise.reject(new TwopcError('unavailable', 'The participant has not started.'));
+        return runtime.request(make);
+      },
+    },
+  });
+
+  return {
+    router,
+    resource,
+    metrics,
+    crashPoints,
+    ready,
+    get recovering() {
+      return runtime?.recovering ?? true;
+    },
+    get coreState() {
+      return runtime?.coreState;
+    },
+    inDoubt: () => runtime?.inDoubt() ?? [],
+    lockHolder: (key) => runtime?.lockHolder(key),
+
+    async start(startOptions = {}) {
+      if (starting) throw new Error('participant.start() called twice');
+      starting = true;
+      try {
+        const { log, recovered } = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync ?? 'group' });
+        closeLog = () => log.close();
+        if (recovered.tornTail !== undefined) logger.warn({ step: 'wal-torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
+        http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
+        const selfUrl = startOptions.selfUrl ?? options.selfUrl;
+        runtime = new ParticipantRuntime({
+          name: options.name,
+          log,
+          recovered,
+          resource,
+          http,
+          clock,
+          timers: new Timers(),
+          crashPoints,
+          logger,
+          metrics,
+          core: {
+            ...options.core,
+            ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
+            ...(selfUrl !== undefined && { selfUrl }),
+          },
+          ...(options.coordinatorUrl !== undefined && { coordinatorUrl: options.coordinatorUrl.replace(/\/+$/, '') }),
+          ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
+          ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+          onFatal: options.onFatal ?? defaultOnFatal,
+        });
+        await runtime.start();
+        logger.info({ step: 'started', inDoubt: runtime.inDoubt().length, lastLsn: log.lastLsn }, 'participant ready');
+        markReady();
+      } catch (error) {
+        failReady(error);
+        await closeLog?.().catch(() => undefined);
+        http?.close();
+        throw error;
+      }
+    },
+
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await runtime?.stop();
+      // After a fail-stop the log is poisoned and may refuse to close cleanly; stopping must still finish.
+      await closeLog?.().catch((error: unknown) => logger.warn({ err: error, step: 'wal-close-failed' }));
+      http?.close();
+    },
+  };
+}

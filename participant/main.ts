@@ -1,0 +1,94 @@
+/**
+ * `twopc participant`: one participant with the built-in key-value resource,
+ * listening on its own port with its own WAL.
+ *
+ * It listens before it recovers, so /healthz answers `recovering: true`
+ * meanwhile and requests wait for recovery; the URL it listens on is also its
+ * own identity among the peers a prepare lists.
+ */
+import { CrashPoints } from '../shared/crash.ts';
+import { listen } from '../shared/http/app.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { Metrics } from '../shared/metrics.ts';
+import type { SyncPolicy } from '../wal/options.ts';
+import { createParticipant, type CreateParticipantOptions } from './library.ts';
+import { KvStore } from './resources/kv.ts';
+import { createParticipantApp } from './server.ts';
+
+export interface StartParticipantOptions {
+  readonly name: string;
+  readonly port: number;
+  readonly host?: string;
+  readonly dataDir: string;
+  readonly coordinatorUrl: string;
+  readonly fsync: SyncPolicy;
+  readonly token?: string;
+  readonly chaos?: boolean;
+  readonly lockWaitMs?: number;
+  readonly logger?: Logger;
+  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT. */
+  readonly crashAt?: string;
+  /** Fail-stop hook; exits the process by default. */
+  readonly onFatal?: CreateParticipantOptions['onFatal'];
+  /** Core tuning for tests and demos (decision wait, inquiry backoff, limits). */
+  readonly core?: CreateParticipantOptions['core'];
+}
+
+export interface RunningParticipant {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startParticipant(options: StartParticipantOptions): Promise<RunningParticipant> {
+  const logger = options.logger ?? createLogger({ role: 'participant', name: options.name });
+  const metrics = new Metrics();
+  const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
+  const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});
+  const kv = new KvStore();
+  const participant = createParticipant({
+    name: options.name,
+    dataDir: options.dataDir,
+    coordinatorUrl: options.coordinatorUrl,
+    resource: kv,
+    fsync: options.fsync,
+    logger,
+    metrics,
+    crashPoints,
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.chaos !== undefined && { chaos: options.chaos }),
+    ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
+    ...(options.onFatal !== undefined && { onFatal: options.onFatal }),
+    ...(options.core !== undefined && { core: options.core }),
+  });
+  const app = createParticipantApp({
+    name: options.name,
+    participant,
+    kv,
+    metrics,
+    crashPoints,
+    logger,
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.chaos !== undefined && { chaos: options.chaos }),
+  });
+  const listening = await listen(app, options.port, options.host ?? '127.0.0.1');
+  try {
+    await participant.start({ selfUrl: listening.url });
+  } catch (error) {
+    await listening.close();
+    throw error;
+  }
+  logger.info({ step: 'listening', url: listening.url, coordinator: options.coordinatorUrl }, `participant ${options.name} at ${listening.url}`);
+  let closing: Promise<void> | undefined;
+  return {
+    url: listening.url,
+    port: listening.port,
+    close: () => {
+      closing ??= (async () => {
+        await listening.close();
+        await participant.stop();
+      })();
+      return closing;
+    },
+  };
+}

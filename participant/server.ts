@@ -1,0 +1,42 @@
+/**
+ * The standalone participant's express app: the shared base (JSON with a size
+ * limit, bearer token, /healthz, /metrics, chaos routes), the /v1/2pc routes
+ * of the embedded participant, and the key-value reads.
+ */
+import type { Express } from 'express';
+import type { CrashPoints } from '../shared/crash.ts';
+import { createBaseApp, finishApp } from '../shared/http/app.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Metrics } from '../shared/metrics.ts';
+import { createKvRouter } from './adapters/kv-routes.ts';
+import type { Participant } from './library.ts';
+import type { KvStore } from './resources/kv.ts';
+
+export interface ParticipantAppOptions {
+  readonly name: string;
+  readonly participant: Participant;
+  readonly kv: KvStore;
+  readonly metrics: Metrics;
+  readonly crashPoints: CrashPoints;
+  readonly logger: Logger;
+  readonly token?: string;
+  readonly chaos?: boolean;
+}
+
+export function createParticipantApp(options: ParticipantAppOptions): Express {
+  const { participant } = options;
+  const app = createBaseApp({
+    role: 'participant',
+    name: options.name,
+    ...(options.token !== undefined && { token: options.token }),
+    chaos: options.chaos === true,
+    isRecovering: () => participant.recovering,
+    metrics: options.metrics,
+    crashPoints: options.crashPoints,
+    logger: options.logger,
+  });
+  app.use(participant.router);
+  app.use(createKvRouter({ kv: options.kv, lockHolder: (key) => participant.lockHolder(key), ready: () => participant.ready() }));
+  finishApp(app, options.logger);
+  return app;
+}
