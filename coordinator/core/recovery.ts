@@ -77,5 +77,5 @@ export function snapshotOf(state: CoordinatorState): CoordinatorSnapshot {
       collecting.push({ txId: tx.txId, participants: tx.branches.map((b) => ({ name: b.participant, url: b.url })) });
     }
   }
-  return { epoch: state.epoch, decided, collecting };
+  return { version: 1, epoch: state.epoch, decided, collecting };
 }

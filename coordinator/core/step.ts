@@ -260,22 +260,23 @@ function startPrepare(d: Draft, tx: Tx): void {
   }
   const urls = tx.branches.map((b) => b.url);
   for (const b of tx.branches) {
-    sendPrepare(d, tx.txId, b, urls, onePhase);
+    sendPrepare(d, tx, b, urls, onePhase);
     d.log('prepare.sent', tx.txId, { participant: b.participant, ...(onePhase ? { onePhase } : {}) });
   }
   d.emit({ kind: 'setTimer', id: timerId(tx.txId, 'prepare'), ms: tx.prepareTimeoutMs });
   d.put({ ...tx, phase: 'preparing', onePhase, collecting });
 }
 
-function sendPrepare(d: Draft, txId: TxId, b: BranchState, urls: readonly string[], onePhase: boolean): void {
+function sendPrepare(d: Draft, tx: Tx, b: BranchState, urls: readonly string[], onePhase: boolean): void {
   d.emit({
     kind: 'send',
     to: b.participant,
     url: b.url,
     message: {
       type: 'prepare',
-      body: { txId, coordinator: d.config.selfUrl, participants: urls, ops: b.ops, ...(onePhase ? { onePhase: true } : {}) },
+      body: { txId: tx.txId, coordinator: d.config.selfUrl, participants: urls, ops: b.ops, ...(onePhase ? { onePhase: true } : {}) },
     },
+    timeoutMs: tx.prepareTimeoutMs,
   });
 }
 
@@ -411,7 +412,7 @@ function onTimer(d: Draft, e: TimerFired): void {
       const b = tx.branches.find((x) => x.participant === t.participant);
       if (!b) return;
       if (tx.phase === 'preparing' && tx.inDoubt) {
-        sendPrepare(d, tx.txId, b, tx.branches.map((x) => x.url), true);
+        sendPrepare(d, tx, b, tx.branches.map((x) => x.url), true);
         return d.log('prepare.resent', tx.txId, { participant: b.participant, attempt: b.attempts });
       }
       if (isDecided(tx.phase) && b.target && !b.acked) sendDecision(d, tx, b);

@@ -69,6 +69,7 @@ export type CoordinatorRecord =
 
 /** A checkpoint: everything recovery needs besides the records after it. */
 export interface CoordinatorSnapshot {
+  readonly version: 1;
   readonly epoch: number;
   /** Decided transactions whose END is not yet written. */
   readonly decided: readonly { readonly txId: TxId; readonly outcome: Outcome; readonly participants: readonly ParticipantRef[] }[];
@@ -196,6 +197,8 @@ export interface SendEffect {
   readonly to: string;
   readonly url: string;
   readonly message: CoordinatorMessage;
+  /** For prepares: how long the call may take (the transaction's voting bound). */
+  readonly timeoutMs?: number;
 }
 
 export type CoordinatorEffect = CommonEffect<CoordinatorRecord> | SendEffect;

@@ -81,11 +81,12 @@ export function replyOf(effects: readonly CoordinatorEffect[], requestId: string
   return { status: r!.status, body: r!.body };
 }
 
-export const prepareMsg = (txId: string, to: keyof typeof P, participants: string[], ops: Op[], onePhase = false): CoordinatorEffect => ({
+export const prepareMsg = (txId: string, to: keyof typeof P, participants: string[], ops: Op[], onePhase = false, timeoutMs = 1_000): CoordinatorEffect => ({
   kind: 'send',
   to,
   url: P[to],
   message: { type: 'prepare', body: { txId: asTxId(txId), coordinator: SELF, participants, ops, ...(onePhase ? { onePhase: true } : {}) } },
+  timeoutMs,
 });
 
 export const decisionMsg = (txId: string, to: keyof typeof P, type: 'commit' | 'abort'): CoordinatorEffect => ({

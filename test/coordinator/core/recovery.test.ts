@@ -82,6 +82,7 @@ describe('recovery', () => {
     ]);
     const snapshot = snapshotOf(h.state);
     expect(snapshot).toEqual({
+      version: 1,
       epoch: 1,
       decided: [{ txId: a.txId, outcome: 'committed', participants: [ref('p2')] }],
       collecting: [{ txId: b.txId, participants: [ref('p2'), ref('p3')] }],

@@ -1,0 +1,67 @@
+/**
+ * The dashboard at GET /: one static page that polls the coordinator's own API
+ * (GET /v1/transactions, /healthz) once a second. No build step, no assets.
+ * With --token, open it as /#token=T (the page sends it as a bearer token).
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>twopc coordinator</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; }
+  h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  #health { color: #666; margin-bottom: 1rem; }
+  table { border-collapse: collapse; width: 100%; }
+  th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #eee; vertical-align: top; }
+  th { background: #fafafa; }
+  .committed { color: #17702a; } .aborted { color: #a61b1b; }
+  .committing, .aborting, .preparing { color: #a66b00; } .active { color: #1b4fa6; }
+  .heuristic-mixed { color: #fff; background: #a61b1b; padding: 0 .3rem; }
+  code { font-size: 12px; }
+  select { margin-left: .5rem; }
+</style>
+</head>
+<body>
+<h1>twopc coordinator</h1>
+<div id="health">connecting…</div>
+<label>state
+  <select id="state">
+    <option value="">all</option>
+    <option>active</option><option>preparing</option><option>committing</option>
+    <option>aborting</option><option>committed</option><option>aborted</option>
+  </select>
+</label>
+<table>
+  <thead><tr><th>transaction</th><th>state</th><th>outcome</th><th>branches (vote, acked)</th><th>reason</th></tr></thead>
+  <tbody id="rows"></tbody>
+</table>
+<script>
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  const headers = token ? { authorization: 'Bearer ' + token } : {};
+  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  async function refresh() {
+    try {
+      const h = await (await fetch('/healthz')).json();
+      document.getElementById('health').textContent =
+        h.name + ' (pid ' + h.pid + ')' + (h.recovering ? ' — recovering from its WAL' : ' — up');
+      const state = document.getElementById('state').value;
+      const res = await fetch('/v1/transactions' + (state ? '?state=' + state : ''), { headers });
+      const body = await res.json();
+      if (!res.ok) throw new Error(body.error ? body.error.message : res.status);
+      document.getElementById('rows').innerHTML = body.transactions.map((t) =>
+        '<tr><td><code>' + esc(t.txId) + '</code></td>' +
+        '<td class="' + esc(t.state) + '">' + esc(t.state) + (t.inDoubt ? ' (in doubt)' : '') + '</td>' +
+        '<td class="' + esc(t.outcome) + '">' + esc(t.outcome) + '</td>' +
+        '<td>' + t.branches.map((b) => esc(b.participant) + ' (' + esc(b.vote ?? '…') + (b.acked ? ', acked' : '') + ')').join(', ') + '</td>' +
+        '<td>' + esc(t.reason) + '</td></tr>').join('');
+    } catch (e) {
+      document.getElementById('health').textContent = 'unreachable: ' + e.message;
+    }
+  }
+  refresh();
+  setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+`;

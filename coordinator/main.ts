@@ -1,0 +1,148 @@
+/**
+ * `twopc coordinator`: one coordinator with its own WAL, talking only to the
+ * participants it was given.
+ *
+ * It listens before it recovers, so /healthz answers `recovering: true` and
+ * outcome inquiries answer "pending" while the WAL is read; its URL is known
+ * only once it listens (port 0 picks one), and every prepare carries it.
+ */
+import { Timers, systemClock } from '../shared/clock.ts';
+import { CrashPoints } from '../shared/crash.ts';
+import { TwopcError } from '../shared/errors.ts';
+import { listen } from '../shared/http/app.ts';
+import { createHttpClient } from '../shared/http/client.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { Metrics } from '../shared/metrics.ts';
+import type { ProtocolVariant } from '../shared/types.ts';
+import { openFileLog } from '../wal/file-log.ts';
+import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
+import { createHttpTransport } from './adapters/http-transport.ts';
+import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
+import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
+import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
+
+export interface StartCoordinatorOptions {
+  readonly name?: string;
+  readonly port: number;
+  readonly host?: string;
+  readonly dataDir: string;
+  /** name -> base URL: the only participants this coordinator talks to. */
+  readonly participants: Readonly<Record<string, string>>;
+  readonly fsync: SyncPolicy;
+  /** Required of clients, and sent to participants (one cluster, one token). */
+  readonly token?: string;
+  readonly chaos?: boolean;
+  readonly protocol?: ProtocolVariant;
+  readonly logger?: Logger;
+  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT. */
+  readonly crashAt?: string;
+  /** Fail-stop hook; exits the process by default. */
+  readonly onFatal?: (error: unknown) => void;
+  /** Core tuning for tests and demos (timeouts, reply wait, backoff, limits). */
+  readonly core?: Partial<Omit<CoordinatorConfig, 'name' | 'selfUrl' | 'participants' | 'protocol'>>;
+  /** WAL tuning (segment size...); the sync policy comes from `fsync`. */
+  readonly wal?: Omit<FileLogOptions, 'syncPolicy'>;
+  /** A checkpoint after this many records (bounds WAL growth). */
+  readonly checkpointEveryRecords?: number;
+}
+
+export interface RunningCoordinator {
+  readonly url: string;
+  readonly port: number;
+  /** The runtime, for tests and embedding. */
+  readonly runtime: CoordinatorRuntime;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(options: StartCoordinatorOptions): Promise<RunningCoordinator> {
+  const name = options.name ?? 'coordinator';
+  const logger = options.logger ?? createLogger({ role: 'coordinator', name });
+  const metrics = new Metrics();
+  const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
+  const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});
+  const onFatal =
+    options.onFatal ??
+    (() => {
+      // Fail-stop: no more acks for anything; a restart recovers from the WAL.
+      process.exit(1);
+    });
+
+  // The routes are live before the runtime exists: until it does, only inquiries get an answer.
+  let runtime: CoordinatorRuntime | undefined;
+  const target: CoordinatorTarget = {
+    get recovering() {
+      return runtime?.recovering ?? true;
+    },
+    request(req: ClientRequest): Promise<Answer> {
+      if (runtime) return runtime.request(req);
+      if (req.type === 'getOutcome') return Promise.resolve({ status: 200, body: { outcome: 'pending' } });
+      return Promise.reject(new TwopcError('unavailable', 'The coordinator is recovering.'));
+    },
+  };
+  const app = createCoordinatorApp({
+    name,
+    target,
+    metrics,
+    crashPoints,
+    logger,
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.chaos !== undefined && { chaos: options.chaos }),
+  });
+  const listening = await listen(app, options.port, options.host ?? '127.0.0.1');
+
+  const prepareTimeoutMs = options.core?.prepareTimeoutMs ?? CONFIG_DEFAULTS.prepareTimeoutMs;
+  const http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: prepareTimeoutMs });
+  const timers = new Timers();
+  let log: Awaited<ReturnType<typeof openFileLog>>['log'] | undefined;
+  try {
+    const opened = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync });
+    log = opened.log;
+    if (opened.recovered.tornTail) logger.warn({ step: 'wal.torn-tail', ...opened.recovered.tornTail }, 'cut a torn tail off the WAL');
+    runtime = new CoordinatorRuntime({
+      config: {
+        ...options.core,
+        name,
+        selfUrl: listening.url,
+        participants: options.participants,
+        protocol: options.protocol ?? 'presumed-abort',
+      },
+      log,
+      recovered: opened.recovered,
+      transport: createHttpTransport({ http, prepareTimeoutMs }),
+      clock: systemClock,
+      timers,
+      crashPoints,
+      logger,
+      metrics,
+      onFatal,
+      ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
+    });
+    await runtime.start();
+  } catch (error) {
+    await listening.close();
+    await log?.close().catch(() => undefined);
+    http.close();
+    throw error;
+  }
+  const running = runtime;
+  logger.info(
+    { step: 'listening', url: listening.url, participants: options.participants, protocol: options.protocol ?? 'presumed-abort' },
+    `coordinator ${name} at ${listening.url}`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: listening.url,
+    port: listening.port,
+    runtime: running,
+    close: () => {
+      closing ??= (async () => {
+        await listening.close();
+        await running.stop();
+        await log?.close().catch((error: unknown) => logger.error({ err: error, step: 'wal.close-failed' }));
+        http.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The coordinator's HTTP surface (design.md section 4), on top of the shared
+ * base app (auth, /healthz, /metrics, chaos, errors).
+ *
+ *   POST /v1/transactions                      {timeoutMs?, branches?}  begin (201) or run whole (200)
+ *   POST /v1/transactions/:txId/branches       {participant, ops}       enlist (idempotent)
+ *   POST /v1/transactions/:txId/commit         {}                       200 OutcomeReport
+ *   POST /v1/transactions/:txId/abort          {}                       200 {txId, outcome:"aborted"}
+ *   GET  /v1/transactions/:txId                                         {txId, state, outcome?, branches}
+ *   GET  /v1/transactions/:txId/outcome                                 {outcome} for participants' inquiries
+ *   GET  /v1/transactions?state=...                                     {transactions, total}
+ *   GET  /                                                              the dashboard
+ *
+ * Every body, path parameter and query is checked with shared/schemas.ts before
+ * it reaches the core: bad input is a 4xx naming the field, never a WAL write.
+ */
+import type { Express, Request, Response } from 'express';
+import { asyncRoute, createBaseApp, finishApp, type BaseAppOptions } from '../shared/http/app.ts';
+import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, parse, txIdSchema } from '../shared/schemas.ts';
+import { TX_PHASES, type TxPhase } from './core/index.ts';
+import { DASHBOARD_HTML } from './dashboard.ts';
+import type { Answer, ClientRequest } from './runtime/runtime.ts';
+
+/** What the routes need from the runtime. */
+export interface CoordinatorTarget {
+  request(req: ClientRequest): Promise<Answer>;
+  readonly recovering: boolean;
+}
+
+export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'> & { readonly target: CoordinatorTarget };
+
+const listQuerySchema = object({ state: optional(literal<TxPhase>(...TX_PHASES)) });
+
+/** Commit and abort take no body; an empty one, or `{}`, is fine. */
+const bodyOrEmpty = (req: Request): unknown => req.body ?? {};
+
+export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
+  const { target } = options;
+  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering });
+
+  const answer = async (res: Response, req: ClientRequest): Promise<void> => {
+    const a = await target.request(req);
+    res.status(a.status).json(a.body);
+  };
+  const txIdOf = (req: Request): string => parse(txIdSchema, req.params.txId);
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(DASHBOARD_HTML);
+  });
+
+  app.post(
+    '/v1/transactions',
+    asyncRoute((req, res) => {
+      const body = parse(createTransactionSchema, bodyOrEmpty(req));
+      const timeout = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
+      if (body.branches === undefined) return answer(res, { type: 'begin', ...timeout });
+      return answer(res, { type: 'runWhole', branches: body.branches, ...timeout });
+    }),
+  );
+
+  app.post(
+    '/v1/transactions/:txId/branches',
+    asyncRoute((req, res) => {
+      const txId = txIdOf(req);
+      const { participant, ops } = parse(enlistSchema, req.body);
+      return answer(res, { type: 'enlist', txId, participant, ops });
+    }),
+  );
+
+  for (const type of ['commit', 'abort'] as const) {
+    app.post(
+      `/v1/transactions/:txId/${type}`,
+      asyncRoute((req, res) => {
+        const txId = txIdOf(req);
+        parse(emptySchema, bodyOrEmpty(req));
+        return answer(res, { type, txId });
+      }),
+    );
+  }
+
+  app.get(
+    '/v1/transactions/:txId/outcome',
+    asyncRoute((req, res) => answer(res, { type: 'getOutcome', txId: txIdOf(req) })),
+  );
+
+  app.get(
+    '/v1/transactions/:txId',
+    asyncRoute((req, res) => answer(res, { type: 'getTx', txId: txIdOf(req) })),
+  );
+
+  app.get(
+    '/v1/transactions',
+    asyncRoute((req, res) => {
+      const { state } = parse(listQuerySchema, { ...req.query });
+      return answer(res, { type: 'list', ...(state === undefined ? {} : { state }) });
+    }),
+  );
+
+  finishApp(app, options.logger);
+  return app;
+}
