@@ -1,0 +1,95 @@
+/**
+ * Real participants for tests: port 0 on 127.0.0.1, a temp WAL directory,
+ * a silent logger, and fail-stop captured instead of exiting. Plus a stub
+ * coordinator whose outcome endpoint answers what the test says.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import express from 'express';
+import { listen, type Listening } from '../../shared/http/app.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { startParticipant, type RunningParticipant, type StartParticipantOptions } from '../../participant/main.ts';
+
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.promises.mkdtemp(path.join(os.tmpdir(), `twopc-part-${prefix}-`));
+}
+
+/** Collects everything a test starts, and tears it all down in reverse order. */
+export class Cleanup {
+  private readonly steps: (() => Promise<unknown>)[] = [];
+  add(step: () => Promise<unknown>): void {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) await step().catch(() => undefined);
+  }
+}
+
+export interface TestParticipant extends RunningParticipant {
+  readonly dataDir: string;
+  readonly fatal: unknown[];
+}
+
+export async function participant(
+  cleanup: Cleanup,
+  options: Partial<StartParticipantOptions> & { coordinatorUrl: string; dataDir?: string },
+): Promise<TestParticipant> {
+  const dataDir = options.dataDir ?? (await tempDir('p'));
+  if (options.dataDir === undefined) cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+  const fatal: unknown[] = [];
+  const p = await startParticipant({
+    name: 'p',
+    port: 0,
+    fsync: 'group',
+    logger: silentLogger(),
+    onFatal: (e) => fatal.push(e),
+    ...options,
+    dataDir,
+  });
+  cleanup.add(() => p.close());
+  return { ...p, close: () => p.close(), dataDir, fatal };
+}
+
+/** A coordinator stand-in: `outcomes` is what GET /v1/transactions/:txId/outcome answers ('pending' when unset). */
+export async function stubCoordinator(cleanup: Cleanup): Promise<Listening & { outcomes: Map<string, string>; inquiries: string[] }> {
+  const outcomes = new Map<string, string>();
+  const inquiries: string[] = [];
+  const app = express();
+  app.get('/v1/transactions/:txId/outcome', (req, res) => {
+    inquiries.push(req.params.txId);
+    res.json({ outcome: outcomes.get(req.params.txId) ?? 'pending' });
+  });
+  const l = await listen(app, 0);
+  cleanup.add(() => l.close());
+  return Object.assign(l, { outcomes, inquiries });
+}
+
+/** A URL nothing listens on: a port that was free a moment ago. */
+export async function deadUrl(): Promise<string> {
+  const l = await listen(express(), 0);
+  await l.close();
+  return l.url;
+}
+
+export async function json<T = Record<string, unknown>>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+}
+
+/** Polls until `probe` returns a value, at most `timeoutMs`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
