@@ -1,0 +1,142 @@
+/**
+ * The runtime around the core: it must keep the driver's ordering (a vote is
+ * durable before it is answered), stop dead on a failed write, and take
+ * checkpoints that, with the records after them, rebuild exactly the state.
+ */
+import { describe, expect, it } from 'vitest';
+import { Timers, type Clock } from '../../../shared/clock.ts';
+import { CrashPoints } from '../../../shared/crash.ts';
+import { createHttpClient } from '../../../shared/http/client.ts';
+import { silentLogger } from '../../../shared/logger.ts';
+import { Metrics } from '../../../shared/metrics.ts';
+import { asTxId } from '../../../shared/types.ts';
+import type { AppendOptions, Checkpoint, Log, LogEntry, Lsn, Recovered } from '../../../wal/log.ts';
+import { KvStore } from '../../../participant/resources/kv.ts';
+import { ParticipantRuntime, type Answer } from '../../../participant/runtime/runtime.ts';
+import { participantCodec } from '../../../participant/runtime/records.ts';
+
+/** An in-memory Log whose appends the test can hold back or fail. */
+class TestLog implements Log {
+  entries: LogEntry[] = [];
+  saved: Checkpoint | undefined;
+  lastLsn: Lsn = 0;
+  hold: Promise<void> | undefined;
+  failFromLsn = Infinity;
+
+  append(type: number, payload: Uint8Array, _options?: AppendOptions): Promise<Lsn> {
+    const lsn = ++this.lastLsn;
+    if (lsn >= this.failFromLsn) return Promise.reject(new Error('EIO: the disk went away'));
+    this.entries.push({ lsn, type, payload });
+    return (this.hold ?? Promise.resolve()).then(() => lsn);
+  }
+  async sync(): Promise<void> {}
+  async checkpoint(lsn: Lsn, data: Uint8Array): Promise<void> {
+    this.saved = { lsn, data };
+    this.entries = this.entries.filter((e) => e.lsn > lsn);
+  }
+  async close(): Promise<void> {}
+  /** What a reopen after a crash would find. */
+  recovered(): Recovered {
+    return this.saved === undefined ? { entries: [...this.entries] } : { checkpoint: this.saved, entries: [...this.entries] };
+  }
+}
+
+const clock: Clock = { now: () => 1_000 };
+
+function runtime(log: TestLog, kv = new KvStore(), extra: { checkpointEveryRecords?: number } = {}) {
+  const fatal: unknown[] = [];
+  const http = createHttpClient({ timeoutMs: 200 });
+  const rt = new ParticipantRuntime({
+    name: 't',
+    log,
+    recovered: log.recovered(),
+    resource: kv,
+    http,
+    clock,
+    timers: new Timers(),
+    crashPoints: new CrashPoints(),
+    logger: silentLogger(),
+    metrics: new Metrics(),
+    coordinatorUrl: 'http://127.0.0.1:9',
+    onFatal: (e) => fatal.push(e),
+    core: { decisionWaitMs: 600_000 },
+    ...extra,
+  });
+  return { rt, kv, fatal, close: async () => { await rt.stop(); http.close(); } };
+}
+
+const prepare = (rt: ParticipantRuntime, txId: string, ops: unknown[], onePhase = false): Promise<Answer> =>
+  rt.request((requestId, now) => ({ type: 'prepare', requestId, now, txId: asTxId(txId), coordinator: 'http://127.0.0.1:9', participants: [], ops, onePhase }));
+
+describe('the participant runtime', () => {
+  it('answers a YES only after PREPARED is durable', async () => {
+    const log = new TestLog();
+    const { rt, close } = runtime(log);
+    await rt.start();
+    let release!: () => void;
+    log.hold = new Promise((r) => (release = r));
+    let answered: Answer | undefined;
+    const pending = prepare(rt, 'tx-1-1', [{ op: 'put', key: 'a', value: 1 }]).then((a) => (answered = a));
+    // Give the resource and the driver every chance to (wrongly) answer early.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(log.entries.map((e) => participantCodec.decode(e.type, e.payload).type)).toEqual(['PREPARED']);
+    expect(answered).toBeUndefined();
+    release();
+    await pending;
+    expect(answered).toEqual({ status: 200, body: { vote: 'yes' } });
+    await close();
+  });
+
+  it('is fail-stop: a failed write answers nothing, calls onFatal once, and refuses what follows', async () => {
+    const log = new TestLog();
+    log.failFromLsn = 1;
+    const { rt, fatal, close } = runtime(log);
+    await rt.start();
+    let answered: Answer | undefined;
+    const pending = prepare(rt, 'tx-1-1', [{ op: 'put', key: 'a', value: 1 }]).then((a) => (answered = a));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(fatal).toHaveLength(1);
+    expect(String(fatal[0])).toMatch(/EIO/);
+    expect(answered).toBeUndefined();
+    await expect(prepare(rt, 'tx-1-2', [])).rejects.toMatchObject({ code: 'unavailable' });
+    await close();
+    // Stopping releases the waiting request with a 503, never a vote.
+    expect((await pending, answered)).toMatchObject({ status: 503 });
+  });
+
+  it('checkpoints in step order: the checkpoint plus the records after it rebuild exactly the same store', async () => {
+    const log = new TestLog();
+    const { rt, kv, close } = runtime(log, new KvStore(), { checkpointEveryRecords: 3 });
+    await rt.start();
+    // Concurrent one-phase adds on a few keys, so checkpoints land between steps of live transactions.
+    const all: Promise<Answer>[] = [];
+    for (let i = 0; i < 40; i++) all.push(prepare(rt, `tx-1-${i}`, [{ op: 'add', key: `k${i % 3}`, amount: i }], true));
+    const answers = await Promise.all(all);
+    expect(answers.every((a) => (a.body as { state?: string }).state === 'committed')).toBe(true);
+    const sum = (r: number) => Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 3 === r).reduce((a, b) => a + b, 0);
+    const expected = kv.entries();
+    expect(expected).toEqual({ k0: sum(0), k1: sum(1), k2: sum(2) });
+    // Several checkpoints were taken while transactions were in flight.
+    expect(log.saved?.lsn).toBeGreaterThanOrEqual(3);
+
+    // A crash now: reopen from what the log holds, without the clean-stop checkpoint.
+    const crashed = log.recovered();
+    const reopened = new TestLog();
+    reopened.saved = crashed.checkpoint;
+    reopened.entries = [...crashed.entries];
+    reopened.lastLsn = log.lastLsn;
+    const again = runtime(reopened);
+    await again.rt.start();
+    expect(again.kv.entries()).toEqual(expected);
+    await again.close();
+    await close();
+  });
+
+  it('refuses requests until recovery is done', async () => {
+    const { rt, close } = runtime(new TestLog());
+    await expect(prepare(rt, 'tx-1-1', [])).rejects.toMatchObject({ code: 'unavailable', message: 'The participant is recovering.' });
+    await rt.start();
+    expect(await prepare(rt, 'tx-1-1', [])).toEqual({ status: 200, body: { vote: 'read-only' } });
+    await close();
+  });
+});
