@@ -1,0 +1,503 @@
+/**
+ * The file WAL: the `Log` port over segment files (format: docs/wal-format.md).
+ *
+ * One writer owns the files. `append` validates, assigns the LSN, decides which segment the
+ * frame goes to and encodes it, CRC included, straight into a staging buffer ("run"), so the
+ * writer only has to hand pre-built bytes to one pwritev per batch and then, as the sync
+ * policy says, one fdatasync. The first I/O error poisons the log (fail-stop).
+ */
+import { posix as path } from 'node:path';
+import { WalError, describeIoError } from './errors.ts';
+import { SEGMENT_HEADER_BYTES, TYPE_MAX, TYPE_MIN, checkpointName, encodeCheckpoint, encodeFrame, encodeSegmentHeader, frameBytesFor, segmentName } from './format.ts';
+import type { WalFile, WalFs } from './fs.ts';
+import type { AppendOptions, Log, Lsn, Recovered } from './log.ts';
+import type { FileLogOptions, ResolvedOptions, SyncPolicy } from './options.ts';
+import { resolveOptions } from './options.ts';
+import type { PreparedSegment } from './durable-files.ts';
+import { prepareSegmentFile, writeFileDurably } from './durable-files.ts';
+import type { WriterStart } from './recovery.ts';
+import { recoverLog } from './recovery.ts';
+import { listLog } from './scan.ts';
+
+/** Staging buffers are this big unless a frame needs more; a few are pooled for reuse. */
+const RUN_BYTES = 256 * 1024;
+const RUN_POOL_MAX = 4;
+
+interface Segment {
+  readonly name: string;
+  readonly firstLsn: number;
+  readonly salt: number;
+  file: WalFile | undefined;
+}
+
+/** A staging buffer holding consecutive frames of one segment, starting at file offset `position`. */
+interface Run {
+  readonly segment: Segment;
+  readonly position: number;
+  readonly buf: Buffer;
+  used: number;
+  written: number;
+}
+
+interface Waiter {
+  readonly lsn: number;
+  readonly durable: boolean;
+  readonly run: Run;
+  /** End of this frame within `run.buf`. */
+  readonly end: number;
+  readonly bytes: number;
+  readonly resolve: (lsn: Lsn) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface SyncWaiter {
+  readonly lsn: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export interface OpenedFileLog {
+  readonly log: FileLog;
+  readonly recovered: Recovered;
+}
+
+/** Opens the log in `dir` (creating it when needed) after recovering it. */
+export async function openFileLog(dir: string, options?: FileLogOptions): Promise<OpenedFileLog> {
+  if (typeof dir !== 'string' || dir.length === 0) throw new WalError('WAL_INVALID_OPTION', 'Expected `dir` to be a non-empty string.');
+  const resolved = resolveOptions(options);
+  const { recovered, start } = await recoverLog(dir, resolved);
+  return { log: new FileLog(dir, resolved, start), recovered };
+}
+
+export class FileLog implements Log {
+  readonly dir: string;
+  readonly syncPolicy: SyncPolicy;
+  private readonly fs: WalFs;
+  private readonly options: ResolvedOptions;
+
+  /** Segments on disk in LSN order; the last one is active (open for writing). */
+  private readonly segments: Segment[];
+  /** Segments that appends have started to fill but the writer has not reached yet. */
+  private readonly planned: Segment[] = [];
+  /** Where the next appended frame goes: the newest planned segment, else the active one. */
+  private tailSegment: Segment;
+  private tailOffset: number;
+
+  private lastLsnValue: number;
+  /** Highest LSN the writer has handed to the file system. */
+  private writtenLsn: number;
+  /** Highest LSN an fdatasync has covered. */
+  private durableLsn: number;
+  private checkpointLsn: number;
+
+  private runs: Run[] = [];
+  private readonly runPool: Buffer[] = [];
+  private waiters: Waiter[] = [];
+  private waitersHead = 0;
+  private syncWaiters: SyncWaiter[] = [];
+  private pendingBytes = 0;
+
+  private writerRunning = false;
+  private writerScheduled = false;
+  private preparing: Promise<PreparedSegment> | undefined;
+  private prepareSeq = 0;
+  private checkpointChain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private poisonError: WalError | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  /** @internal Use `openFileLog`, which recovers the directory first. */
+  constructor(dir: string, options: ResolvedOptions, start: WriterStart) {
+    this.dir = dir;
+    this.options = options;
+    this.fs = options.fs;
+    this.syncPolicy = options.syncPolicy;
+    this.segments = start.segments.map((segment) => ({ ...segment, salt: 0, file: undefined }));
+    const active: Segment = { name: start.active.name, firstLsn: start.active.firstLsn, salt: start.active.salt, file: start.active.file };
+    this.segments[this.segments.length - 1] = active;
+    this.tailSegment = active;
+    this.tailOffset = start.active.endOffset;
+    this.lastLsnValue = this.writtenLsn = this.durableLsn = start.lastLsn;
+    this.checkpointLsn = start.checkpointLsn;
+    if (this.syncPolicy === 'none') {
+      this.timer = setInterval(() => this.periodicFlush(), options.flushIntervalMs);
+      this.timer.unref();
+    }
+    this.maybePrepare();
+  }
+
+  get lastLsn(): Lsn {
+    return this.lastLsnValue;
+  }
+
+  /** True once an I/O error has poisoned the log; every later operation rejects. */
+  get poisoned(): boolean {
+    return this.poisonError !== undefined;
+  }
+
+  // ------------------------------------------------------------ Log
+
+  append(type: number, payload: Uint8Array, options?: AppendOptions): Promise<Lsn> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    if (!Number.isInteger(type) || type < TYPE_MIN || type > TYPE_MAX) {
+      return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Expected \`type\` to be an integer in ${TYPE_MIN}..${TYPE_MAX}, got ${String(type)}.`));
+    }
+    if (!(payload instanceof Uint8Array)) return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', 'Expected `payload` to be a Uint8Array.'));
+    if (payload.length > this.options.recordBytesMax) {
+      return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `Record of ${payload.length} bytes is larger than \`recordBytesMax\` (${this.options.recordBytesMax}).`));
+    }
+    const frameBytes = frameBytesFor(payload.length);
+    const pendingCount = this.waiters.length - this.waitersHead;
+    if (pendingCount >= this.options.pendingAppendsMax || this.pendingBytes + frameBytes > this.options.pendingBytesMax) {
+      return Promise.reject(
+        new WalError('WAL_QUEUE_FULL', `Too many appends in flight (${pendingCount} appends, ${this.pendingBytes} bytes; limits \`pendingAppendsMax\` ${this.options.pendingAppendsMax}, \`pendingBytesMax\` ${this.options.pendingBytesMax}).`),
+      );
+    }
+    const lsn = this.lastLsnValue + 1;
+    if (this.tailOffset + frameBytes > this.options.segmentBytes) this.planSegment(lsn);
+    this.lastLsnValue = lsn;
+    const run = this.runFor(frameBytes);
+    encodeFrame(run.buf, run.used, run.segment.salt, lsn, type, payload);
+    run.used += frameBytes;
+    this.tailOffset += frameBytes;
+    this.pendingBytes += frameBytes;
+    const durable = options?.durable === true;
+    const end = run.used;
+    return new Promise<Lsn>((resolve, reject) => {
+      this.waiters.push({ lsn, durable, run, end, bytes: frameBytes, resolve, reject });
+      this.kick();
+    });
+  }
+
+  sync(): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    return this.syncThrough(this.lastLsnValue);
+  }
+
+  checkpoint(lsn: Lsn, data: Uint8Array): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    if (!Number.isSafeInteger(lsn) || lsn < 1 || lsn > this.lastLsnValue) {
+      return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Expected checkpoint \`lsn\` to be an integer in 1..${this.lastLsnValue} (the last LSN), got ${String(lsn)}.`));
+    }
+    if (lsn < this.checkpointLsn) {
+      return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Checkpoint LSN ${lsn} is older than the existing checkpoint at LSN ${this.checkpointLsn}.`));
+    }
+    if (!(data instanceof Uint8Array)) return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', 'Expected checkpoint `data` to be a Uint8Array.'));
+    // Checkpoints run one at a time, in call order.
+    const run = this.checkpointChain.then(() => this.writeCheckpoint(lsn, data));
+    this.checkpointChain = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------ appending
+
+  private refusal(): WalError | undefined {
+    if (this.poisonError) return this.poisonError;
+    if (this.closed) return new WalError('WAL_CLOSED', `The log in ${this.dir} is closed.`);
+    return undefined;
+  }
+
+  /** Starts filling a new segment with the record at `firstLsn`; the writer creates it on disk when it gets there. */
+  private planSegment(firstLsn: number): void {
+    const segment: Segment = { name: segmentName(firstLsn), firstLsn, salt: this.options.newSalt(), file: undefined };
+    this.planned.push(segment);
+    this.tailSegment = segment;
+    this.tailOffset = SEGMENT_HEADER_BYTES;
+    this.maybePrepare();
+  }
+
+  private runFor(frameBytes: number): Run {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.segment === this.tailSegment && last.position + last.used === this.tailOffset && last.used + frameBytes <= last.buf.length) return last;
+    const buf = frameBytes <= RUN_BYTES ? (this.runPool.pop() ?? Buffer.allocUnsafeSlow(RUN_BYTES)) : Buffer.allocUnsafeSlow(frameBytes);
+    const run: Run = { segment: this.tailSegment, position: this.tailOffset, buf, used: 0, written: 0 };
+    this.runs.push(run);
+    return run;
+  }
+
+  private syncThrough(lsn: number): Promise<void> {
+    if (lsn <= this.durableLsn) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.syncWaiters.push({ lsn, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.writerRunning || this.writerScheduled || this.poisonError) return;
+    this.writerScheduled = true;
+    // A microtask, not an immediate write: appends made in the same tick share one batch.
+    queueMicrotask(() => {
+      this.writerScheduled = false;
+      void this.runWriter();
+    });
+  }
+
+  private hasWork(): boolean {
+    return this.waiters.length > this.waitersHead || this.syncWaiters.some((waiter) => waiter.lsn > this.durableLsn);
+  }
+
+  /** The single writer. Never rejects: an error poisons the log instead. */
+  private async runWriter(): Promise<void> {
+    if (this.writerRunning) return;
+    this.writerRunning = true;
+    try {
+      // Bounded by the queue: each turn removes at least one waiter or satisfies every sync waiter.
+      while (!this.poisonError && this.hasWork()) await this.writeBatch();
+    } catch (error) {
+      this.poison(error);
+    } finally {
+      this.writerRunning = false;
+    }
+    if (this.hasWork()) this.kick();
+  }
+
+  private async writeBatch(): Promise<void> {
+    const pending = this.waiters.length - this.waitersHead;
+    let count = pending;
+    if (this.syncPolicy === 'always') {
+      // One fdatasync per durable append: the batch ends at the first durable record.
+      for (let i = 0; i < pending; i++) {
+        if ((this.waiters[this.waitersHead + i] as Waiter).durable) {
+          count = i + 1;
+          break;
+        }
+      }
+    }
+    const last = count > 0 ? (this.waiters[this.waitersHead + count - 1] as Waiter) : undefined;
+    let needSync = false;
+    if (last) {
+      await this.writeThrough(last);
+      if (this.poisonError) return;
+      this.writtenLsn = last.lsn;
+      if (this.syncPolicy !== 'none') {
+        for (let i = 0; i < count && !needSync; i++) needSync = (this.waiters[this.waitersHead + i] as Waiter).durable;
+      }
+    }
+    if (!needSync) needSync = this.syncWaiters.some((waiter) => waiter.lsn <= this.writtenLsn && waiter.lsn > this.durableLsn);
+    if (needSync) {
+      await this.activeFile().datasync();
+      if (this.poisonError) return;
+      this.durableLsn = this.writtenLsn;
+    }
+    // Resolve only now: after the write (and the sync when one was due).
+    for (let i = 0; i < count; i++) {
+      const waiter = this.waiters[this.waitersHead + i] as Waiter;
+      this.pendingBytes -= waiter.bytes;
+      waiter.resolve(waiter.lsn);
+    }
+    this.waitersHead += count;
+    if (this.waitersHead === this.waiters.length) {
+      this.waiters = [];
+      this.waitersHead = 0;
+    } else if (this.waitersHead > 1024) {
+      this.waiters = this.waiters.slice(this.waitersHead);
+      this.waitersHead = 0;
+    }
+    if (this.syncWaiters.length > 0) {
+      const still: SyncWaiter[] = [];
+      for (const waiter of this.syncWaiters) {
+        if (waiter.lsn <= this.durableLsn) waiter.resolve();
+        else still.push(waiter);
+      }
+      this.syncWaiters = still;
+    }
+    this.maybePrepare();
+  }
+
+  /** Writes every staged byte up to and including `last`'s frame, rolling over segments on the way. */
+  private async writeThrough(last: Waiter): Promise<void> {
+    let buffers: Buffer[] = [];
+    let position = 0;
+    let target: Segment | undefined;
+    let done = 0;
+    for (const run of this.runs) {
+      const end = run === last.run ? last.end : run.used;
+      if (end > run.written) {
+        if (run.segment !== target) {
+          if (target && buffers.length > 0) await this.fileOf(target).writev(buffers, position);
+          buffers = [];
+          if (run.segment !== this.activeSegment()) await this.rollTo(run.segment);
+          if (this.poisonError) return;
+          target = run.segment;
+          position = run.position + run.written;
+        }
+        buffers.push(run.buf.subarray(run.written, end));
+      }
+      done++;
+      if (run === last.run) break;
+    }
+    if (target && buffers.length > 0) await this.fileOf(target).writev(buffers, position);
+    // Mark what was written; retire runs that no append can reach any more.
+    for (let i = 0; i < done; i++) {
+      const run = this.runs[i] as Run;
+      run.written = run === last.run ? last.end : run.used;
+    }
+    let retired = 0;
+    while (retired < this.runs.length - 1) {
+      const run = this.runs[retired] as Run;
+      if (run.written < run.used) break;
+      if (run.buf.length === RUN_BYTES && this.runPool.length < RUN_POOL_MAX) this.runPool.push(run.buf);
+      retired++;
+    }
+    if (retired > 0) this.runs = this.runs.slice(retired);
+  }
+
+  private activeSegment(): Segment {
+    return this.segments[this.segments.length - 1] as Segment;
+  }
+
+  private activeFile(): WalFile {
+    return this.fileOf(this.activeSegment());
+  }
+
+  private fileOf(segment: Segment): WalFile {
+    if (!segment.file) throw new Error(`assertion: segment ${segment.name} is not open`);
+    return segment.file;
+  }
+
+  /**
+   * Seals the active segment and starts `next` (see "Rollover" in docs/wal-format.md): the old
+   * segment is made wholly durable first, so that only the last segment can ever hold a torn
+   * tail, and the new name is durable before any frame in it can be acknowledged.
+   */
+  private async rollTo(next: Segment): Promise<void> {
+    if (this.planned[0] !== next) throw new Error(`assertion: rollover to ${next.name} out of order`);
+    const previous = this.activeSegment();
+    await this.fileOf(previous).datasync();
+    this.durableLsn = this.writtenLsn;
+    await this.fileOf(previous).close();
+    previous.file = undefined;
+    const prepared = await this.takePrepared();
+    if (this.poisonError) {
+      await prepared.file.close().catch(() => undefined);
+      return;
+    }
+    next.file = prepared.file;
+    await prepared.file.writev([encodeSegmentHeader(next.firstLsn, next.salt)], 0);
+    await this.fs.rename(prepared.path, path.join(this.dir, next.name));
+    await this.fs.syncDir(this.dir);
+    this.planned.shift();
+    this.segments.push(next);
+    this.maybePrepare();
+  }
+
+  /**
+   * Prepares the next segment file in the background once the active segment is half full
+   * (or already overflowing into planned ones), so a rollover finds it ready.
+   */
+  private maybePrepare(): void {
+    if (this.preparing || this.poisonError || this.closed) return;
+    const activeEnd = this.planned.length > 0 ? Infinity : this.tailOffset;
+    if (activeEnd < this.options.segmentBytes / 2) return;
+    const tmpName = `prepared-${this.prepareSeq++}.wal.tmp`;
+    const preparing = prepareSegmentFile(this.fs, this.dir, tmpName, this.options.segmentBytes);
+    this.preparing = preparing;
+    // A failure here is an I/O error like any other: fail-stop at once, not at the rollover.
+    preparing.catch((error: unknown) => this.poison(error));
+  }
+
+  private async takePrepared(): Promise<PreparedSegment> {
+    if (!this.preparing) this.maybePrepare();
+    const preparing = this.preparing;
+    if (!preparing) throw this.poisonError ?? new Error('assertion: no segment being prepared');
+    this.preparing = undefined;
+    return preparing;
+  }
+
+  private periodicFlush(): void {
+    if (this.poisonError || this.closed || this.lastLsnValue <= this.durableLsn) return;
+    // A failure poisons the log and is reported to every waiter; nothing more to do here.
+    this.syncThrough(this.lastLsnValue).catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------ checkpoints
+
+  private async writeCheckpoint(lsn: number, data: Uint8Array): Promise<void> {
+    const refused = this.poisonError;
+    if (refused) throw refused;
+    await this.syncThrough(lsn);
+    try {
+      await writeFileDurably(this.fs, this.dir, checkpointName(lsn), [encodeCheckpoint(lsn, data)]);
+      this.checkpointLsn = lsn;
+      // Only now that the checkpoint is durable may what it covers go, oldest first, so a
+      // crash part-way leaves a log that still starts right after some checkpoint.
+      let removed = 0;
+      for (const old of (await listLog(this.fs, this.dir)).checkpoints) {
+        if (old.lsn < lsn) {
+          await this.fs.unlink(path.join(this.dir, old.name));
+          removed++;
+        }
+      }
+      while (this.segments.length > 1 && (this.segments[1] as Segment).firstLsn - 1 <= lsn) {
+        const covered = this.segments.shift() as Segment;
+        await this.fs.unlink(path.join(this.dir, covered.name));
+        removed++;
+      }
+      if (removed > 0) await this.fs.syncDir(this.dir);
+    } catch (error) {
+      this.poison(error);
+      throw this.poisonError ?? error;
+    }
+  }
+
+  // ------------------------------------------------------------ failure and shutdown
+
+  private poison(cause: unknown): void {
+    if (this.poisonError) return;
+    this.poisonError = new WalError(
+      'WAL_POISONED',
+      `The log in ${this.dir} is poisoned by an I/O error (${describeIoError(cause)}); nothing after it is acknowledged and fsync is not retried. Restart to recover.`,
+      { cause },
+    );
+    if (this.timer) clearInterval(this.timer);
+    const error = this.poisonError;
+    for (let i = this.waitersHead; i < this.waiters.length; i++) (this.waiters[i] as Waiter).reject(error);
+    this.waiters = [];
+    this.waitersHead = 0;
+    for (const waiter of this.syncWaiters) waiter.reject(error);
+    this.syncWaiters = [];
+    this.runs = [];
+    this.pendingBytes = 0;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    let failure: unknown;
+    if (!this.poisonError) {
+      try {
+        await this.syncThrough(this.lastLsnValue);
+      } catch (error) {
+        failure = error;
+      }
+    }
+    await this.checkpointChain;
+    const preparing = this.preparing;
+    this.preparing = undefined;
+    if (preparing) {
+      // Tidy, not essential: a *.tmp file left behind is deleted by the next open.
+      await preparing
+        .then(async (prepared) => {
+          await prepared.file.close();
+          if (!this.poisonError) await this.fs.unlink(prepared.path);
+        })
+        .catch(() => undefined);
+    }
+    for (const segment of this.segments) {
+      const file = segment.file;
+      segment.file = undefined;
+      if (file) await file.close().catch(() => undefined);
+    }
+    if (failure) throw failure;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The file-system port: the handful of calls the WAL makes, so that the same log code
+ * runs on the real disk (`nodeFs`) and on the simulated disk with crash semantics
+ * (wal/sim-fs.ts) that the power-loss tests drive.
+ *
+ * Contract, for both implementations:
+ * - `writev` writes every byte or rejects; `read` may return fewer bytes only at end of file.
+ * - `datasync`/`sync` make the file's bytes durable, not its directory entry.
+ * - A created, renamed or deleted name is durable only after `syncDir` of its directory.
+ */
+import fs from 'node:fs';
+
+export type OpenMode =
+  /** Read only; the file must exist. */
+  | 'read'
+  /** Read and write; the file must exist. */
+  | 'readwrite'
+  /** Read and write; the file must not exist yet (O_CREAT | O_EXCL). */
+  | 'create';
+
+export interface WalFile {
+  readonly path: string;
+  /** Reads up to `buffer.length` bytes at `position`; returns how many were read. */
+  read(buffer: Uint8Array, position: number): Promise<number>;
+  /** Writes all `buffers`, one after another, starting at `position`. */
+  writev(buffers: readonly Uint8Array[], position: number): Promise<void>;
+  /** fdatasync(2). */
+  datasync(): Promise<void>;
+  /** fsync(2): also makes the size and other metadata durable. */
+  sync(): Promise<void>;
+  truncate(bytes: number): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface WalFs {
+  open(path: string, mode: OpenMode): Promise<WalFile>;
+  /** Names in `dir` (not paths); rejects with code ENOENT when it does not exist. */
+  readdir(dir: string): Promise<string[]>;
+  /** Creates `dir` and missing parents; fine when it exists. */
+  mkdir(dir: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** fsync(2) of the directory itself, which makes its entries durable. */
+  syncDir(dir: string): Promise<void>;
+}
+
+const FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'wx+' };
+
+/**
+ * The real file system through node's callback API. Callbacks, not `fs.promises`, because a
+ * FileHandle operation costs noticeably more per call and the writer makes two per batch.
+ */
+class NodeFile implements WalFile {
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+  ) {}
+
+  read(buffer: Uint8Array, position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buffer, 0, buffer.length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
+    });
+  }
+
+  writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    let total = 0;
+    for (const buffer of buffers) total += buffer.length;
+    return new Promise((resolve, reject) => {
+      const onWritten = (error: Error | null, written: number): void => {
+        if (error) return reject(error);
+        if (written === total) return resolve();
+        // A short write (a full disk, a signal) is finished from where it stopped; a write
+        // that makes no progress at all is an error rather than a loop.
+        if (written === 0) return reject(Object.assign(new Error(`short write to ${this.path}`), { code: 'EIO' }));
+        const rest = restAfter(buffers, written);
+        total -= written;
+        position += written;
+        fs.writev(this.fd, rest, position, onWritten);
+      };
+      fs.writev(this.fd, buffers as Uint8Array[], position, onWritten);
+    });
+  }
+
+  datasync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fsync(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  truncate(bytes: number): Promise<void> {
+    return new Promise((resolve, reject) => fs.ftruncate(this.fd, bytes, (error) => (error ? reject(error) : resolve())));
+  }
+
+  size(): Promise<number> {
+    return new Promise((resolve, reject) => fs.fstat(this.fd, (error, stats) => (error ? reject(error) : resolve(stats.size))));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => fs.close(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+}
+
+function restAfter(buffers: readonly Uint8Array[], skipBytes: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  for (const buffer of buffers) {
+    if (skipBytes >= buffer.length) {
+      skipBytes -= buffer.length;
+      continue;
+    }
+    rest.push(skipBytes > 0 ? buffer.subarray(skipBytes) : buffer);
+    skipBytes = 0;
+  }
+  return rest;
+}
+
+export const nodeFs: WalFs = {
+  open(path, mode) {
+    return new Promise((resolve, reject) => {
+      fs.open(path, FLAGS[mode], 0o644, (error, fd) => (error ? reject(error) : resolve(new NodeFile(path, fd))));
+    });
+  },
+  readdir: (dir) => fs.promises.readdir(dir),
+  mkdir: async (dir) => {
+    await fs.promises.mkdir(dir, { recursive: true });
+  },
+  rename: (from, to) => fs.promises.rename(from, to),
+  unlink: (path) => fs.promises.unlink(path),
+  async syncDir(dir) {
+    const handle = await fs.promises.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
