@@ -9,7 +9,7 @@ import type { WalFile, WalFs } from './fs.ts';
 import type { LogEntry, Recovered } from './log.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SEGMENT_BYTES_LIMIT } from './options.ts';
-import { prepareSegmentFile, writeFileDurably, zeroFill } from './durable-files.ts';
+import { writeFileDurably } from './durable-files.ts';
 import type { Corruption, ScanResult, TornTail } from './scan.ts';
 import { listLog, readWhole, scanLog } from './scan.ts';
 
@@ -70,14 +70,18 @@ export async function recoverLog(dir: string, options: ResolvedOptions): Promise
     await file.sync();
     active = { name: lastSegment.name, firstLsn: lastSegment.firstLsn, salt: lastReport.salt, endOffset: lastReport.endOffset, file };
   } else {
+    // A new log's first segment is sparse (ftruncate, not zero-filled), so that opening a new
+    // log costs no 64 MiB write; later segments are zero-filled in the background.
     const firstLsn = lastLsn + 1;
     const salt = options.newSalt();
-    const prepared = await prepareSegmentFile(fs, dir, `first-${segmentName(firstLsn)}.tmp`, options.segmentBytes);
-    await prepared.file.writev([encodeSegmentHeader(firstLsn, salt)], 0);
-    await prepared.file.sync();
-    await fs.rename(prepared.path, path.join(dir, segmentName(firstLsn)));
+    const tmp = path.join(dir, `first-${segmentName(firstLsn)}.tmp`);
+    const file = await fs.open(tmp, 'create');
+    await file.truncate(options.segmentBytes);
+    await file.writev([encodeSegmentHeader(firstLsn, salt)], 0);
+    await file.sync();
+    await fs.rename(tmp, path.join(dir, segmentName(firstLsn)));
     segments = [...segments, { name: segmentName(firstLsn), firstLsn }];
-    active = { name: segmentName(firstLsn), firstLsn, salt, endOffset: SEGMENT_HEADER_BYTES, file: prepared.file };
+    active = { name: segmentName(firstLsn), firstLsn, salt, endOffset: SEGMENT_HEADER_BYTES, file };
   }
   await fs.syncDir(dir);
 
@@ -112,8 +116,8 @@ async function repairTornTail(fs: WalFs, dir: string, torn: TornTail): Promise<N
   try {
     await file.truncate(torn.offset);
     await file.sync();
-    // Zero-fill back to the old size so that later appends write into allocated blocks.
-    await zeroFill(file, torn.offset, fileBytes);
+    // Back to the old size (the new bytes read as zeros), so appends do not grow the file.
+    await file.truncate(fileBytes);
     await file.sync();
   } finally {
     await file.close();
