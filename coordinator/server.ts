@@ -42,7 +42,7 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
     const a = await target.request(req);
     res.status(a.status).json(a.body);
   };
-  const txIdOf = (req: Request): string => parse(txIdSchema, req.params.txId);
+  const txIdOf = (req: Request): string => txIdSchema(req.params.txId, 'txId');
 
   app.get('/', (_req, res) => {
     res.type('html').send(DASHBOARD_HTML);

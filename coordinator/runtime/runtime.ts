@@ -177,18 +177,18 @@ export class CoordinatorRuntime {
       return;
     }
     this.state = result.state;
-    // A crash point placed before the step's first record is reached before that record is
-    // written (the driver issues every write of a batch first), so "before-decision-logged"
-    // really finds the decision absent from the WAL.
+    // A crash point placed before the step's first record (or in a step without one) is
+    // reached now, synchronously. In the driver's order it would run only after every write
+    // of this step, and of any step dispatched meanwhile, had been issued: "before-decision-
+    // logged" would find the decision written, and "after-prepare-sent" could find a decision
+    // made by the next vote. Reached here, the WAL holds exactly what the point says.
     const firstPersist = result.effects.findIndex((e) => e.kind === 'persist');
-    const effects =
-      firstPersist <= 0
-        ? result.effects
-        : result.effects.filter((e, i) => {
-            if (i >= firstPersist || e.kind !== 'crashPoint') return true;
-            this.o.crashPoints.reach(e.point);
-            return false;
-          });
+    const leading = firstPersist === -1 ? result.effects.length : firstPersist;
+    const effects = result.effects.filter((e, i) => {
+      if (i >= leading || e.kind !== 'crashPoint') return true;
+      this.o.crashPoints.reach(e.point);
+      return false;
+    });
     void this.driver.run(effects);
     this.o.metrics.set('coordinator_unfinished_transactions', 'Transactions not yet finished (active, voting, or awaiting acks).', this.state.txs.size);
     if (this.started && this.recordsSinceCheckpoint >= this.everyRecords) this.checkpoint();
