@@ -282,7 +282,10 @@ export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, 
     const next = findValidFrame(buf, view, offset, significantEnd, salt, expected);
     const torn = (why: string): SegmentOutcome => ({ report: reportAt(), torn: { segment: name, offset, bytes: significantEnd - offset, reason: why, headerMissing: false } });
     if (!next) return torn(`${reason}, nothing valid after it`);
-    if (looksTorn(buf, offset, size, payloadBytes)) return torn(`${reason}; a zero sector marks an unsynced write (a later frame at offset ${next.offset} was never acknowledged)`);
+    // The bad frame cannot reach past the valid frame after it, whatever its (perhaps
+    // corrupt) length says; without this bound a flipped length bit would reach into the
+    // zeros at the end of the segment and pass for a torn write.
+    if (looksTorn(buf, offset, next.offset, payloadBytes)) return torn(`${reason}; a zero sector marks an unsynced write (a later frame at offset ${next.offset} was never acknowledged)`);
     return corrupt(reportAt(), offset, `${reason}, yet a valid frame (LSN ${next.lsn}) follows at offset ${next.offset}`);
   }
 }
