@@ -19,8 +19,11 @@ import type { WriterStart } from './recovery.ts';
 import { recoverLog } from './recovery.ts';
 import { listLog } from './scan.ts';
 
-/** Staging buffers are this big unless a frame needs more; a few are pooled for reuse. */
-const RUN_BYTES = 256 * 1024;
+/**
+ * Staging buffers are this big (or a segment, if smaller, since a run never spans segments)
+ * unless a frame needs more; a few are pooled for reuse.
+ */
+const RUN_BYTES_MAX = 256 * 1024;
 const RUN_POOL_MAX = 4;
 
 interface Segment {
@@ -74,6 +77,7 @@ export class FileLog implements Log {
   readonly syncPolicy: SyncPolicy;
   private readonly fs: WalFs;
   private readonly options: ResolvedOptions;
+  private readonly runBytes: number;
 
   /** Segments on disk in LSN order; the last one is active (open for writing). */
   private readonly segments: Segment[];
@@ -113,6 +117,7 @@ export class FileLog implements Log {
     this.options = options;
     this.fs = options.fs;
     this.syncPolicy = options.syncPolicy;
+    this.runBytes = Math.min(RUN_BYTES_MAX, options.segmentBytes);
     this.segments = start.segments.map((segment) => ({ ...segment, salt: 0, file: undefined }));
     const active: Segment = { name: start.active.name, firstLsn: start.active.firstLsn, salt: start.active.salt, file: start.active.file };
     this.segments[this.segments.length - 1] = active;
@@ -218,7 +223,7 @@ export class FileLog implements Log {
   private runFor(frameBytes: number): Run {
     const last = this.runs[this.runs.length - 1];
     if (last && last.segment === this.tailSegment && last.position + last.used === this.tailOffset && last.used + frameBytes <= last.buf.length) return last;
-    const buf = frameBytes <= RUN_BYTES ? (this.runPool.pop() ?? Buffer.allocUnsafeSlow(RUN_BYTES)) : Buffer.allocUnsafeSlow(frameBytes);
+    const buf = frameBytes <= this.runBytes ? (this.runPool.pop() ?? Buffer.allocUnsafeSlow(this.runBytes)) : Buffer.allocUnsafeSlow(frameBytes);
     const run: Run = { segment: this.tailSegment, position: this.tailOffset, buf, used: 0, written: 0 };
     this.runs.push(run);
     return run;
@@ -346,7 +351,7 @@ export class FileLog implements Log {
     while (retired < this.runs.length - 1) {
       const run = this.runs[retired] as Run;
       if (run.written < run.used) break;
-      if (run.buf.length === RUN_BYTES && this.runPool.length < RUN_POOL_MAX) this.runPool.push(run.buf);
+      if (run.buf.length === this.runBytes && this.runPool.length < RUN_POOL_MAX) this.runPool.push(run.buf);
       retired++;
     }
     if (retired > 0) this.runs = this.runs.slice(retired);
