@@ -155,7 +155,8 @@ export class MemoryLog implements Log {
       return Promise.reject(new WalError('WAL_QUEUE_FULL', `Too many appends in flight (${this.pending.length}; limit \`pendingAppendsMax\` ${this.pendingAppendsMax}).`));
     }
     const lsn = this.lastLsn + 1;
-    this.store.records.push({ lsn, type, payload: payload.slice() });
+    // A copy, and not `.slice()`, which on a Buffer is a view the caller may reuse.
+    this.store.records.push({ lsn, type, payload: new Uint8Array(payload) });
     const durable = options?.durable === true && this.syncPolicy !== 'none';
     if (!durable) return Promise.resolve(lsn);
     return new Promise<Lsn>((resolve, reject) => {
@@ -188,7 +189,7 @@ export class MemoryLog implements Log {
     const again = this.refusal();
     if (again) throw again;
     const store = this.store;
-    store.checkpoint = { lsn, data: data.slice() };
+    store.checkpoint = { lsn, data: new Uint8Array(data) };
     const drop = Math.max(0, lsn - store.baseLsn);
     store.records = store.records.slice(drop);
     store.durableCount = Math.max(0, store.durableCount - drop);

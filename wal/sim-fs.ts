@@ -168,7 +168,7 @@ class SimFile implements WalFile {
     const error = this.fs.faults.write?.(event);
     if (error) throw error;
     for (const buffer of buffers) {
-      const op: PendingWrite = { kind: 'write', position, data: buffer.slice() };
+      const op: PendingWrite = { kind: 'write', position, data: copyOf(buffer) };
       this.inode.current.write(position, op.data);
       this.inode.pending.push(op);
       position += buffer.length;
@@ -401,15 +401,16 @@ export class SimFs implements WalFs {
   /** The bytes a read sees now (a copy); undefined when there is no such file. */
   readFile(file: string): Uint8Array | undefined {
     const { dir, name } = this.locate(file);
-    return dir.entries.get(name)?.current.view().slice();
+    const inode = dir.entries.get(name);
+    return inode ? copyOf(inode.current.view()) : undefined;
   }
 
   /** Replaces a file's bytes on "disk" (durable and volatile), as a test that corrupts or cuts a file. */
   setFile(file: string, bytes: Uint8Array): void {
     const { dir, name } = this.locate(file);
     const inode = dir.entries.get(name) ?? new Inode();
-    inode.current = new Bytes(bytes.slice(), bytes.length);
-    inode.durable = new Bytes(bytes.slice(), bytes.length);
+    inode.current = new Bytes(copyOf(bytes), bytes.length);
+    inode.durable = new Bytes(copyOf(bytes), bytes.length);
     inode.pending = [];
     dir.entries.set(name, inode);
     dir.durable.set(name, inode);
@@ -434,6 +435,12 @@ export class SimFs implements WalFs {
     return Math.min(bound - 1, Math.floor(this.random() * bound));
   }
 }
+
+/**
+ * A copy of the bytes. Not `.slice()`: on a Buffer that returns a view, and the writer reuses
+ * its staging buffers, so a "copy" that is a view would change under the simulated disk.
+ */
+const copyOf = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
 function normalize(file: string): string {
   const full = path.resolve('/', file);
