@@ -88,5 +88,6 @@ export function checkpointOf(s: ParticipantState, resource: unknown): Participan
       at: tx.preparedAt,
     })),
     outcomes: outcomeEntries(s.outcomes),
+    ...(s.outcomes.forgotten.any && { forgotten: s.outcomes.forgotten }),
   };
 }

@@ -4,7 +4,7 @@
  */
 import { backoffMs, type StepResult, type TimerFired } from '../../shared/core.ts';
 import type { Outcome } from '../../shared/types.ts';
-import { getOutcome } from './outcomes.ts';
+import { getOutcome, mayHaveForgotten } from './outcomes.ts';
 import { getTx, listTx } from './queries.ts';
 import { recover } from './recovery.ts';
 import { abortPending, abortPrepared, commitPrepared, decisionBody, settlePrepared, tombstone } from './settle.ts';
@@ -113,6 +113,11 @@ function onPrepare(acc: Acc, e: PrepareEvent): void {
       return replyError(acc, e.requestId, 'unavailable', `Too many concurrent prepares of ${e.txId} (max ${config.prepareRequestsPerTxMax}).`);
     }
     return setTx(acc, { ...live, requestIds: [...live.requestIds, e.requestId] });
+  }
+  if (mayHaveForgotten(acc.s.outcomes, e.txId)) {
+    // It may have settled here long ago (perhaps as a promise to a peer never to vote yes): only NO is safe.
+    log(acc, 'prepare-too-old', e.txId);
+    return reply(acc, e.requestId, 200, { vote: 'no', reason: `${e.txId} is older than what this participant still remembers` });
   }
   if (e.ops.length > config.opsPerTxMax) {
     return replyError(acc, e.requestId, 'bad_request', `Expected at most ${config.opsPerTxMax} ops per transaction, got ${e.ops.length}.`);
@@ -349,6 +354,10 @@ function onPeerInquiry(acc: Acc, e: PeerInquiryEvent): void {
   if (known !== undefined) return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome, known.heuristic));
   const tx = acc.s.txs.get(e.txId);
   if (tx?.phase === 'prepared') return reply(acc, e.requestId, 200, { txId: e.txId, state: 'prepared' });
+  if (tx === undefined && mayHaveForgotten(acc.s.outcomes, e.txId)) {
+    // It may have committed here and been forgotten: no evidence either way, and no promise.
+    return reply(acc, e.requestId, 200, { txId: e.txId, state: 'unknown' });
+  }
   const reason = 'a peer asked before this participant voted; it promised never to vote yes';
   if (tx === undefined) tombstone(acc, e.txId, reason, e.now, true);
   else abortPending(acc, tx, reason, e.now, { sync: true, resourceAnswered: false });

@@ -9,7 +9,7 @@
  */
 import type { CommonEffect, RequestId, TimerFired } from '../../shared/core.ts';
 import type { Outcome, TxId, Vote } from '../../shared/types.ts';
-import type { RecentOutcomes } from './outcomes.ts';
+import type { ForgetHorizon, RecentOutcomes } from './outcomes.ts';
 
 // ---- Configuration ---------------------------------------------------------------
 
@@ -126,6 +126,8 @@ export interface ParticipantSnapshot {
   readonly resource: unknown;
   readonly prepared: readonly PreparedSnapshot[];
   readonly outcomes: readonly (readonly [TxId, OutcomeEntry])[];
+  /** What the outcome memory has dropped so far (see ./outcomes.ts); absent when nothing was. */
+  readonly forgotten?: ForgetHorizon;
 }
 
 // ---- Events ------------------------------------------------------------------------

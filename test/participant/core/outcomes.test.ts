@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyOutcomes, getOutcome, outcomeCount, outcomeEntries, outcomesFrom, putOutcome } from '../../../participant/core/outcomes.ts';
+import { emptyOutcomes, getOutcome, mayHaveForgotten, outcomeCount, outcomeEntries, outcomesFrom, putOutcome } from '../../../participant/core/outcomes.ts';
+import { asTxId } from '../../../shared/types.ts';
 import type { OutcomeEntry } from '../../../participant/core/types.ts';
 import { tx } from './helpers.ts';
 
@@ -44,5 +45,23 @@ describe('the bounded outcome memory', () => {
     const bulk = outcomesFrom(items, 2, 3);
     expect(outcomeEntries(bulk)).toEqual(outcomeEntries(one));
     expect(outcomeCount(bulk)).toBe(outcomeCount(one));
+  });
+
+  it('keeps a horizon of what it forgot, so "no record" is evidence only above it', () => {
+    let o = emptyOutcomes;
+    expect(mayHaveForgotten(o, tx(1))).toBe(false);
+    // Settled out of id order: 5, 2, 9, then 3 and 4 push the first generation {5, 2} out.
+    for (const n of [5, 2, 9, 3, 4]) o = putOutcome(o, tx(n), entry(n), 2, 2);
+    expect(o.forgotten).toEqual({ any: true, highest: [1, 5] });
+    expect(mayHaveForgotten(o, tx(1))).toBe(true);
+    expect(mayHaveForgotten(o, tx(5))).toBe(true);
+    expect(mayHaveForgotten(o, tx(6))).toBe(false);
+    expect(mayHaveForgotten(o, asTxId('tx-2-1'))).toBe(false);
+    // An id that cannot be ordered gets the cautious answer once anything was forgotten.
+    expect(mayHaveForgotten(o, asTxId('order-77'))).toBe(true);
+    expect(mayHaveForgotten(emptyOutcomes, asTxId('order-77'))).toBe(false);
+    // Recovery rebuilds the same horizon.
+    expect(outcomesFrom(outcomeEntries(o), 2, 2, o.forgotten).forgotten).toEqual(o.forgotten);
+    expect(outcomesFrom([5, 2, 9, 3, 4].map((n) => [tx(n), entry(n)] as const), 2, 2).forgotten).toEqual(o.forgotten);
   });
 });

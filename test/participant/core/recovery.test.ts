@@ -116,4 +116,13 @@ describe('recovery', () => {
     expect(withoutLogs(r.effects)).toEqual([{ kind: 'resourceCommit', txId: tx(1), data: d }]);
     expect(getTx(r.state, tx(1))).toEqual({ txId: tx(1), state: 'committed', since: 700, heuristic: 'committed' });
   });
+
+  it('the checkpoint carries the forgetting horizon across a restart', () => {
+    let s = fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 });
+    for (const n of [1, 2]) s = run(s, decide('abort', tx(n))).state;
+    const snapshot = checkpointOf(s, { entries: [] });
+    expect(snapshot.forgotten).toEqual({ any: true, highest: [1, 1] });
+    const r = step(fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 }), { type: 'recover', now: 9_000, snapshot, records: [] });
+    expect(r.state.outcomes.forgotten).toEqual({ any: true, highest: [1, 1] });
+  });
 });

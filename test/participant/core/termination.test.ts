@@ -158,4 +158,18 @@ describe('in doubt: cooperative termination', () => {
       fields: { reason: 'the coordinator is unreachable and there is no peer to ask', keys: ['k'] },
     });
   });
+
+  it('never promises about a transaction it may have forgotten: a peer hears "unknown", a late prepare votes no', () => {
+    // Remember one outcome at a time: settling tx-1-2 forgets tx-1-1.
+    let s = fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 });
+    for (const n of [1, 2]) s = run(s, prepare(tx(n), [put(`k${n}`, 1)], { onePhase: true }), { type: 'resourcePrepared', now: 1_010, txId: tx(n), vote: 'yes', data }).state;
+    const asked = step(s, { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(1) });
+    expect(asked.effects).toEqual([{ kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'unknown' } }]);
+    const late = step(s, prepare(tx(0), [put('z', 1)]));
+    expect(withoutLogs(late.effects)).toEqual([
+      { kind: 'reply', requestId: `prep-${tx(0)}`, status: 200, body: { vote: 'no', reason: `${tx(0)} is older than what this participant still remembers` } },
+    ]);
+    // A newer id is still answered with a promise.
+    expect(persists(step(s, { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(3) }).effects)).toHaveLength(1);
+  });
 });
