@@ -125,5 +125,7 @@ program
 
 const { registerWalCommands } = await import('../wal/cli.ts');
 registerWalCommands(program);
+const { registerSimulateCommand } = await import('../test/sim/cli.ts');
+registerSimulateCommand(program);
 
 await program.parseAsync(process.argv);

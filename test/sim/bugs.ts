@@ -1,0 +1,61 @@
+/**
+ * Planted bugs: wrappers around the real cores (which stay untouched) that
+ * break one rule each, so the tests can show the checks catch them.
+ *
+ * - commit-without-all-votes: when one vote is still missing, the coordinator
+ *   fabricates it and commits (a TM that commits after n-1 YES votes).
+ * - vote-before-prepared-synced: the participant writes PREPARED without
+ *   forcing it, so its YES may leave before the record is durable.
+ * - forget-decision-before-end: the coordinator's recovery is not given its
+ *   DECISION records, so it forgets decisions whose END was not yet written.
+ */
+import { step as coordinatorStep } from '../../coordinator/core/index.ts';
+import { step as participantStep } from '../../participant/core/index.ts';
+import type { CoordinatorStep } from './coordinator-node.ts';
+import type { ParticipantStep } from './participant-node.ts';
+import type { PlantedBug } from './profile.ts';
+
+export interface Planted {
+  readonly coordinatorStep?: CoordinatorStep;
+  readonly participantStep?: ParticipantStep;
+}
+
+const commitWithoutAllVotes: CoordinatorStep = (state, event) => {
+  const first = coordinatorStep(state, event);
+  if (event.type !== 'prepareResult' || event.vote !== 'yes') return first;
+  const tx = first.state.txs.get(event.txId);
+  if (!tx || tx.phase !== 'preparing' || tx.onePhase) return first;
+  const missing = tx.branches.filter((b) => b.vote === undefined);
+  const [last] = missing;
+  if (missing.length !== 1 || last === undefined || tx.branches.some((b) => b.vote === 'no')) return first;
+  const forged = coordinatorStep(first.state, { type: 'prepareResult', txId: event.txId, participant: last.participant, vote: 'yes', now: event.now });
+  return { state: forged.state, effects: [...first.effects, ...forged.effects] };
+};
+
+const voteBeforePreparedSynced: ParticipantStep = (state, event) => {
+  const r = participantStep(state, event);
+  if (!r.effects.some((e) => e.kind === 'persist' && e.record.type === 'PREPARED')) return r;
+  return { state: r.state, effects: r.effects.map((e) => (e.kind === 'persist' && e.record.type === 'PREPARED' ? { ...e, sync: false } : e)) };
+};
+
+const forgetDecisionBeforeEnd: CoordinatorStep = (state, event) => {
+  if (event.type !== 'recover') return coordinatorStep(state, event);
+  return coordinatorStep(state, {
+    ...event,
+    entries: event.entries.filter((r) => r.type !== 'DECISION'),
+    ...(event.snapshot ? { snapshot: { ...event.snapshot, decided: [] } } : {}),
+  });
+};
+
+export function plant(bug: PlantedBug | undefined): Planted {
+  switch (bug) {
+    case undefined:
+      return {};
+    case 'commit-without-all-votes':
+      return { coordinatorStep: commitWithoutAllVotes };
+    case 'vote-before-prepared-synced':
+      return { participantStep: voteBeforePreparedSynced };
+    case 'forget-decision-before-end':
+      return { coordinatorStep: forgetDecisionBeforeEnd };
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The invariants, checked after every simulator step, and the end-of-run
+ * checks after the heal.
+ *
+ * After every step, for each transaction something happened to:
+ * - atomicity (TCConsistent): no participant durably committed it while
+ *   another durably aborted it;
+ * - durability against the client's view: what the client was told (ok:
+ *   committed; fail: not committed) is never contradicted by a participant or
+ *   by the coordinator's decision;
+ * - a participant that voted yes never decides alone: its durable outcome
+ *   equals the TM's decision;
+ * - the TLA+ refinement: the step maps to at most STEP_DEPTH_MAX TwoPhase
+ *   actions (./tla.ts).
+ * And for each participant that took the step: every transaction that holds
+ * locks holds all its keys, and no key is held by two.
+ * (Double applies and reused transaction ids are caught where they happen.)
+ */
+import type { ParticipantState } from '../../participant/core/index.ts';
+import { describeAction, describeState, findPath, mapToModel, STEP_DEPTH_MAX } from './tla.ts';
+import type { Ghost, GhostTx } from './ghost.ts';
+import { invariantsHold } from './model/two-phase.ts';
+
+export interface TlaCounters {
+  /** Transaction steps checked against the model (stutters included). */
+  steps: number;
+  /** Model actions the non-stutter steps mapped to. */
+  actions: number;
+}
+
+export function checkTx(ghost: Ghost, g: GhostTx, tla: TlaCounters | undefined): void {
+  const committed = g.rm.includes('committed');
+  const aborted = g.rm.includes('aborted');
+  const who = (s: string) => g.branches.filter((_, i) => g.rm[i] === s).join(',');
+  if (committed && aborted) {
+    ghost.violation('atomicity', `${g.txId} is committed at ${who('committed')} and aborted at ${who('aborted')}`, g.txId);
+  }
+  const c = g.client;
+  if (c?.result === 'ok' && (aborted || g.tm === 'aborted')) {
+    ghost.violation('durability', `the client was told ${g.txId} committed, but ${aborted ? `${who('aborted')} aborted it` : `its fate is abort (${g.tmWhy ?? '?'})`}`, g.txId);
+  }
+  if (c?.result === 'fail' && (committed || g.tm === 'committed')) {
+    ghost.violation('durability', `the client was told ${g.txId} ${c.outcome ?? 'failed'}, but ${committed ? `${who('committed')} committed it` : `its decision is commit (${g.tmWhy ?? '?'})`}`, g.txId);
+  }
+  if (!g.onePhase) {
+    g.branches.forEach((p, i) => {
+      if ((g.everPrepared & (1 << i)) === 0) return;
+      const rm = g.rm[i];
+      if ((rm === 'committed' || rm === 'aborted') && g.tm !== rm) {
+        ghost.violation('decided-alone', `${p} voted yes on ${g.txId} and ${rm} it, but the decision is ${g.tm}`, g.txId);
+      }
+    });
+  }
+  if (tla) checkModelStep(ghost, g, tla);
+}
+
+/** The step, seen through the refinement mapping, is a sequence of TwoPhase actions. */
+function checkModelStep(ghost: Ghost, g: GhostTx, tla: TlaCounters): void {
+  const to = mapToModel(g);
+  tla.steps++;
+  const path = findPath(g.model, to);
+  if (path === undefined) {
+    ghost.violation(
+      'tla',
+      `${g.txId}: no sequence of at most ${STEP_DEPTH_MAX} TwoPhase actions leads from ${describeState(g.model)} to ${describeState(to)}`,
+      g.txId,
+    );
+  } else {
+    tla.actions += path.length;
+    if (path.length > 0) g.model = to;
+  }
+  if (!invariantsHold(to)) ghost.violation('tla-invariant', `${g.txId}: ${describeState(to)} breaks TCConsistent or the TM's commit rule`, g.txId);
+}
+
+export const describePath = (path: readonly Parameters<typeof describeAction>[0][]): string => path.map(describeAction).join(', ');
+
+/** Strict two-phase locking as the lock table shows it. */
+export function checkLocks(ghost: Ghost, node: string, s: ParticipantState): void {
+  const holders = new Map<string, string>();
+  for (const tx of s.txs.values()) {
+    if (tx.phase === 'waiting') continue;
+    for (const k of tx.keys) {
+      const other = holders.get(k);
+      if (other !== undefined && other !== tx.txId) ghost.violation('lock', `${node}: key ${k} is held by ${other} and ${tx.txId} at once`, tx.txId);
+      holders.set(k, tx.txId);
+      const holder = s.locks.get(k);
+      if (holder !== tx.txId) ghost.violation('lock', `${node}: ${tx.txId} is ${tx.phase} without its lock on ${k} (held by ${holder ?? 'nobody'})`, tx.txId);
+    }
+  }
+  for (const [k, holder] of s.locks) {
+    const tx = s.txs.get(holder);
+    if (!tx || tx.phase === 'waiting') ghost.violation('lock', `${node}: key ${k} is locked by ${holder}, which holds no locks`, holder);
+  }
+}

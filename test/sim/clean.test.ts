@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { runSeeds } from './run.ts';
+
+describe('the real cores under seeded faults', () => {
+  it('keep every invariant over 150 seeds, while faults of every kind are injected', async () => {
+    const seeds = Array.from({ length: 150 }, (_, i) => 5_000 + i);
+    const t = await runSeeds(seeds, { stopAtFailure: false });
+    const report = t.firstFailure ? `seed ${t.firstFailure.seed}: ${JSON.stringify(t.firstFailure.violations)}\n${t.firstFailure.trace.join('\n')}` : '';
+    expect(t.violations, report).toBe(0);
+    expect(t.seeds).toBe(150);
+    // Not vacuous: transactions ran to every kind of end, and every kind of fault happened.
+    expect(t.committed).toBeGreaterThan(0);
+    expect(t.aborted).toBeGreaterThan(0);
+    expect(t.unknown).toBeGreaterThan(0);
+    for (const kind of ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late']) {
+      expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
+    }
+    expect(t.crashes).toBeGreaterThan(0);
+    expect(t.restarts).toBe(t.crashes);
+    expect(t.tlaSteps).toBeGreaterThan(t.transactions);
+    expect(t.tlaActions).toBeGreaterThan(0);
+  });
+
+  it('without faults, commit every transfer the balances allow and leave nothing unknown', async () => {
+    const t = await runSeeds([1, 2, 3, 4, 5], { faults: false, stopAtFailure: false });
+    expect(t.violations).toBe(0);
+    expect(t.unknown).toBe(0);
+    expect(t.crashes).toBe(0);
+    expect(t.committed + t.aborted).toBe(t.transactions);
+    expect(t.committed).toBeGreaterThan(t.transactions / 2);
+  });
+});

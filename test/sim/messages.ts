@@ -1,0 +1,102 @@
+/**
+ * What travels in the simulated world: request/response messages between the
+ * nodes (the HTTP calls of the real services, one message per direction), and
+ * the events the world's queue runs.
+ */
+import type { BranchInput } from '../../coordinator/core/index.ts';
+import type { ParticipantEvent } from '../../participant/core/index.ts';
+import type { DecisionRequest, PrepareRequest } from '../../shared/types.ts';
+
+/** `coordinator`, `p1`..`pN`, or `client`. */
+export type NodeId = string;
+
+/** The calls of the HTTP contract that the protocol makes, by the route they stand for. */
+export type RequestPayload =
+  /** POST /v1/2pc/prepare */
+  | { readonly type: 'prepare'; readonly body: PrepareRequest }
+  /** POST /v1/2pc/commit and /abort */
+  | { readonly type: 'commit' | 'abort'; readonly body: DecisionRequest }
+  /** GET /v1/transactions/:txId/outcome */
+  | { readonly type: 'getOutcome'; readonly txId: string }
+  /** POST /v1/2pc/transactions/:txId/inquiry (cooperative termination) */
+  | { readonly type: 'peerInquiry'; readonly txId: string }
+  /** POST /v1/transactions with branches */
+  /** `index` is the client's transfer number: the simulator's bookkeeping, never shown to the core. */
+  | { readonly type: 'runWhole'; readonly branches: readonly BranchInput[]; readonly index: number };
+
+export interface RequestMsg {
+  readonly kind: 'request';
+  readonly callId: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly payload: RequestPayload;
+}
+
+export interface ResponseMsg {
+  readonly kind: 'response';
+  readonly callId: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * What the caller's network stack reports instead of an answer: `unreachable`
+ * (connection refused: the request never reached a live process) or `reset`
+ * (the server died holding the request: it may or may not have acted).
+ */
+export interface FailureMsg {
+  readonly kind: 'failure';
+  readonly callId: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly error: 'unreachable' | 'reset';
+}
+
+export type Message = RequestMsg | ResponseMsg | FailureMsg;
+
+export type SimEvent =
+  | { readonly kind: 'deliver'; readonly msg: Message }
+  /** A core timer; it counts only while `token` is still the node's current token for `id`. */
+  | { readonly kind: 'timer'; readonly node: NodeId; readonly id: string; readonly token: number }
+  /** The caller's HTTP client gives up on a call. */
+  | { readonly kind: 'callTimeout'; readonly node: NodeId; readonly callId: number }
+  /** A participant's resource answers a prepare (in the incarnation that asked). */
+  | { readonly kind: 'resource'; readonly node: NodeId; readonly incarnation: number; readonly event: ParticipantEvent }
+  /** The WAL's background flush makes lazy writes durable. */
+  | { readonly kind: 'flush'; readonly node: NodeId; readonly incarnation: number }
+  | { readonly kind: 'crash'; readonly node: NodeId }
+  | { readonly kind: 'restart'; readonly node: NodeId }
+  | { readonly kind: 'partition'; readonly id: number; readonly links: readonly (readonly [NodeId, NodeId])[]; readonly oneWay: boolean }
+  | { readonly kind: 'unpartition'; readonly id: number }
+  /** The client submits transfer number `index`. */
+  | { readonly kind: 'submit'; readonly index: number }
+  /** Faults stop: partitions heal and crashed nodes restart. */
+  | { readonly kind: 'heal' };
+
+export function describePayload(p: RequestPayload): string {
+  switch (p.type) {
+    case 'prepare':
+      return `prepare ${p.body.txId}${p.body.onePhase ? ' 1pc' : ''}`;
+    case 'commit':
+    case 'abort':
+      return `${p.type} ${p.body.txId}`;
+    case 'getOutcome':
+    case 'peerInquiry':
+      return `${p.type} ${p.txId}`;
+    case 'runWhole':
+      return `runWhole#${p.index} ${p.branches.map((b) => b.participant).join('+')}`;
+  }
+}
+
+export function describeMessage(m: Message): string {
+  switch (m.kind) {
+    case 'request':
+      return `#${m.callId} ${m.from}->${m.to} ${describePayload(m.payload)}`;
+    case 'response':
+      return `#${m.callId} ${m.from}->${m.to} ${m.status} ${JSON.stringify(m.body).slice(0, 160)}`;
+    case 'failure':
+      return `#${m.callId} ${m.from}->${m.to} ${m.error}`;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * A participant as a simulated process: the real participant core and the
+ * built-in key-value resource, the simulator's driver, a MemoryLog disk, and
+ * the inquiries (to the coordinator, to peers) mapped to events the way the
+ * participant runtime maps them (participant/runtime/runtime.ts).
+ *
+ * The resource answers a prepare a few simulated milliseconds later, so aborts,
+ * duplicates and crashes can fall between the question and the answer.
+ */
+import {
+  checkpointOf,
+  initialState,
+  step,
+  type ParticipantConfig,
+  type ParticipantEffect,
+  type ParticipantEvent,
+  type ParticipantRecord,
+  type ParticipantState,
+} from '../../participant/core/index.ts';
+import { KvStore, kvKeysOf } from '../../participant/resources/kv.ts';
+import { decodeSnapshot, encodeSnapshot, participantCodec } from '../../participant/runtime/records.ts';
+import type { StepResult } from '../../shared/core.ts';
+import { asTxId, type Op, type TxId } from '../../shared/types.ts';
+import { SimDisk } from './disk.ts';
+import type { RequestMsg, RequestPayload } from './messages.ts';
+import { type CallResult, type Host, SimNode } from './node.ts';
+import { TIMING } from './profile.ts';
+
+export type ParticipantStep = (state: ParticipantState, event: ParticipantEvent) => StepResult<ParticipantState, ParticipantEffect>;
+
+export interface ParticipantNodeOptions {
+  readonly config: Omit<ParticipantConfig, 'keysOf'>;
+  readonly step?: ParticipantStep;
+  readonly nodeOf: (url: string) => string;
+}
+
+type CallContext = { readonly kind: 'inquire'; readonly txId: TxId } | { readonly kind: 'askPeer'; readonly txId: TxId; readonly peerUrl: string };
+
+export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent, ParticipantEffect, ParticipantRecord> {
+  state: ParticipantState;
+  kv = new KvStore();
+  /** resourceCommit calls per transaction in this incarnation: more than one means a double apply. */
+  private applied = new Map<string, number>();
+  private readonly stepFn: ParticipantStep;
+  private readonly config: ParticipantConfig;
+
+  constructor(
+    host: Host,
+    id: string,
+    private readonly options: ParticipantNodeOptions,
+    random: () => number,
+  ) {
+    super(
+      host,
+      id,
+      new SimDisk<ParticipantRecord>(random, participantCodec, (r) => {
+        if (r.type === 'PREPARED') host.ghost.rmDurable(r.txId, id, 'prepared');
+        else if (r.type === 'COMMITTED') host.ghost.rmDurable(r.txId, id, 'committed');
+        else if (r.type === 'ABORTED') host.ghost.rmDurable(r.txId, id, 'aborted');
+      }),
+    );
+    this.config = { ...options.config, keysOf: kvKeysOf };
+    this.stepFn = options.step ?? step;
+    this.state = initialState(this.config);
+  }
+
+  async start(): Promise<void> {
+    this.boot();
+    const opened = this.disk.open();
+    if (opened.torn) this.host.stats.fault('torn-write');
+    this.kv = new KvStore();
+    this.applied = new Map();
+    this.state = initialState(this.config);
+    await this.feed({
+      type: 'recover',
+      now: this.now,
+      records: opened.records,
+      ...(opened.checkpoint ? { snapshot: decodeSnapshot(opened.checkpoint) } : {}),
+    });
+  }
+
+  protected coreStep(state: ParticipantState, event: ParticipantEvent): StepResult<ParticipantState, ParticipantEffect> {
+    return this.stepFn(state, event);
+  }
+
+  protected snapshot(): Uint8Array {
+    return encodeSnapshot(checkpointOf(this.state, this.kv.snapshot()));
+  }
+
+  async onRequest(msg: RequestMsg): Promise<void> {
+    const p = msg.payload;
+    const now = this.now;
+    switch (p.type) {
+      case 'prepare': {
+        const requestId = this.hold(msg);
+        const b = p.body;
+        return this.feed({
+          type: 'prepare',
+          requestId,
+          now,
+          txId: b.txId,
+          coordinator: b.coordinator,
+          participants: b.participants,
+          ops: b.ops ?? [],
+          onePhase: b.onePhase === true,
+        });
+      }
+      case 'commit':
+      case 'abort':
+        return this.feed({ type: p.type, requestId: this.hold(msg), now, txId: p.body.txId });
+      case 'peerInquiry':
+        return this.feed({ type: 'peerInquiry', requestId: this.hold(msg), now, txId: asTxId(p.txId) });
+      default:
+        this.host.respond(this.id, msg.from, msg.callId, 404, { error: { code: 'not_found', message: `no route for ${p.type}` } });
+    }
+  }
+
+  protected executeOther(e: ParticipantEffect): void {
+    switch (e.kind) {
+      case 'resourcePrepare': {
+        let answer: ParticipantEvent;
+        try {
+          const r = this.kv.prepare(e.txId, e.ops as readonly Op[]);
+          answer = { type: 'resourcePrepared', now: 0, txId: e.txId, vote: r.vote, ...(r.reason !== undefined && { reason: r.reason }), ...(r.data !== undefined && { data: r.data }) };
+        } catch (error) {
+          answer = { type: 'resourcePrepared', now: 0, txId: e.txId, vote: 'no', reason: `the resource failed: ${String(error)}` };
+        }
+        this.host.schedule(this.host.rng.int(TIMING.resourceMinMs, TIMING.resourceMaxMs), { kind: 'resource', node: this.id, incarnation: this.incarnation, event: answer });
+        return;
+      }
+      case 'resourceCommit': {
+        const n = (this.applied.get(e.txId) ?? 0) + 1;
+        this.applied.set(e.txId, n);
+        if (n > 1) this.host.ghost.violation('applied-twice', `${this.id} applied ${e.txId} ${n} times in one incarnation`, e.txId);
+        this.kv.commit(e.txId, e.data);
+        return;
+      }
+      case 'resourceAbort':
+        this.kv.abort();
+        return;
+      case 'resourceRestore':
+        this.kv.restore(e.snapshot);
+        return;
+      case 'inquire':
+        this.host.request(this, this.options.nodeOf(e.coordinator), { type: 'getOutcome', txId: e.txId }, TIMING.callTimeoutMs, { kind: 'inquire', txId: e.txId });
+        return;
+      case 'askPeer':
+        this.host.request(this, this.options.nodeOf(e.peerUrl), { type: 'peerInquiry', txId: e.txId }, TIMING.callTimeoutMs, {
+          kind: 'askPeer',
+          txId: e.txId,
+          peerUrl: e.peerUrl,
+        });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The resource's answer, in the incarnation that asked for it. */
+  async resourceAnswered(incarnation: number, event: ParticipantEvent): Promise<void> {
+    if (incarnation !== this.incarnation) return;
+    return this.feed({ ...event, now: this.now });
+  }
+
+  protected onReply(payload: RequestPayload, status: number, body: unknown): void {
+    if (status !== 200) return;
+    const ghost = this.host.ghost;
+    if (payload.type === 'prepare') {
+      const vote = (body as { vote?: unknown }).vote;
+      if (vote === 'yes') ghost.voteSent(payload.body.txId, this.id);
+      // A NO that leaves seals the transaction's fate: its prepare is never executed here again.
+      if (vote === 'no') ghost.tmDecided(payload.body.txId, 'aborted', `${this.id} voted no`);
+    } else if (payload.type === 'peerInquiry' && (body as { state?: unknown }).state === 'aborted') {
+      ghost.tmDecided(payload.txId, 'aborted', `${this.id} told a peer it aborted`);
+    }
+  }
+
+  /** Mirrors the participant runtime: any HTTP answer means the coordinator is reachable. */
+  async onCallResult(context: unknown, r: CallResult): Promise<void> {
+    const c = context as CallContext;
+    const now = this.now;
+    if (c.kind === 'inquire') {
+      if (r.kind === 'error') return this.feed({ type: 'inquiryFailed', now, txId: c.txId, reason: r.error, coordinatorReachable: false });
+      const outcome = r.status === 200 ? (r.body as { outcome?: unknown }).outcome : undefined;
+      if (outcome === 'committed' || outcome === 'aborted') return this.feed({ type: 'outcomeLearned', now, txId: c.txId, outcome });
+      return this.feed({ type: 'inquiryFailed', now, txId: c.txId, reason: `HTTP ${r.status} ${String(outcome)}`, coordinatorReachable: true });
+    }
+    let answer: 'committed' | 'aborted' | 'prepared' | 'unreachable' = 'unreachable';
+    let heuristic = false;
+    if (r.kind === 'answer') {
+      const data = r.body as { state?: unknown; heuristic?: unknown };
+      if (r.status === 200 && (data.state === 'committed' || data.state === 'aborted' || data.state === 'prepared')) answer = data.state;
+      heuristic = data.heuristic !== undefined;
+    }
+    return this.feed({ type: 'peerAnswered', now, txId: c.txId, peerUrl: c.peerUrl, answer, ...(heuristic && { heuristic }) });
+  }
+
+  protected observe(): void {
+    // The participant's facts reach the ghost as they happen: durable records, votes and answers.
+  }
+}

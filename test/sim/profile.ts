@@ -1,0 +1,128 @@
+/**
+ * What one seed simulates: the run's shape (how many participants, how many
+ * transfers, how long the faults last) and its fault profile.
+ *
+ * Each seed draws its own profile ("swarm testing"): every kind of fault is
+ * switched on or off and given an intensity of its own, so some seeds drown
+ * the network in duplicates while others crash the coordinator twice, and rare
+ * combinations get tried without anyone listing them.
+ */
+import type { Prng } from '../../scenarios/prng.ts';
+
+export type PlantedBug = 'commit-without-all-votes' | 'vote-before-prepared-synced' | 'forget-decision-before-end';
+export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end'];
+
+export interface SimOptions {
+  readonly participants: number;
+  /** Bank transfers the client submits during the fault phase (plus one opening transaction before it). */
+  readonly transactions: number;
+  readonly accountsPerParticipant: number;
+  readonly openingBalance: number;
+  /** How long faults are injected; transfers are submitted during its first `submitWindowMs`. */
+  readonly faultPhaseMs: number;
+  readonly submitWindowMs: number;
+  /** After the heal, everything must settle within this much simulated time. */
+  readonly healDeadlineMs: number;
+  /** Bounds on one seed's run, whatever goes wrong. */
+  readonly stepsMax: number;
+  readonly traceKeep: number;
+  /** Inject faults at all (off: the fault-free baseline). */
+  readonly faults: boolean;
+  /** Run a planted bug instead of the correct cores, to prove the checks can fail. */
+  readonly bug?: PlantedBug;
+  /** Check every step against the TLA+ model (off: only the invariants, to show they catch bugs alone). */
+  readonly tlaCheck: boolean;
+}
+
+export const DEFAULT_OPTIONS: SimOptions = {
+  participants: 3,
+  transactions: 12,
+  accountsPerParticipant: 2,
+  openingBalance: 100,
+  faultPhaseMs: 6_000,
+  submitWindowMs: 4_000,
+  healDeadlineMs: 60_000,
+  stepsMax: 200_000,
+  traceKeep: 40,
+  faults: true,
+  tlaCheck: true,
+};
+
+/** Timeouts the cores and the simulated HTTP client run with: short, so a seed covers many rounds of retries. */
+export const TIMING = {
+  prepareTimeoutMs: 1_000,
+  replyWaitMs: 500,
+  resendBaseMs: 50,
+  resendMaxMs: 1_000,
+  lockWaitMs: 100,
+  decisionWaitMs: 400,
+  inquiryBackoffBaseMs: 50,
+  inquiryBackoffMaxMs: 1_500,
+  /** The coordinator's and the participants' HTTP client timeout. */
+  callTimeoutMs: 600,
+  /** The bank client's timeout: longer than a prepare timeout plus the reply wait. */
+  clientTimeoutMs: 3_000,
+  /** One network hop without faults. */
+  latencyMinMs: 1,
+  latencyMaxMs: 4,
+  /** The resource's prepare runs between these. */
+  resourceMinMs: 0,
+  resourceMaxMs: 3,
+  /** A write with sync=false reaches the disk within this (the WAL's periodic flush). */
+  flushMinMs: 5,
+  flushMaxMs: 400,
+} as const;
+
+export interface FaultProfile {
+  readonly dropP: number;
+  readonly duplicateP: number;
+  /** A long delay: the message may arrive after its caller gave up. */
+  readonly delayP: number;
+  /** A short extra delay that lets later messages on the link overtake this one. */
+  readonly reorderP: number;
+  readonly partitions: number;
+  readonly oneWayPartitions: number;
+  /** Crashes at random moments (each followed by a restart). */
+  readonly crashes: number;
+  /** Chance of crashing at each crash point a core emits. */
+  readonly crashPointP: number;
+  /** Chance that one sync fails (the node fail-stops and later recovers). */
+  readonly fsyncErrorP: number;
+  /** Chance that a timer fires late, by up to half its delay again. */
+  readonly timerLateP: number;
+  /** Each node's clock is off by up to this much (either way); a restart may jump it. */
+  readonly clockSkewMsMax: number;
+}
+
+export const NO_FAULTS: FaultProfile = {
+  dropP: 0,
+  duplicateP: 0,
+  delayP: 0,
+  reorderP: 0,
+  partitions: 0,
+  oneWayPartitions: 0,
+  crashes: 0,
+  crashPointP: 0,
+  fsyncErrorP: 0,
+  timerLateP: 0,
+  clockSkewMsMax: 0,
+};
+
+/** Draws a profile: each fault kind is on with its own chance, at an intensity of its own. */
+export function drawProfile(rng: Prng): FaultProfile {
+  const on = (p: number): boolean => rng.next() < p;
+  const level = (max: number): number => rng.next() * max;
+  return {
+    dropP: on(0.5) ? level(0.15) : 0,
+    duplicateP: on(0.5) ? level(0.2) : 0,
+    delayP: on(0.4) ? level(0.08) : 0,
+    reorderP: on(0.5) ? level(0.3) : 0,
+    partitions: on(0.4) ? rng.int(1, 3) : 0,
+    oneWayPartitions: on(0.3) ? rng.int(1, 2) : 0,
+    crashes: on(0.6) ? rng.int(1, 4) : 0,
+    crashPointP: on(0.5) ? level(0.15) : 0,
+    fsyncErrorP: on(0.25) ? level(0.03) : 0,
+    timerLateP: on(0.4) ? level(0.3) : 0,
+    clockSkewMsMax: on(0.5) ? rng.int(1, 30_000) : 0,
+  };
+}

@@ -1,0 +1,14 @@
+/** What one run counts: messages, faults injected by kind, crashes and restarts. */
+export class Stats {
+  messages = 0;
+  crashes = 0;
+  restarts = 0;
+  /** Node crashes in the final power cycle, counted apart from the injected ones. */
+  powerCycles = 0;
+  steps = 0;
+  readonly faults: Record<string, number> = {};
+
+  fault(kind: string, n = 1): void {
+    this.faults[kind] = (this.faults[kind] ?? 0) + n;
+  }
+}

@@ -1,0 +1,584 @@
+/**
+ * One simulated world, run from one seed: a coordinator, N participants and a
+ * bank client on a virtual clock, with the seed driving the network, the
+ * disks, the clocks and the crashes. The real cores run unmodified (unless a
+ * planted bug wraps them).
+ *
+ * A run has four phases:
+ *   setup   no faults; an opening transaction funds every account
+ *   faults  transfers are submitted while the seed's faults are injected
+ *   heal    partitions mend, crashed nodes restart, no new faults; everything
+ *           must settle within `healDeadlineMs` of simulated time
+ *   cycle   every node loses power at once and restarts; everything settles
+ *           again and each participant's data must be exactly what it was
+ * After every step the invariants are checked (./checks.ts); the run stops at
+ * the first violation, keeping the last `traceKeep` steps for the report.
+ */
+import { accounts, openingTransaction, transferTransaction, type Account } from '../../scenarios/workloads/bank.ts';
+import { createPrng, type Prng } from '../../scenarios/prng.ts';
+import type { BranchInput } from '../../coordinator/core/index.ts';
+import { plant } from './bugs.ts';
+import { checkLocks, checkTx, type TlaCounters } from './checks.ts';
+import { Client } from './client.ts';
+import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
+import { Ghost, type Violation } from './ghost.ts';
+import { describeMessage, type Message, type NodeId, type RequestPayload, type SimEvent } from './messages.ts';
+import { Network } from './network.ts';
+import type { CallResult, Endpoint, Host } from './node.ts';
+import { ParticipantNode } from './participant-node.ts';
+import { DEFAULT_OPTIONS, drawProfile, NO_FAULTS, TIMING, type FaultProfile, type PlantedBug, type SimOptions } from './profile.ts';
+import { EventQueue } from './queue.ts';
+import { Stats } from './stats.ts';
+import { Trace } from './trace.ts';
+
+/** Node clocks start here (a plausible wall-clock epoch in ms), each off by its skew. */
+const EPOCH_MS = 1_700_000_000_000;
+/** The largest transfer; accounts open with `openingBalance`, so some transfers must vote no. */
+const TRANSFER_AMOUNT_MAX = 60;
+/** A restart follows a crash after this long. */
+const DOWNTIME_MIN_MS = 20;
+const DOWNTIME_MAX_MS = 2_000;
+const PARTITION_MIN_MS = 100;
+const PARTITION_MAX_MS = 3_000;
+/** The opening transaction must commit within this much simulated time (there are no faults yet). */
+const SETUP_DEADLINE_MS = 10_000;
+
+export type Phase = 'setup' | 'faults' | 'heal' | 'cycle';
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly bug?: PlantedBug;
+  readonly violations: readonly Violation[];
+  /** The last steps before the end (or the violation), oldest first. */
+  readonly trace: readonly string[];
+  /** sha256 of every trace line: equal for two runs of one seed. */
+  readonly traceHash: string;
+  /** Transfers the client submitted. */
+  readonly transactions: number;
+  /** The client's view of the transfers. */
+  readonly committed: number;
+  readonly aborted: number;
+  readonly unknown: number;
+  /** How the unknown ones ended, as the participants applied them. */
+  readonly unknownCommitted: number;
+  readonly messages: number;
+  readonly faults: Readonly<Record<string, number>>;
+  /** Crashes (and restarts) during the faults and the heal; the final power cycle is not counted. */
+  readonly crashes: number;
+  readonly restarts: number;
+  readonly tlaSteps: number;
+  readonly tlaActions: number;
+  readonly steps: number;
+  readonly simulatedMs: number;
+  readonly profile: FaultProfile;
+  readonly checkpointEveryRecords: number;
+}
+
+interface Transfer {
+  readonly from: Account;
+  readonly to: Account;
+  readonly amount: number;
+  readonly branches: readonly BranchInput[];
+}
+
+export class World implements Host {
+  readonly ghost = new Ghost();
+  readonly stats = new Stats();
+  readonly profile: FaultProfile;
+  readonly bug: PlantedBug | undefined;
+  readonly rng: Prng;
+  readonly checkpointEveryRecords: number;
+  private readonly options: SimOptions;
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly net: Network;
+  private readonly trace: Trace;
+  private readonly tla: TlaCounters = { steps: 0, actions: 0 };
+  private readonly faultRng: Prng;
+  private readonly workRng: Prng;
+  private readonly coordinator: CoordinatorNode;
+  private readonly participants: ParticipantNode[] = [];
+  private readonly client: Client;
+  private readonly endpoints = new Map<NodeId, Endpoint>();
+  private readonly skewMs = new Map<NodeId, number>();
+  private readonly partitions = new Map<number, readonly (readonly [NodeId, NodeId])[]>();
+  private readonly accounts: Account[];
+  private transfers: Transfer[] = [];
+  private openingBranches: BranchInput[] = [];
+  private phase: Phase = 'setup';
+  private healAt = Number.POSITIVE_INFINITY;
+  private cycleAt = Number.POSITIVE_INFINITY;
+  private callSeq = 0;
+  private tokenSeq = 0;
+  private partitionSeq = 0;
+  private notes: string[] = [];
+
+  constructor(
+    readonly seed: number,
+    options: Partial<SimOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_OPTIONS, ...options };
+    this.bug = this.options.bug;
+    // Separate streams per concern, all from the one seed: a change in how often one
+    // concern draws (say, a new kind of fault) leaves the others' choices alone.
+    const root = createPrng(seed);
+    const sub = (): Prng => createPrng(root.int(0, 0xffff_ffff));
+    const profileRng = sub();
+    this.faultRng = sub();
+    this.workRng = sub();
+    this.rng = sub();
+    const netRng = sub();
+    const diskRng = sub();
+    this.profile = this.options.faults ? drawProfile(profileRng) : NO_FAULTS;
+    this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
+    this.trace = new Trace(this.options.traceKeep);
+    this.net = new Network(this.queue, netRng, this.profile, this.stats, (node) => this.endpoints.get(node) ?? { up: false, incarnation: 0 });
+
+    const names = Array.from({ length: this.options.participants }, (_, i) => `p${i + 1}`);
+    const nodeOf = (url: string): NodeId => url.replace(/^sim:\/\//, '');
+    const planted = plant(this.bug);
+    this.coordinator = new CoordinatorNode(
+      this,
+      'coordinator',
+      {
+        config: {
+          name: 'coordinator',
+          selfUrl: SIM_URL('coordinator'),
+          participants: Object.fromEntries(names.map((n) => [n, SIM_URL(n)])),
+          prepareTimeoutMs: TIMING.prepareTimeoutMs,
+          replyWaitMs: TIMING.replyWaitMs,
+          resendBaseMs: TIMING.resendBaseMs,
+          resendMaxMs: TIMING.resendMaxMs,
+        },
+        nodeOf,
+        ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
+      },
+      () => diskRng.next(),
+    );
+    this.endpoints.set(this.coordinator.id, this.coordinator);
+    for (const name of names) {
+      const p = new ParticipantNode(
+        this,
+        name,
+        {
+          config: {
+            selfUrl: SIM_URL(name),
+            lockWaitMs: TIMING.lockWaitMs,
+            decisionWaitMs: TIMING.decisionWaitMs,
+            inquiryBackoffBaseMs: TIMING.inquiryBackoffBaseMs,
+            inquiryBackoffMaxMs: TIMING.inquiryBackoffMaxMs,
+          },
+          nodeOf,
+          ...(planted.participantStep ? { step: planted.participantStep } : {}),
+        },
+        () => diskRng.next(),
+      );
+      this.participants.push(p);
+      this.endpoints.set(name, p);
+    }
+    this.client = new Client(this, this.ghost, this.coordinator.id, (index) => this.onClientResult(index));
+    this.endpoints.set(this.client.id, this.client);
+    this.accounts = accounts({ participants: names, accountsPerParticipant: this.options.accountsPerParticipant, openingBalance: this.options.openingBalance });
+    for (const id of this.serverIds()) {
+      const skew = this.profile.clockSkewMsMax > 0 ? this.faultRng.int(-this.profile.clockSkewMsMax, this.profile.clockSkewMsMax) : 0;
+      if (skew !== 0) this.stats.fault('clock-skew');
+      this.skewMs.set(id, skew);
+    }
+  }
+
+  // ---- Host ---------------------------------------------------------------------------
+
+  get faultsOn(): boolean {
+    return this.phase === 'faults' && this.options.faults;
+  }
+
+  nodeNow(node: NodeId): number {
+    return EPOCH_MS + this.queue.now + (this.skewMs.get(node) ?? 0);
+  }
+
+  schedule(delayMs: number, event: SimEvent): void {
+    this.queue.after(delayMs, event);
+  }
+
+  timerDelayMs(ms: number): number {
+    if (this.faultsOn && this.faultRng.next() < this.profile.timerLateP) {
+      this.stats.fault('timer-late');
+      return ms + this.faultRng.int(1, Math.floor(ms / 2) + 1);
+    }
+    return ms;
+  }
+
+  newToken(): number {
+    return ++this.tokenSeq;
+  }
+
+  request(from: Endpoint, to: NodeId, payload: RequestPayload, timeoutMs: number, context: unknown): void {
+    const callId = ++this.callSeq;
+    from.calls.set(callId, context);
+    this.net.send({ kind: 'request', callId, from: from.id, to, payload });
+    this.queue.after(timeoutMs, { kind: 'callTimeout', node: from.id, callId });
+  }
+
+  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown): void {
+    this.net.send({ kind: 'response', callId, from, to, status, body });
+  }
+
+  crashAt(node: NodeId, point: string): boolean {
+    if (!this.faultsOn || this.faultRng.next() >= this.profile.crashPointP) return false;
+    this.stats.fault('crash-point');
+    this.crash(node, `at ${point}`);
+    return true;
+  }
+
+  failStop(node: NodeId, error: unknown): void {
+    this.crash(node, `fail-stop: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  // ---- the run ------------------------------------------------------------------------
+
+  async run(): Promise<SeedResult> {
+    for (const node of this.servers()) await node.start();
+    this.trace.add(`${this.stamp()} boot ${this.serverIds().join(' ')} profile=${JSON.stringify(this.profile)} checkpointEvery=${this.checkpointEveryRecords}`);
+    const opening = openingTransaction({
+      participants: this.participants.map((p) => p.id),
+      accountsPerParticipant: this.options.accountsPerParticipant,
+      openingBalance: this.options.openingBalance,
+    });
+    this.openingBranches = opening.branches as BranchInput[];
+    this.queue.after(1, { kind: 'submit', index: -1 });
+    await this.loop();
+    if (this.phase === 'setup' && this.ghost.violations.length === 0) {
+      this.ghost.violation('setup', `the opening transaction got no answer within ${SETUP_DEADLINE_MS} ms, without faults`);
+    }
+    if (this.ghost.violations.length === 0) await this.finish();
+    return this.result();
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      if (this.ghost.violations.length > 0) return;
+      if (this.stats.steps >= this.options.stepsMax) {
+        this.ghost.violation('bound', `the run exceeded ${this.options.stepsMax} steps`);
+        return;
+      }
+      const at = this.queue.peekAt();
+      if (at === undefined) return;
+      const deadline = this.phase === 'setup' ? SETUP_DEADLINE_MS : this.phase === 'cycle' ? this.cycleAt : this.healAt + this.options.healDeadlineMs;
+      if (this.phase !== 'faults' && at > deadline) return;
+      const item = this.queue.pop();
+      if (!item) return;
+      this.ghost.now = item.at;
+      this.notes = [];
+      this.stats.steps++;
+      const what = await this.handle(item.event);
+      this.trace.add(`${this.stamp()} ${what}${this.notes.length > 0 ? ` | ${this.notes.join(' ')}` : ''}`);
+      this.check();
+    }
+  }
+
+  private async handle(e: SimEvent): Promise<string> {
+    switch (e.kind) {
+      case 'deliver':
+        return this.deliver(e.msg);
+      case 'timer': {
+        const fired = (await this.server(e.node)?.fireTimer(e.id, e.token)) ?? false;
+        return `timer ${e.node} ${e.id}${fired ? '' : ' (stale)'}`;
+      }
+      case 'callTimeout': {
+        const ep = this.endpoints.get(e.node);
+        const context = ep?.up ? ep.calls.get(e.callId) : undefined;
+        if (!ep || context === undefined) return `timeout #${e.callId} (answered)`;
+        ep.calls.delete(e.callId);
+        await ep.onCallResult(context, { kind: 'error', error: 'timeout' });
+        return `timeout #${e.callId} at ${e.node}`;
+      }
+      case 'resource': {
+        const p = this.participants.find((x) => x.id === e.node);
+        await p?.resourceAnswered(e.incarnation, e.event);
+        return `resource ${e.node} ${e.event.type === 'resourcePrepared' ? `${e.event.txId} ${e.event.vote}` : e.event.type}`;
+      }
+      case 'flush':
+        await this.server(e.node)?.flush(e.incarnation);
+        return `flush ${e.node}`;
+      case 'crash':
+        if (this.phase !== 'faults' || !this.server(e.node)?.up) return `crash ${e.node} (skipped)`;
+        this.crash(e.node, 'scheduled');
+        return `crash ${e.node}`;
+      case 'restart':
+        await this.restart(e.node);
+        return `restart ${e.node}`;
+      case 'partition':
+        if (this.phase !== 'faults') return `partition ${e.id} (skipped)`;
+        for (const [a, b] of e.links) this.net.cutLink(a, b);
+        this.partitions.set(e.id, e.links);
+        this.queue.after(this.faultRng.int(PARTITION_MIN_MS, PARTITION_MAX_MS), { kind: 'unpartition', id: e.id });
+        return `partition ${e.id}${e.oneWay ? ' one-way' : ''} ${e.links.map(([a, b]) => `${a}>${b}`).join(' ')}`;
+      case 'unpartition': {
+        const links = this.partitions.get(e.id);
+        if (!links) return `unpartition ${e.id} (healed)`;
+        for (const [a, b] of links) this.net.mendLink(a, b);
+        this.partitions.delete(e.id);
+        return `unpartition ${e.id}`;
+      }
+      case 'submit': {
+        const branches = e.index < 0 ? this.openingBranches : this.transfers[e.index]?.branches;
+        if (!branches) return `submit ${e.index} (none)`;
+        this.client.submit(e.index, branches);
+        return `submit #${e.index} ${branches.map((b) => `${b.participant}:${JSON.stringify(b.ops)}`).join(' ')}`;
+      }
+      case 'heal':
+        await this.heal();
+        return 'heal';
+    }
+  }
+
+  private async deliver(msg: Message): Promise<string> {
+    const what = `deliver ${describeMessage(msg)}`;
+    const arrival = this.net.arrive(msg);
+    if (arrival !== 'taken') return `${what} (${arrival})`;
+    const ep = this.endpoints.get(msg.to);
+    if (!ep) return `${what} (nobody)`;
+    if (msg.kind === 'request') {
+      await ep.onRequest(msg);
+      return what;
+    }
+    const context = ep.calls.get(msg.callId);
+    if (context === undefined) return `${what} (stale)`;
+    ep.calls.delete(msg.callId);
+    const result: CallResult = msg.kind === 'response' ? { kind: 'answer', status: msg.status, body: msg.body } : { kind: 'error', error: msg.error };
+    await ep.onCallResult(context, result);
+    return what;
+  }
+
+  private onClientResult(index: number): void {
+    if (index !== -1 || this.phase !== 'setup') return;
+    const r = this.client.results.get(-1);
+    if (r?.result !== 'ok') {
+      this.ghost.violation('setup', `the opening transaction did not commit without faults: ${r?.result ?? '?'} ${r?.outcome ?? ''}`);
+      return;
+    }
+    this.startFaults();
+  }
+
+  private startFaults(): void {
+    this.phase = 'faults';
+    this.net.faultsOn = this.options.faults;
+    this.transfers = this.drawTransfers();
+    const { submitWindowMs, faultPhaseMs } = this.options;
+    this.transfers.forEach((_, index) => this.queue.after(this.workRng.int(0, submitWindowMs), { kind: 'submit', index }));
+    const p = this.profile;
+    const servers = this.serverIds();
+    for (let i = 0; i < p.crashes; i++) this.queue.after(this.faultRng.int(0, faultPhaseMs), { kind: 'crash', node: this.faultRng.pick(servers) });
+    for (let i = 0; i < p.partitions; i++) {
+      // One node cut off, both ways, from some of the others.
+      const alone = this.faultRng.pick(servers);
+      const others = [...servers.filter((s) => s !== alone), this.client.id].filter(() => this.faultRng.next() < 0.7);
+      const cutOff = others.length > 0 ? others : [this.faultRng.pick(servers.filter((s) => s !== alone))];
+      const links = cutOff.flatMap((o) => [[alone, o] as const, [o, alone] as const]);
+      this.queue.after(this.faultRng.int(0, faultPhaseMs), { kind: 'partition', id: ++this.partitionSeq, links, oneWay: false });
+    }
+    for (let i = 0; i < p.oneWayPartitions; i++) {
+      const from = this.faultRng.pick([...servers, this.client.id]);
+      const to = this.faultRng.pick(servers.filter((s) => s !== from));
+      this.queue.after(this.faultRng.int(0, faultPhaseMs), { kind: 'partition', id: ++this.partitionSeq, links: [[from, to]], oneWay: true });
+    }
+    this.healAt = this.queue.now + faultPhaseMs;
+    this.queue.at(this.healAt, { kind: 'heal' });
+    this.stats.fault('partition', p.partitions);
+    this.stats.fault('one-way-partition', p.oneWayPartitions);
+  }
+
+  private drawTransfers(): Transfer[] {
+    const out: Transfer[] = [];
+    for (let i = 0; i < this.options.transactions; i++) {
+      const from = this.workRng.pick(this.accounts);
+      const rest = this.accounts.filter((a) => a.key !== from.key);
+      const to = this.workRng.pick(rest);
+      const amount = this.workRng.int(1, TRANSFER_AMOUNT_MAX);
+      out.push({ from, to, amount, branches: transferTransaction(from, to, amount).branches as BranchInput[] });
+    }
+    return out;
+  }
+
+  private async heal(): Promise<void> {
+    this.phase = 'heal';
+    this.net.healAll();
+    this.partitions.clear();
+    for (const node of this.servers()) if (!node.up) await this.restart(node.id);
+  }
+
+  crash(node: NodeId, reason: string): void {
+    const n = this.server(node);
+    if (!n?.up) return;
+    const held = n.crash();
+    if (this.phase === 'cycle') this.stats.powerCycles++;
+    else this.stats.crashes++;
+    // The dying process's open connections are reset; each caller hears of it (unless partitioned).
+    for (const h of held) this.net.send({ kind: 'failure', callId: h.callId, from: node, to: h.from, error: 'reset' });
+    this.note(`CRASH ${node} ${reason}`);
+    if (this.phase === 'faults') this.queue.after(this.faultRng.int(DOWNTIME_MIN_MS, DOWNTIME_MAX_MS), { kind: 'restart', node });
+    else if (this.phase === 'heal') this.queue.after(DOWNTIME_MIN_MS, { kind: 'restart', node });
+  }
+
+  private async restart(node: NodeId): Promise<void> {
+    const n = this.server(node);
+    if (!n || n.up) return;
+    if (this.phase !== 'cycle') this.stats.restarts++;
+    if (this.faultsOn && this.profile.clockSkewMsMax > 0 && this.faultRng.next() < 0.3) {
+      // A restarted machine may come back with its clock stepped.
+      this.stats.fault('clock-jump');
+      this.skewMs.set(node, this.faultRng.int(-this.profile.clockSkewMsMax, this.profile.clockSkewMsMax));
+    }
+    await n.start();
+  }
+
+  // ---- checks -------------------------------------------------------------------------
+
+  private check(): void {
+    for (const txId of this.ghost.dirty) {
+      const g = this.ghost.txs.get(txId);
+      if (g) checkTx(this.ghost, g, this.options.tlaCheck ? this.tla : undefined);
+    }
+    this.ghost.dirty.clear();
+    for (const p of this.participants) if (p.up) checkLocks(this.ghost, p.id, p.state);
+  }
+
+  /** After the heal: everything settles; then a power cycle of every node, after which everything settles to the same data. */
+  private async finish(): Promise<void> {
+    if (!this.settled('after the heal')) {
+      // Say also what the client was misled about, if anything: that is the harm the stuck state does.
+      this.checkOutcomes();
+      return;
+    }
+    const before = this.participants.map((p) => dataOf(p));
+    this.phase = 'cycle';
+    this.notes = [];
+    for (const node of this.servers()) this.crash(node.id, 'power cycle');
+    for (const node of this.servers()) await this.restart(node.id);
+    this.trace.add(`${this.stamp()} power cycle${this.notes.length > 0 ? ` | ${this.notes.join(' ')}` : ''}`);
+    this.check();
+    this.cycleAt = this.queue.now + this.options.healDeadlineMs;
+    await this.loop();
+    if (this.ghost.violations.length > 0 || !this.settled('after the power cycle')) return;
+    this.participants.forEach((p, i) => {
+      const after = dataOf(p);
+      if (after !== before[i]) this.ghost.violation('durability', `${p.id}'s data changed across a power cycle: ${before[i]} -> ${after}`);
+    });
+    this.checkOutcomes();
+    this.checkBank();
+  }
+
+  private settled(when: string): boolean {
+    const problems: string[] = [];
+    for (const n of this.servers()) if (!n.up) problems.push(`${n.id} is down`);
+    const unfinished = [...this.coordinator.state.txs.values()].map((t) => `${t.txId}:${t.phase}`);
+    if (unfinished.length > 0) problems.push(`the coordinator has unfinished ${unfinished.join(', ')}`);
+    for (const p of this.participants) {
+      const live = [...p.state.txs.values()].map((t) => `${t.txId}:${t.phase}`);
+      if (live.length > 0) problems.push(`${p.id} still holds ${live.join(', ')}`);
+    }
+    if (this.client.outstanding > 0) problems.push(`the client awaits ${this.client.outstanding} answers`);
+    if (problems.length === 0) return true;
+    this.ghost.violation('liveness', `not settled ${this.options.healDeadlineMs} ms ${when}: ${problems.join('; ')}`);
+    return false;
+  }
+
+  /** Every transaction ended the same at all its participants, and as the client was told. */
+  private checkOutcomes(): void {
+    for (const g of this.ghost.txs.values()) {
+      const all = g.rm.every((s) => s === 'committed');
+      const none = !g.rm.includes('committed');
+      if (!all && !none) this.ghost.violation('atomicity', `${g.txId} ended committed at only some participants: ${g.branches.map((b, i) => `${b}=${g.rm[i]}`).join(' ')}`, g.txId);
+      if (g.client?.result === 'ok' && !all) this.ghost.violation('durability', `the client was told ${g.txId} committed, but it ended ${g.rm.join(',')}`, g.txId);
+      if (g.client?.result === 'fail' && !none) this.ghost.violation('durability', `the client was told ${g.txId} ${g.client.outcome ?? 'failed'}, but it ended ${g.rm.join(',')}`, g.txId);
+    }
+  }
+
+  /** The balances are exactly the opening balances moved by the committed transfers, and none is negative. */
+  private checkBank(): void {
+    const expected = new Map<string, number>(this.accounts.map((a) => [a.key, this.options.openingBalance]));
+    for (const g of this.ghost.txs.values()) {
+      const t = g.index >= 0 ? this.transfers[g.index] : undefined;
+      if (!t || !g.rm.every((s) => s === 'committed')) continue;
+      expected.set(t.from.key, (expected.get(t.from.key) ?? 0) - t.amount);
+      expected.set(t.to.key, (expected.get(t.to.key) ?? 0) + t.amount);
+    }
+    for (const a of this.accounts) {
+      const p = this.participants.find((x) => x.id === a.participant);
+      const got = p?.kv.get(a.key).value;
+      const want = expected.get(a.key);
+      if (got !== want) this.ghost.violation('bank', `${a.key} at ${a.participant} holds ${String(got)}, but the committed transfers leave ${String(want)}`);
+      if (typeof got === 'number' && got < 0) this.ghost.violation('bank', `${a.key} went negative: ${got}`);
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  private result(): SeedResult {
+    let committed = 0;
+    let aborted = 0;
+    let unknown = 0;
+    let unknownCommitted = 0;
+    for (let i = 0; i < this.transfers.length; i++) {
+      const r = this.client.results.get(i);
+      if (r?.result === 'ok') committed++;
+      else if (r?.result === 'fail') aborted++;
+      else {
+        unknown++;
+        const g = this.ghost.byIndex.get(i);
+        if (g && g.rm.every((s) => s === 'committed')) unknownCommitted++;
+      }
+    }
+    return {
+      seed: this.seed,
+      ...(this.bug ? { bug: this.bug } : {}),
+      violations: this.ghost.violations,
+      trace: this.trace.tail(),
+      traceHash: this.trace.digest(),
+      transactions: this.transfers.length,
+      committed,
+      aborted,
+      unknown,
+      unknownCommitted,
+      messages: this.stats.messages,
+      faults: { ...this.stats.faults },
+      crashes: this.stats.crashes,
+      restarts: this.stats.restarts,
+      tlaSteps: this.tla.steps,
+      tlaActions: this.tla.actions,
+      steps: this.stats.steps,
+      simulatedMs: this.queue.now,
+      profile: this.profile,
+      checkpointEveryRecords: this.checkpointEveryRecords,
+    };
+  }
+
+  private stamp(): string {
+    return `t=${String(this.queue.now).padStart(6)}`;
+  }
+
+  private servers(): (CoordinatorNode | ParticipantNode)[] {
+    return [this.coordinator, ...this.participants];
+  }
+
+  private serverIds(): NodeId[] {
+    return this.servers().map((s) => s.id);
+  }
+
+  private server(id: NodeId): CoordinatorNode | ParticipantNode | undefined {
+    return id === this.coordinator.id ? this.coordinator : this.participants.find((p) => p.id === id);
+  }
+}
+
+/** A participant's committed data, in a canonical order. */
+function dataOf(p: ParticipantNode): string {
+  return JSON.stringify(Object.entries(p.kv.entries()).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Runs one seed. */
+export function runSeed(seed: number, options: Partial<SimOptions> = {}): Promise<SeedResult> {
+  return new World(seed, options).run();
+}
