@@ -15,6 +15,7 @@ import type { FileLogOptions, ResolvedOptions, SyncPolicy } from './options.ts';
 import { resolveOptions } from './options.ts';
 import type { PreparedSegment } from './durable-files.ts';
 import { prepareSegmentFile, writeFileDurably } from './durable-files.ts';
+import { failStopFs } from './fail-stop-fs.ts';
 import type { WriterStart } from './recovery.ts';
 import { recoverLog } from './recovery.ts';
 import { listLog } from './scan.ts';
@@ -115,11 +116,14 @@ export class FileLog implements Log {
   constructor(dir: string, options: ResolvedOptions, start: WriterStart) {
     this.dir = dir;
     this.options = options;
-    this.fs = options.fs;
+    // Every I/O call goes through a wrapper that poisons the log in the reaction to the first
+    // error and refuses all I/O after it.
+    const fs = failStopFs(options.fs, (error) => this.poison(error));
+    this.fs = fs;
     this.syncPolicy = options.syncPolicy;
     this.runBytes = Math.min(RUN_BYTES_MAX, options.segmentBytes);
     this.segments = start.segments.map((segment) => ({ ...segment, salt: 0, file: undefined }));
-    const active: Segment = { name: start.active.name, firstLsn: start.active.firstLsn, salt: start.active.salt, file: start.active.file };
+    const active: Segment = { name: start.active.name, firstLsn: start.active.firstLsn, salt: start.active.salt, file: fs.wrap(start.active.file) };
     this.segments[this.segments.length - 1] = active;
     this.tailSegment = active;
     this.tailOffset = start.active.endOffset;

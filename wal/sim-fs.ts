@@ -149,57 +149,70 @@ class SimFile implements WalFile {
     private readonly writable: boolean,
   ) {}
 
-  private check(op: string): void {
+  private check(op: string, write = false): void {
     if (this.closed || this.epoch !== this.fs.epoch) throw ioError('EBADF', `${op} on a closed or crashed handle of ${this.path}`);
+    if (write && !this.writable) throw ioError('EBADF', `${op} on a read-only handle of ${this.path}`);
   }
 
-  async read(buffer: Uint8Array, position: number): Promise<number> {
-    this.check('read');
-    return this.inode.current.read(position, buffer);
+  read(buffer: Uint8Array, position: number): Promise<number> {
+    return this.fs.deliver(() => {
+      this.check('read');
+      return this.inode.current.read(position, buffer);
+    });
   }
 
-  async writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    this.check('write');
-    if (!this.writable) throw ioError('EBADF', `write to a read-only handle of ${this.path}`);
-    let bytes = 0;
-    for (const buffer of buffers) bytes += buffer.length;
-    const event: SimWriteEvent = { seq: ++this.fs.writeSeq, path: this.path, position, bytes };
-    this.fs.stats.writes++;
-    const error = this.fs.faults.write?.(event);
-    if (error) throw error;
-    for (const buffer of buffers) {
-      const op: PendingWrite = { kind: 'write', position, data: copyOf(buffer) };
-      this.inode.current.write(position, op.data);
-      this.inode.pending.push(op);
-      position += buffer.length;
-    }
+  writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    return this.fs.deliver(() => {
+      this.check('write', true);
+      let bytes = 0;
+      for (const buffer of buffers) bytes += buffer.length;
+      const event: SimWriteEvent = { seq: ++this.fs.writeSeq, path: this.path, position, bytes };
+      this.fs.stats.writes++;
+      const error = this.fs.faults.write?.(event);
+      if (error) throw this.fs.injected(error);
+      for (const buffer of buffers) {
+        const op: PendingWrite = { kind: 'write', position, data: copyOf(buffer) };
+        this.inode.current.write(position, op.data);
+        this.inode.pending.push(op);
+        position += buffer.length;
+      }
+    });
   }
 
-  async datasync(): Promise<void> {
-    this.check('fdatasync');
-    this.fs.syncInode(this.inode, 'datasync', this.path);
+  datasync(): Promise<void> {
+    return this.fs.deliver(() => {
+      this.check('fdatasync');
+      this.fs.syncInode(this.inode, 'datasync', this.path);
+    });
   }
 
-  async sync(): Promise<void> {
-    this.check('fsync');
-    this.fs.syncInode(this.inode, 'sync', this.path);
+  sync(): Promise<void> {
+    return this.fs.deliver(() => {
+      this.check('fsync');
+      this.fs.syncInode(this.inode, 'sync', this.path);
+    });
   }
 
-  async truncate(bytes: number): Promise<void> {
-    this.check('ftruncate');
-    if (!this.writable) throw ioError('EBADF', `truncate of a read-only handle of ${this.path}`);
-    this.inode.current.truncate(bytes);
-    this.inode.pending.push({ kind: 'truncate', size: bytes });
+  truncate(bytes: number): Promise<void> {
+    return this.fs.deliver(() => {
+      this.check('ftruncate', true);
+      this.inode.current.truncate(bytes);
+      this.inode.pending.push({ kind: 'truncate', size: bytes });
+    });
   }
 
-  async size(): Promise<number> {
-    this.check('fstat');
-    return this.inode.current.size;
+  size(): Promise<number> {
+    return this.fs.deliver(() => {
+      this.check('fstat');
+      return this.inode.current.size;
+    });
   }
 
-  async close(): Promise<void> {
-    this.check('close');
-    this.closed = true;
+  close(): Promise<void> {
+    return this.fs.deliver(() => {
+      this.check('close');
+      this.closed = true;
+    });
   }
 }
 
@@ -211,16 +224,56 @@ export class SimFs implements WalFs {
   faults: SimFsFaults = {};
   /** Called at every sync boundary, before the sync takes effect; tests snapshot with `clone()` here. */
   onSync: ((event: SimSyncEvent) => void) | undefined;
+  /** Called when an injected fault is delivered to the caller (the failed call completes). */
+  onFaultDelivered: ((error: Error) => void) | undefined;
   readonly stats: SimFsStats = { writes: 0, datasyncs: 0, syncs: 0, dirSyncs: 0 };
   private dirs = new Map<string, Dir>();
+  private readonly injectedErrors = new WeakSet<Error>();
+  private readonly settle: 'microtask' | 'immediate';
 
-  constructor(private readonly random: () => number) {
+  /**
+   * `settle`: when calls complete. 'microtask' (default) is fastest; 'immediate' completes each
+   * call in its own macrotask, as real I/O completions arrive one libuv callback at a time, so
+   * that tests can tell what happened before a completion from what happened after it.
+   */
+  constructor(
+    private readonly random: () => number,
+    options: { readonly settle?: 'microtask' | 'immediate' } = {},
+  ) {
+    this.settle = options.settle ?? 'microtask';
     this.dirs.set('/', new Dir());
+  }
+
+  /** @internal Runs `op` now and completes the call as `settle` says. */
+  async deliver<T>(op: () => T): Promise<T> {
+    let result: T | undefined;
+    let failure: { error: unknown } | undefined;
+    try {
+      result = op();
+    } catch (error) {
+      failure = { error };
+    }
+    if (this.settle === 'immediate') await new Promise<void>((resolve) => setImmediate(resolve));
+    if (failure) {
+      if (failure.error instanceof Error && this.injectedErrors.has(failure.error)) this.onFaultDelivered?.(failure.error);
+      throw failure.error;
+    }
+    return result as T;
+  }
+
+  /** @internal Marks an error as injected by `faults`. */
+  injected(error: Error): Error {
+    this.injectedErrors.add(error);
+    return error;
   }
 
   // ------------------------------------------------------------ WalFs
 
-  async open(file: string, mode: OpenMode): Promise<WalFile> {
+  open(file: string, mode: OpenMode): Promise<WalFile> {
+    return this.deliver(() => this.openNow(file, mode));
+  }
+
+  private openNow(file: string, mode: OpenMode): WalFile {
     const { dir, name, full } = this.locate(file);
     let inode = dir.entries.get(name);
     if (mode === 'create') {
@@ -234,13 +287,21 @@ export class SimFs implements WalFs {
     return new SimFile(this, full, inode, this.epoch, mode !== 'read');
   }
 
-  async readdir(dirPath: string): Promise<string[]> {
+  readdir(dirPath: string): Promise<string[]> {
+    return this.deliver(() => this.readdirNow(dirPath));
+  }
+
+  private readdirNow(dirPath: string): string[] {
     const dir = this.dirs.get(normalize(dirPath));
     if (!dir) throw ioError('ENOENT', `no such directory, scandir '${dirPath}'`);
     return [...dir.entries.keys()].sort();
   }
 
-  async mkdir(dirPath: string): Promise<void> {
+  mkdir(dirPath: string): Promise<void> {
+    return this.deliver(() => this.mkdirNow(dirPath));
+  }
+
+  private mkdirNow(dirPath: string): void {
     let at = normalize(dirPath);
     const missing: string[] = [];
     while (!this.dirs.has(at)) {
@@ -250,7 +311,11 @@ export class SimFs implements WalFs {
     for (const created of missing) this.dirs.set(created, new Dir());
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  rename(from: string, to: string): Promise<void> {
+    return this.deliver(() => this.renameNow(from, to));
+  }
+
+  private renameNow(from: string, to: string): void {
     const source = this.locate(from);
     const target = this.locate(to);
     const inode = source.dir.entries.get(source.name);
@@ -267,14 +332,22 @@ export class SimFs implements WalFs {
     source.dir.pending.push({ kind: 'unlink', name: source.name });
   }
 
-  async unlink(file: string): Promise<void> {
+  unlink(file: string): Promise<void> {
+    return this.deliver(() => this.unlinkNow(file));
+  }
+
+  private unlinkNow(file: string): void {
     const { dir, name, full } = this.locate(file);
     if (!dir.entries.has(name)) throw ioError('ENOENT', `no such file, unlink '${full}'`);
     dir.entries.delete(name);
     dir.pending.push({ kind: 'unlink', name });
   }
 
-  async syncDir(dirPath: string): Promise<void> {
+  syncDir(dirPath: string): Promise<void> {
+    return this.deliver(() => this.syncDirNow(dirPath));
+  }
+
+  private syncDirNow(dirPath: string): void {
     const full = normalize(dirPath);
     const dir = this.dirs.get(full);
     if (!dir) throw ioError('ENOENT', `no such directory, open '${dirPath}'`);
@@ -284,7 +357,7 @@ export class SimFs implements WalFs {
     const error = this.faults.sync?.(event);
     if (error) {
       dir.pending = [];
-      throw error;
+      throw this.injected(error);
     }
     dir.durable = new Map(dir.entries);
     dir.pending = [];
@@ -301,7 +374,7 @@ export class SimFs implements WalFs {
     // page cache but will never reach the disk, and the next fsync has nothing to report.
     const pending = inode.pending;
     inode.pending = [];
-    if (error) throw error;
+    if (error) throw this.injected(error);
     for (const op of pending) applyWrite(inode.durable, op);
   }
 
@@ -379,7 +452,7 @@ export class SimFs implements WalFs {
 
   /** A deep copy of the durable and volatile state (no handles, hooks or faults). */
   clone(random: () => number = this.random): SimFs {
-    const copy = new SimFs(random);
+    const copy = new SimFs(random, { settle: this.settle });
     const inodes = new Map<Inode, Inode>();
     const copyInode = (inode: Inode): Inode => {
       let twin = inodes.get(inode);
