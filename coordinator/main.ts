@@ -44,6 +44,8 @@ export interface StartCoordinatorOptions {
   readonly wal?: Omit<FileLogOptions, 'syncPolicy'>;
   /** A checkpoint after this many records (bounds WAL growth). */
   readonly checkpointEveryRecords?: number;
+  /** How long a client request that arrives during recovery waits for it before a 503. */
+  readonly recoveryWaitMs?: number;
 }
 
 export interface RunningCoordinator {
@@ -67,16 +69,24 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       process.exit(1);
     });
 
-  // The routes are live before the runtime exists: until it does, only inquiries get an answer.
+  // The routes are live before recovery ends: inquiries are answered at once ("pending" until
+  // the WAL is read), and client requests wait for recovery, so a caller that only polled
+  // /healthz for a 200 is not refused.
   let runtime: CoordinatorRuntime | undefined;
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const recoveryWaitMs = options.recoveryWaitMs ?? 10_000;
   const target: CoordinatorTarget = {
     get recovering() {
       return runtime?.recovering ?? true;
     },
-    request(req: ClientRequest): Promise<Answer> {
+    async request(req: ClientRequest): Promise<Answer> {
+      if (req.type !== 'getOutcome' && (runtime === undefined || runtime.recovering)) {
+        await waitAtMost(ready, recoveryWaitMs);
+      }
       if (runtime) return runtime.request(req);
-      if (req.type === 'getOutcome') return Promise.resolve({ status: 200, body: { outcome: 'pending' } });
-      return Promise.reject(new TwopcError('unavailable', 'The coordinator is recovering.'));
+      if (req.type === 'getOutcome') return { status: 200, body: { outcome: 'pending' } };
+      throw new TwopcError('unavailable', 'The coordinator is recovering.');
     },
   };
   const app = createCoordinatorApp({
@@ -118,6 +128,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
     });
     await runtime.start();
+    markReady();
   } catch (error) {
     await listening.close();
     await log?.close().catch(() => undefined);
@@ -145,4 +156,14 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       return closing;
     },
   };
+}
+
+/** Resolves when `promise` does, or after `ms`, whichever comes first; never keeps the process alive. */
+function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
