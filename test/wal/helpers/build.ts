@@ -2,6 +2,8 @@
 import { openFileLog } from '../../../wal/file-log.ts';
 import { frameBytesFor } from '../../../wal/format.ts';
 import { inspectWal } from '../../../wal/inspect.ts';
+import type { WalFs } from '../../../wal/fs.ts';
+import { scanLog } from '../../../wal/scan.ts';
 import { SimFs } from '../../../wal/sim-fs.ts';
 import { seededRandom } from './random.ts';
 
@@ -50,4 +52,12 @@ export async function diskWith(files: readonly { readonly name: string; readonly
   await fs.mkdir(LOG_DIR);
   for (const file of files) fs.setFile(`${LOG_DIR}/${file.name}`, file.bytes);
   return fs;
+}
+
+/** The last record a scan of the log finds (what the next open would return last), without opening it. */
+export async function lastRecord(fs: WalFs, dir = LOG_DIR): Promise<{ lsn: number; payload: Uint8Array; records: number } | undefined> {
+  let last: { lsn: number; payload: Uint8Array } | undefined;
+  const scan = await scanLog(fs, dir, { onRecord: (lsn, _type, payload) => (last = { lsn, payload: new Uint8Array(payload) }) });
+  if (scan.corruption || scan.torn) return undefined;
+  return last ? { ...last, records: scan.records } : undefined;
 }
