@@ -66,6 +66,14 @@ describe('the interactive API', () => {
     expect(await cluster.get('/v1/transactions/tx-9-9/outcome')).toEqual({ status: 200, body: { outcome: 'aborted' } });
   });
 
+  it('serves the dashboard, which reads the list API', async () => {
+    cluster = await Cluster.start(server);
+    const res = await fetch(`${cluster.coordinator.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toContain("fetch('/v1/transactions'");
+  });
+
   it('healthz reports the role and that recovery is done', async () => {
     cluster = await Cluster.start(server);
     expect((await cluster.get('/healthz')).body).toMatchObject({ ok: true, role: 'coordinator', name: 'coordinator', recovering: false });
