@@ -106,6 +106,7 @@ export class FileLog implements Log {
   private writerScheduled = false;
   private preparing: Promise<PreparedSegment> | undefined;
   private prepareSeq = 0;
+  private readonly instanceTag: string;
   private checkpointChain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private poisonError: WalError | undefined;
@@ -122,6 +123,7 @@ export class FileLog implements Log {
     this.fs = fs;
     this.syncPolicy = options.syncPolicy;
     this.runBytes = Math.min(RUN_BYTES_MAX, options.segmentBytes);
+    this.instanceTag = options.newSalt().toString(16).padStart(8, '0');
     this.segments = start.segments.map((segment) => ({ ...segment, salt: 0, file: undefined }));
     const active: Segment = { name: start.active.name, firstLsn: start.active.firstLsn, salt: start.active.salt, file: fs.wrap(start.active.file) };
     this.segments[this.segments.length - 1] = active;
@@ -408,7 +410,9 @@ export class FileLog implements Log {
     if (this.preparing || this.poisonError || this.closed) return;
     const activeEnd = this.planned.length > 0 ? Infinity : this.tailOffset;
     if (activeEnd < this.options.segmentBytes / 2) return;
-    const tmpName = `prepared-${this.prepareSeq++}.wal.tmp`;
+    // The instance tag keeps the names of two instances apart (a dying process's background
+    // preparation must never collide with its successor's).
+    const tmpName = `prepared-${this.instanceTag}-${this.prepareSeq++}.wal.tmp`;
     const preparing = prepareSegmentFile(this.fs, this.dir, tmpName, this.options.segmentBytes);
     this.preparing = preparing;
     // A failure here is an I/O error like any other: fail-stop at once, not at the rollover.
