@@ -1,11 +1,11 @@
 /**
  * A bounded memory of settled outcomes, as a persistent (never mutated) value.
  *
- * Entries live in generations of a fixed size. Adding copies only the current
- * generation; when it is full it is frozen and a new one begins, and beyond
- * `generations` the oldest is dropped whole. So a step costs at most one copy
- * of `generationSize` entries however large the memory is, and old states stay
- * valid for whoever holds them (the simulator, tests).
+ * Ids are hashed into a fixed set of small buckets, each a FIFO of at most
+ * `ceil(outcomesMax / buckets)` entries: adding copies one small bucket and the
+ * bucket array, a lookup reads one map, and old states stay valid for whoever
+ * holds them (the simulator, tests). When a bucket is full its oldest entry is
+ * forgotten, so the memory holds roughly the most recent `outcomesMax`.
  *
  * Why remember: duplicates of commit/abort must get the same answer, a late
  * PREPARE after an ABORT must vote no (the tombstone), and a peer's inquiry
@@ -30,14 +30,33 @@ export interface ForgetHorizon {
 }
 
 export interface RecentOutcomes {
-  readonly current: ReadonlyMap<TxId, OutcomeEntry>;
-  /** Frozen generations, newest first. */
-  readonly older: readonly ReadonlyMap<TxId, OutcomeEntry>[];
+  /** Each bucket is a FIFO in settle order. */
+  readonly buckets: readonly ReadonlyMap<TxId, OutcomeEntry>[];
+  /** Entries per bucket. */
+  readonly bucketMax: number;
   readonly forgotten: ForgetHorizon;
 }
 
+/** Buckets hold at least this many entries, so a small memory is one exact FIFO. */
+const BUCKET_ENTRIES_MIN = 128;
+const BUCKETS_MAX = 256;
+
 export const nothingForgotten: ForgetHorizon = { any: false };
-export const emptyOutcomes: RecentOutcomes = { current: new Map(), older: [], forgotten: nothingForgotten };
+export function noOutcomes(outcomesMax: number): RecentOutcomes {
+  const count = Math.max(1, Math.min(BUCKETS_MAX, Math.floor(outcomesMax / BUCKET_ENTRIES_MIN)));
+  return { buckets: Array.from({ length: count }, () => new Map()), bucketMax: Math.max(1, Math.ceil(outcomesMax / count)), forgotten: nothingForgotten };
+}
+
+/** FNV-1a: a stable, cheap spread of ids over the buckets. */
+function bucketOf(o: RecentOutcomes, txId: TxId): number {
+  if (o.buckets.length === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < txId.length; i++) {
+    h ^= txId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % o.buckets.length;
+}
 
 const ORDERED_ID = /^tx-(\d{1,15})-(\d{1,15})$/;
 
@@ -68,71 +87,52 @@ export function mayHaveForgotten(o: RecentOutcomes, txId: TxId): boolean {
 }
 
 export function getOutcome(o: RecentOutcomes, txId: TxId): OutcomeEntry | undefined {
-  const hit = o.current.get(txId);
-  if (hit !== undefined) return hit;
-  for (const gen of o.older) {
-    const e = gen.get(txId);
-    if (e !== undefined) return e;
-  }
-  return undefined;
+  return o.buckets[bucketOf(o, txId)]?.get(txId);
 }
 
-export function putOutcome(
-  o: RecentOutcomes,
-  txId: TxId,
-  entry: OutcomeEntry,
-  generationSize: number,
-  generations: number,
-): RecentOutcomes {
-  // A newer generation shadows an older entry for the same id, so a replaced entry needs no removal.
-  if (o.current.has(txId) || o.current.size < generationSize) {
-    return { ...o, current: new Map(o.current).set(txId, entry) };
+export function putOutcome(o: RecentOutcomes, txId: TxId, entry: OutcomeEntry): RecentOutcomes {
+  const b = bucketOf(o, txId);
+  const bucket = new Map(o.buckets[b]);
+  bucket.delete(txId);
+  bucket.set(txId, entry);
+  const dropped: TxId[] = [];
+  for (const oldest of bucket.keys()) {
+    if (bucket.size <= o.bucketMax) break;
+    bucket.delete(oldest);
+    dropped.push(oldest);
   }
-  const all = [o.current, ...o.older];
-  const kept = all.slice(0, Math.max(0, generations - 1));
-  const dropped = all.slice(kept.length);
-  const forgotten = dropped.length === 0 ? o.forgotten : forget(o.forgotten, dropped.flatMap((g) => [...g.keys()]));
-  return { current: new Map([[txId, entry]]), older: kept, forgotten };
+  const buckets = o.buckets.slice();
+  buckets[b] = bucket;
+  return { buckets, bucketMax: o.bucketMax, forgotten: dropped.length === 0 ? o.forgotten : forget(o.forgotten, dropped) };
 }
 
-/** Every remembered entry, oldest first, without shadowed duplicates. */
+/** Every remembered entry, bucket by bucket, each bucket oldest first. */
 export function outcomeEntries(o: RecentOutcomes): (readonly [TxId, OutcomeEntry])[] {
-  const seen = new Set<TxId>();
-  const newestFirst: (readonly [TxId, OutcomeEntry])[] = [];
-  for (const gen of [o.current, ...o.older]) {
-    const inGen = [...gen].reverse();
-    for (const [txId, e] of inGen) {
-      if (seen.has(txId)) continue;
-      seen.add(txId);
-      newestFirst.push([txId, e]);
-    }
-  }
-  return newestFirst.reverse();
+  return o.buckets.flatMap((b) => [...b]);
 }
 
 export function outcomeCount(o: RecentOutcomes): number {
-  return o.older.reduce((n, g) => n + g.size, o.current.size);
+  return o.buckets.reduce((n, b) => n + b.size, 0);
 }
 
-/** Builds the memory from entries in settle order (oldest first) in one pass, for recovery. */
+/** Builds the memory from entries in settle order (per bucket at least) in one pass, for recovery. */
 export function outcomesFrom(
   entries: Iterable<readonly [TxId, OutcomeEntry]>,
-  generationSize: number,
-  generations: number,
+  outcomesMax: number,
   forgotten: ForgetHorizon = nothingForgotten,
 ): RecentOutcomes {
-  const gens: Map<TxId, OutcomeEntry>[] = [new Map()];
-  let horizon = forgotten;
+  const empty = noOutcomes(outcomesMax);
+  const buckets = empty.buckets.map(() => new Map<TxId, OutcomeEntry>());
+  const dropped: TxId[] = [];
   for (const [txId, entry] of entries) {
-    let current = gens[gens.length - 1] as Map<TxId, OutcomeEntry>;
-    if (!current.has(txId) && current.size >= generationSize) {
-      current = new Map();
-      gens.push(current);
-      // Older generations than the bound would be dropped anyway; drop them now to bound memory.
-      if (gens.length > generations) horizon = forget(horizon, (gens.shift() as Map<TxId, OutcomeEntry>).keys());
+    const bucket = buckets[bucketOf(empty, txId)] as Map<TxId, OutcomeEntry>;
+    bucket.delete(txId);
+    bucket.set(txId, entry);
+    if (bucket.size > empty.bucketMax) {
+      const oldest = bucket.keys().next().value as TxId;
+      bucket.delete(oldest);
+      dropped.push(oldest);
     }
-    current.set(txId, entry);
   }
-  const newestFirst = gens.reverse();
-  return { current: newestFirst[0] ?? new Map(), older: newestFirst.slice(1), forgotten: horizon };
+  return { buckets, bucketMax: empty.bucketMax, forgotten: dropped.length === 0 ? forgotten : forget(forgotten, dropped) };
 }

@@ -78,7 +78,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
     txs,
     locks,
     waiting: [],
-    outcomes: outcomesFrom(settled, config.outcomeGenerationSize, config.outcomeGenerations, e.snapshot?.forgotten),
+    outcomes: outcomesFrom(settled, config.outcomesMax, e.snapshot?.forgotten),
   };
   for (const p of inDoubt) {
     log(acc, 'in-doubt', p.txId, { keys: p.keys, coordinator: p.coordinator, preparedAt: p.at });

@@ -6,7 +6,7 @@
  */
 import { TwopcError, type ErrorCode } from '../../shared/errors.ts';
 import type { TxId } from '../../shared/types.ts';
-import { emptyOutcomes, putOutcome } from './outcomes.ts';
+import { noOutcomes, putOutcome } from './outcomes.ts';
 import {
   CONFIG_DEFAULTS,
   type LiveTx,
@@ -32,7 +32,7 @@ export function resolveConfig(config: ParticipantConfig): ResolvedConfig {
       throw new Error(`Expected \`${name}\` to be a non-negative integer, got ${String(value)}.`);
     }
   }
-  if (c.outcomeGenerationSize < 1 || c.outcomeGenerations < 1) throw new Error('Expected outcome memory bounds to be at least 1.');
+  if (c.outcomesMax < 1) throw new Error('Expected `outcomesMax` to be at least 1.');
   if (typeof c.keysOf !== 'function') throw new Error('Expected `keysOf` to be a function.');
   return c;
 }
@@ -42,7 +42,8 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
 }
 
 export function initialState(config: ParticipantConfig): ParticipantState {
-  return { config: resolveConfig(config), txs: new Map(), locks: new Map(), waiting: [], outcomes: emptyOutcomes };
+  const c = resolveConfig(config);
+  return { config: c, txs: new Map(), locks: new Map(), waiting: [], outcomes: noOutcomes(c.outcomesMax) };
 }
 
 /** One step's working copy: the state so far and the effects so far, in order. */
@@ -87,8 +88,7 @@ export function deleteTx(acc: Acc, txId: TxId): void {
 }
 
 export function remember(acc: Acc, txId: TxId, entry: OutcomeEntry): void {
-  const { outcomeGenerationSize, outcomeGenerations } = acc.s.config;
-  acc.s = { ...acc.s, outcomes: putOutcome(acc.s.outcomes, txId, entry, outcomeGenerationSize, outcomeGenerations) };
+  acc.s = { ...acc.s, outcomes: putOutcome(acc.s.outcomes, txId, entry) };
 }
 
 // ---- locks ----------------------------------------------------------------------

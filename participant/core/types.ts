@@ -36,11 +36,9 @@ export interface ParticipantConfig {
   readonly prepareRequestsPerTxMax?: number;
   /**
    * Settled outcomes remembered for duplicates, late prepares and peer
-   * inquiries: `outcomeGenerations` generations of `outcomeGenerationSize`
-   * each; the oldest generation is forgotten as a whole.
+   * inquiries (roughly the most recent this many; see ./outcomes.ts).
    */
-  readonly outcomeGenerationSize?: number;
-  readonly outcomeGenerations?: number;
+  readonly outcomesMax?: number;
 }
 
 export type ResolvedConfig = Required<Omit<ParticipantConfig, 'selfUrl'>> & { readonly selfUrl: string | undefined };
@@ -55,8 +53,7 @@ export const CONFIG_DEFAULTS = {
   waitingPreparesMax: 1_024,
   lockingTxsMax: 4_096,
   prepareRequestsPerTxMax: 4,
-  outcomeGenerationSize: 1_024,
-  outcomeGenerations: 32,
+  outcomesMax: 32_768,
 } as const;
 
 // ---- WAL records -------------------------------------------------------------------

@@ -118,11 +118,11 @@ describe('recovery', () => {
   });
 
   it('the checkpoint carries the forgetting horizon across a restart', () => {
-    let s = fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 });
+    let s = fresh({ outcomesMax: 1 });
     for (const n of [1, 2]) s = run(s, decide('abort', tx(n))).state;
     const snapshot = checkpointOf(s, { entries: [] });
     expect(snapshot.forgotten).toEqual({ any: true, highest: [1, 1] });
-    const r = step(fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 }), { type: 'recover', now: 9_000, snapshot, records: [] });
+    const r = step(fresh({ outcomesMax: 1 }), { type: 'recover', now: 9_000, snapshot, records: [] });
     expect(r.state.outcomes.forgotten).toEqual({ any: true, highest: [1, 1] });
   });
 });

@@ -161,7 +161,7 @@ describe('in doubt: cooperative termination', () => {
 
   it('never promises about a transaction it may have forgotten: a peer hears "unknown", a late prepare votes no', () => {
     // Remember one outcome at a time: settling tx-1-2 forgets tx-1-1.
-    let s = fresh({ outcomeGenerationSize: 1, outcomeGenerations: 1 });
+    let s = fresh({ outcomesMax: 1 });
     for (const n of [1, 2]) s = run(s, prepare(tx(n), [put(`k${n}`, 1)], { onePhase: true }), { type: 'resourcePrepared', now: 1_010, txId: tx(n), vote: 'yes', data }).state;
     const asked = step(s, { type: 'peerInquiry', requestId: 'q', now: 6_000, txId: tx(1) });
     expect(asked.effects).toEqual([{ kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'unknown' } }]);
