@@ -11,11 +11,19 @@
  * Appends of consecutive batches are all issued at once, so a group-commit log
  * covers them with one fdatasync; only the outward effects wait.
  *
+ * Crash points are exact. A `crashPoint` effect stands at a place in its
+ * step's sequence ("after PREPARED is logged, before the vote is sent"); when
+ * that point is armed, the batch runs in strict order, segment by segment
+ * (a segment's writes, then its outward effects, then the crash point), and no
+ * later batch issues a write until it has passed. So the WAL holds exactly
+ * what the point's description says when the process dies there. Unarmed
+ * points cost nothing: batches keep the fast path above.
+ *
  * A persist failure is fail-stop: the driver poisons itself, runs no outward
  * effect of that or any later batch, and calls `onFatal` once (the services
  * exit there; the simulator marks the node crashed).
  */
-import type { PersistEffect } from './core.ts';
+import type { CrashPointEffect, PersistEffect } from './core.ts';
 
 export interface DriverHooks<R, E> {
   /** Write one record; resolve once written, and once durable when `sync` is set. */
@@ -24,16 +32,24 @@ export interface DriverHooks<R, E> {
   execute(effect: E): void | Promise<void>;
   /** Called once, with the first persist or execute error. */
   onFatal(error: unknown): void;
+  /** Whether reaching `point` will crash the node. Unarmed points need no strict ordering. Default: every point is armed. */
+  isArmed?(point: string): boolean;
 }
 
 function isPersist<R>(e: { kind: string }): e is PersistEffect<R> {
   return e.kind === 'persist';
 }
 
+function isCrashPoint(e: { kind: string }): e is CrashPointEffect {
+  return e.kind === 'crashPoint';
+}
+
 export class EffectDriver<R, E extends { kind: string }> {
   private barrier: Promise<void> = Promise.resolve();
   private failed = false;
   private inFlight = 0;
+  /** Strict batches queued and not yet finished; while any is, new batches run strictly too. */
+  private strictPending = 0;
 
   constructor(private readonly hooks: DriverHooks<R, E>) {}
 
@@ -53,6 +69,8 @@ export class EffectDriver<R, E extends { kind: string }> {
    */
   run(effects: readonly E[]): Promise<void> {
     if (this.failed) return Promise.resolve();
+    const armed = effects.some((e) => isCrashPoint(e) && (this.hooks.isArmed?.(e.point) ?? true));
+    if (armed || this.strictPending > 0) return this.runStrict(effects);
     const outward: E[] = [];
     const writes: Promise<unknown>[] = [];
     for (const e of effects) {
@@ -77,6 +95,46 @@ export class EffectDriver<R, E extends { kind: string }> {
         this.fail(error);
       } finally {
         this.inFlight--;
+      }
+    })();
+    this.barrier = done;
+    return done;
+  }
+
+  /** Runs one batch in exact effect order (persists still first within each segment). */
+  private runStrict(effects: readonly E[]): Promise<void> {
+    const previous = this.barrier;
+    this.inFlight++;
+    this.strictPending++;
+    const done = (async () => {
+      try {
+        await previous;
+        let segment: E[] = [];
+        const flush = async () => {
+          const writes = segment.filter((e) => isPersist<R>(e));
+          const outward = segment.filter((e) => !isPersist<R>(e));
+          segment = [];
+          await Promise.all(writes.map((e) => this.guard(() => this.hooks.persist(e.record, e.sync))));
+          for (const e of outward) {
+            if (this.failed) return;
+            await this.hooks.execute(e);
+          }
+        };
+        for (const e of effects) {
+          if (!isCrashPoint(e)) {
+            segment.push(e);
+            continue;
+          }
+          await flush();
+          if (this.failed) return;
+          await this.hooks.execute(e);
+        }
+        await flush();
+      } catch (error) {
+        this.fail(error);
+      } finally {
+        this.inFlight--;
+        this.strictPending--;
       }
     })();
     this.barrier = done;

@@ -97,6 +97,8 @@ export class CoordinatorRuntime {
       persist: (record, sync) => this.persist(record, sync),
       execute: (effect) => this.execute(effect),
       onFatal: (error) => this.fatal(error),
+      // An armed crash point makes the driver run in exact effect order, so the WAL holds what the point says.
+      isArmed: (point) => this.o.crashPoints.armed === point,
     });
   }
 
@@ -177,19 +179,7 @@ export class CoordinatorRuntime {
       return;
     }
     this.state = result.state;
-    // A crash point placed before the step's first record (or in a step without one) is
-    // reached now, synchronously. In the driver's order it would run only after every write
-    // of this step, and of any step dispatched meanwhile, had been issued: "before-decision-
-    // logged" would find the decision written, and "after-prepare-sent" could find a decision
-    // made by the next vote. Reached here, the WAL holds exactly what the point says.
-    const firstPersist = result.effects.findIndex((e) => e.kind === 'persist');
-    const leading = firstPersist === -1 ? result.effects.length : firstPersist;
-    const effects = result.effects.filter((e, i) => {
-      if (i >= leading || e.kind !== 'crashPoint') return true;
-      this.o.crashPoints.reach(e.point);
-      return false;
-    });
-    void this.driver.run(effects);
+    void this.driver.run(result.effects);
     this.o.metrics.set('coordinator_unfinished_transactions', 'Transactions not yet finished (active, voting, or awaiting acks).', this.state.txs.size);
     if (this.started && this.recordsSinceCheckpoint >= this.everyRecords) this.checkpoint();
   }

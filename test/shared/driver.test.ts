@@ -83,3 +83,60 @@ describe('EffectDriver', () => {
     expect(driver.poisoned).toBe(true);
   });
 });
+
+describe('EffectDriver crash points', () => {
+  type CEff = Eff | { kind: 'crashPoint'; point: string };
+
+  function setup(armed: string | undefined) {
+    const log = controlledLog();
+    const events: string[] = [];
+    const driver = new EffectDriver<string, CEff>({
+      persist: (r, sync) => {
+        events.push(`issued ${r}`);
+        return log.persist(r).then(() => events.push(`persisted ${r}${sync ? ' (synced)' : ''}`));
+      },
+      execute: (e) => void events.push(e.kind === 'crashPoint' ? `crash point ${e.point}` : `send ${e.kind === 'send' ? e.to : ''}`),
+      onFatal: () => events.push('fatal'),
+      isArmed: (p) => p === armed,
+    });
+    return { log, events, driver };
+  }
+
+  it('an armed point before a record is reached before that record is written', async () => {
+    const { log, events, driver } = setup('before');
+    const done = driver.run([
+      { kind: 'crashPoint', point: 'before' },
+      { kind: 'persist', record: 'COMMITTED', sync: true },
+      { kind: 'crashPoint', point: 'after' },
+      { kind: 'send', to: 'ack' },
+    ]);
+    await flush();
+    expect(events).toEqual(['crash point before', 'issued COMMITTED']);
+    log.pending[0]?.resolve();
+    await done;
+    expect(events).toEqual(['crash point before', 'issued COMMITTED', 'persisted COMMITTED (synced)', 'crash point after', 'send ack']);
+  });
+
+  it("an armed point holds back later batches' writes until it has been passed", async () => {
+    const { log, events, driver } = setup('after-prepare-sent');
+    const first = driver.run([{ kind: 'crashPoint', point: 'after-prepare-sent' }]);
+    const second = driver.run([{ kind: 'persist', record: 'DECISION', sync: true }, { kind: 'send', to: 'p1' }]);
+    // The decision must not be written before the crash point that says nothing is decided.
+    expect(log.pending).toHaveLength(0);
+    await first;
+    await flush();
+    expect(events).toEqual(['crash point after-prepare-sent', 'issued DECISION']);
+    log.pending[0]?.resolve();
+    await second;
+    expect(events).toEqual(['crash point after-prepare-sent', 'issued DECISION', 'persisted DECISION (synced)', 'send p1']);
+  });
+
+  it('unarmed points keep the fast path: appends of the next batch are issued at once', async () => {
+    const { log, driver } = setup(undefined);
+    void driver.run([{ kind: 'crashPoint', point: 'x' }, { kind: 'persist', record: 'a', sync: true }]);
+    void driver.run([{ kind: 'persist', record: 'b', sync: true }]);
+    expect(log.pending.map((p) => p.record)).toEqual(['a', 'b']);
+    for (const p of log.pending) p.resolve();
+    await driver.idle();
+  });
+});
