@@ -117,6 +117,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   const router = createParticipantRouter({
     resource,
     ready,
+    isReady: () => runtime !== undefined && !runtime.recovering,
     ...(options.token !== undefined && { token: options.token }),
     ...(options.bodyLimitBytes !== undefined && { bodyLimitBytes: options.bodyLimitBytes }),
     target: {

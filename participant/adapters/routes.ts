@@ -36,6 +36,8 @@ export interface RouterOptions {
   readonly recoveryWaitMs?: number;
   /** Resolves once recovery is done; requests arriving before wait for it, up to recoveryWaitMs. */
   readonly ready: () => Promise<void>;
+  /** True once recovery is done, so requests skip the wait. */
+  readonly isReady?: () => boolean;
 }
 
 const listQuerySchema = object({ state: optional(literal('prepared')) });
@@ -51,7 +53,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const waitMs = options.recoveryWaitMs ?? 10_000;
 
   const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent) =>
-    untilReady(options.ready, waitMs)
+    (options.isReady?.() === true ? Promise.resolve() : untilReady(options.ready, waitMs))
       .then(() => options.target.request(make))
       .then((answer) => {
         res.status(answer.status).json(answer.body);
