@@ -147,7 +147,8 @@ export function encodeFrame(buf: Buffer, offset: number, salt: number, lsn: numb
   buf.set(payload, offset + FRAME_HEADER_BYTES);
   const payloadEnd = offset + FRAME_HEADER_BYTES + length;
   if (payloadEnd < offset + frameBytes) buf.fill(0, payloadEnd, offset + frameBytes);
-  buf.writeUInt32LE(crc32(buf.subarray(offset + 4, offset + frameBytes), salt >>> 0), offset);
+  // A plain Uint8Array view: Buffer#subarray builds a Buffer, which costs several times more per call.
+  buf.writeUInt32LE(crc32(new Uint8Array(buf.buffer, buf.byteOffset + offset + 4, frameBytes - 4), salt >>> 0), offset);
   return frameBytes;
 }
 
@@ -161,7 +162,10 @@ export type FrameCheck =
   /** The CRC matches, so the frame was written as is, but its fields are wrong: corruption or a bug. */
   | { readonly kind: 'invalid'; readonly reason: string };
 
-/** Checks the frame at `offset` in a segment whose bytes are `buf[0 .. end)`. */
+/**
+ * Checks the frame at `offset` in a segment whose bytes are `buf[0 .. end)`. Pass a plain
+ * Uint8Array, not a Buffer: the CRC needs a view per frame and a Buffer view costs more.
+ */
 export function checkFrame(buf: Uint8Array, view: DataView, offset: number, end: number, salt: number): FrameCheck {
   if (offset + FRAME_HEADER_BYTES > end) {
     return isAllZero(buf, offset, end) ? { kind: 'zero' } : { kind: 'bad', reason: 'frame header cut short by the end of the file' };
@@ -181,6 +185,23 @@ export function checkFrame(buf: Uint8Array, view: DataView, offset: number, end:
   if (typeWord !== type) return { kind: 'invalid', reason: 'non-zero reserved bytes in frame' };
   if (type < TYPE_MIN) return { kind: 'invalid', reason: `unknown record type ${type}` };
   return { kind: 'ok', lsn, type, payloadBytes: length, frameBytes };
+}
+
+/**
+ * The fast path of recovery: the size of the frame at `offset` when it is valid and holds
+ * `expectedLsn`, else 0 (then `checkFrame` says what is wrong). It allocates nothing but the
+ * CRC's view, which keeps the scan at hundreds of thousands of records per second.
+ */
+export function validFrameBytes(buf: Uint8Array, view: DataView, offset: number, end: number, salt: number, expectedLsn: number): number {
+  if (offset + FRAME_HEADER_BYTES > end) return 0;
+  const length = view.getUint32(offset + 4, true);
+  if (length > FRAME_PAYLOAD_BYTES_LIMIT) return 0;
+  const frameBytes = frameBytesFor(length);
+  if (offset + frameBytes > end) return 0;
+  if (view.getUint32(offset + 8, true) !== expectedLsn % TWO_POW_32 || view.getUint32(offset + 12, true) !== Math.floor(expectedLsn / TWO_POW_32)) return 0;
+  const typeWord = view.getUint32(offset + 16, true);
+  if (typeWord < TYPE_MIN || typeWord > TYPE_MAX) return 0;
+  return crc32(buf.subarray(offset + 4, offset + frameBytes), salt) === view.getUint32(offset, true) ? frameBytes : 0;
 }
 
 /**

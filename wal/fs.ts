@@ -78,7 +78,10 @@ class NodeFile implements WalFile {
         position += written;
         fs.writev(this.fd, rest, position, onWritten);
       };
-      fs.writev(this.fd, buffers as Uint8Array[], position, onWritten);
+      // One buffer (the usual batch) takes the plain pwrite path.
+      const only = buffers.length === 1 ? buffers[0] : undefined;
+      if (only) fs.write(this.fd, only, 0, only.length, position, onWritten);
+      else fs.writev(this.fd, buffers as Uint8Array[], position, onWritten);
     });
   }
 

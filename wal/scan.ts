@@ -16,6 +16,7 @@ import {
   looksTorn,
   parseCheckpointName,
   parseSegmentName,
+  validFrameBytes,
 } from './format.ts';
 import { SEGMENT_BYTES_LIMIT } from './options.ts';
 
@@ -68,7 +69,10 @@ export async function readWhole(fs: WalFs, file: string, bytesLimit: number): Pr
   }
 }
 
-/** Called for each valid record; `payload` is a view into a buffer reused after the segment. */
+/**
+ * Called for each valid record. `payload` is a view into the buffer the segment was read into
+ * (a fresh one per segment, never reused): keeping it keeps that buffer alive.
+ */
 export type RecordVisitor = (lsn: number, type: number, payload: Uint8Array, segment: string, offset: number) => void;
 
 export interface SegmentReport {
@@ -252,15 +256,24 @@ export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, 
   if (header.header.firstLsn !== firstLsn) return corrupt(emptyReport(salt), 8, `segment header says first LSN ${header.header.firstLsn}, its name says ${firstLsn}`);
 
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  // Plain Uint8Array views are cheaper to cut per frame than Buffer views (see checkFrame).
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   let offset = SEGMENT_HEADER_BYTES;
   let expected = firstLsn;
   const reportAt = (): SegmentReport => ({ name, firstLsn, lastLsn: expected - 1, records: expected - firstLsn, endOffset: offset, fileBytes: size, salt });
 
   for (;;) {
-    const frame = checkFrame(buf, view, offset, size, salt);
+    const frameBytes = validFrameBytes(bytes, view, offset, size, salt, expected);
+    if (frameBytes > 0) {
+      onRecord?.(expected, view.getUint32(offset + 16, true), bytes.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + view.getUint32(offset + 4, true)), name, offset);
+      offset += frameBytes;
+      expected++;
+      continue;
+    }
+    const frame = checkFrame(bytes, view, offset, size, salt);
     if (frame.kind === 'ok') {
       if (frame.lsn !== expected) return corrupt(reportAt(), offset, `frame holds LSN ${frame.lsn} where LSN ${expected} was expected`);
-      onRecord?.(frame.lsn, frame.type, buf.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + frame.payloadBytes), name, offset);
+      onRecord?.(frame.lsn, frame.type, bytes.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + frame.payloadBytes), name, offset);
       offset += frame.frameBytes;
       expected++;
       continue;
@@ -306,7 +319,7 @@ function findValidFrame(buf: Buffer, view: DataView, from: number, end: number, 
     if (view.getUint32(at + 12, true) !== 0 && lsnMax < 0x1_0000_0000) continue;
     const lsn = view.getUint32(at + 12, true) * 0x1_0000_0000 + low;
     if (lsn < expected || lsn > lsnMax) continue;
-    const frame = checkFrame(buf, view, at, buf.length, salt);
+    const frame = checkFrame(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), view, at, buf.length, salt);
     if (frame.kind === 'ok' || frame.kind === 'invalid') return { offset: at, lsn };
   }
   return undefined;
