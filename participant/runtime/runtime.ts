@@ -116,6 +116,8 @@ export class ParticipantRuntime {
       persist: (record, sync) => this.persist(record, sync),
       execute: (effect) => this.execute(effect),
       onFatal: (error) => this.fatal(error),
+      // An armed crash point makes the driver run in exact effect order, so the WAL holds what the point says.
+      isArmed: (point) => this.o.crashPoints.armed === point,
     });
   }
 
