@@ -16,6 +16,9 @@ describe('the real cores under seeded faults', () => {
       expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
     }
     expect(t.crashes).toBeGreaterThan(0);
+    expect(t.disks['memory']).toBeGreaterThan(0);
+    expect(t.disks['file']).toBeGreaterThan(0);
+    for (const p of ['presumed-abort', 'presumed-nothing']) expect(t.protocols[p] ?? 0, p).toBeGreaterThan(0);
     expect(t.restarts).toBe(t.crashes);
     expect(t.tlaSteps).toBeGreaterThan(t.transactions);
     expect(t.tlaActions).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 /**
  * `twopc simulate`: the deterministic simulator from the command line.
  *
- *   twopc simulate [--seeds N] [--seed S] [--transactions N] [--json] [--bug NAME]
+ *   twopc simulate [--seeds N] [--seed S] [--transactions N] [--json] [--protocol P] [--bug NAME]
  *
  * Runs seeds 1..N (or only S), prints the totals (transactions, the client's
  * view of their outcomes, messages, faults injected by kind, crashes,
@@ -11,7 +11,10 @@
  */
 import type { Command } from 'commander';
 import { intArg, opt } from '../../shared/cli-options.ts';
+import type { ProtocolVariant } from '../../shared/types.ts';
 import { PLANTED_BUGS, type PlantedBug } from './profile.ts';
+
+const PROTOCOLS: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-nothing', 'presumed-commit'];
 import { runSeeds, type RunTotals } from './run.ts';
 
 interface SimulateFlags {
@@ -20,6 +23,7 @@ interface SimulateFlags {
   readonly transactions: number;
   readonly json?: boolean;
   readonly bug?: PlantedBug;
+  readonly protocol: ProtocolVariant | 'mixed';
 }
 
 export const SEEDS_DEFAULT = 100;
@@ -35,11 +39,13 @@ export function registerSimulateCommand(program: Command): void {
     .addOption(opt('--seed <s>', 'run only this seed (replays a failure exactly)').argParser(intArg('seed', 0, Number.MAX_SAFE_INTEGER)))
     .addOption(opt('--transactions <n>', 'bank transfers per seed').argParser(intArg('transactions', 1, TRANSACTIONS_MAX)).default(TRANSACTIONS_DEFAULT))
     .addOption(opt('--json', 'print one JSON object on stdout').default(false))
+    .addOption(opt('--protocol <variant>', "the coordinator's presumption; 'mixed' draws presumed abort or nothing per seed").choices([...PROTOCOLS, 'mixed']).default('mixed'))
     .addOption(opt('--bug <name>', 'plant a bug in the cores, to watch the checks catch it').choices(PLANTED_BUGS))
     .action(async (flags: SimulateFlags) => {
       const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => i + 1);
       const totals = await runSeeds(seeds, {
         transactions: flags.transactions,
+        protocol: flags.protocol,
         stopAtFailure: false,
         ...(flags.bug ? { bug: flags.bug } : {}),
       });
@@ -51,7 +57,11 @@ export function registerSimulateCommand(program: Command): void {
 }
 
 function replayCommand(seed: number, flags: SimulateFlags): string {
-  const extra = [flags.transactions !== TRANSACTIONS_DEFAULT ? ` --transactions ${flags.transactions}` : '', flags.bug ? ` --bug ${flags.bug}` : ''].join('');
+  const extra = [
+    flags.transactions !== TRANSACTIONS_DEFAULT ? ` --transactions ${flags.transactions}` : '',
+    flags.protocol !== 'mixed' ? ` --protocol ${flags.protocol}` : '',
+    flags.bug ? ` --bug ${flags.bug}` : '',
+  ].join('');
   return `twopc simulate --seed ${seed}${extra}`;
 }
 
@@ -61,6 +71,7 @@ export function render(t: RunTotals, replay: string | undefined): string {
     `seeds          ${t.seeds} in ${seconds.toFixed(1)} s (${(t.seeds / Math.max(seconds, 0.001)).toFixed(0)} seeds/s, ${t.steps} steps, ${(t.simulatedMs / 1000).toFixed(0)} s simulated)`,
     `transactions   ${t.transactions}: committed ${t.committed}, aborted ${t.aborted}, unknown ${t.unknown} (of which ${t.unknownCommitted} ended committed)`,
     `messages       ${t.messages}`,
+    `setups         ${[...Object.entries(t.disks).map(([k, v]) => `${k} WAL ${v}`), ...Object.entries(t.protocols).map(([k, v]) => `${k} ${v}`)].join(', ')} (seeds)`,
     `faults         ${Object.entries(t.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `crashes        ${t.crashes}, restarts ${t.restarts}`,
     `TLA+ steps     ${t.tlaSteps} checked against TwoPhase (${t.tlaActions} actions)`,

@@ -20,7 +20,7 @@ import {
 import { coordinatorCodec, decodeSnapshot, encodeSnapshot } from '../../coordinator/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
 import { asTxId, type Outcome, type TxId } from '../../shared/types.ts';
-import { SimDisk } from './disk.ts';
+import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
 import { type CallResult, type Host, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
@@ -51,13 +51,20 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     id: string,
     private readonly options: CoordinatorNodeOptions,
     random: () => number,
+    disk: DiskKind,
   ) {
     super(
       host,
       id,
-      new SimDisk<CoordinatorRecord>(random, coordinatorCodec, (r) => {
-        if (r.type === 'DECISION') host.ghost.tmDecided(r.txId, r.outcome, `the coordinator's ${r.outcome} DECISION is durable`);
-      }),
+      new SimDisk<CoordinatorRecord>(
+        disk,
+        random,
+        coordinatorCodec,
+        (r) => {
+          if (r.type === 'DECISION') host.ghost.tmDecided(r.txId, r.outcome, `the coordinator's ${r.outcome} DECISION is durable`);
+        },
+        (message) => host.ghost.violation('wal', `${id}: ${message}`),
+      ),
     );
     this.stepFn = options.step ?? step;
     this.state = initialState(options.config);
@@ -65,7 +72,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
 
   async start(): Promise<void> {
     this.boot();
-    const opened = this.disk.open();
+    const opened = await this.disk.open();
     if (opened.torn) this.host.stats.fault('torn-write');
     this.state = initialState(this.options.config);
     await this.feed({
@@ -108,14 +115,13 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
   protected onReply(payload: RequestPayload, status: number, body: unknown): void {
     if (payload.type !== 'getOutcome' || status !== 200) return;
     const outcome = (body as { outcome?: unknown }).outcome;
-    if (outcome === 'committed') this.host.ghost.commitSent(payload.txId);
-    // "aborted" for a transaction without a durable commit is the TM's abort, presumed or not. For a
-    // committed one it is presumed abort answering a late inquiry after END forgot it: harmless to a
-    // participant that already committed, and caught where it matters (a prepared participant
-    // aborting a committed transaction) by the checks on participants' durable outcomes.
-    if (outcome === 'aborted' && this.host.ghost.txs.get(payload.txId)?.tm !== 'committed') {
-      this.host.ghost.tmDecided(payload.txId, 'aborted', 'the coordinator answered an inquiry with aborted');
-    }
+    const tm = this.host.ghost.txs.get(payload.txId)?.tm;
+    // An answer contrary to a decision is the presumption answering a late inquiry after END forgot
+    // the transaction: harmless to a participant that already settled, and caught where it matters
+    // (a prepared participant settling against the decision) by the checks on durable outcomes.
+    if (outcome === 'committed' && tm !== 'aborted') this.host.ghost.commitSent(payload.txId);
+    // "aborted" for a transaction without a durable commit is the TM's abort, presumed or not.
+    if (outcome === 'aborted' && tm !== 'committed') this.host.ghost.tmDecided(payload.txId, 'aborted', 'the coordinator answered an inquiry with aborted');
   }
 
   /** Mirrors coordinator/adapters/http-transport.ts: each call ends as exactly one transport event. */

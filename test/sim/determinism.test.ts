@@ -3,9 +3,13 @@ import { runSeed } from './world.ts';
 
 describe('determinism: one seed, one run', () => {
   it('runs a seed twice with identical traces, counts and outcomes', async () => {
-    for (const seed of [7, 1234, 2 ** 40 + 3]) {
-      const a = await runSeed(seed);
-      const b = await runSeed(seed);
+    for (const [seed, disk] of [
+      [7, 'memory'],
+      [1234, 'file'],
+      [2 ** 40 + 3, 'mixed'],
+    ] as const) {
+      const a = await runSeed(seed, { disk });
+      const b = await runSeed(seed, { disk });
       expect(b.traceHash).toBe(a.traceHash);
       expect(b.trace).toEqual(a.trace);
       expect(b).toEqual(a);

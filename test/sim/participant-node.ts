@@ -21,7 +21,7 @@ import { KvStore, kvKeysOf } from '../../participant/resources/kv.ts';
 import { decodeSnapshot, encodeSnapshot, participantCodec } from '../../participant/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
 import { asTxId, type Op, type TxId } from '../../shared/types.ts';
-import { SimDisk } from './disk.ts';
+import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
 import { type CallResult, type Host, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
@@ -49,15 +49,22 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     id: string,
     private readonly options: ParticipantNodeOptions,
     random: () => number,
+    disk: DiskKind,
   ) {
     super(
       host,
       id,
-      new SimDisk<ParticipantRecord>(random, participantCodec, (r) => {
-        if (r.type === 'PREPARED') host.ghost.rmDurable(r.txId, id, 'prepared');
-        else if (r.type === 'COMMITTED') host.ghost.rmDurable(r.txId, id, 'committed');
-        else if (r.type === 'ABORTED') host.ghost.rmDurable(r.txId, id, 'aborted');
-      }),
+      new SimDisk<ParticipantRecord>(
+        disk,
+        random,
+        participantCodec,
+        (r) => {
+          if (r.type === 'PREPARED') host.ghost.rmDurable(r.txId, id, 'prepared');
+          else if (r.type === 'COMMITTED') host.ghost.rmDurable(r.txId, id, 'committed');
+          else if (r.type === 'ABORTED') host.ghost.rmDurable(r.txId, id, 'aborted');
+        },
+        (message) => host.ghost.violation('wal', `${id}: ${message}`),
+      ),
     );
     this.config = { ...options.config, keysOf: kvKeysOf };
     this.stepFn = options.step ?? step;
@@ -66,7 +73,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
 
   async start(): Promise<void> {
     this.boot();
-    const opened = this.disk.open();
+    const opened = await this.disk.open();
     if (opened.torn) this.host.stats.fault('torn-write');
     this.kv = new KvStore();
     this.applied = new Map();
@@ -163,16 +170,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
   }
 
   protected onReply(payload: RequestPayload, status: number, body: unknown): void {
-    if (status !== 200) return;
-    const ghost = this.host.ghost;
-    if (payload.type === 'prepare') {
-      const vote = (body as { vote?: unknown }).vote;
-      if (vote === 'yes') ghost.voteSent(payload.body.txId, this.id);
-      // A NO that leaves seals the transaction's fate: its prepare is never executed here again.
-      if (vote === 'no') ghost.tmDecided(payload.body.txId, 'aborted', `${this.id} voted no`);
-    } else if (payload.type === 'peerInquiry' && (body as { state?: unknown }).state === 'aborted') {
-      ghost.tmDecided(payload.txId, 'aborted', `${this.id} told a peer it aborted`);
-    }
+    if (status === 200 && payload.type === 'prepare' && (body as { vote?: unknown }).vote === 'yes') this.host.ghost.voteSent(payload.body.txId, this.id);
   }
 
   /** Mirrors the participant runtime: any HTTP answer means the coordinator is reachable. */
@@ -191,6 +189,11 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
       const data = r.body as { state?: unknown; heuristic?: unknown };
       if (r.status === 200 && (data.state === 'committed' || data.state === 'aborted' || data.state === 'prepared')) answer = data.state;
       heuristic = data.heuristic !== undefined;
+    }
+    // A peer that says it aborted never voted yes (or learned the abort): once that is acted on, the
+    // abstract TM has aborted. The ghost judges it here, where it is taken, not where it was said.
+    if (answer === 'aborted' && !heuristic && this.state.txs.get(c.txId)?.phase === 'prepared') {
+      this.host.ghost.tmDecided(c.txId, 'aborted', `${this.id} learned from peer ${c.peerUrl} that it aborted`);
     }
     return this.feed({ type: 'peerAnswered', now, txId: c.txId, peerUrl: c.peerUrl, answer, ...(heuristic && { heuristic }) });
   }

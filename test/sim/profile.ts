@@ -8,6 +8,8 @@
  * combinations get tried without anyone listing them.
  */
 import type { Prng } from '../../scenarios/prng.ts';
+import type { ProtocolVariant } from '../../shared/types.ts';
+import type { DiskKind } from './disk.ts';
 
 export type PlantedBug = 'commit-without-all-votes' | 'vote-before-prepared-synced' | 'forget-decision-before-end';
 export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end'];
@@ -30,6 +32,10 @@ export interface SimOptions {
   readonly faults: boolean;
   /** Run a planted bug instead of the correct cores, to prove the checks can fail. */
   readonly bug?: PlantedBug;
+  /** The coordinator's presumption, or one drawn per seed ('mixed'). */
+  readonly protocol: ProtocolVariant | 'mixed';
+  /** Which WAL each node runs on: the in-memory log, the file WAL on a simulated file system, or either, by seed. */
+  readonly disk: DiskKind | 'mixed';
   /** Check every step against the TLA+ model (off: only the invariants, to show they catch bugs alone). */
   readonly tlaCheck: boolean;
 }
@@ -45,6 +51,8 @@ export const DEFAULT_OPTIONS: SimOptions = {
   stepsMax: 200_000,
   traceKeep: 40,
   faults: true,
+  disk: 'mixed',
+  protocol: 'mixed',
   tlaCheck: true,
 };
 

@@ -23,6 +23,9 @@ export interface RunTotals {
   readonly tlaActions: number;
   readonly steps: number;
   readonly simulatedMs: number;
+  /** Seeds run on each kind of simulated disk, and with each presumption. */
+  readonly disks: Record<string, number>;
+  readonly protocols: Record<string, number>;
   readonly violations: number;
   /** Seeds with at least one violation. */
   readonly failedSeeds: readonly number[];
@@ -55,6 +58,8 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     tlaActions: 0,
     steps: 0,
     simulatedMs: 0,
+    disks: {} as Record<string, number>,
+    protocols: {} as Record<string, number>,
     violations: 0,
   };
   const failedSeeds: number[] = [];
@@ -76,6 +81,8 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     t.tlaActions += r.tlaActions;
     t.steps += r.steps;
     t.simulatedMs += r.simulatedMs;
+    t.disks[r.disk] = (t.disks[r.disk] ?? 0) + 1;
+    t.protocols[r.protocol] = (t.protocols[r.protocol] ?? 0) + 1;
     t.violations += r.violations.length;
     if (r.violations.length > 0) {
       failedSeeds.push(seed);

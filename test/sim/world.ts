@@ -21,6 +21,8 @@ import { plant } from './bugs.ts';
 import { checkLocks, checkTx, type TlaCounters } from './checks.ts';
 import { Client } from './client.ts';
 import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
+import type { ProtocolVariant } from '../../shared/types.ts';
+import type { DiskKind } from './disk.ts';
 import { Ghost, type Violation } from './ghost.ts';
 import { describeMessage, type Message, type NodeId, type RequestPayload, type SimEvent } from './messages.ts';
 import { Network } from './network.ts';
@@ -42,6 +44,15 @@ const PARTITION_MIN_MS = 100;
 const PARTITION_MAX_MS = 3_000;
 /** The opening transaction must commit within this much simulated time (there are no faults yet). */
 const SETUP_DEADLINE_MS = 10_000;
+/** Seeds that run the file WAL on a simulated file system rather than the in-memory log ('mixed'). */
+const FILE_DISK_P = 0.3;
+/**
+ * Presumed abort is the default, so most seeds run it ('mixed'). Presumed commit is left out of the
+ * mix: participants write ABORTED lazily, so a participant can lose an acknowledged abort in a crash,
+ * ask again after the coordinator forgot the transaction (END), and be told "committed" (seed 239
+ * with --protocol presumed-commit). It runs when asked for by name.
+ */
+const PROTOCOL_MIX: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-abort', 'presumed-abort', 'presumed-nothing'];
 
 export type Phase = 'setup' | 'faults' | 'heal' | 'cycle';
 
@@ -72,6 +83,8 @@ export interface SeedResult {
   readonly simulatedMs: number;
   readonly profile: FaultProfile;
   readonly checkpointEveryRecords: number;
+  readonly disk: DiskKind;
+  readonly protocol: ProtocolVariant;
 }
 
 interface Transfer {
@@ -88,6 +101,8 @@ export class World implements Host {
   readonly bug: PlantedBug | undefined;
   readonly rng: Prng;
   readonly checkpointEveryRecords: number;
+  readonly disk: DiskKind;
+  readonly protocol: ProtocolVariant;
   private readonly options: SimOptions;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly net: Network;
@@ -130,6 +145,10 @@ export class World implements Host {
     const diskRng = sub();
     this.profile = this.options.faults ? drawProfile(profileRng) : NO_FAULTS;
     this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
+    const fileDisk = profileRng.next() < FILE_DISK_P;
+    this.disk = this.options.disk === 'mixed' ? (fileDisk ? 'file' : 'memory') : this.options.disk;
+    const variant = profileRng.pick(PROTOCOL_MIX);
+    this.protocol = this.options.protocol === 'mixed' ? variant : this.options.protocol;
     this.trace = new Trace(this.options.traceKeep);
     this.net = new Network(this.queue, netRng, this.profile, this.stats, (node) => this.endpoints.get(node) ?? { up: false, incarnation: 0 });
 
@@ -144,6 +163,7 @@ export class World implements Host {
           name: 'coordinator',
           selfUrl: SIM_URL('coordinator'),
           participants: Object.fromEntries(names.map((n) => [n, SIM_URL(n)])),
+          protocol: this.protocol,
           prepareTimeoutMs: TIMING.prepareTimeoutMs,
           replyWaitMs: TIMING.replyWaitMs,
           resendBaseMs: TIMING.resendBaseMs,
@@ -153,6 +173,7 @@ export class World implements Host {
         ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
       },
       () => diskRng.next(),
+      this.disk,
     );
     this.endpoints.set(this.coordinator.id, this.coordinator);
     for (const name of names) {
@@ -171,6 +192,7 @@ export class World implements Host {
           ...(planted.participantStep ? { step: planted.participantStep } : {}),
         },
         () => diskRng.next(),
+        this.disk,
       );
       this.participants.push(p);
       this.endpoints.set(name, p);
@@ -240,8 +262,10 @@ export class World implements Host {
   // ---- the run ------------------------------------------------------------------------
 
   async run(): Promise<SeedResult> {
-    for (const node of this.servers()) await node.start();
-    this.trace.add(`${this.stamp()} boot ${this.serverIds().join(' ')} profile=${JSON.stringify(this.profile)} checkpointEvery=${this.checkpointEveryRecords}`);
+    for (const node of this.servers()) await this.boot(node);
+    this.trace.add(
+      `${this.stamp()} boot ${this.serverIds().join(' ')} ${this.protocol} disk=${this.disk} checkpointEvery=${this.checkpointEveryRecords} profile=${JSON.stringify(this.profile)}`,
+    );
     const opening = openingTransaction({
       participants: this.participants.map((p) => p.id),
       accountsPerParticipant: this.options.accountsPerParticipant,
@@ -387,8 +411,8 @@ export class World implements Host {
     }
     this.healAt = this.queue.now + faultPhaseMs;
     this.queue.at(this.healAt, { kind: 'heal' });
-    this.stats.fault('partition', p.partitions);
-    this.stats.fault('one-way-partition', p.oneWayPartitions);
+    if (p.partitions > 0) this.stats.fault('partition', p.partitions);
+    if (p.oneWayPartitions > 0) this.stats.fault('one-way-partition', p.oneWayPartitions);
   }
 
   private drawTransfers(): Transfer[] {
@@ -432,7 +456,17 @@ export class World implements Host {
       this.stats.fault('clock-jump');
       this.skewMs.set(node, this.faultRng.int(-this.profile.clockSkewMsMax, this.profile.clockSkewMsMax));
     }
-    await n.start();
+    await this.boot(n);
+  }
+
+  /** Starts a node on what its disk kept; a WAL that refuses to open is a violation, not a crash of the simulator. */
+  private async boot(n: CoordinatorNode | ParticipantNode): Promise<void> {
+    try {
+      await n.start();
+    } catch (error) {
+      this.ghost.violation('recovery', `${n.id} could not start from its WAL: ${error instanceof Error ? error.message : String(error)}`);
+      n.crash();
+    }
   }
 
   // ---- checks -------------------------------------------------------------------------
@@ -553,6 +587,8 @@ export class World implements Host {
       simulatedMs: this.queue.now,
       profile: this.profile,
       checkpointEveryRecords: this.checkpointEveryRecords,
+      disk: this.disk,
+      protocol: this.protocol,
     };
   }
 
