@@ -15,8 +15,14 @@
  * And for each participant that took the step: every transaction that holds
  * locks holds all its keys, and no key is held by two.
  * (Double applies and reused transaction ids are caught where they happen.)
+ *
+ * At the end, once everything has settled: each transaction ended the same at
+ * all its participants and as the client was told, and the bank's balances
+ * are exactly the opening balances moved by the committed transfers.
  */
+import type { BranchInput } from '../../coordinator/core/index.ts';
 import type { ParticipantState } from '../../participant/core/index.ts';
+import type { Account } from '../../scenarios/workloads/bank.ts';
 import { describeAction, describeState, findPath, mapToModel, STEP_DEPTH_MAX } from './tla.ts';
 import type { Ghost, GhostTx } from './ghost.ts';
 import { invariantsHold } from './model/two-phase.ts';
@@ -90,5 +96,47 @@ export function checkLocks(ghost: Ghost, node: string, s: ParticipantState): voi
   for (const [k, holder] of s.locks) {
     const tx = s.txs.get(holder);
     if (!tx || tx.phase === 'waiting') ghost.violation('lock', `${node}: key ${k} is locked by ${holder}, which holds no locks`, holder);
+  }
+}
+
+/** Every transaction ended the same at all its participants, and as the client was told. */
+export function checkOutcomes(ghost: Ghost): void {
+  for (const g of ghost.txs.values()) {
+    const all = g.rm.every((s) => s === 'committed');
+    const none = !g.rm.includes('committed');
+    const ended = g.branches.map((b, i) => `${b}=${g.rm[i]}`).join(' ');
+    if (!all && !none) ghost.violation('atomicity', `${g.txId} ended committed at only some participants: ${ended}`, g.txId);
+    if (g.client?.result === 'ok' && !all) ghost.violation('durability', `the client was told ${g.txId} committed, but it ended ${ended}`, g.txId);
+    if (g.client?.result === 'fail' && !none) ghost.violation('durability', `the client was told ${g.txId} ${g.client.outcome ?? 'failed'}, but it ended ${ended}`, g.txId);
+  }
+}
+
+export interface Transfer {
+  readonly from: Account;
+  readonly to: Account;
+  readonly amount: number;
+  readonly branches: readonly BranchInput[];
+}
+
+/** The balances are exactly the opening balances moved by the committed transfers, and none is negative. */
+export function checkBank(
+  ghost: Ghost,
+  accounts: readonly Account[],
+  openingBalance: number,
+  transfers: readonly Transfer[],
+  balanceOf: (a: Account) => unknown,
+): void {
+  const expected = new Map<string, number>(accounts.map((a) => [a.key, openingBalance]));
+  for (const g of ghost.txs.values()) {
+    const t = g.index >= 0 ? transfers[g.index] : undefined;
+    if (!t || !g.rm.every((s) => s === 'committed')) continue;
+    expected.set(t.from.key, (expected.get(t.from.key) ?? 0) - t.amount);
+    expected.set(t.to.key, (expected.get(t.to.key) ?? 0) + t.amount);
+  }
+  for (const a of accounts) {
+    const got = balanceOf(a);
+    const want = expected.get(a.key);
+    if (got !== want) ghost.violation('bank', `${a.key} at ${a.participant} holds ${String(got)}, but the committed transfers leave ${String(want)}`);
+    if (typeof got === 'number' && got < 0) ghost.violation('bank', `${a.key} went negative: ${got}`);
   }
 }

@@ -10,12 +10,14 @@
  *   committed, ABORTED → aborted, nothing → working. Latched, since a durable
  *   record never goes away.
  * - tmState: committed once the coordinator's COMMIT decision is durable;
- *   aborted once the transaction's fate is abort: the coordinator decided abort
- *   (in memory is enough under presumed abort), answered "aborted" to an
- *   inquiry (a presumption after a restart), or some participant durably
- *   aborted before voting (then no commit can ever be decided, so the abstract
- *   TM has aborted: RMChooseToAbort followed by TMAbort). A one-phase
- *   transaction's participant decides alone and is its own TM.
+ *   aborted once the transaction's fate is abort and someone may act on it:
+ *   the coordinator decided abort (in memory is enough under presumed abort),
+ *   answered "aborted" to an inquiry about a transaction it never durably
+ *   committed (a presumption after a restart), a prepared participant took a
+ *   peer's "aborted", or some participant durably aborted before voting (then
+ *   no commit can ever be decided: RMChooseToAbort followed by TMAbort). A NO
+ *   vote or an abort that nobody heard and no disk kept is not the TM's
+ *   decision. A one-phase transaction's participant is its own TM.
  * - preparedMsgs bit i: participant i sent a YES vote or durably prepared.
  * - tmPrepared bit i: the coordinator took participant i's YES vote from the
  *   network while still collecting votes (a vote that arrives after the

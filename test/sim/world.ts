@@ -18,7 +18,7 @@ import { accounts, openingTransaction, transferTransaction, type Account } from 
 import { createPrng, type Prng } from '../../scenarios/prng.ts';
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import { plant } from './bugs.ts';
-import { checkLocks, checkTx, type TlaCounters } from './checks.ts';
+import { checkBank, checkLocks, checkOutcomes, checkTx, type TlaCounters, type Transfer } from './checks.ts';
 import { Client } from './client.ts';
 import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
@@ -85,13 +85,6 @@ export interface SeedResult {
   readonly checkpointEveryRecords: number;
   readonly disk: DiskKind;
   readonly protocol: ProtocolVariant;
-}
-
-interface Transfer {
-  readonly from: Account;
-  readonly to: Account;
-  readonly amount: number;
-  readonly branches: readonly BranchInput[];
 }
 
 export class World implements Host {
@@ -484,7 +477,7 @@ export class World implements Host {
   private async finish(): Promise<void> {
     if (!this.settled('after the heal')) {
       // Say also what the client was misled about, if anything: that is the harm the stuck state does.
-      this.checkOutcomes();
+      checkOutcomes(this.ghost);
       return;
     }
     const before = this.participants.map((p) => dataOf(p));
@@ -501,8 +494,8 @@ export class World implements Host {
       const after = dataOf(p);
       if (after !== before[i]) this.ghost.violation('durability', `${p.id}'s data changed across a power cycle: ${before[i]} -> ${after}`);
     });
-    this.checkOutcomes();
-    this.checkBank();
+    checkOutcomes(this.ghost);
+    checkBank(this.ghost, this.accounts, this.options.openingBalance, this.transfers, (a) => this.participants.find((x) => x.id === a.participant)?.kv.get(a.key).value);
   }
 
   private settled(when: string): boolean {
@@ -518,35 +511,6 @@ export class World implements Host {
     if (problems.length === 0) return true;
     this.ghost.violation('liveness', `not settled ${this.options.healDeadlineMs} ms ${when}: ${problems.join('; ')}`);
     return false;
-  }
-
-  /** Every transaction ended the same at all its participants, and as the client was told. */
-  private checkOutcomes(): void {
-    for (const g of this.ghost.txs.values()) {
-      const all = g.rm.every((s) => s === 'committed');
-      const none = !g.rm.includes('committed');
-      if (!all && !none) this.ghost.violation('atomicity', `${g.txId} ended committed at only some participants: ${g.branches.map((b, i) => `${b}=${g.rm[i]}`).join(' ')}`, g.txId);
-      if (g.client?.result === 'ok' && !all) this.ghost.violation('durability', `the client was told ${g.txId} committed, but it ended ${g.rm.join(',')}`, g.txId);
-      if (g.client?.result === 'fail' && !none) this.ghost.violation('durability', `the client was told ${g.txId} ${g.client.outcome ?? 'failed'}, but it ended ${g.rm.join(',')}`, g.txId);
-    }
-  }
-
-  /** The balances are exactly the opening balances moved by the committed transfers, and none is negative. */
-  private checkBank(): void {
-    const expected = new Map<string, number>(this.accounts.map((a) => [a.key, this.options.openingBalance]));
-    for (const g of this.ghost.txs.values()) {
-      const t = g.index >= 0 ? this.transfers[g.index] : undefined;
-      if (!t || !g.rm.every((s) => s === 'committed')) continue;
-      expected.set(t.from.key, (expected.get(t.from.key) ?? 0) - t.amount);
-      expected.set(t.to.key, (expected.get(t.to.key) ?? 0) + t.amount);
-    }
-    for (const a of this.accounts) {
-      const p = this.participants.find((x) => x.id === a.participant);
-      const got = p?.kv.get(a.key).value;
-      const want = expected.get(a.key);
-      if (got !== want) this.ghost.violation('bank', `${a.key} at ${a.participant} holds ${String(got)}, but the committed transfers leave ${String(want)}`);
-      if (typeof got === 'number' && got < 0) this.ghost.violation('bank', `${a.key} went negative: ${got}`);
-    }
   }
 
   // ---- helpers ------------------------------------------------------------------------
