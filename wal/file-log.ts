@@ -60,6 +60,19 @@ interface SyncWaiter {
   readonly reject: (error: Error) => void;
 }
 
+/** Counters for metrics and benchmarks; they only grow. */
+export interface FileLogStats {
+  /** Appends accepted. */
+  appends: number;
+  /** Batches the writer wrote (one pwrite or pwritev per segment touched). */
+  batches: number;
+  /** fdatasync calls on segments (batches, explicit syncs and rollover seals). */
+  datasyncs: number;
+  rollovers: number;
+  /** Rollovers that found the next segment not yet prepared and had to wait for it. */
+  rolloverWaits: number;
+}
+
 export interface OpenedFileLog {
   readonly log: FileLog;
   readonly recovered: Recovered;
@@ -94,6 +107,9 @@ export class FileLog implements Log {
   /** Highest LSN an fdatasync has covered. */
   private durableLsn: number;
   private checkpointLsn: number;
+  private readonly counters: FileLogStats = { appends: 0, batches: 0, datasyncs: 0, rollovers: 0, rolloverWaits: 0 };
+  /** True once `preparing` has finished: a rollover now would not wait. */
+  private prepared = false;
 
   private runs: Run[] = [];
   private readonly runPool: Buffer[] = [];
@@ -142,6 +158,10 @@ export class FileLog implements Log {
     return this.lastLsnValue;
   }
 
+  get stats(): Readonly<FileLogStats> {
+    return { ...this.counters };
+  }
+
   /** True once an I/O error has poisoned the log; every later operation rejects. */
   get poisoned(): boolean {
     return this.poisonError !== undefined;
@@ -174,6 +194,7 @@ export class FileLog implements Log {
     run.used += frameBytes;
     this.tailOffset += frameBytes;
     this.pendingBytes += frameBytes;
+    this.counters.appends++;
     const durable = options?.durable === true;
     const end = run.used;
     return new Promise<Lsn>((resolve, reject) => {
@@ -287,6 +308,7 @@ export class FileLog implements Log {
     const last = count > 0 ? (this.waiters[this.waitersHead + count - 1] as Waiter) : undefined;
     let needSync = false;
     if (last) {
+      this.counters.batches++;
       await this.writeThrough(last);
       if (this.poisonError) return;
       this.writtenLsn = last.lsn;
@@ -296,6 +318,7 @@ export class FileLog implements Log {
     }
     if (!needSync) needSync = this.syncWaiters.some((waiter) => waiter.lsn <= this.writtenLsn && waiter.lsn > this.durableLsn);
     if (needSync) {
+      this.counters.datasyncs++;
       await this.activeFile().datasync();
       if (this.poisonError) return;
       this.durableLsn = this.writtenLsn;
@@ -384,10 +407,13 @@ export class FileLog implements Log {
   private async rollTo(next: Segment): Promise<void> {
     if (this.planned[0] !== next) throw new Error(`assertion: rollover to ${next.name} out of order`);
     const previous = this.activeSegment();
+    this.counters.rollovers++;
+    this.counters.datasyncs++;
     await this.fileOf(previous).datasync();
     this.durableLsn = this.writtenLsn;
     await this.fileOf(previous).close();
     previous.file = undefined;
+    if (!this.preparing || !this.prepared) this.counters.rolloverWaits++;
     const prepared = await this.takePrepared();
     if (this.poisonError) {
       await prepared.file.close().catch(() => undefined);
@@ -413,7 +439,11 @@ export class FileLog implements Log {
     // The instance tag keeps the names of two instances apart (a dying process's background
     // preparation must never collide with its successor's).
     const tmpName = `prepared-${this.instanceTag}-${this.prepareSeq++}.wal.tmp`;
-    const preparing = prepareSegmentFile(this.fs, this.dir, tmpName, this.options.segmentBytes);
+    this.prepared = false;
+    const preparing = prepareSegmentFile(this.fs, this.dir, tmpName, this.options.segmentBytes).then((segment) => {
+      this.prepared = true;
+      return segment;
+    });
     this.preparing = preparing;
     // A failure here is an I/O error like any other: fail-stop at once, not at the rollover.
     preparing.catch((error: unknown) => this.poison(error));
@@ -424,6 +454,7 @@ export class FileLog implements Log {
     const preparing = this.preparing;
     if (!preparing) throw this.poisonError ?? new Error('assertion: no segment being prepared');
     this.preparing = undefined;
+    this.prepared = false;
     return preparing;
   }
 

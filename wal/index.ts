@@ -10,7 +10,7 @@
  */
 export type { AppendOptions, Checkpoint, Log, LogEntry, Lsn, Recovered } from './log.ts';
 export { FileLog, openFileLog } from './file-log.ts';
-export type { OpenedFileLog } from './file-log.ts';
+export type { FileLogStats, OpenedFileLog } from './file-log.ts';
 export type { FileLogOptions, SyncPolicy } from './options.ts';
 export { SYNC_POLICIES } from './options.ts';
 export { MemoryLog, MemoryLogStore } from './memory-log.ts';
