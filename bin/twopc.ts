@@ -125,6 +125,8 @@ program
 
 const { registerWalCommands } = await import('../wal/cli.ts');
 registerWalCommands(program);
+const { registerScenarioCommands } = await import('../scenarios/cli.ts');
+registerScenarioCommands(program);
 const { registerSimulateCommand } = await import('../test/sim/cli.ts');
 registerSimulateCommand(program);
 

@@ -1,0 +1,56 @@
+/**
+ * The named scenarios of `twopc scenario list|run`. Each entry loads its
+ * module only when run, so listing stays instant.
+ */
+import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
+
+function lazy(name: string, description: string, load: () => Promise<(ctx: ScenarioContext) => Promise<ScenarioResult>>): Scenario {
+  return { name, description, run: async (ctx) => (await load())(ctx) };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  lazy(
+    'blocking',
+    'Teaching demo: the coordinator dies after every participant voted yes and before it decided. The participants stay prepared, hold their locks, their inquiries fail, their peers are all prepared too: blocked. The coordinator restarts and presumed abort settles them.',
+    async () => (await import('./demos.ts')).blocking,
+  ),
+  lazy(
+    'coordinator-crash',
+    'Teaching demo: the coordinator dies right after its COMMIT decision is logged. The participants are in doubt until it restarts and resends the decision; then they commit.',
+    async () => (await import('./demos.ts')).coordinatorCrash,
+  ),
+  lazy(
+    'participant-crash',
+    'Teaching demo: a participant dies right after forcing PREPARED, before its YES vote leaves; the coordinator aborts. It comes back in doubt, holding its locks though everyone else has moved on, asks, and aborts.',
+    async () => (await import('./demos.ts')).participantCrash,
+  ),
+  lazy(
+    'cooperative-termination',
+    'Teaching demo: the coordinator dies after one participant committed; the others are in doubt, cannot reach the coordinator, ask their peers, learn the outcome from the one that knows, and commit.',
+    async () => (await import('./demos.ts')).cooperativeTermination,
+  ),
+  lazy(
+    'heuristic',
+    'Teaching demo: with the coordinator down, an operator settles an in-doubt participant by hand (abort) against the coordinator\'s logged decision (commit); the coordinator reports heuristic-mixed.',
+    async () => (await import('./demos.ts')).heuristic,
+  ),
+  lazy(
+    'crash-points',
+    'Every named crash point on the commit and the abort path: SIGKILL there, restart, and check agreement, no lost acknowledged outcome, nothing in doubt, nothing applied twice.',
+    async () => (await import('./crash-enumeration.ts')).runCrashPoints,
+  ),
+  lazy(
+    'network-faults',
+    'The bank workload through fault proxies: dropped requests and responses, duplicates, delays, reordering and hangs on prepare, vote, commit, abort, ack and outcome inquiries; then heal and check.',
+    async () => (await import('./network-faults.ts')).runNetworkFaults,
+  ),
+  lazy(
+    'chaos-soak',
+    'The bank workload with random SIGKILL, SIGSTOP/SIGCONT and proxy faults (--kills N, --duration D), a heal phase, and a Jepsen-style check of the history.',
+    async () => (await import('./soak.ts')).runChaosSoak,
+  ),
+];
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}

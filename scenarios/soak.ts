@@ -1,0 +1,234 @@
+/**
+ * `twopc scenario run chaos-soak [--seed S] [--kills N] [--duration D]`: the
+ * bank workload on three participants, with a fault proxy in front of each
+ * participant and of the coordinator, while a nemesis runs cycles of
+ *
+ *   fault phase:  random proxy faults, SIGKILL of one or two nodes (coordinator
+ *                 or participants) with a restart after a random delay, and
+ *                 SIGSTOP/SIGCONT of a node for a while;
+ *   quiet period: proxies healed, every node running; every third one ends
+ *                 with a quiescent total read (scenarios/bank-client.ts);
+ *
+ * until N kills were made or D ran out. Then the heal phase: stop the
+ * client, resume and restart everything, heal the proxies, and wait
+ * (bounded) until nothing is in doubt; the time that takes is the time to
+ * converge. The checker (scenarios/checker.ts) judges the history.
+ *
+ * The nemesis's choices come from the seed; the workload's interleaving
+ * depends on timing, so a seed replays the faults, not the exact history.
+ */
+import { BankClient, failureReasons, infoOutcomes } from './bank-client.ts';
+import { checkBank, reportChecks } from './checker.ts';
+import { ScenarioCluster, sleep } from './kit.ts';
+import { createPrng, type Prng } from './prng.ts';
+import { FAULT_KINDS, type FaultKind, type FaultRule } from './proxy.ts';
+import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
+import type { BankOptions } from './workloads/bank.ts';
+
+const BANK: BankOptions = { participants: ['p1', 'p2', 'p3'], accountsPerParticipant: 5, openingBalance: 100 };
+const AMOUNT_MAX = 40;
+const CONCURRENCY = 4;
+const TRANSFERS_MAX = 200_000;
+const KILLS_DEFAULT = 20;
+/** Per kill, when no --duration is given: a restart of a tsx process takes seconds on a busy machine. */
+const DURATION_PER_KILL_MS = 8_000;
+const DURATION_MIN_MS = 60_000;
+const READ_EVERY_CYCLES = 3;
+const READ_WAIT_MS = 15_000;
+const CONCURRENT_READ_EVERY_MS = 2_000;
+const HEAL_WAIT_MS = 120_000;
+const RESTART_ATTEMPTS_MAX = 3;
+/** SIGSTOP lengths, in ms: long enough for callers to time out now and then. */
+const PAUSE_MS: readonly [number, number] = [200, 3_000];
+/** The delay between a SIGKILL and the restart, in ms. */
+const DOWN_MS: readonly [number, number] = [0, 1_500];
+const QUIET_MS: readonly [number, number] = [500, 2_000];
+
+const PATHS = ['/v1/2pc/prepare', '/v1/2pc/commit', '/v1/2pc/abort', '/v1/2pc/transactions/'];
+
+/** A few random rules: a fault kind on a protocol path, at a modest probability. */
+function randomRules(rng: Prng, coordinatorSide: boolean): FaultRule[] {
+  const n = rng.int(1, 3);
+  const kinds = FAULT_KINDS.filter((k) => k !== 'error-503');
+  return Array.from({ length: n }, () => {
+    const fault: FaultKind = rng.pick(kinds);
+    return {
+      match: { pathPrefix: coordinatorSide ? '/v1/transactions/' : rng.pick(PATHS) },
+      fault,
+      probability: fault === 'hang' ? 0.05 : 0.1 + rng.next() * 0.2,
+      ...(fault === 'delay' ? { delayMs: [10, 500] as const } : {}),
+    };
+  });
+}
+
+interface Nemesis {
+  kills: number;
+  killsBy: Record<string, number>;
+  pauses: number;
+  cycles: number;
+  proxyFaultPhases: number;
+  restartFailures: number;
+}
+
+async function restart(c: ScenarioCluster, name: string, n: Nemesis): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!c.node(name).running) await c.start(name);
+      return;
+    } catch (error) {
+      n.restartFailures++;
+      if (attempt >= RESTART_ATTEMPTS_MAX) throw error;
+      await c.node(name).kill().catch(() => undefined);
+    }
+  }
+}
+
+export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const say = ctx.log;
+  const killsTarget = ctx.kills ?? KILLS_DEFAULT;
+  const durationMs = ctx.durationMs ?? Math.max(DURATION_MIN_MS, killsTarget * DURATION_PER_KILL_MS);
+  const rng = createPrng(ctx.seed);
+  const started = Date.now();
+  const c = await ScenarioCluster.start({ prefix: 'chaos-soak', seed: ctx.seed, proxies: true, keepData: ctx.keepData === true });
+  let client: BankClient | undefined;
+  let reading = true;
+  let reader: Promise<void> | undefined;
+  const pausesRunning: Promise<void>[] = [];
+  try {
+    client = new BankClient(c, {
+      bank: BANK,
+      rng: createPrng(ctx.seed + 1),
+      concurrency: CONCURRENCY,
+      transfersMax: TRANSFERS_MAX,
+      amountMax: AMOUNT_MAX,
+      commitTimeoutMs: 10_000,
+    });
+    await client.open();
+    say(`chaos-soak: seed ${ctx.seed}, ${killsTarget} kills within ${Math.round(durationMs / 1000)} s, ${BANK.participants.length * BANK.accountsPerParticipant} accounts`);
+    client.start();
+    const bankClient = client;
+    reader = (async () => {
+      while (reading) {
+        await sleep(CONCURRENT_READ_EVERY_MS);
+        if (reading) await bankClient.concurrentRead();
+      }
+    })();
+
+    const n: Nemesis = { kills: 0, killsBy: {}, pauses: 0, cycles: 0, proxyFaultPhases: 0, restartFailures: 0 };
+    const names = c.nodes.map((x) => x.name);
+    const deadline = started + durationMs;
+    while (n.kills < killsTarget && Date.now() < deadline) {
+      n.cycles++;
+      // ---- fault phase
+      if (rng.next() < 0.7) {
+        n.proxyFaultPhases++;
+        for (const p of c.proxies.values()) p.setRules(rng.next() < 0.5 ? randomRules(rng, false) : []);
+        c.coordinatorProxy?.setRules(rng.next() < 0.3 ? randomRules(rng, true) : []);
+      }
+      const actions = rng.int(1, 3);
+      for (let a = 0; a < actions; a++) {
+        if (rng.next() < 0.7 && n.kills < killsTarget) {
+          const victims = new Set([rng.pick(names)]);
+          if (rng.next() < 0.5) victims.add(rng.pick(names));
+          await Promise.all([...victims].map((v) => c.kill(v)));
+          n.kills += victims.size;
+          for (const v of victims) n.killsBy[v] = (n.killsBy[v] ?? 0) + 1;
+          await sleep(rng.int(...DOWN_MS));
+          await Promise.all([...victims].map((v) => restart(c, v, n)));
+        } else {
+          const victim = rng.pick(names);
+          const ms = rng.int(...PAUSE_MS);
+          n.pauses++;
+          pausesRunning.push(
+            (async () => {
+              c.pause(victim);
+              await sleep(ms);
+              c.resume(victim);
+            })(),
+          );
+        }
+      }
+      await Promise.all(pausesRunning.splice(0));
+      // ---- quiet period
+      c.healProxies();
+      await Promise.all(names.map((v) => restart(c, v, n)));
+      await sleep(rng.int(...QUIET_MS));
+      if (n.cycles % READ_EVERY_CYCLES === 0) await client.quiescentRead(READ_WAIT_MS);
+      if (n.cycles % 10 === 0) say(`  cycle ${n.cycles}: kills ${n.kills}/${killsTarget}, pauses ${n.pauses}, transfers ${client.transfersStarted}, ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+    const faultPhaseMs = Date.now() - started;
+
+    // ---- heal phase
+    reading = false;
+    await reader;
+    await client.stop();
+    for (const x of c.nodes) x.resume();
+    c.healProxies();
+    await Promise.all(names.map((v) => restart(c, v, n)));
+    const healStart = Date.now();
+    const converged = await c.waitSettled(HEAL_WAIT_MS, { coordinator: true });
+    const convergeMs = Date.now() - healStart;
+    await client.quiescentRead(READ_WAIT_MS);
+    const final = await client.observe();
+    const report = checkBank({ opening: client.opening, history: client.history, reads: client.reads, final });
+
+    const checks: ScenarioCheck[] = reportChecks(report);
+    checks.push(check('converged after the heal phase', converged, `${convergeMs} ms`));
+    checks.push(check('kills made', n.kills >= killsTarget, `${n.kills} of ${killsTarget} within ${Math.round(durationMs / 1000)} s`));
+    const faults = [...c.proxies.values(), ...(c.coordinatorProxy ? [c.coordinatorProxy] : [])].reduce((sum, p) => {
+      const f = p.stats().faults;
+      return sum + Object.values(f).reduce((a, b) => a + b, 0);
+    }, 0);
+    const figures: Record<string, number | string> = {
+      seed: ctx.seed,
+      kills: n.kills,
+      killsBy: Object.entries(n.killsBy).sort().map(([k, v]) => `${k}:${v}`).join(' '),
+      pauses: n.pauses,
+      cycles: n.cycles,
+      proxyFaultPhases: n.proxyFaultPhases,
+      proxyFaults: faults,
+      restartFailures: n.restartFailures,
+      transfers: client.history.length,
+      ok: report.counts.ok,
+      fail: report.counts.fail,
+      info: report.counts.info,
+      infoCommitted: report.counts.infoCommitted,
+      infoAborted: report.counts.infoAborted,
+      committed: report.committed,
+      quiescentReads: report.reads.quiescent,
+      wrongTotalReads: report.reads.wrongTotal,
+      concurrentReads: report.reads.concurrent,
+      negativeBalances: report.negativeBalances,
+      ackedCommitsLost: report.ackedCommitsLost,
+      ackedAbortsCommitted: report.ackedAbortsCommitted,
+      splitOutcomes: report.splitOutcomes,
+      inDoubtAtEnd: report.inDoubtAtEnd,
+      total: report.finalTotal,
+      expectedTotal: report.expectedTotal,
+      convergeMs,
+      faultPhaseMs,
+      durationMs: Date.now() - started,
+    };
+    say(
+      `chaos-soak: kills ${n.kills} (${figures.killsBy}), pauses ${n.pauses}, proxy faults ${faults}; transfers ${client.history.length}: ` +
+        `ok ${report.counts.ok}, fail ${report.counts.fail}, info ${report.counts.info} ${JSON.stringify(infoOutcomes(client.history, final))}`,
+    );
+    say(
+      `  reads: ${report.reads.quiescent} quiescent (${report.reads.wrongTotal} wrong total), ${report.reads.concurrent} concurrent (not judged); ` +
+        `negative ${report.negativeBalances}, acked lost ${report.ackedCommitsLost + report.ackedAbortsCommitted}, split ${report.splitOutcomes}, ` +
+        `in doubt at end ${report.inDoubtAtEnd}; total ${report.finalTotal}/${report.expectedTotal}; converged in ${convergeMs} ms; ${Math.round((Date.now() - started) / 1000)} s in all`,
+    );
+    say(`  not ok, by reason: ${failureReasons(client.history)}`);
+    for (const v of report.violations.slice(0, 10)) say(`  violation: ${v}`);
+    // The whole soak has far too many messages to draw: the diagram shows the nemesis and what the nodes did about it.
+    const timeline = ctx.timeline ? c.timeline({ marksOnly: true, eventsMax: 3_000 }) : undefined;
+    return result('chaos-soak', checks, figures, { ...(timeline ? { timeline } : {}), lanes: c.lanes });
+  } finally {
+    reading = false;
+    await reader;
+    await client?.stop();
+    await Promise.all(pausesRunning);
+    await c.close();
+    if (ctx.keepData) say(`data and node logs kept in ${c.dataDir}`);
+  }
+}
