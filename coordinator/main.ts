@@ -14,6 +14,7 @@ import { createHttpClient } from '../shared/http/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import type { ProtocolVariant } from '../shared/types.ts';
+import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
@@ -105,7 +106,9 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   const timers = new Timers();
   let log: Awaited<ReturnType<typeof openFileLog>>['log'] | undefined;
   try {
-    const opened = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync });
+    // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
+    const chaosFs = chaosWalFs(options.chaos === true);
+    const opened = await openFileLog(options.dataDir, { ...options.wal, ...(chaosFs !== undefined && { fs: chaosFs }), syncPolicy: options.fsync });
     log = opened.log;
     if (opened.recovered.tornTail) logger.warn({ step: 'wal.torn-tail', ...opened.recovered.tornTail }, 'cut a torn tail off the WAL');
     runtime = new CoordinatorRuntime({

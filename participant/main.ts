@@ -7,6 +7,7 @@
  * own identity among the peers a prepare lists.
  */
 import { CrashPoints } from '../shared/crash.ts';
+import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { listen } from '../shared/http/app.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
@@ -46,6 +47,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
   const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
   const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});
   const kv = new KvStore();
+  const chaosFs = chaosWalFs(options.chaos === true);
   const participant = createParticipant({
     name: options.name,
     dataDir: options.dataDir,
@@ -60,6 +62,8 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
     ...(options.onFatal !== undefined && { onFatal: options.onFatal }),
     ...(options.core !== undefined && { core: options.core }),
+    // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
+    ...(chaosFs !== undefined && { wal: { fs: chaosFs } }),
   });
   const app = createParticipantApp({
     name: options.name,

@@ -24,6 +24,11 @@ export interface WalFile {
   read(buffer: Uint8Array, position: number): Promise<number>;
   /** Writes all `buffers`, one after another, starting at `position`. */
   writev(buffers: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * The same, blocking, for small writes that only copy into the page cache: it saves the
+   * thread-pool round trip that `writev` costs. Optional; callers fall back to `writev`.
+   */
+  writevSync?(buffers: readonly Uint8Array[], position: number): void;
   /** fdatasync(2). */
   datasync(): Promise<void>;
   /** fsync(2): also makes the size and other metadata durable. */
@@ -85,6 +90,20 @@ class NodeFile implements WalFile {
     });
   }
 
+  writevSync(buffers: readonly Uint8Array[], position: number): void {
+    let rest = buffers as Uint8Array[];
+    let total = 0;
+    for (const buffer of rest) total += buffer.length;
+    while (total > 0) {
+      const only = rest.length === 1 ? rest[0] : undefined;
+      const written = only ? fs.writeSync(this.fd, only, 0, only.length, position) : fs.writevSync(this.fd, rest, position);
+      if (written === 0) throw Object.assign(new Error(`short write to ${this.path}`), { code: 'EIO' });
+      total -= written;
+      position += written;
+      if (total > 0) rest = restAfter(rest, written);
+    }
+  }
+
   datasync(): Promise<void> {
     return new Promise((resolve, reject) => fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
   }
@@ -140,3 +159,47 @@ export const nodeFs: WalFs = {
     }
   },
 };
+
+/**
+ * Fault injection for chaos tests: a WalFs whose file syncs (fdatasync and fsync, counted
+ * across every file it opens) succeed `syncsOk` times, then all fail with EIO, as on a
+ * failing disk. Everything else passes through. The log above it must fail stop at the
+ * first failure: no retry of the sync, no acknowledgement of anything after it.
+ */
+export function failSyncsAfter(inner: WalFs, syncsOk: number): WalFs {
+  if (!Number.isSafeInteger(syncsOk) || syncsOk < 0) {
+    throw new RangeError(`Expected \`syncsOk\` to be a non-negative integer, got ${syncsOk}.`);
+  }
+  let syncs = 0;
+  const sync = (file: WalFile, run: () => Promise<void>, syscall: 'fdatasync' | 'fsync'): Promise<void> => {
+    syncs++;
+    if (syncs <= syncsOk) return run();
+    const error = Object.assign(new Error(`EIO: i/o error, ${syscall} '${file.path}' (injected after ${syncsOk} syncs)`), {
+      code: 'EIO',
+      errno: -5,
+      syscall,
+      path: file.path,
+    });
+    return Promise.reject(error);
+  };
+  const wrap = (file: WalFile): WalFile => ({
+    get path() {
+      return file.path;
+    },
+    read: (buffer, position) => file.read(buffer, position),
+    writev: (buffers, position) => file.writev(buffers, position),
+    datasync: () => sync(file, () => file.datasync(), 'fdatasync'),
+    sync: () => sync(file, () => file.sync(), 'fsync'),
+    truncate: (bytes) => file.truncate(bytes),
+    size: () => file.size(),
+    close: () => file.close(),
+  });
+  return {
+    open: (path, mode) => inner.open(path, mode).then(wrap),
+    readdir: (dir) => inner.readdir(dir),
+    mkdir: (dir) => inner.mkdir(dir),
+    rename: (from, to) => inner.rename(from, to),
+    unlink: (path) => inner.unlink(path),
+    syncDir: (dir) => inner.syncDir(dir),
+  };
+}
