@@ -185,6 +185,7 @@ export const prepareSchema = (ops: Schema<readonly unknown[]> = opsSchema): Sche
     participants: array(url, { max: LIMITS.participantsMax }),
     ops: optional(ops),
     onePhase: optional(bool),
+    protocol: optional(literal('presumed-abort', 'presumed-nothing', 'presumed-commit')),
   }) as Schema<PrepareRequest>;
 
 export const decisionSchema: Schema<DecisionRequest> = object({ txId: txIdSchema });

@@ -42,6 +42,13 @@ export interface PrepareRequest {
    * prepares and commits in one step and answers `{vote:"yes", state:"committed"}`.
    */
   readonly onePhase?: boolean;
+  /**
+   * Extension: the coordinator's presumption, sent when it is not presumed abort.
+   * Under presumed commit a participant must force its ABORTED record before it
+   * acks an abort: the coordinator forgets aborts after the acks, and a
+   * participant that lost an unforced ABORTED would be told "committed".
+   */
+  readonly protocol?: ProtocolVariant;
 }
 export interface PrepareResponse {
   readonly vote: Vote;

@@ -274,7 +274,14 @@ function sendPrepare(d: Draft, tx: Tx, b: BranchState, urls: readonly string[], 
     url: b.url,
     message: {
       type: 'prepare',
-      body: { txId: tx.txId, coordinator: d.config.selfUrl, participants: urls, ops: b.ops, ...(onePhase ? { onePhase: true } : {}) },
+      body: {
+        txId: tx.txId,
+        coordinator: d.config.selfUrl,
+        participants: urls,
+        ops: b.ops,
+        ...(onePhase ? { onePhase: true } : {}),
+        ...(d.config.protocol === 'presumed-abort' ? {} : { protocol: d.config.protocol }),
+      },
     },
     timeoutMs: tx.prepareTimeoutMs,
   });

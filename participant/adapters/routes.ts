@@ -17,7 +17,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { TwopcError } from '../../shared/errors.ts';
 import { asyncRoute, requireToken, sendError } from '../../shared/http/app.ts';
 import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
-import type { ParticipantEvent } from '../core/index.ts';
+import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { Resource } from '../resources/resource.ts';
 import type { Answer } from '../runtime/runtime.ts';
 
@@ -63,16 +63,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
     '/v1/2pc/prepare',
     asyncRoute((req, res) => {
       const body = parse(prepare, req.body);
-      return handle(res, (requestId, now) => ({
-        type: 'prepare',
-        requestId,
-        now,
-        txId: body.txId,
-        coordinator: body.coordinator.replace(/\/+$/, ''),
-        participants: body.participants.map((u) => u.replace(/\/+$/, '')),
-        ops: body.ops ?? [],
-        onePhase: body.onePhase === true,
-      }));
+      return handle(res, (requestId, now) => prepareEvent(body, requestId, now));
     }),
   );
 

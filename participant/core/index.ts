@@ -23,6 +23,7 @@
  */
 export { initialState, resolveConfig } from './state.ts';
 export { step } from './step.ts';
+export { prepareEvent } from './events.ts';
 export { checkpointOf, getTx, inDoubtCount, listTx, lockHolder, type InDoubtView, type TxView } from './queries.ts';
 export { outcomeCount } from './outcomes.ts';
 export { CONFIG_DEFAULTS } from './types.ts';

@@ -86,6 +86,7 @@ export function checkpointOf(s: ParticipantState, resource: unknown): Participan
       keys: tx.keys,
       data: tx.data,
       at: tx.preparedAt,
+      ...(tx.abortForced === true ? { abortForced: true as const } : {}),
     })),
     outcomes: outcomeEntries(s.outcomes),
     ...(s.outcomes.forgotten.any && { forgotten: s.outcomes.forgotten }),

@@ -68,6 +68,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
       keys: p.keys,
       data: p.data,
       preparedAt: p.at,
+      ...(p.abortForced === true ? { abortForced: true as const } : {}),
       inquiries: 1,
       inquiryInFlight: true,
       peers: {},

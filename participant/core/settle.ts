@@ -37,11 +37,15 @@ export function commitPrepared(acc: Acc, tx: PreparedTx, now: number, via: strin
   releaseAndAdmit(acc, tx.txId, tx.keys);
 }
 
-/** ABORTED need not be forced under presumed abort: if it is lost, an inquiry learns "aborted" again. */
+/**
+ * ABORTED need not be forced under presumed abort: if it is lost, an inquiry
+ * learns "aborted" again. Under presumed commit it must be: the coordinator
+ * forgets the abort once acked, and would then answer an inquiry "committed".
+ */
 export function abortPrepared(acc: Acc, tx: PreparedTx, now: number, via: string, requestId?: RequestId): void {
   acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
   crashPoint(acc, 'participant.before-abort-logged');
-  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now }, sync: false });
+  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now }, sync: tx.abortForced === true });
   crashPoint(acc, 'participant.after-abort-logged');
   acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: tx.data });
   deleteTx(acc, tx.txId);
@@ -72,7 +76,10 @@ export function abortPending(
   options: { sync: boolean; resourceAnswered: boolean },
 ): void {
   crashPoint(acc, 'participant.before-abort-logged');
-  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now, reason }, sync: options.sync });
+  // Under presumed commit a NO must survive a crash too: a duplicated prepare arriving after a
+  // lost ABORTED would vote yes, and the coordinator, having forgotten the abort, would say commit.
+  const sync = options.sync || tx.abortForced === true;
+  acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now, reason }, sync });
   crashPoint(acc, 'participant.after-abort-logged');
   remember(acc, tx.txId, { outcome: 'aborted', at: now, reason });
   for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'no', reason });

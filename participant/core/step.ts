@@ -134,6 +134,7 @@ function onPrepare(acc: Acc, e: PrepareEvent): void {
     ops: e.ops,
     keys,
     onePhase: e.onePhase,
+    ...(e.abortForced === true ? { abortForced: true } : {}),
     requestIds: [e.requestId],
     arrivedAt: e.now,
     cancelled: false,
@@ -187,6 +188,7 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
       keys: tx.keys,
       data: e.data,
       at: e.now,
+      ...(tx.abortForced === true ? { abortForced: true as const } : {}),
     },
     sync: true,
   });
@@ -199,6 +201,7 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
     keys: tx.keys,
     data: e.data,
     preparedAt: e.now,
+    ...(tx.abortForced === true ? { abortForced: true as const } : {}),
     inquiries: 0,
     inquiryInFlight: false,
     peers: {},
@@ -243,7 +246,11 @@ function onAbort(acc: Acc, e: DecisionEvent): void {
   if (known !== undefined) return answerSettled(acc, e, known);
   const tx = acc.s.txs.get(e.txId);
   if (tx === undefined) {
-    tombstone(acc, e.txId, 'aborted before this participant was asked to prepare', e.now, false);
+    // Forced: a late or duplicated prepare must still find it after a crash. Under presumed
+    // abort losing it would be harmless, but under presumed commit the coordinator forgets the
+    // abort once acked and would answer this participant's later inquiry "committed". The
+    // abort carries no presumption, and an abort before its prepare is rare, so always force.
+    tombstone(acc, e.txId, 'aborted before this participant was asked to prepare', e.now, true);
     return reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'));
   }
   if (tx.phase === 'prepared') return abortPrepared(acc, tx, e.now, 'coordinator', e.requestId);

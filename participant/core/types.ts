@@ -67,6 +67,8 @@ export interface PreparedRecord {
   readonly keys: readonly string[];
   readonly data: unknown;
   readonly at: number;
+  /** The coordinator presumes commit: this participant's ABORTED must be forced before it acks. */
+  readonly abortForced?: true;
 }
 /** Forced before the commit is acknowledged. One-phase commits carry their `data`, having no PREPARED. */
 export interface CommittedRecord {
@@ -111,6 +113,8 @@ export interface PreparedSnapshot {
   readonly keys: readonly string[];
   readonly data: unknown;
   readonly at: number;
+  /** The coordinator presumes commit: this participant's ABORTED must be forced before it acks. */
+  readonly abortForced?: true;
 }
 
 /**
@@ -143,6 +147,8 @@ export interface PrepareEvent extends Request {
   readonly participants: readonly string[];
   readonly ops: readonly unknown[];
   readonly onePhase: boolean;
+  /** The prepare said the coordinator presumes commit. */
+  readonly abortForced?: boolean;
 }
 export interface DecisionEvent extends Request {
   readonly type: 'commit' | 'abort';
@@ -274,6 +280,7 @@ export interface PendingTx {
   readonly ops: readonly unknown[];
   readonly keys: readonly string[];
   readonly onePhase: boolean;
+  readonly abortForced?: boolean;
   /** Requests awaiting the vote (the original and its retries). */
   readonly requestIds: readonly RequestId[];
   readonly arrivedAt: number;
@@ -292,6 +299,7 @@ export interface PreparedTx {
   readonly keys: readonly string[];
   readonly data: unknown;
   readonly preparedAt: number;
+  readonly abortForced?: true;
   /** Outcome inquiries sent to the coordinator so far. */
   readonly inquiries: number;
   readonly inquiryInFlight: boolean;

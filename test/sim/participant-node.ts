@@ -10,6 +10,7 @@
 import {
   checkpointOf,
   initialState,
+  prepareEvent,
   step,
   type ParticipantConfig,
   type ParticipantEffect,
@@ -99,18 +100,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     const now = this.now;
     switch (p.type) {
       case 'prepare': {
-        const requestId = this.hold(msg);
-        const b = p.body;
-        return this.feed({
-          type: 'prepare',
-          requestId,
-          now,
-          txId: b.txId,
-          coordinator: b.coordinator,
-          participants: b.participants,
-          ops: b.ops ?? [],
-          onePhase: b.onePhase === true,
-        });
+        return this.feed(prepareEvent(p.body, this.hold(msg), now));
       }
       case 'commit':
       case 'abort':

@@ -102,7 +102,7 @@ describe('phase 2 and idempotence', () => {
     const reason = 'aborted before this participant was asked to prepare';
     expect(withoutLogs(r1.effects)).toEqual([
       { kind: 'crashPoint', point: 'participant.before-abort-logged' },
-      { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 2_000, reason }, sync: false },
+      { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 2_000, reason }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-abort-logged' },
       { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted' } },
     ]);
@@ -152,5 +152,32 @@ describe('phase 2 and idempotence', () => {
     const r = step(s, yes(tx(5)));
     expect(r.effects).toEqual([{ kind: 'log', step: 'stale-resource-answer', txId: tx(5), fields: { vote: 'yes' } }]);
     expect(r.state).toBe(s);
+  });
+
+  describe('under presumed commit (the prepare said so): every abort record is forced before it is acted on', () => {
+    // Found by the simulator (twopc simulate --seed 239 --protocol presumed-commit): the coordinator
+    // forgets an abort once acked, so a lost ABORTED would later be "learned" as committed.
+    it('an abort of a prepared transaction forces ABORTED before the ack', () => {
+      const s1 = run(fresh(), prepare(tx(1), [put('k', 1)], { abortForced: true }), yes(tx(1), data)).state;
+      const prepared = persists(step(fresh(), prepare(tx(1), [put('k', 1)], { abortForced: true })).effects);
+      expect(prepared).toEqual([]);
+      const r = step(s1, decide('abort', tx(1)));
+      expect(persists(r.effects)).toEqual([{ kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 2_000 }, sync: true }]);
+    });
+
+    it('a NO vote forces its ABORTED before the vote is sent', () => {
+      const s1 = step(fresh(), prepare(tx(1), [put('k', 1)], { abortForced: true })).state;
+      const r = step(s1, { type: 'resourcePrepared', now: 1_010, txId: tx(1), vote: 'no', reason: 'below min' });
+      expect(persists(r.effects)).toEqual([
+        { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 1_010, reason: 'below min' }, sync: true },
+      ]);
+    });
+
+    it('PREPARED records the presumption, so an in-doubt participant still forces its abort after recovery', () => {
+      const r = run(fresh(), prepare(tx(1), [put('k', 1)], { abortForced: true }), yes(tx(1), data));
+      expect(persists(r.effects)).toEqual([
+        expect.objectContaining({ record: expect.objectContaining({ type: 'PREPARED', abortForced: true }), sync: true }),
+      ]);
+    });
   });
 });

@@ -20,7 +20,7 @@ export function fresh(config: Partial<ParticipantConfig> = {}): ParticipantState
 export function prepare(
   txId: TxId,
   ops: readonly Op[],
-  opts: { requestId?: string; now?: number; onePhase?: boolean; participants?: readonly string[] } = {},
+  opts: { requestId?: string; now?: number; onePhase?: boolean; participants?: readonly string[]; abortForced?: boolean } = {},
 ): ParticipantEvent {
   return {
     type: 'prepare',
@@ -31,6 +31,7 @@ export function prepare(
     participants: opts.participants ?? [P1, P2, P3],
     ops,
     onePhase: opts.onePhase ?? false,
+    ...(opts.abortForced === true ? { abortForced: true } : {}),
   };
 }
 

@@ -1,0 +1,22 @@
+/**
+ * Wire messages to core events: one mapping, shared by the HTTP routes and the
+ * simulator, so both feed the core exactly the same event for the same message.
+ */
+import type { PrepareRequest } from '../../shared/types.ts';
+import type { PrepareEvent, RequestId } from './types.ts';
+
+const trimSlash = (url: string): string => url.replace(/\/+$/, '');
+
+export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: number): PrepareEvent {
+  return {
+    type: 'prepare',
+    requestId,
+    now,
+    txId: body.txId,
+    coordinator: trimSlash(body.coordinator),
+    participants: body.participants.map(trimSlash),
+    ops: body.ops ?? [],
+    onePhase: body.onePhase === true,
+    abortForced: body.protocol === 'presumed-commit',
+  };
+}
