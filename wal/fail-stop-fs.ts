@@ -26,12 +26,25 @@ export function failStopFs(inner: WalFs, onError: (error: unknown) => void): Fai
       throw error;
     });
   };
+  const guardSync = (op: () => void): void => {
+    if (failed !== undefined) throw failed;
+    try {
+      op();
+    } catch (error) {
+      if (failed === undefined) {
+        failed = error;
+        onError(error);
+      }
+      throw error;
+    }
+  };
   const wrap = (file: WalFile): WalFile => ({
     get path() {
       return file.path;
     },
     read: (buffer, position) => guard(() => file.read(buffer, position)),
     writev: (buffers, position) => guard(() => file.writev(buffers, position)),
+    ...(file.writevSync ? { writevSync: (buffers: readonly Uint8Array[], position: number) => guardSync(() => file.writevSync?.(buffers, position)) } : {}),
     datasync: () => guard(() => file.datasync()),
     sync: () => guard(() => file.sync()),
     truncate: (bytes) => guard(() => file.truncate(bytes)),

@@ -26,6 +26,13 @@ import { listLog } from './scan.ts';
  */
 const RUN_BYTES_MAX = 256 * 1024;
 const RUN_POOL_MAX = 4;
+/**
+ * Batches up to this size are written with a blocking pwrite: copying a few KiB into the page
+ * cache takes microseconds, less than the thread-pool round trip of an async write, which
+ * would sit on every durable append's critical path. Larger batches go async so the event
+ * loop is never blocked for long.
+ */
+const SYNC_WRITE_BYTES_MAX = 64 * 1024;
 
 interface Segment {
   readonly name: string;
@@ -358,7 +365,7 @@ export class FileLog implements Log {
       const end = run === last.run ? last.end : run.used;
       if (end > run.written) {
         if (run.segment !== target) {
-          if (target && buffers.length > 0) await this.fileOf(target).writev(buffers, position);
+          if (target && buffers.length > 0) await this.write(this.fileOf(target), buffers, position);
           buffers = [];
           if (run.segment !== this.activeSegment()) await this.rollTo(run.segment);
           if (this.poisonError) return;
@@ -370,7 +377,7 @@ export class FileLog implements Log {
       done++;
       if (run === last.run) break;
     }
-    if (target && buffers.length > 0) await this.fileOf(target).writev(buffers, position);
+    if (target && buffers.length > 0) await this.write(this.fileOf(target), buffers, position);
     // Mark what was written; retire runs that no append can reach any more.
     for (let i = 0; i < done; i++) {
       const run = this.runs[i] as Run;
@@ -384,6 +391,13 @@ export class FileLog implements Log {
       retired++;
     }
     if (retired > 0) this.runs = this.runs.slice(retired);
+  }
+
+  private async write(file: WalFile, buffers: readonly Buffer[], position: number): Promise<void> {
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
+    if (file.writevSync && bytes <= SYNC_WRITE_BYTES_MAX) file.writevSync(buffers, position);
+    else await file.writev(buffers, position);
   }
 
   private activeSegment(): Segment {

@@ -162,7 +162,11 @@ class SimFile implements WalFile {
   }
 
   writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    return this.fs.deliver(() => {
+    return this.fs.deliver(() => this.writevSync(buffers, position));
+  }
+
+  writevSync(buffers: readonly Uint8Array[], position: number): void {
+    {
       this.check('write', true);
       let bytes = 0;
       for (const buffer of buffers) bytes += buffer.length;
@@ -176,7 +180,7 @@ class SimFile implements WalFile {
         this.inode.pending.push(op);
         position += buffer.length;
       }
-    });
+    }
   }
 
   datasync(): Promise<void> {

@@ -67,6 +67,9 @@ async function run(syncPolicy: SyncPolicy, failAt: number): Promise<Outcome> {
     }
   };
   await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+  // A failure in background work (preparing a segment) may still be on its way; once the log
+  // has seen it, everything must be refused.
+  for (let tick = 0; failedPath !== undefined && !delivered && tick < 100; tick++) await new Promise((resolve) => setImmediate(resolve));
   const laterSyncRejected = await log.sync().then(
     () => false,
     (error: unknown) => isWalError(error, 'WAL_POISONED'),
@@ -98,6 +101,7 @@ describe('fsync failure (fail-stop, no retry)', () => {
       let resolvedAfterFailure = 0;
       let retried = 0;
       let lost = 0;
+      let rejected = 0;
       for (let k = 1; k <= total; k++) {
         const outcome = await run(syncPolicy, k);
         expect(outcome.failed, `sync ${k} of ${total} was never reached`).toBe(true);
@@ -105,13 +109,38 @@ describe('fsync failure (fail-stop, no retry)', () => {
         retried += outcome.retriedSyncs;
         lost += outcome.lostDurable;
         expect(outcome.laterSyncRejected).toBe(true);
-        expect(outcome.rejectedCodes.length).toBeGreaterThan(0);
         for (const code of outcome.rejectedCodes) expect(code).toBe('WAL_POISONED');
+        rejected += outcome.rejectedCodes.length;
       }
-      console.log(`fsync failure (${syncPolicy}): failed each of ${total} syncs in turn; appends resolved after the failure: ${resolvedAfterFailure}; fsyncs retried: ${retried}; durable appends lost after power loss: ${lost}`);
+      console.log(
+        `fsync failure (${syncPolicy}): failed each of ${total} syncs in turn; appends resolved after the failure: ${resolvedAfterFailure}; appends and checkpoints rejected with WAL_POISONED: ${rejected}; fsyncs retried: ${retried}; durable appends lost after power loss: ${lost}`,
+      );
+      // The failures must have hit appends in flight, or the test proves nothing.
+      expect(rejected).toBeGreaterThan(total);
       expect(resolvedAfterFailure).toBe(0);
       expect(retried).toBe(0);
       expect(lost).toBe(0);
+    });
+  }
+});
+
+describe('write failure', () => {
+  for (const [label, payloadBytes] of [
+    ['small batches (blocking pwrite)', 100],
+    ['large batches (async pwritev)', 8000],
+  ] as const) {
+    it(`poisons the log on a failed write: ${label}`, async () => {
+      const fs = new SimFs(seededRandom(77));
+      const { log } = await openFileLog(DIR, { fs, segmentBytes: 1024 * 1024, random: seededRandom(78) });
+      await log.append(1, new Uint8Array(payloadBytes), { durable: true });
+      fs.faults.write = () => Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+      const appends = Array.from({ length: 20 }, () => log.append(1, new Uint8Array(payloadBytes).fill(1), { durable: true }));
+      const outcomes = await Promise.allSettled(appends);
+      expect(outcomes.every((outcome) => outcome.status === 'rejected' && isWalError(outcome.reason, 'WAL_POISONED'))).toBe(true);
+      const first = outcomes[0];
+      expect(first?.status === 'rejected' && String((first.reason as Error).message)).toMatch(/ENOSPC/);
+      await expect(log.append(1, new Uint8Array(1))).rejects.toMatchObject({ code: 'WAL_POISONED' });
+      await log.close();
     });
   }
 });
