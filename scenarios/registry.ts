@@ -49,6 +49,11 @@ export const SCENARIOS: readonly Scenario[] = [
     'The bank workload with random SIGKILL, SIGSTOP/SIGCONT and proxy faults (--kills N, --duration D), a heal phase, and a Jepsen-style check of the history.',
     async () => (await import('./soak.ts')).runChaosSoak,
   ),
+  lazy(
+    'fsync-failure',
+    'An injected fdatasync failure (EIO, --chaos with TWOPC_FAIL_FSYNC_AFTER) in a running participant, then in the coordinator, under the bank workload: each stops at once, acknowledges nothing after it, recovers from its WAL on restart, and the checker passes.',
+    async () => (await import('./fsync-failure.ts')).runFsyncFailure,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {
