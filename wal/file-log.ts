@@ -33,6 +33,9 @@ const RUN_POOL_MAX = 4;
  * loop is never blocked for long.
  */
 const SYNC_WRITE_BYTES_MAX = 64 * 1024;
+/** Checkpoint files are read whole on open; keep them well inside what a read may hold. */
+const CHECKPOINT_BYTES_MAX = 512 * 1024 * 1024;
+const CHECKPOINTS_PENDING_MAX = 16;
 
 interface Segment {
   readonly name: string;
@@ -113,7 +116,9 @@ export class FileLog implements Log {
   private writtenLsn: number;
   /** Highest LSN an fdatasync has covered. */
   private durableLsn: number;
-  private checkpointLsn: number;
+  /** The newest checkpoint asked for, done or not: a later one may not go below it. */
+  private checkpointLsnRequested: number;
+  private checkpointsPending = 0;
   private readonly counters: FileLogStats = { appends: 0, batches: 0, datasyncs: 0, rollovers: 0, rolloverWaits: 0 };
   /** True once `preparing` has finished: a rollover now would not wait. */
   private prepared = false;
@@ -153,7 +158,7 @@ export class FileLog implements Log {
     this.tailSegment = active;
     this.tailOffset = start.active.endOffset;
     this.lastLsnValue = this.writtenLsn = this.durableLsn = start.lastLsn;
-    this.checkpointLsn = start.checkpointLsn;
+    this.checkpointLsnRequested = start.checkpointLsn;
     if (this.syncPolicy === 'none') {
       this.timer = setInterval(() => this.periodicFlush(), options.flushIntervalMs);
       this.timer.unref();
@@ -222,12 +227,20 @@ export class FileLog implements Log {
     if (!Number.isSafeInteger(lsn) || lsn < 1 || lsn > this.lastLsnValue) {
       return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Expected checkpoint \`lsn\` to be an integer in 1..${this.lastLsnValue} (the last LSN), got ${String(lsn)}.`));
     }
-    if (lsn < this.checkpointLsn) {
-      return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Checkpoint LSN ${lsn} is older than the existing checkpoint at LSN ${this.checkpointLsn}.`));
+    if (lsn < this.checkpointLsnRequested) {
+      return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', `Checkpoint LSN ${lsn} is older than the checkpoint at LSN ${this.checkpointLsnRequested}.`));
     }
     if (!(data instanceof Uint8Array)) return Promise.reject(new WalError('WAL_INVALID_ARGUMENT', 'Expected checkpoint `data` to be a Uint8Array.'));
+    if (data.length > CHECKPOINT_BYTES_MAX) {
+      return Promise.reject(new WalError('WAL_RECORD_TOO_LARGE', `Checkpoint of ${data.length} bytes is larger than the ${CHECKPOINT_BYTES_MAX} bytes a checkpoint may have.`));
+    }
+    if (this.checkpointsPending >= CHECKPOINTS_PENDING_MAX) {
+      return Promise.reject(new WalError('WAL_QUEUE_FULL', `Too many checkpoints in flight (${this.checkpointsPending}); await the earlier ones.`));
+    }
+    this.checkpointLsnRequested = lsn;
+    this.checkpointsPending++;
     // Checkpoints run one at a time, in call order.
-    const run = this.checkpointChain.then(() => this.writeCheckpoint(lsn, data));
+    const run = this.checkpointChain.then(() => this.writeCheckpoint(lsn, data)).finally(() => this.checkpointsPending--);
     this.checkpointChain = run.catch(() => undefined);
     return run;
   }
@@ -265,6 +278,9 @@ export class FileLog implements Log {
 
   private syncThrough(lsn: number): Promise<void> {
     if (lsn <= this.durableLsn) return Promise.resolve();
+    if (this.syncWaiters.length >= this.options.pendingAppendsMax) {
+      return Promise.reject(new WalError('WAL_QUEUE_FULL', `Too many syncs in flight (${this.syncWaiters.length}; limit \`pendingAppendsMax\`).`));
+    }
     return new Promise<void>((resolve, reject) => {
       this.syncWaiters.push({ lsn, resolve, reject });
       this.kick();
@@ -486,7 +502,6 @@ export class FileLog implements Log {
     await this.syncThrough(lsn);
     try {
       await writeFileDurably(this.fs, this.dir, checkpointName(lsn), [encodeCheckpoint(lsn, data)]);
-      this.checkpointLsn = lsn;
       // Only now that the checkpoint is durable may what it covers go, oldest first, so a
       // crash part-way leaves a log that still starts right after some checkpoint.
       let removed = 0;

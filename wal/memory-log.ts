@@ -91,6 +91,8 @@ export class MemoryLog implements Log {
   private poisonError: WalError | undefined;
   private dead = false;
   private closed = false;
+  /** The newest checkpoint asked for, done or not: a later one may not go below it. */
+  private checkpointLsnRequested = 0;
 
   private constructor(
     private readonly store: MemoryLogStore,
@@ -168,6 +170,9 @@ export class MemoryLog implements Log {
   sync(): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
+    if (this.pending.length >= this.pendingAppendsMax) {
+      return Promise.reject(new WalError('WAL_QUEUE_FULL', `Too many appends and syncs in flight (${this.pending.length}; limit \`pendingAppendsMax\` ${this.pendingAppendsMax}).`));
+    }
     const target = this.lastLsn;
     return new Promise<void>((resolve, reject) => {
       // Queue behind the appends so a sync resolves in order with them.
@@ -182,9 +187,10 @@ export class MemoryLog implements Log {
     if (!Number.isSafeInteger(lsn) || lsn < 1 || lsn > this.lastLsn) {
       throw new WalError('WAL_INVALID_ARGUMENT', `Expected checkpoint \`lsn\` to be an integer in 1..${this.lastLsn} (the last LSN), got ${String(lsn)}.`);
     }
-    const previous = this.store.checkpoint?.lsn ?? 0;
-    if (lsn < previous) throw new WalError('WAL_INVALID_ARGUMENT', `Checkpoint LSN ${lsn} is older than the existing checkpoint at LSN ${previous}.`);
+    const previous = Math.max(this.store.checkpoint?.lsn ?? 0, this.checkpointLsnRequested);
+    if (lsn < previous) throw new WalError('WAL_INVALID_ARGUMENT', `Checkpoint LSN ${lsn} is older than the checkpoint at LSN ${previous}.`);
     if (!(data instanceof Uint8Array)) throw new WalError('WAL_INVALID_ARGUMENT', 'Expected checkpoint `data` to be a Uint8Array.');
+    this.checkpointLsnRequested = lsn;
     await this.sync();
     const again = this.refusal();
     if (again) throw again;

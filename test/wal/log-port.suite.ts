@@ -152,7 +152,14 @@ export function describeLogPort(name: string, makeHarness: () => Promise<LogHarn
       await expectCode(log.checkpoint(0, text('x')), 'WAL_INVALID_ARGUMENT');
       await log.checkpoint(4, text('x'));
       await expectCode(log.checkpoint(3, text('y')), 'WAL_INVALID_ARGUMENT');
+      // Also against one still in flight.
+      const newer = log.checkpoint(5, text('z'));
+      await expectCode(log.checkpoint(4, text('w')), 'WAL_INVALID_ARGUMENT');
+      await newer;
       await log.close();
+      const { log: again, recovered } = await h.open();
+      expect(recovered.checkpoint?.lsn).toBe(5);
+      await again.close();
     });
 
     it('refuses types outside 1..255 without using an LSN', async () => {
