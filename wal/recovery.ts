@@ -41,8 +41,14 @@ export async function recoverLog(dir: string, options: ResolvedOptions): Promise
   if (before.temps.length > 0) await fs.syncDir(dir);
 
   const entries: LogEntry[] = [];
-  const scan: ScanResult = await scanLog(fs, dir, { onRecord: (lsn, type, payload) => entries.push({ lsn, type, payload }) });
-  compactPayloads(entries);
+  let segmentStart = 0;
+  const scan: ScanResult = await scanLog(fs, dir, {
+    onRecord: (lsn, type, payload) => entries.push({ lsn, type, payload }),
+    onSegmentScanned: (_report, buffer) => {
+      compactPayloads(entries, segmentStart, buffer.byteLength);
+      segmentStart = entries.length;
+    },
+  });
   if (scan.corruption) throw corruptionError(dir, scan.corruption);
   const base = scan.checkpoint?.lsn ?? 0;
 
@@ -92,24 +98,23 @@ export async function recoverLog(dir: string, options: ResolvedOptions): Promise
 }
 
 /**
- * Recovered payloads are views into the buffers the segments were read into, which avoids an
- * allocation per record (recovery reads hundreds of thousands of records per second). Where
- * the views would keep alive a buffer mostly made of other bytes (a segment mostly covered by
- * the checkpoint, or mostly empty), they are copied together into one compact buffer instead.
+ * Recovered payloads are views into the buffer a segment was read into, which avoids an
+ * allocation per record (recovery reads hundreds of thousands of records per second). When the
+ * views of one segment, `entries[from..]`, would keep alive a buffer mostly made of other bytes
+ * (a segment mostly covered by the checkpoint, or mostly empty), they are copied together into
+ * one compact buffer instead.
  */
-function compactPayloads(entries: LogEntry[]): void {
-  const kept = new Map<ArrayBufferLike, number>();
-  for (const entry of entries) kept.set(entry.payload.buffer, (kept.get(entry.payload.buffer) ?? 0) + entry.payload.length);
-  const compact = new Map<ArrayBufferLike, { bytes: Uint8Array; at: number }>();
-  for (const [buffer, bytes] of kept) if (bytes < buffer.byteLength / 2) compact.set(buffer, { bytes: new Uint8Array(bytes), at: 0 });
-  if (compact.size === 0) return;
-  for (let i = 0; i < entries.length; i++) {
+function compactPayloads(entries: LogEntry[], from: number, bufferBytes: number): void {
+  let kept = 0;
+  for (let i = from; i < entries.length; i++) kept += (entries[i] as LogEntry).payload.length;
+  if (kept >= bufferBytes / 2) return;
+  const compact = new Uint8Array(kept);
+  let at = 0;
+  for (let i = from; i < entries.length; i++) {
     const entry = entries[i] as LogEntry;
-    const target = compact.get(entry.payload.buffer);
-    if (!target) continue;
-    target.bytes.set(entry.payload, target.at);
-    entries[i] = { ...entry, payload: target.bytes.subarray(target.at, target.at + entry.payload.length) };
-    target.at += entry.payload.length;
+    compact.set(entry.payload, at);
+    entries[i] = { lsn: entry.lsn, type: entry.type, payload: compact.subarray(at, at + entry.payload.length) };
+    at += entry.payload.length;
   }
 }
 

@@ -126,6 +126,8 @@ export interface ScanOptions {
   readonly onRecord?: RecordVisitor;
   /** Also visit records the checkpoint covers (inspect). Segments wholly covered are never read. Default false. */
   readonly visitCovered?: boolean;
+  /** Called after each segment's records were visited, with the buffer their payloads point into. */
+  readonly onSegmentScanned?: (report: SegmentReport, buffer: Uint8Array) => void;
 }
 
 /** Reads the whole log in `dir` and judges every byte, without changing anything. */
@@ -190,11 +192,14 @@ export async function scanLog(fs: WalFs, dir: string, options: ScanOptions = {})
     }
     const buf = await readWhole(fs, path.join(dir, segment.name), SEGMENT_BYTES_LIMIT);
     const visit = options.onRecord;
-    const onRecord: RecordVisitor | undefined = visit && !options.visitCovered && base > 0 ? (lsn, ...rest) => {
-            if (lsn > base) visit(lsn, ...rest);
+    const onRecord: RecordVisitor | undefined =
+      visit && !options.visitCovered && base > 0 && segment.firstLsn <= base
+        ? (lsn, type, payload, name, offset) => {
+            if (lsn > base) visit(lsn, type, payload, name, offset);
           }
         : visit;
     const outcome = scanSegment(buf, segment, isLast, onRecord);
+    options.onSegmentScanned?.(outcome.report, buf);
     reports.push(outcome.report);
     records += outcome.report.records;
     lastLsn = Math.max(lastLsn, outcome.report.lastLsn);
