@@ -69,10 +69,6 @@ export interface CoreBinding<S, Ev, X, R extends { type: string }> {
   afterStep(state: S): void;
   /** Called by `stop()` once no new event is taken, before waiting for queued effects. */
   onStop?(): void;
-  /** The fatal log line's message. */
-  readonly fatalMessage: string;
-  /** Why a request is refused after a fatal error. */
-  readonly refusedAfterFatal: string;
 }
 
 /** A checkpoint of the core state as of a point in the step order, run in that order by the driver. */
@@ -163,7 +159,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
   request(make: (requestId: string, now: number) => Ev, whileRecovering = false): Promise<Answer> {
     const role = this.side.role;
     if (this.isStopped) return Promise.reject(new TwopcError('unavailable', `The ${role} is stopping.`));
-    if (this.driver.poisoned) return Promise.reject(new TwopcError('unavailable', this.side.refusedAfterFatal));
+    if (this.driver.poisoned) return Promise.reject(new TwopcError('unavailable', `The ${this.side.role} hit a fatal error and is stopping; a restart recovers from its WAL.`));
     if (!this.started && !whileRecovering) return Promise.reject(new TwopcError('unavailable', `The ${role} is recovering.`));
     if (this.pending.size >= this.pendingMax) {
       return Promise.reject(new TwopcError('unavailable', `Too many requests in flight (max ${this.pendingMax}).`));
@@ -253,7 +249,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
   }
 
   private fatal(error: unknown): void {
-    this.o.logger.fatal({ err: error }, this.side.fatalMessage);
+    this.o.logger.fatal({ err: error }, 'fail-stop: a WAL write or a step failed; stopping so recovery can start from the WAL');
     this.o.onFatal(error);
   }
 

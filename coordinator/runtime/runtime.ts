@@ -59,8 +59,6 @@ export class CoordinatorRuntime {
       afterStep: (state) => {
         o.metrics.set('coordinator_unfinished_transactions', 'Transactions not yet finished (active, voting, or awaiting acks).', state.txs.size);
       },
-      fatalMessage: 'fail-stop: a WAL write failed; stopping so recovery can start from the WAL',
-      refusedAfterFatal: 'The coordinator hit a fatal error.',
     });
   }
 

@@ -82,8 +82,6 @@ export class ParticipantRuntime {
         for (const t of this.preparing.values()) clearTimeout(t);
         this.preparing.clear();
       },
-      fatalMessage: 'fail-stop: a write or an apply failed; stopping so recovery can start from the WAL',
-      refusedAfterFatal: 'The participant is recovering.',
     });
   }
 
