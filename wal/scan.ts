@@ -69,6 +69,44 @@ export async function readWhole(fs: WalFs, file: string, bytesLimit: number): Pr
   }
 }
 
+const WINDOW_BYTES = 4 * 1024 * 1024;
+const WINDOWS_POOLED_MAX = 2;
+const windows: Buffer[] = [];
+const ZERO_WINDOW = Buffer.alloc(WINDOW_BYTES);
+
+/**
+ * Reads a segment for scanning. The file goes through a small reused window and only windows
+ * holding a non-zero byte are copied into the result, which starts out as lazily zeroed memory
+ * (Buffer.alloc of a large size maps zero pages without touching them). The zero tail of a
+ * preallocated segment, usually most of it, therefore costs a read into warm memory rather than
+ * page faults on 64 MiB of fresh memory: on some virtual machines that is the difference
+ * between milliseconds and half a second per open. `zeroFrom`: every byte from there on is zero.
+ */
+export async function readSegment(fs: WalFs, file: string, bytesLimit: number): Promise<{ bytes: Buffer; zeroFrom: number }> {
+  const handle = await fs.open(file, 'read');
+  const window = windows.pop() ?? Buffer.allocUnsafeSlow(WINDOW_BYTES);
+  try {
+    const size = await handle.size();
+    if (size > bytesLimit) throw Object.assign(new Error(`${file} is ${size} bytes, more than the ${bytesLimit} a WAL file may have`), { code: 'EFBIG' });
+    const bytes = Buffer.alloc(size);
+    let zeroFrom = 0;
+    let at = 0;
+    while (at < size) {
+      const read = await handle.read(window.subarray(0, Math.min(WINDOW_BYTES, size - at)), at);
+      if (read === 0) break;
+      if (!window.subarray(0, read).equals(ZERO_WINDOW.subarray(0, read))) {
+        window.copy(bytes, at, 0, read);
+        zeroFrom = at + endOfNonZero(window, 0, read);
+      }
+      at += read;
+    }
+    return { bytes: at === size ? bytes : bytes.subarray(0, at), zeroFrom };
+  } finally {
+    if (windows.length < WINDOWS_POOLED_MAX) windows.push(window);
+    await handle.close();
+  }
+}
+
 /**
  * Called for each valid record. `payload` is a view into the buffer the segment was read into
  * (a fresh one per segment, never reused): keeping it keeps that buffer alive.
@@ -190,7 +228,7 @@ export async function scanLog(fs: WalFs, dir: string, options: ScanOptions = {})
       };
       return result({ corruption });
     }
-    const buf = await readWhole(fs, path.join(dir, segment.name), SEGMENT_BYTES_LIMIT);
+    const { bytes: buf, zeroFrom } = await readSegment(fs, path.join(dir, segment.name), SEGMENT_BYTES_LIMIT);
     const visit = options.onRecord;
     const onRecord: RecordVisitor | undefined =
       visit && !options.visitCovered && base > 0 && segment.firstLsn <= base
@@ -198,7 +236,7 @@ export async function scanLog(fs: WalFs, dir: string, options: ScanOptions = {})
             if (lsn > base) visit(lsn, type, payload, name, offset);
           }
         : visit;
-    const outcome = scanSegment(buf, segment, isLast, onRecord);
+    const outcome = scanSegment(buf, segment, isLast, onRecord, zeroFrom);
     options.onSegmentScanned?.(outcome.report, buf);
     reports.push(outcome.report);
     records += outcome.report.records;
@@ -238,9 +276,12 @@ interface SegmentOutcome {
  * Judges one segment's bytes (see "Recovery" in docs/wal-format.md). Pure: the same bytes
  * always give the same answer.
  */
-export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, onRecord?: RecordVisitor): SegmentOutcome {
+export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, onRecord?: RecordVisitor, zeroFrom = buf.length): SegmentOutcome {
   const { name, firstLsn } = segment;
   const size = buf.length;
+  // Bytes from `zeroFrom` on are known to be zero: checks stop there instead of touching them.
+  const allZeroFrom = (offset: number): boolean => offset >= zeroFrom || isAllZero(buf, offset, zeroFrom);
+  const significantFrom = (offset: number): number => Math.max(offset, endOfNonZero(buf, offset, Math.min(size, zeroFrom)));
   const emptyReport = (salt: number | undefined): SegmentReport => ({ name, firstLsn, lastLsn: firstLsn - 1, records: 0, endOffset: SEGMENT_HEADER_BYTES, fileBytes: size, salt });
   const corrupt = (report: SegmentReport, offset: number, reason: string, code: Corruption['code'] = 'WAL_CORRUPT'): SegmentOutcome => ({
     report,
@@ -249,7 +290,7 @@ export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, 
 
   const header = checkSegmentHeader(buf);
   if (header.kind === 'missing') {
-    const significant = endOfNonZero(buf, 0, size);
+    const significant = significantFrom(0);
     if (isLast) {
       return { report: emptyReport(undefined), torn: { segment: name, offset: 0, bytes: significant, reason: 'segment header never written', headerMissing: true } };
     }
@@ -284,10 +325,10 @@ export function scanSegment(buf: Buffer, segment: SegmentFile, isLast: boolean, 
       continue;
     }
     if (frame.kind === 'invalid') return corrupt(reportAt(), offset, frame.reason);
-    if (frame.kind === 'zero' && isAllZero(buf, offset, size)) return { report: reportAt() };
+    if (frame.kind === 'zero' && allZeroFrom(offset)) return { report: reportAt() };
 
     // A bad frame (or zeros followed by something). Where it is decides what it is.
-    const significantEnd = endOfNonZero(buf, offset, size);
+    const significantEnd = significantFrom(offset);
     if (!isLast) {
       if (frame.kind === 'zero') {
         const firstNonZero = firstNonZeroFrom(buf, offset, size);
