@@ -109,4 +109,31 @@ describe('recovery', () => {
     expect(await fs.readdir('/fresh/nested/wal')).toEqual(['00000000000000000001.wal']);
     await log.close();
   });
+
+  it('reads segments larger than its read window: frames across window edges, garbage in a far window', async () => {
+    const segmentBytes = 12 * 1024 * 1024;
+    const fs = new SimFs(seededRandom(8));
+    const { log } = await openFileLog(LOG_DIR, { fs, segmentBytes });
+    const payload = new Uint8Array(3000).fill(0x41);
+    // About 5 MiB of frames: some straddle the 4 MiB window edge.
+    for (let i = 0; i < 1800; i++) await log.append(1, payload);
+    await log.close();
+    const name = '00000000000000000001.wal';
+    const again = await openFileLog(LOG_DIR, { fs, segmentBytes });
+    expect(again.recovered.entries.length).toBe(1800);
+    expect(again.recovered.entries.every((entry) => entry.payload.length === 3000 && entry.payload[2999] === 0x41)).toBe(true);
+    await again.log.close();
+    // A stray byte far after the records, in a window of its own, is a torn tail up to it.
+    const bytes = fs.readFile(`${LOG_DIR}/${name}`) ?? new Uint8Array();
+    const stray = 9 * 1024 * 1024 + 5;
+    bytes[stray] = 7;
+    fs.setFile(`${LOG_DIR}/${name}`, bytes);
+    const report = await verifyWal(LOG_DIR, { fs });
+    const end = report.segments[0]?.endOffset ?? 0;
+    expect(report).toMatchObject({ status: 'torn-tail', tornTail: { segment: name, offset: end, bytes: stray + 1 - end } });
+    const third = await openFileLog(LOG_DIR, { fs, segmentBytes });
+    expect(third.recovered.entries.length).toBe(1800);
+    await third.log.close();
+    expect((await verifyWal(LOG_DIR, { fs })).status).toBe('intact');
+  });
 });
