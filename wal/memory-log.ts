@@ -103,7 +103,7 @@ export class MemoryLog implements Log {
     this.pendingAppendsMax = options.pendingAppendsMax ?? PENDING_APPENDS_MAX_DEFAULT;
   }
 
-  /** Opens a log on `store` (a fresh one when omitted, seeded by `random`), recovering what the store holds. */
+  /** Opens a log on `store`, recovering what it holds (as a restarting process reads its disk). */
   static open(store: MemoryLogStore, options: MemoryLogOptions = {}): { log: MemoryLog; recovered: Recovered } {
     for (const [name, value] of [
       ['recordBytesMax', options.recordBytesMax],
