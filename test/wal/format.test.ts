@@ -63,6 +63,8 @@ describe('frames', () => {
         const copy = Buffer.from(buf);
         copy[at] = (copy[at] ?? 0) ^ (1 << bit);
         expect(check(copy).kind, `byte ${at} bit ${bit}`).not.toBe('ok');
+        const bytes = new Uint8Array(copy.buffer, copy.byteOffset, copy.length);
+        expect(validFrameBytes(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 8, copy.length, 0x1234abcd, 7), `fast path, byte ${at} bit ${bit}`).toBe(0);
       }
     }
   });
@@ -76,6 +78,19 @@ describe('frames', () => {
 
   it('reads 8 zero bytes as "zero" (end of log when the rest is zero too)', () => {
     expect(check(Buffer.alloc(64), 8).kind).toBe('zero');
+  });
+
+  it('computes the CRC from its parts exactly as one zlib.crc32 over the frame', () => {
+    let seed = 1;
+    const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let length = 0; length < 300; length++) {
+      const payload = Uint8Array.from({ length }, () => next() & 0xff);
+      const salt = next();
+      const buf = Buffer.alloc(frameBytesFor(length) + 16);
+      const at = 8 * (next() % 2);
+      encodeFrame(buf, at, salt, 1 + (next() % 1000), 1 + (next() % 255), payload);
+      expect(buf.readUInt32LE(at)).toBe(crc32(buf.subarray(at + 4, at + frameBytesFor(length)), salt));
+    }
   });
 
   it('has a fast path that agrees with the full check', () => {
