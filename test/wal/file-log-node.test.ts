@@ -17,6 +17,7 @@ describeLogPort('FileLog on the real file system (64 KiB segments)', async () =>
       open = opened.log;
       return opened;
     },
+    failNextSync: () => fs.failNextSync(),
     // The real disk cannot lose power here; this is kill -9: the process and its handles die.
     crash: async () => {
       await fs.kill();

@@ -12,6 +12,21 @@ const ebadf = (what: string): Error => Object.assign(new Error(`EBADF: ${what} a
 export class KillableFs implements WalFs {
   private dead = false;
   private inflight = 0;
+  /** Syncs still to fail with EIO, the way a dying disk reports a lost write. */
+  private syncsToFail = 0;
+
+  /** The next file sync (fdatasync or fsync) fails with EIO without reaching the disk. */
+  failNextSync(): void {
+    this.syncsToFail++;
+  }
+
+  private failOrSync(what: string, sync: () => Promise<void>): Promise<void> {
+    if (this.syncsToFail > 0) {
+      this.syncsToFail--;
+      return Promise.reject(Object.assign(new Error(`EIO: i/o error, ${what} (injected)`), { code: 'EIO' }));
+    }
+    return sync();
+  }
   private idle: (() => void) | undefined;
   private readonly files = new Set<WalFile>();
 
@@ -38,8 +53,8 @@ export class KillableFs implements WalFs {
       path,
       read: (buffer, position) => call('read', () => inner.read(buffer, position)),
       writev: (buffers, position) => call('write', () => inner.writev(buffers, position)),
-      datasync: () => call('fdatasync', () => inner.datasync()),
-      sync: () => call('fsync', () => inner.sync()),
+      datasync: () => call('fdatasync', () => this.failOrSync(`fdatasync ${path}`, () => inner.datasync())),
+      sync: () => call('fsync', () => this.failOrSync(`fsync ${path}`, () => inner.sync())),
       truncate: (bytes) => call('ftruncate', () => inner.truncate(bytes)),
       size: () => call('fstat', () => inner.size()),
       close: () =>
