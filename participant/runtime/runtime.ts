@@ -189,7 +189,10 @@ export class ParticipantRuntime {
       const outcome = res.status === 200 ? res.data?.outcome : undefined;
       if (outcome === 'committed' || outcome === 'aborted') return this.host.dispatch({ type: 'outcomeLearned', now: now(), txId, outcome });
       const reason = res.status === 200 ? `the coordinator says ${String(outcome)}` : `the coordinator answered HTTP ${res.status}`;
-      this.host.dispatch({ type: 'inquiryFailed', now: now(), txId, reason, coordinatorReachable: true });
+      // Only the coordinator's own answer ("pending") means it is alive and will decide. A 502 from
+      // a gateway in front of a dead coordinator, or a 503 from one that is stopping, decides
+      // nothing, so the peers are asked as if it were unreachable; asking them is always safe.
+      this.host.dispatch({ type: 'inquiryFailed', now: now(), txId, reason, coordinatorReachable: res.status === 200 });
     } catch (error) {
       const reason = error instanceof TransportError ? error.message : String(error);
       this.host.dispatch({ type: 'inquiryFailed', now: now(), txId, reason, coordinatorReachable: false });

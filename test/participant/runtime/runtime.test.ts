@@ -140,3 +140,54 @@ describe('the participant runtime', () => {
     await close();
   });
 });
+
+describe('cooperative termination behind a gateway', () => {
+  // Found by the chaos scenarios: a gateway's 502 for a dead coordinator counted as "reachable",
+  // so an in-doubt participant never asked the peer that knew the outcome.
+  it('asks its peers when the coordinator answers only through a failing gateway', async () => {
+    const http = await import('node:http');
+    const serve = (handler: (path: string) => [number, unknown]) =>
+      new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
+        const srv = http.createServer((req, res) => {
+          req.resume();
+          const [status, body] = handler(req.url ?? '');
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        });
+        srv.listen(0, '127.0.0.1', () => {
+          const { port } = srv.address() as { port: number };
+          resolve({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }) });
+        });
+      });
+    const gateway = await serve(() => [502, { error: { code: 'bad_gateway', message: 'upstream is down' } }]);
+    const peer = await serve((p) => (p.includes('/inquiry') ? [200, { txId: 'tx-1-1', state: 'committed' }] : [404, {}]));
+
+    const kv = new KvStore();
+    const prepared = kv.prepare(asTxId('tx-1-1'), [{ op: 'put', key: 'a', value: 7 }]);
+    const log = new TestLog();
+    const { type, payload } = participantCodec.encode({
+      type: 'PREPARED', txId: asTxId('tx-1-1'), coordinator: gateway.url, participants: [peer.url], keys: ['a'], data: prepared.data, at: 1,
+    });
+    await log.append(type, payload);
+    const timers = new Timers();
+    const client = createHttpClient({ timeoutMs: 1_000 });
+    const rt = new ParticipantRuntime({
+      name: 't', log, recovered: log.recovered(), resource: kv, http: client, clock, timers,
+      crashPoints: new CrashPoints(), logger: silentLogger(), metrics: new Metrics(), coordinatorUrl: gateway.url,
+      onFatal: () => undefined, core: { decisionWaitMs: 600_000, inquiryBackoffBaseMs: 10, inquiryBackoffMaxMs: 50 },
+    });
+    try {
+      await rt.start();
+      expect(rt.inDoubt().map((t) => t.txId)).toEqual(['tx-1-1']);
+      const deadline = Date.now() + 10_000;
+      while (rt.inDoubt().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(rt.inDoubt()).toEqual([]);
+      expect(kv.entries()).toEqual({ a: 7 });
+    } finally {
+      await rt.stop();
+      timers.clearAll();
+      client.close();
+      await gateway.close();
+      await peer.close();
+    }
+  });
+});
