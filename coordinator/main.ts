@@ -59,7 +59,7 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<RunningCoordinator> {
   const name = options.name ?? 'coordinator';
-  const logger = options.logger ?? createLogger({ role: 'coordinator', name });
+  const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
   const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});

@@ -42,7 +42,7 @@ export interface RunningParticipant {
 }
 
 export async function startParticipant(options: StartParticipantOptions): Promise<RunningParticipant> {
-  const logger = options.logger ?? createLogger({ role: 'participant', name: options.name });
+  const logger = options.logger ?? createLogger({ role: 'participant', name: options.name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
   const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});

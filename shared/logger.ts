@@ -2,7 +2,7 @@
  * pino, one line per protocol step: `{ node, role, txId, step, lsn, forced }`.
  * Pretty-printed when stdout is a terminal, JSON lines otherwise.
  */
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { destination, pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -12,6 +12,12 @@ export interface LoggerOptions {
   readonly level?: string;
   readonly destination?: DestinationStream;
   readonly pretty?: boolean;
+  /**
+   * Write each line before returning. Chaos mode sets it: a process that
+   * SIGKILLs itself at a crash point must not lose the lines that lead there,
+   * or the scenario timelines show messages as lost that were received.
+   */
+  readonly sync?: boolean;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -19,6 +25,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = { role: options.role, node: options.name };
   if (options.destination) return pino({ level, base }, options.destination);
   const pretty = options.pretty ?? process.stdout.isTTY === true;
+  if (options.sync === true && !pretty) return pino({ level, base }, destination({ dest: 1, sync: true }));
   if (pretty) {
     return pino({
       level,
