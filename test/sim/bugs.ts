@@ -8,6 +8,8 @@
  *   forcing it, so its YES may leave before the record is durable.
  * - forget-decision-before-end: the coordinator's recovery is not given its
  *   DECISION records, so it forgets decisions whose END was not yet written.
+ * - hide-heuristic-mixed: the coordinator ignores the heuristic outcome a
+ *   participant reports in its ack, so it never reports heuristic-mixed.
  */
 import { step as coordinatorStep } from '../../coordinator/core/index.ts';
 import { step as participantStep } from '../../participant/core/index.ts';
@@ -47,6 +49,11 @@ const forgetDecisionBeforeEnd: CoordinatorStep = (state, event) => {
   });
 };
 
+const hideHeuristicMixed: CoordinatorStep = (state, event) => {
+  if (event.type !== 'decisionAcked' || event.heuristic === undefined) return coordinatorStep(state, event);
+  return coordinatorStep(state, { type: 'decisionAcked', txId: event.txId, participant: event.participant, now: event.now });
+};
+
 export function plant(bug: PlantedBug | undefined): Planted {
   switch (bug) {
     case undefined:
@@ -57,5 +64,7 @@ export function plant(bug: PlantedBug | undefined): Planted {
       return { participantStep: voteBeforePreparedSynced };
     case 'forget-decision-before-end':
       return { coordinatorStep: forgetDecisionBeforeEnd };
+    case 'hide-heuristic-mixed':
+      return { coordinatorStep: hideHeuristicMixed };
   }
 }

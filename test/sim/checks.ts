@@ -16,9 +16,17 @@
  * locks holds all its keys, and no key is held by two.
  * (Double applies and reused transaction ids are caught where they happen.)
  *
+ * An operator's heuristic decision (HEURISTIC record) exempts exactly that
+ * participant's branch of that transaction from atomicity, from "never
+ * decides alone" and from the client's view; the other branches are held to
+ * every rule, the model sees the branch as still prepared, and when the
+ * coordinator finishes the transaction it must report heuristic-mixed exactly
+ * when a participant it delivered the decision to was settled the other way.
+ *
  * At the end, once everything has settled: each transaction ended the same at
  * all its participants and as the client was told, and the bank's balances
- * are exactly the opening balances moved by the committed transfers.
+ * are exactly the opening balances moved by the committed transfers (each
+ * side where its participant committed).
  */
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import type { ParticipantState } from '../../participant/core/index.ts';
@@ -34,10 +42,17 @@ export interface TlaCounters {
   actions: number;
 }
 
+/** Whether branch i was settled by an operator; only that branch of only that transaction is exempt. */
+const byHand = (g: GhostTx, i: number): boolean => (g.heuristic & (1 << i)) !== 0;
+
+/** The participants' states, less the branches an operator settled by hand. */
+const protocolRm = (g: GhostTx): (string | undefined)[] => g.rm.map((s, i) => (byHand(g, i) ? undefined : s));
+
 export function checkTx(ghost: Ghost, g: GhostTx, tla: TlaCounters | undefined): void {
-  const committed = g.rm.includes('committed');
-  const aborted = g.rm.includes('aborted');
-  const who = (s: string) => g.branches.filter((_, i) => g.rm[i] === s).join(',');
+  const rm = protocolRm(g);
+  const committed = rm.includes('committed');
+  const aborted = rm.includes('aborted');
+  const who = (s: string) => g.branches.filter((_, i) => rm[i] === s).join(',');
   if (committed && aborted) {
     ghost.violation('atomicity', `${g.txId} is committed at ${who('committed')} and aborted at ${who('aborted')}`, g.txId);
   }
@@ -50,7 +65,7 @@ export function checkTx(ghost: Ghost, g: GhostTx, tla: TlaCounters | undefined):
   }
   if (!g.onePhase) {
     g.branches.forEach((p, i) => {
-      if ((g.everPrepared & (1 << i)) === 0) return;
+      if ((g.everPrepared & (1 << i)) === 0 || byHand(g, i)) return;
       const rm = g.rm[i];
       if ((rm === 'committed' || rm === 'aborted') && g.tm !== rm) {
         ghost.violation('decided-alone', `${p} voted yes on ${g.txId} and ${rm} it, but the decision is ${g.tm}`, g.txId);
@@ -102,12 +117,28 @@ export function checkLocks(ghost: Ghost, node: string, s: ParticipantState): voi
 /** Every transaction ended the same at all its participants, and as the client was told. */
 export function checkOutcomes(ghost: Ghost): void {
   for (const g of ghost.txs.values()) {
-    const all = g.rm.every((s) => s === 'committed');
-    const none = !g.rm.includes('committed');
+    const rm = protocolRm(g).filter((s) => s !== undefined);
+    const all = rm.every((s) => s === 'committed');
+    const none = !rm.includes('committed');
     const ended = g.branches.map((b, i) => `${b}=${g.rm[i]}`).join(' ');
     if (!all && !none) ghost.violation('atomicity', `${g.txId} ended committed at only some participants: ${ended}`, g.txId);
     if (g.client?.result === 'ok' && !all) ghost.violation('durability', `the client was told ${g.txId} committed, but it ended ${ended}`, g.txId);
     if (g.client?.result === 'fail' && !none) ghost.violation('durability', `the client was told ${g.txId} ${g.client.outcome ?? 'failed'}, but it ended ${ended}`, g.txId);
+  }
+}
+
+/**
+ * The coordinator finished a transaction: it reports heuristic-mixed exactly when a
+ * participant it delivered the decision to was settled by hand the other way.
+ */
+export function checkHeuristicReport(ghost: Ghost, g: GhostTx, outcome: 'committed' | 'aborted', mixed: boolean, delivered: readonly string[]): void {
+  if (mixed) g.reportedMixed = true;
+  const contrary = g.branches.filter((p, i) => byHand(g, i) && g.heuristicOutcome[i] !== outcome && delivered.includes(p));
+  if (contrary.length > 0 && !mixed) {
+    ghost.violation('heuristic-report', `${g.txId} was ${outcome}, settled by hand the other way at ${contrary.join(',')}, but the coordinator does not report heuristic-mixed`, g.txId);
+  }
+  if (contrary.length === 0 && mixed) {
+    ghost.violation('heuristic-report', `the coordinator reports ${g.txId} heuristic-mixed, but no participant it told was settled by hand against ${outcome}`, g.txId);
   }
 }
 
@@ -129,9 +160,12 @@ export function checkBank(
   const expected = new Map<string, number>(accounts.map((a) => [a.key, openingBalance]));
   for (const g of ghost.txs.values()) {
     const t = g.index >= 0 ? transfers[g.index] : undefined;
-    if (!t || !g.rm.every((s) => s === 'committed')) continue;
-    expected.set(t.from.key, (expected.get(t.from.key) ?? 0) - t.amount);
-    expected.set(t.to.key, (expected.get(t.to.key) ?? 0) + t.amount);
+    if (!t) continue;
+    // Each side moves where its participant committed: all or none of them, as checkOutcomes
+    // demands, except where an operator settled a branch by hand and only that side moved.
+    const at = (participant: string): string | undefined => g.rm[g.branches.indexOf(participant)];
+    if (at(t.from.participant) === 'committed') expected.set(t.from.key, (expected.get(t.from.key) ?? 0) - t.amount);
+    if (at(t.to.participant) === 'committed') expected.set(t.to.key, (expected.get(t.to.key) ?? 0) + t.amount);
   }
   for (const a of accounts) {
     const got = balanceOf(a);

@@ -22,6 +22,11 @@ describe('the real cores under seeded faults', () => {
     expect(t.restarts).toBe(t.crashes);
     expect(t.tlaSteps).toBeGreaterThan(t.transactions);
     expect(t.tlaActions).toBeGreaterThan(0);
+    // The interactive flows ran to each of their ends, and operators settled in-doubt branches by hand,
+    // some against the decision, which the coordinator then reported as heuristic-mixed.
+    for (const flow of ['whole', 'commit', 'client-abort', 'timeout']) expect(t.flows[flow] ?? 0, flow).toBeGreaterThan(0);
+    expect(t.heuristics).toBeGreaterThan(0);
+    expect(t.heuristicMixed).toBeGreaterThan(0);
   });
 
   it('without faults, commit every transfer the balances allow and leave nothing unknown', async () => {

@@ -70,6 +70,8 @@ export function render(t: RunTotals, replay: string | undefined): string {
   const lines = [
     `seeds          ${t.seeds} in ${seconds.toFixed(1)} s (${(t.seeds / Math.max(seconds, 0.001)).toFixed(0)} seeds/s, ${t.steps} steps, ${(t.simulatedMs / 1000).toFixed(0)} s simulated)`,
     `transactions   ${t.transactions}: committed ${t.committed}, aborted ${t.aborted}, unknown ${t.unknown} (of which ${t.unknownCommitted} ended committed)`,
+    `flows          ${Object.entries(t.flows).map(([k, v]) => `${k} ${v}`).join(', ')} (transactions)`,
+    `heuristics     ${t.heuristics} made by hand, ${t.heuristicMixed} reported heuristic-mixed`,
     `messages       ${t.messages}`,
     `setups         ${[...Object.entries(t.disks).map(([k, v]) => `${k} WAL ${v}`), ...Object.entries(t.protocols).map(([k, v]) => `${k} ${v}`)].join(', ')} (seeds)`,
     `faults         ${Object.entries(t.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,

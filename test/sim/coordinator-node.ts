@@ -20,6 +20,7 @@ import {
 import { coordinatorCodec, decodeSnapshot, encodeSnapshot } from '../../coordinator/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
 import { asTxId, type Outcome, type TxId } from '../../shared/types.ts';
+import { checkHeuristicReport } from './checks.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
 import { type CallResult, type Host, SimNode } from './node.ts';
@@ -97,6 +98,18 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
       const requestId = this.hold(msg);
       return this.feed({ type: 'runWhole', requestId, now: this.now, branches: p.branches });
     }
+    if (p.type === 'txBegin') {
+      const requestId = this.hold(msg);
+      return this.feed({ type: 'begin', requestId, now: this.now, timeoutMs: p.timeoutMs });
+    }
+    if (p.type === 'txEnlist') {
+      const requestId = this.hold(msg);
+      return this.feed({ type: 'enlist', requestId, now: this.now, txId: p.txId, participant: p.branch.participant, ops: p.branch.ops });
+    }
+    if (p.type === 'txCommit' || p.type === 'txAbort') {
+      const requestId = this.hold(msg);
+      return this.feed({ type: p.type === 'txCommit' ? 'commit' : 'abort', requestId, now: this.now, txId: p.txId });
+    }
     if (p.type === 'getOutcome') {
       const requestId = this.hold(msg);
       return this.feed({ type: 'getOutcome', requestId, now: this.now, txId: p.txId });
@@ -139,6 +152,11 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
         ghost.begin(begin.txId, index, event.branches.map((b) => b.participant));
       }
     }
+    if (event.type === 'begin') {
+      const begin = result.effects.find((e) => e.kind === 'log' && e.step === 'begin');
+      const held = this.inbound.get(event.requestId)?.payload;
+      if (begin?.kind === 'log' && begin.txId !== undefined && held?.type === 'txBegin') ghost.begin(begin.txId, held.index, held.participants);
+    }
     if (event.type === 'prepareResult' && event.vote === 'yes') {
       const tx = before.txs.get(event.txId);
       const branch = tx?.branches.find((b) => b.participant === event.participant);
@@ -149,6 +167,11 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
       const tx = result.state.txs.get(txId) ?? result.state.finished.get(txId);
       if (tx?.outcome === 'aborted' && tx.phase !== 'active' && tx.phase !== 'preparing') {
         ghost.tmDecided(txId, 'aborted', `the coordinator decided abort${tx.reason ? ` (${tx.reason})` : ''}`);
+      }
+      const g = ghost.txs.get(txId);
+      if (g && tx?.outcome !== undefined && result.state.finished.has(txId) && !before.finished.has(txId)) {
+        const delivered = tx.branches.filter((b) => b.target && b.acked).map((b) => b.participant);
+        checkHeuristicReport(ghost, g, tx.outcome, tx.heuristicMixed, delivered);
       }
     }
   }

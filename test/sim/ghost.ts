@@ -29,6 +29,15 @@ export interface GhostTx {
   readonly onePhase: boolean;
   rm: RmState[];
   everPrepared: number;
+  /**
+   * Branches an operator settled by hand while in doubt (bit i), and the outcome forced at each.
+   * Only these participants of only this transaction are exempt from atomicity and from
+   * "never decides alone"; the coordinator must report heuristic-mixed when one disagrees.
+   */
+  heuristic: number;
+  heuristicOutcome: ('committed' | 'aborted' | undefined)[];
+  /** The coordinator finished it reporting heuristic-mixed. */
+  reportedMixed?: boolean;
   votesSent: number;
   votesReceived: number;
   tm: 'init' | 'committed' | 'aborted';
@@ -67,6 +76,8 @@ export class Ghost {
       onePhase: unique.length === 1,
       rm: unique.map(() => 'working'),
       everPrepared: 0,
+      heuristic: 0,
+      heuristicOutcome: unique.map(() => undefined),
       votesSent: 0,
       votesReceived: 0,
       tm: 'init',
@@ -151,10 +162,28 @@ export class Ghost {
     if (state === 'aborted' && before === 'working') this.tmDecided(txId, 'aborted', `${node} aborted it before voting`);
   }
 
+  /** An operator's HEURISTIC record became durable: the participant settled an in-doubt transaction by hand. */
+  rmHeuristic(txId: string, node: NodeId, outcome: 'committed' | 'aborted'): void {
+    const r = this.rmIndex(txId, node);
+    if (!r) return;
+    const { g, i } = r;
+    const before = g.rm[i] as RmState;
+    if ((g.heuristic & (1 << i)) !== 0 && g.heuristicOutcome[i] === outcome) return;
+    if (before === 'committed' || before === 'aborted') {
+      this.violation('heuristic', `${node} settled ${txId} by hand as ${outcome} after it was durably ${before}`, txId);
+      return;
+    }
+    g.everPrepared |= 1 << i;
+    g.heuristic |= 1 << i;
+    g.heuristicOutcome[i] = outcome;
+    g.rm[i] = outcome;
+  }
+
   // ---- the client ------------------------------------------------------------------
 
-  clientResult(index: number, result: ClientResult, outcome?: string): void {
-    const g = this.byIndex.get(index);
+  /** The client's view of transfer `index`; by `txId` when the client knows it (a duplicated begin makes two). */
+  clientResult(index: number, result: ClientResult, outcome?: string, txId?: string): void {
+    const g = txId === undefined ? this.byIndex.get(index) : this.txs.get(txId);
     if (!g) return;
     g.client = outcome === undefined ? { result } : { result, outcome };
     this.dirty.add(g.txId);

@@ -22,7 +22,15 @@ export type RequestPayload =
   | { readonly type: 'peerInquiry'; readonly txId: string }
   /** POST /v1/transactions with branches */
   /** `index` is the client's transfer number: the simulator's bookkeeping, never shown to the core. */
-  | { readonly type: 'runWhole'; readonly branches: readonly BranchInput[]; readonly index: number };
+  | { readonly type: 'runWhole'; readonly branches: readonly BranchInput[]; readonly index: number }
+  /**
+   * The interactive flow: POST /v1/transactions (no branches), .../:txId/branches,
+   * .../:txId/commit and .../:txId/abort. `index` and `participants` (the branches the client
+   * means to enlist) are the simulator's bookkeeping, never shown to the core.
+   */
+  | { readonly type: 'txBegin'; readonly timeoutMs: number; readonly index: number; readonly participants: readonly NodeId[] }
+  | { readonly type: 'txEnlist'; readonly txId: string; readonly branch: BranchInput }
+  | { readonly type: 'txCommit' | 'txAbort'; readonly txId: string };
 
 export interface RequestMsg {
   readonly kind: 'request';
@@ -72,6 +80,10 @@ export type SimEvent =
   | { readonly kind: 'unpartition'; readonly id: number }
   /** The client submits transfer number `index`. */
   | { readonly kind: 'submit'; readonly index: number }
+  /** The client, having let an interactive transfer sit past its timeout, takes it up again. */
+  | { readonly kind: 'clientWake'; readonly index: number }
+  /** An operator may settle an in-doubt transaction by hand, if one is in doubt where the coordinator cannot answer. */
+  | { readonly kind: 'heuristic'; readonly attempt: number }
   /** Faults stop: partitions heal and crashed nodes restart. */
   | { readonly kind: 'heal' };
 
@@ -87,6 +99,13 @@ export function describePayload(p: RequestPayload): string {
       return `${p.type} ${p.txId}`;
     case 'runWhole':
       return `runWhole#${p.index} ${p.branches.map((b) => b.participant).join('+')}`;
+    case 'txBegin':
+      return `begin#${p.index} ${p.participants.join('+')} timeout=${p.timeoutMs}`;
+    case 'txEnlist':
+      return `enlist ${p.txId} ${p.branch.participant}:${JSON.stringify(p.branch.ops)}`;
+    case 'txCommit':
+    case 'txAbort':
+      return `${p.type} ${p.txId}`;
   }
 }
 

@@ -52,6 +52,7 @@ export class Network {
       return;
     }
     this.queue.after(this.delayMs(p), { kind: 'deliver', msg });
+    // A begin is not idempotent either, but its duplicate only makes an empty transaction that times out.
     const idempotent = msg.kind !== 'request' || msg.payload.type !== 'runWhole';
     // A duplicate's copy never duplicates again, so a message yields at most two deliveries.
     if (p && idempotent && this.rng.next() < p.duplicateP) {

@@ -63,6 +63,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
           if (r.type === 'PREPARED') host.ghost.rmDurable(r.txId, id, 'prepared');
           else if (r.type === 'COMMITTED') host.ghost.rmDurable(r.txId, id, 'committed');
           else if (r.type === 'ABORTED') host.ghost.rmDurable(r.txId, id, 'aborted');
+          else if (r.type === 'HEURISTIC') host.ghost.rmHeuristic(r.txId, id, r.outcome);
         },
         (message) => host.ghost.violation('wal', `${id}: ${message}`),
       ),
@@ -110,6 +111,16 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
       default:
         this.host.respond(this.id, msg.from, msg.callId, 404, { error: { code: 'not_found', message: `no route for ${p.type}` } });
     }
+  }
+
+  /** Transactions prepared here and waiting for their decision, oldest first. */
+  inDoubt(): TxId[] {
+    return [...this.state.txs.values()].filter((t) => t.phase === 'prepared').map((t) => t.txId);
+  }
+
+  /** An operator settles an in-doubt transaction by hand (POST .../heuristic); the answer goes to nobody. */
+  async operatorHeuristic(txId: TxId, outcome: 'committed' | 'aborted'): Promise<void> {
+    return this.feed({ type: 'heuristic', requestId: this.newRequestId(), now: this.now, txId, outcome });
   }
 
   protected executeOther(e: ParticipantEffect): void {

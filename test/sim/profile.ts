@@ -11,8 +11,8 @@ import type { Prng } from '../../scenarios/prng.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import type { DiskKind } from './disk.ts';
 
-export type PlantedBug = 'commit-without-all-votes' | 'vote-before-prepared-synced' | 'forget-decision-before-end';
-export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end'];
+export type PlantedBug = 'commit-without-all-votes' | 'vote-before-prepared-synced' | 'forget-decision-before-end' | 'hide-heuristic-mixed';
+export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end', 'hide-heuristic-mixed'];
 
 export interface SimOptions {
   readonly participants: number;

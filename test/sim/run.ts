@@ -26,6 +26,11 @@ export interface RunTotals {
   /** Seeds run on each kind of simulated disk, and with each presumption. */
   readonly disks: Record<string, number>;
   readonly protocols: Record<string, number>;
+  /** Transfers by how the client ran them: one-shot, or interactively to a commit, a client abort or a timeout. */
+  readonly flows: Record<string, number>;
+  /** Heuristic decisions operators made; transactions the coordinator finished reporting heuristic-mixed. */
+  readonly heuristics: number;
+  readonly heuristicMixed: number;
   readonly violations: number;
   /** Seeds with at least one violation. */
   readonly failedSeeds: readonly number[];
@@ -60,6 +65,9 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     simulatedMs: 0,
     disks: {} as Record<string, number>,
     protocols: {} as Record<string, number>,
+    flows: {} as Record<string, number>,
+    heuristics: 0,
+    heuristicMixed: 0,
     violations: 0,
   };
   const failedSeeds: number[] = [];
@@ -83,6 +91,9 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     t.simulatedMs += r.simulatedMs;
     t.disks[r.disk] = (t.disks[r.disk] ?? 0) + 1;
     t.protocols[r.protocol] = (t.protocols[r.protocol] ?? 0) + 1;
+    for (const [k, v] of Object.entries(r.flows)) t.flows[k] = (t.flows[k] ?? 0) + v;
+    t.heuristics += r.heuristics;
+    t.heuristicMixed += r.heuristicMixed;
     t.violations += r.violations.length;
     if (r.violations.length > 0) {
       failedSeeds.push(seed);

@@ -39,9 +39,13 @@ export interface MappedTx {
   readonly votesReceived: number;
   readonly commitSent: boolean;
   readonly onePhase: boolean;
+  /** Branches settled by hand (bit i): the model knows no operator, so they stay as they were, prepared. */
+  readonly heuristic?: number;
 }
 
 export function mapToModel(t: MappedTx): TwoPhaseState {
+  const h = t.heuristic ?? 0;
+  if (h !== 0) return mapToModel({ ...t, heuristic: 0, rm: t.rm.map((s, i) => ((h & (1 << i)) !== 0 ? 'prepared' : s)) });
   if (t.onePhase) {
     const committed = t.rm[0] === 'committed' ? 1 : 0;
     return {

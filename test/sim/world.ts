@@ -6,7 +6,10 @@
  *
  * A run has four phases:
  *   setup   no faults; an opening transaction funds every account
- *   faults  transfers are submitted while the seed's faults are injected
+ *   faults  transfers are submitted while the seed's faults are injected; a
+ *           seeded share run interactively (./client.ts), and on some seeds an
+ *           operator settles an in-doubt branch by hand while the coordinator
+ *           is down or cut off from its participant
  *   heal    partitions mend, crashed nodes restart, no new faults; everything
  *           must settle within `healDeadlineMs` of simulated time
  *   cycle   every node loses power at once and restarts; everything settles
@@ -19,7 +22,7 @@ import { createPrng, type Prng } from '../../scenarios/prng.ts';
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import { plant } from './bugs.ts';
 import { checkBank, checkLocks, checkOutcomes, checkTx, type TlaCounters, type Transfer } from './checks.ts';
-import { Client } from './client.ts';
+import { Client, FLOWS, type Flow, type Plan } from './client.ts';
 import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import type { DiskKind } from './disk.ts';
@@ -53,6 +56,21 @@ const FILE_DISK_P = 0.3;
  * "committed" (seed 239 with --protocol presumed-commit). Its abort records are now forced.
  */
 const PROTOCOL_MIX: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-abort', 'presumed-abort', 'presumed-nothing', 'presumed-commit'];
+/** Transfers run through the interactive flow (begin, enlist, then commit, abort or a timeout) rather than one-shot. */
+const INTERACTIVE_P = 0.3;
+/** How interactive transfers end, drawn evenly: commits twice as often as the client aborts or lets one time out. */
+const INTERACTIVE_FLOWS: readonly Flow[] = ['commit', 'commit', 'client-abort', 'timeout'];
+/** Interactive transfers that resend one enlist after it succeeded, as a client retrying would. */
+const DUPLICATE_ENLIST_P = 0.3;
+/** Seeds with an operator, who settles an in-doubt transaction by hand while the coordinator cannot answer. */
+const OPERATOR_SEED_P = 0.3;
+/** Heuristic decisions one operator makes at most, and how often (and how many times) it looks for a chance. */
+const HEURISTICS_MAX = 2;
+const OPERATOR_POLL_MIN_MS = 20;
+const OPERATOR_POLL_MAX_MS = 150;
+const OPERATOR_POLLS_MAX = 400;
+/** Chance the operator acts on a chance it sees (rather than at the first moment it can). */
+const OPERATOR_ACT_P = 0.5;
 
 export type Phase = 'setup' | 'faults' | 'heal' | 'cycle';
 
@@ -85,6 +103,11 @@ export interface SeedResult {
   readonly checkpointEveryRecords: number;
   readonly disk: DiskKind;
   readonly protocol: ProtocolVariant;
+  /** Transfers by how the client ran them. */
+  readonly flows: Readonly<Record<Flow, number>>;
+  /** Heuristic decisions an operator made, and transactions the coordinator finished reporting heuristic-mixed. */
+  readonly heuristics: number;
+  readonly heuristicMixed: number;
 }
 
 export class World implements Host {
@@ -103,6 +126,11 @@ export class World implements Host {
   private readonly tla: TlaCounters = { steps: 0, actions: 0 };
   private readonly faultRng: Prng;
   private readonly workRng: Prng;
+  private readonly clientRng: Prng;
+  private readonly operatorRng: Prng;
+  private readonly operator: boolean;
+  private plans: Plan[] = [];
+  private heuristics = 0;
   private readonly coordinator: CoordinatorNode;
   private readonly participants: ParticipantNode[] = [];
   private readonly client: Client;
@@ -136,6 +164,10 @@ export class World implements Host {
     this.rng = sub();
     const netRng = sub();
     const diskRng = sub();
+    // Drawn after the others, so the interactive flows and the operator leave their choices alone.
+    this.clientRng = sub();
+    this.operatorRng = sub();
+    this.operator = this.options.faults && this.operatorRng.next() < OPERATOR_SEED_P;
     this.profile = this.options.faults ? drawProfile(profileRng) : NO_FAULTS;
     this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
     const fileDisk = profileRng.next() < FILE_DISK_P;
@@ -343,9 +375,16 @@ export class World implements Host {
       case 'submit': {
         const branches = e.index < 0 ? this.openingBranches : this.transfers[e.index]?.branches;
         if (!branches) return `submit ${e.index} (none)`;
-        this.client.submit(e.index, branches);
-        return `submit #${e.index} ${branches.map((b) => `${b.participant}:${JSON.stringify(b.ops)}`).join(' ')}`;
+        const plan = this.plans[e.index] ?? { flow: 'whole', duplicateEnlist: -1 };
+        this.client.submit(e.index, branches, plan);
+        const how = plan.flow === 'whole' ? '' : ` ${plan.flow}${plan.duplicateEnlist >= 0 ? ` enlist#${plan.duplicateEnlist}x2` : ''}`;
+        return `submit #${e.index}${how} ${branches.map((b) => `${b.participant}:${JSON.stringify(b.ops)}`).join(' ')}`;
       }
+      case 'clientWake':
+        this.client.wake(e.index);
+        return `client wakes #${e.index}`;
+      case 'heuristic':
+        return this.operatorLooks(e.attempt);
       case 'heal':
         await this.heal();
         return 'heal';
@@ -385,7 +424,9 @@ export class World implements Host {
     this.net.faultsOn = this.options.faults;
     this.transfers = this.drawTransfers();
     const { submitWindowMs, faultPhaseMs } = this.options;
+    this.plans = this.transfers.map((t) => this.drawPlan(t));
     this.transfers.forEach((_, index) => this.queue.after(this.workRng.int(0, submitWindowMs), { kind: 'submit', index }));
+    if (this.operator) this.queue.after(this.operatorRng.int(OPERATOR_POLL_MIN_MS, OPERATOR_POLL_MAX_MS), { kind: 'heuristic', attempt: 1 });
     const p = this.profile;
     const servers = this.serverIds();
     for (let i = 0; i < p.crashes; i++) this.queue.after(this.faultRng.int(0, faultPhaseMs), { kind: 'crash', node: this.faultRng.pick(servers) });
@@ -418,6 +459,33 @@ export class World implements Host {
       out.push({ from, to, amount, branches: transferTransaction(from, to, amount).branches as BranchInput[] });
     }
     return out;
+  }
+
+  private drawPlan(t: Transfer): Plan {
+    if (!this.options.faults || this.clientRng.next() >= INTERACTIVE_P) return { flow: 'whole', duplicateEnlist: -1 };
+    const flow = this.clientRng.pick(INTERACTIVE_FLOWS);
+    const duplicateEnlist = this.clientRng.next() < DUPLICATE_ENLIST_P ? this.clientRng.int(0, t.branches.length - 1) : -1;
+    return { flow, duplicateEnlist };
+  }
+
+  /**
+   * The operator looks for a participant holding a prepared transaction while the coordinator is
+   * down or cut off from it (the only time an operator would step in), and may settle one by hand.
+   */
+  private async operatorLooks(attempt: number): Promise<string> {
+    if (this.phase !== 'faults' || this.heuristics >= HEURISTICS_MAX) return `operator ${attempt} (done)`;
+    if (attempt < OPERATOR_POLLS_MAX) this.queue.after(this.operatorRng.int(OPERATOR_POLL_MIN_MS, OPERATOR_POLL_MAX_MS), { kind: 'heuristic', attempt: attempt + 1 });
+    const c = this.coordinator.id;
+    const candidates = this.participants
+      .filter((p) => p.up && (!this.coordinator.up || this.net.blocked(p.id, c) || this.net.blocked(c, p.id)))
+      .flatMap((p) => p.inDoubt().map((txId) => ({ p, txId })));
+    if (candidates.length === 0 || this.operatorRng.next() >= OPERATOR_ACT_P) return `operator ${attempt} (${candidates.length} in doubt)`;
+    const { p, txId } = this.operatorRng.pick(candidates);
+    const outcome = this.operatorRng.pick(['committed', 'aborted'] as const);
+    this.heuristics++;
+    this.stats.fault('heuristic');
+    await p.operatorHeuristic(txId, outcome);
+    return `operator ${attempt}: heuristic ${outcome} for ${txId} at ${p.id}${this.coordinator.up ? ' (partitioned)' : ' (coordinator down)'}`;
   }
 
   private async heal(): Promise<void> {
@@ -553,6 +621,9 @@ export class World implements Host {
       checkpointEveryRecords: this.checkpointEveryRecords,
       disk: this.disk,
       protocol: this.protocol,
+      flows: Object.fromEntries(FLOWS.map((f) => [f, this.transfers.filter((_, i) => (this.plans[i]?.flow ?? 'whole') === f).length])) as Record<Flow, number>,
+      heuristics: this.heuristics,
+      heuristicMixed: [...this.ghost.txs.values()].filter((g) => g.reportedMixed).length,
     };
   }
 
