@@ -25,10 +25,15 @@ async function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** `twopc cluster` takes consecutive ports from --port: find four free ones in a row. */
+/**
+ * `twopc cluster` takes consecutive ports from --port: find four free ones in a
+ * row. They are drawn below Linux's ephemeral range (32768 and up), where the
+ * other tests' port-0 binds land, so a parallel test cannot take one between
+ * this check and the cluster's start.
+ */
 async function freeRun(length: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const base = 20_000 + Math.floor(Math.random() * (32_768 - 20_000 - length));
     const ports = Array.from({ length }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
   }
