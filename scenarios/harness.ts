@@ -69,14 +69,18 @@ export class NodeProcess {
     if (options.waitReady !== false) await this.waitReady();
   }
 
-  /** Polls /healthz until it answers 200, or fails if the process exits or the time runs out. */
+  /**
+   * Polls /healthz until the node says it is up and done recovering (its WAL
+   * replayed, a coordinator's BOOT record durable), or fails if the process
+   * exits or the time runs out. A node answers /healthz while it recovers.
+   */
   async waitReady(timeoutMs = START_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`${this.name} exited during start; log:\n${this.tail()}`);
       try {
         const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok) return;
+        if (res.ok && ((await res.json()) as { recovering?: unknown }).recovering === false) return;
       } catch {
         // Not listening yet.
       }
