@@ -106,16 +106,8 @@ export interface OutcomeEntry {
   readonly reason?: string;
 }
 
-export interface PreparedSnapshot {
-  readonly txId: TxId;
-  readonly coordinator: string;
-  readonly participants: readonly string[];
-  readonly keys: readonly string[];
-  readonly data: unknown;
-  readonly at: number;
-  /** The coordinator presumes commit: this participant's ABORTED must be forced before it acks. */
-  readonly abortForced?: true;
-}
+/** A PREPARED record as a checkpoint keeps it (the record may go with its segment). */
+export type PreparedSnapshot = Omit<PreparedRecord, 'type'>;
 
 /**
  * What a checkpoint stores: the resource's own snapshot, the in-doubt
