@@ -7,7 +7,7 @@
  * only once it listens (port 0 picks one), and every prepare carries it.
  */
 import { Timers, systemClock } from '../shared/clock.ts';
-import { CrashPoints } from '../shared/crash.ts';
+import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
 import { listen } from '../shared/http/app.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -35,7 +35,7 @@ export interface StartCoordinatorOptions {
   readonly chaos?: boolean;
   readonly protocol?: ProtocolVariant;
   readonly logger?: Logger;
-  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT. */
+  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT with --chaos. */
   readonly crashAt?: string;
   /** Fail-stop hook; exits the process by default. */
   readonly onFatal?: (error: unknown) => void;
@@ -61,7 +61,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   const name = options.name ?? 'coordinator';
   const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
-  const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
+  const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
   const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});
   const onFatal =
     options.onFatal ??

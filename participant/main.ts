@@ -6,7 +6,7 @@
  * meanwhile and requests wait for recovery; the URL it listens on is also its
  * own identity among the peers a prepare lists.
  */
-import { CrashPoints } from '../shared/crash.ts';
+import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { listen } from '../shared/http/app.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
@@ -27,7 +27,7 @@ export interface StartParticipantOptions {
   readonly chaos?: boolean;
   readonly lockWaitMs?: number;
   readonly logger?: Logger;
-  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT. */
+  /** A crash point to arm at start; defaults to TWOPC_CRASH_AT with --chaos. */
   readonly crashAt?: string;
   /** Fail-stop hook; exits the process by default. */
   readonly onFatal?: CreateParticipantOptions['onFatal'];
@@ -44,7 +44,7 @@ export interface RunningParticipant {
 export async function startParticipant(options: StartParticipantOptions): Promise<RunningParticipant> {
   const logger = options.logger ?? createLogger({ role: 'participant', name: options.name, sync: options.chaos === true });
   const metrics = new Metrics();
-  const crashAt = options.crashAt ?? process.env.TWOPC_CRASH_AT;
+  const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
   const crashPoints = new CrashPoints(crashAt ? { armed: crashAt } : {});
   const kv = new KvStore();
   const chaosFs = chaosWalFs(options.chaos === true);

@@ -14,6 +14,16 @@ export interface CrashPointsOptions {
   readonly armed?: string;
 }
 
+/**
+ * The point to arm at start: the caller's own choice, else TWOPC_CRASH_AT, and
+ * the variable only with --chaos, like every chaos control: a variable left in
+ * a production environment must not SIGKILL a node.
+ */
+export function crashPointAtStart(chaos: boolean, explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+  if (explicit !== undefined) return explicit;
+  return chaos ? env.TWOPC_CRASH_AT || undefined : undefined;
+}
+
 export class CrashPoints {
   private armedPoint: CrashPoint | undefined;
   private readonly kill: (point: CrashPoint) => void;

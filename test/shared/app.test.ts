@@ -70,3 +70,14 @@ describe('base app', () => {
     expect(killed).toEqual(['coordinator.after-decision-logged']);
   });
 });
+
+describe('crash point at start', () => {
+  it('reads TWOPC_CRASH_AT only with --chaos; an explicit choice wins', async () => {
+    const { crashPointAtStart } = await import('../../shared/crash.ts');
+    const env = { TWOPC_CRASH_AT: 'coordinator.after-decision-logged' };
+    expect(crashPointAtStart(false, undefined, env)).toBeUndefined();
+    expect(crashPointAtStart(true, undefined, env)).toBe('coordinator.after-decision-logged');
+    expect(crashPointAtStart(true, undefined, {})).toBeUndefined();
+    expect(crashPointAtStart(false, 'participant.after-prepare-logged', env)).toBe('participant.after-prepare-logged');
+  });
+});
