@@ -2,14 +2,19 @@
  * twopc — the one CLI. Each command loads only the modules it needs.
  * Every flag can also come from the environment as TWOPC_<FLAG>.
  */
-import { Command } from 'commander';
-import { fsyncOpt, intArg, opt, parseParticipants } from '../shared/cli-options.ts';
+import { Command, type Option } from 'commander';
+import { accessOpts, fsyncOpt, intArg, opt, parseParticipants, serviceOpts } from '../shared/cli-options.ts';
 
 const program = new Command();
 program
   .name('twopc')
   .description('Two-phase commit over HTTP: coordinator, participants, write-ahead logs, recovery and chaos.')
   .showHelpAfterError();
+
+function withOptions(command: Command, options: readonly Option[]): Command {
+  for (const o of options) command.addOption(o);
+  return command;
+}
 
 /** Stops the service on SIGINT/SIGTERM; a second signal exits at once. */
 function closeOnSignal(close: () => Promise<void>): void {
@@ -29,17 +34,10 @@ function closeOnSignal(close: () => Promise<void>): void {
   process.once('SIGTERM', onSignal);
 }
 
-program
-  .command('coordinator')
+withOptions(program.command('coordinator'), serviceOpts())
   .description('run one coordinator')
-  .addOption(opt('--port <n>', 'port to listen on').argParser(intArg('port', 0, 65535)).makeOptionMandatory())
-  .addOption(opt('--host <host>', 'address to bind').default('127.0.0.1'))
-  .addOption(opt('--data <dir>', 'directory for the WAL').makeOptionMandatory())
   .addOption(opt('--participants <list>', 'p1=URL,p2=URL,... (the only participants it will talk to)').argParser(parseParticipants).makeOptionMandatory())
   .addOption(opt('--name <name>', 'node name').default('coordinator'))
-  .addOption(fsyncOpt())
-  .addOption(opt('--token <token>', 'require Authorization: Bearer <token>'))
-  .addOption(opt('--chaos', 'enable crash points and /v1/chaos').default(false))
   .addOption(opt('--protocol <variant>', 'presumption').choices(['presumed-abort', 'presumed-nothing', 'presumed-commit']).default('presumed-abort'))
   .action(async (o) => {
     const { startCoordinator } = await import('../coordinator/main.ts');
@@ -57,17 +55,10 @@ program
     closeOnSignal(() => node.close());
   });
 
-program
-  .command('participant')
+withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
-  .addOption(opt('--port <n>', 'port to listen on').argParser(intArg('port', 0, 65535)).makeOptionMandatory())
-  .addOption(opt('--host <host>', 'address to bind').default('127.0.0.1'))
-  .addOption(opt('--data <dir>', 'directory for the WAL').makeOptionMandatory())
   .addOption(opt('--coordinator <url>', "the coordinator's base URL").makeOptionMandatory())
-  .addOption(fsyncOpt())
-  .addOption(opt('--token <token>', 'require Authorization: Bearer <token>'))
-  .addOption(opt('--chaos', 'enable crash points and /v1/chaos').default(false))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
   .action(async (o) => {
     const { startParticipant } = await import('../participant/main.ts');
@@ -85,15 +76,12 @@ program
     closeOnSignal(() => node.close());
   });
 
-program
-  .command('cluster')
+withOptions(program.command('cluster'), accessOpts())
   .description('a local cluster: coordinator on --port, participants p1..pN on the next ports')
   .addOption(opt('--participants <n>', 'how many participants').argParser(intArg('participants', 1, 16)).default(3))
   .addOption(opt('--port <n>', "the coordinator's port").argParser(intArg('port', 1, 65_000)).default(7000))
   .addOption(opt('--data <dir>', 'directory for every WAL').default('.twopc'))
   .addOption(fsyncOpt())
-  .addOption(opt('--token <token>', 'require Authorization: Bearer <token>'))
-  .addOption(opt('--chaos', 'enable crash points and /v1/chaos').default(false))
   .action(async (o) => {
     const { runCluster } = await import('../scenarios/cluster.ts');
     await runCluster({

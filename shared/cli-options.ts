@@ -32,6 +32,25 @@ export function fsyncOpt(): Option {
   return opt('--fsync <mode>', 'WAL sync policy').choices(FSYNC_MODES).default('group');
 }
 
+/** --token and --chaos: every command that starts a node takes them. */
+export function accessOpts(): Option[] {
+  return [
+    opt('--token <token>', 'require Authorization: Bearer <token>'),
+    opt('--chaos', 'enable crash points and /v1/chaos').default(false),
+  ];
+}
+
+/** What `twopc coordinator` and `twopc participant` both take: where to listen, where the WAL lives, how it syncs. */
+export function serviceOpts(): Option[] {
+  return [
+    opt('--port <n>', 'port to listen on').argParser(intArg('port', 0, 65535)).makeOptionMandatory(),
+    opt('--host <host>', 'address to bind').default('127.0.0.1'),
+    opt('--data <dir>', 'directory for the WAL').makeOptionMandatory(),
+    fsyncOpt(),
+    ...accessOpts(),
+  ];
+}
+
 /** Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map. */
 export function parseParticipants(value: string): Record<string, string> {
   const out: Record<string, string> = {};
