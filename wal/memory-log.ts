@@ -12,7 +12,7 @@
 import { WalError } from './errors.ts';
 import { TYPE_MAX, TYPE_MIN } from './format.ts';
 import type { AppendOptions, Checkpoint, Log, LogEntry, Lsn, Recovered } from './log.ts';
-import { PENDING_APPENDS_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT } from './options.ts';
+import { PENDING_APPENDS_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT, SYNC_POLICIES } from './options.ts';
 import type { SyncPolicy } from './options.ts';
 
 export interface MemoryLogOptions {
@@ -111,8 +111,8 @@ export class MemoryLog implements Log {
     ] as const) {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new WalError('WAL_INVALID_OPTION', `Expected \`${name}\` to be a positive integer.`);
     }
-    if (options.syncPolicy !== undefined && !['always', 'group', 'none'].includes(options.syncPolicy)) {
-      throw new WalError('WAL_INVALID_OPTION', "Expected `syncPolicy` to be one of 'always', 'group', 'none'.");
+    if (options.syncPolicy !== undefined && !SYNC_POLICIES.includes(options.syncPolicy)) {
+      throw new WalError('WAL_INVALID_OPTION', `Expected \`syncPolicy\` to be one of ${SYNC_POLICIES.map((p) => `'${p}'`).join(', ')}.`);
     }
     store.current?.die();
     const log = new MemoryLog(store, options);
