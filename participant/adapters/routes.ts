@@ -15,7 +15,7 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { TwopcError } from '../../shared/errors.ts';
-import { asyncRoute, requireToken, sendError } from '../../shared/http/app.ts';
+import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendError, toTwopcError } from '../../shared/http/app.ts';
 import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { Resource } from '../resources/resource.ts';
@@ -47,7 +47,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const router = express.Router();
   if (options.token !== undefined) router.use('/v1/2pc', requireToken(options.token));
   // A host app may not parse JSON; when it already did, this is a no-op.
-  router.use('/v1/2pc', express.json({ limit: options.bodyLimitBytes ?? 256 * 1024, strict: false }));
+  router.use('/v1/2pc', express.json({ limit: options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT, strict: false }));
 
   const prepare = prepareSchema(options.resource.opsSchema);
   const waitMs = options.recoveryWaitMs ?? 10_000;
@@ -114,11 +114,8 @@ export function createParticipantRouter(options: RouterOptions): Router {
   // Errors of these routes become the contract's JSON errors even in a host app without our error handler.
   router.use('/v1/2pc', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    if (err instanceof TwopcError) return sendError(res, err);
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.too.large') return sendError(res, new TwopcError('payload_too_large', 'Request body is larger than the limit.'));
-    if (e.type === 'entity.parse.failed') return sendError(res, new TwopcError('bad_request', `Malformed JSON: ${e.message ?? 'cannot parse the body'}.`));
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, new TwopcError('bad_request', e.message ?? 'Bad request.'));
+    const known = toTwopcError(err);
+    if (known !== undefined) return sendError(res, known);
     next(err);
   });
   return router;

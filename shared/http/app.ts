@@ -113,23 +113,24 @@ interface BodyParserError {
   message?: string;
 }
 
+/** The contract's error for a TwopcError or a body-parser failure (a 4xx); undefined for anything else (a 500). */
+export function toTwopcError(err: unknown): TwopcError | undefined {
+  if (err instanceof TwopcError) return err;
+  const e = err as BodyParserError;
+  if (e.type === 'entity.too.large') return new TwopcError('payload_too_large', `Request body is larger than the limit (${e.message ?? ''}).`);
+  if (e.type === 'entity.parse.failed') return new TwopcError('bad_request', `Malformed JSON: ${e.message ?? 'cannot parse the body'}.`);
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return new TwopcError('bad_request', e.message ?? 'Bad request.');
+  return undefined;
+}
+
 /** Adds the 404 and error handlers; call after the routes. */
 export function finishApp(app: Express, logger?: Logger): void {
   app.use((req, res) => {
     sendError(res, new TwopcError('not_found', `No route for ${req.method} ${req.path}.`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof TwopcError) return sendError(res, err);
-    const e = err as BodyParserError;
-    if (e.type === 'entity.too.large') {
-      return sendError(res, new TwopcError('payload_too_large', `Request body is larger than the limit (${e.message ?? ''}).`));
-    }
-    if (e.type === 'entity.parse.failed') {
-      return sendError(res, new TwopcError('bad_request', `Malformed JSON: ${e.message ?? 'cannot parse the body'}.`));
-    }
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      return sendError(res, new TwopcError('bad_request', e.message ?? 'Bad request.'));
-    }
+    const known = toTwopcError(err);
+    if (known !== undefined) return sendError(res, known);
     logger?.error({ err, method: req.method, path: req.path }, 'unhandled error');
     sendError(res, new TwopcError('internal', 'Internal error; see the server log.'));
   });
