@@ -1,11 +1,4 @@
-/** mulberry32: a tiny seeded PRNG, so every randomized test replays from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createPrng } from '../../../scenarios/prng.ts';
+
+/** The project's seeded PRNG (mulberry32) as a bare `() => number`, so every randomized test replays from its seed. */
+export const seededRandom = (seed: number): (() => number) => createPrng(seed).next;
