@@ -8,7 +8,6 @@ import { crc32 } from 'node:zlib';
 export const FORMAT_VERSION = 1;
 export const SEGMENT_HEADER_BYTES = 32;
 export const FRAME_HEADER_BYTES = 20;
-export const FRAME_ALIGN_BYTES = 8;
 export const CHECKPOINT_HEADER_BYTES = 32;
 /** Torn writes are judged per 512-byte sector, the smallest unit a disk writes atomically. */
 export const SECTOR_BYTES = 512;
