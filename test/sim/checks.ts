@@ -31,7 +31,7 @@
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import type { ParticipantState } from '../../participant/core/index.ts';
 import type { Account } from '../../scenarios/workloads/bank.ts';
-import { describeAction, describeState, findPath, mapToModel, STEP_DEPTH_MAX } from './tla.ts';
+import { describeState, findPath, mapToModel, STEP_DEPTH_MAX } from './tla.ts';
 import type { Ghost, GhostTx } from './ghost.ts';
 import { invariantsHold } from './model/two-phase.ts';
 
@@ -92,8 +92,6 @@ function checkModelStep(ghost: Ghost, g: GhostTx, tla: TlaCounters): void {
   }
   if (!invariantsHold(to)) ghost.violation('tla-invariant', `${g.txId}: ${describeState(to)} breaks TCConsistent or the TM's commit rule`, g.txId);
 }
-
-export const describePath = (path: readonly Parameters<typeof describeAction>[0][]): string => path.map(describeAction).join(', ');
 
 /** Strict two-phase locking as the lock table shows it. */
 export function checkLocks(ghost: Ghost, node: string, s: ParticipantState): void {
