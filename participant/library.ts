@@ -18,7 +18,7 @@ import { TwopcError } from '../shared/errors.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { silentLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
-import type { TxId } from '../shared/types.ts';
+import { trimUrl, type TxId } from '../shared/types.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
@@ -168,7 +168,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
             ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
             ...(selfUrl !== undefined && { selfUrl }),
           },
-          ...(options.coordinatorUrl !== undefined && { coordinatorUrl: options.coordinatorUrl.replace(/\/+$/, '') }),
+          ...(options.coordinatorUrl !== undefined && { coordinatorUrl: trimUrl(options.coordinatorUrl) }),
           ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
           ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
           onFatal: options.onFatal ?? defaultOnFatal,

@@ -3,6 +3,7 @@
  * (`--lock-wait-ms` ← TWOPC_LOCK_WAIT_MS), for containers.
  */
 import { InvalidArgumentError, Option } from 'commander';
+import { trimUrl } from './types.ts';
 
 export function envName(flags: string): string {
   const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
@@ -62,7 +63,7 @@ export function parseParticipants(value: string): Record<string, string> {
       throw new InvalidArgumentError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
     }
     if (Object.hasOwn(out, name)) throw new InvalidArgumentError(`Participant "${name}" is listed twice.`);
-    out[name] = url.replace(/\/+$/, '');
+    out[name] = trimUrl(url);
   }
   if (Object.keys(out).length === 0) throw new InvalidArgumentError('Expected at least one participant.');
   return out;

@@ -42,4 +42,3 @@ export class TwopcError extends Error {
 }
 
 export const badRequest = (message: string): TwopcError => new TwopcError('bad_request', message);
-export const notFound = (message: string): TwopcError => new TwopcError('not_found', message);

@@ -8,9 +8,8 @@
 export type TxId = string & { readonly __brand: 'TxId' };
 export const asTxId = (s: string): TxId => s as TxId;
 
-/** A participant's base URL (no trailing slash), e.g. `http://127.0.0.1:7001`. */
-export type ParticipantUrl = string & { readonly __brand: 'ParticipantUrl' };
-export const asParticipantUrl = (s: string): ParticipantUrl => s.replace(/\/+$/, '') as ParticipantUrl;
+/** A base URL without its trailing slashes, so URLs compare equal and paths append cleanly. */
+export const trimUrl = (url: string): string => url.replace(/\/+$/, '');
 
 /** Operations on the built-in key-value resource. Custom resources may define their own. */
 export type Op =

@@ -2,7 +2,7 @@
  * Configuration defaults, the initial state, and the small pure helpers the
  * protocol and the views share.
  */
-import type { Outcome, OutcomeReport, TxId } from '../../shared/types.ts';
+import { trimUrl, type Outcome, type OutcomeReport, type TxId } from '../../shared/types.ts';
 import type { BranchState, CoordinatorConfig, CoordinatorState, ParticipantRef, ResolvedConfig, Tx, TxPhase } from './types.ts';
 
 export const CONFIG_DEFAULTS = {
@@ -20,8 +20,6 @@ export const CONFIG_DEFAULTS = {
   txTimeoutMsMax: 600_000,
   listMax: 500,
 } as const satisfies Omit<ResolvedConfig, 'name' | 'selfUrl' | 'participants'>;
-
-const trimUrl = (url: string): string => url.replace(/\/+$/, '');
 
 export function resolveConfig(config: CoordinatorConfig): ResolvedConfig {
   const participants: Record<string, string> = {};

@@ -2,10 +2,8 @@
  * Wire messages to core events: one mapping, shared by the HTTP routes and the
  * simulator, so both feed the core exactly the same event for the same message.
  */
-import type { PrepareRequest } from '../../shared/types.ts';
+import { trimUrl, type PrepareRequest } from '../../shared/types.ts';
 import type { PrepareEvent, RequestId } from './types.ts';
-
-const trimSlash = (url: string): string => url.replace(/\/+$/, '');
 
 export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: number): PrepareEvent {
   return {
@@ -13,8 +11,8 @@ export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: nu
     requestId,
     now,
     txId: body.txId,
-    coordinator: trimSlash(body.coordinator),
-    participants: body.participants.map(trimSlash),
+    coordinator: trimUrl(body.coordinator),
+    participants: body.participants.map(trimUrl),
     ops: body.ops ?? [],
     onePhase: body.onePhase === true,
     abortForced: body.protocol === 'presumed-commit',

@@ -5,7 +5,7 @@
  * new map, so a state a caller kept stays exactly as it was.
  */
 import { TwopcError, type ErrorCode } from '../../shared/errors.ts';
-import type { TxId } from '../../shared/types.ts';
+import { trimUrl, type TxId } from '../../shared/types.ts';
 import { noOutcomes, putOutcome } from './outcomes.ts';
 import {
   CONFIG_DEFAULTS,
@@ -24,7 +24,7 @@ export function resolveConfig(config: ParticipantConfig): ResolvedConfig {
     ...CONFIG_DEFAULTS,
     ...withoutUndefined(config),
     keysOf: config.keysOf,
-    selfUrl: config.selfUrl?.replace(/\/+$/, ''),
+    selfUrl: config.selfUrl === undefined ? undefined : trimUrl(config.selfUrl),
   };
   for (const [name, value] of Object.entries(c)) {
     if (name === 'keysOf' || name === 'selfUrl') continue;

@@ -3,7 +3,7 @@
  * the next state and the effects, as data. See ./index.ts for the overview.
  */
 import { backoffMs, type StepResult, type TimerFired } from '../../shared/core.ts';
-import type { Outcome } from '../../shared/types.ts';
+import { trimUrl, type Outcome } from '../../shared/types.ts';
 import { getOutcome, mayHaveForgotten } from './outcomes.ts';
 import { getTx, listTx } from './queries.ts';
 import { recover } from './recovery.ts';
@@ -310,13 +310,11 @@ function onInquiryFailed(acc: Acc, e: InquiryFailedEvent): void {
   if (!e.coordinatorReachable) askPeers(acc, tx.txId);
 }
 
-const normalize = (url: string): string => url.replace(/\/+$/, '');
-
 function askPeers(acc: Acc, txId: PreparedTx['txId']): void {
   const tx = acc.s.txs.get(txId);
   if (tx?.phase !== 'prepared') return;
   const self = acc.s.config.selfUrl;
-  const peerUrls = [...new Set(tx.participants.map(normalize))].filter((u) => u !== self);
+  const peerUrls = [...new Set(tx.participants.map(trimUrl))].filter((u) => u !== self);
   if (peerUrls.length === 0) return block(acc, tx, 'the coordinator is unreachable and there is no peer to ask');
   const peers = { ...tx.peers };
   for (const peerUrl of peerUrls) {
@@ -330,7 +328,7 @@ function askPeers(acc: Acc, txId: PreparedTx['txId']): void {
 function onPeerAnswered(acc: Acc, e: PeerAnsweredEvent): void {
   const tx = acc.s.txs.get(e.txId);
   if (tx?.phase !== 'prepared') return;
-  const peerUrl = normalize(e.peerUrl);
+  const peerUrl = trimUrl(e.peerUrl);
   if ((e.answer === 'committed' || e.answer === 'aborted') && e.heuristic !== true) {
     return settlePrepared(acc, tx, e.answer, e.now, `peer ${peerUrl}`);
   }

@@ -14,7 +14,7 @@
 import type { CommonEffect } from '../../shared/core.ts';
 import { TransportError, type HttpClient } from '../../shared/http/client.ts';
 import { CoreHost, type Answer, type RuntimeHostOptions } from '../../shared/runtime.ts';
-import type { TxId } from '../../shared/types.ts';
+import { trimUrl, type TxId } from '../../shared/types.ts';
 import {
   checkpointOf,
   inDoubtCount,
@@ -182,7 +182,7 @@ export class ParticipantRuntime {
   // ---- termination: asking the coordinator and the peers ------------------------------
 
   private async inquire(txId: TxId, coordinator: string): Promise<void> {
-    const url = `${coordinator.replace(/\/+$/, '')}/v1/transactions/${encodeURIComponent(txId)}/outcome`;
+    const url = `${trimUrl(coordinator)}/v1/transactions/${encodeURIComponent(txId)}/outcome`;
     const now = () => this.o.clock.now();
     try {
       const res = await this.o.http.get<{ outcome?: unknown }>(url, { timeoutMs: this.inquiryTimeoutMs });
