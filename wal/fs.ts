@@ -188,6 +188,8 @@ export function failSyncsAfter(inner: WalFs, syncsOk: number): WalFs {
     },
     read: (buffer, position) => file.read(buffer, position),
     writev: (buffers, position) => file.writev(buffers, position),
+    // Keep the blocking small-write path the log takes when the file offers it.
+    ...(file.writevSync !== undefined && { writevSync: (buffers: readonly Uint8Array[], position: number) => file.writevSync?.(buffers, position) }),
     datasync: () => sync(file, () => file.datasync(), 'fdatasync'),
     sync: () => sync(file, () => file.sync(), 'fsync'),
     truncate: (bytes) => file.truncate(bytes),
