@@ -13,7 +13,7 @@
  */
 import { BankClient, failureReasons, infoOutcomes } from './bank-client.ts';
 import { checkBank, reportChecks } from './checker.ts';
-import { ScenarioCluster } from './kit.ts';
+import { ScenarioCluster, sleep } from './kit.ts';
 import { createPrng } from './prng.ts';
 import type { FaultKind, FaultRule, RouteLabel } from './proxy.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
@@ -119,7 +119,7 @@ export async function runNetworkFaults(ctx: ScenarioContext): Promise<ScenarioRe
       const before = client.transfersStarted;
       const phaseEnd = Date.now() + phaseMs;
       while (Date.now() < phaseEnd) {
-        await new Promise((r) => setTimeout(r, 1_000));
+        await sleep(1_000);
         await client.concurrentRead();
       }
       c.healProxies();
