@@ -3,6 +3,7 @@
  * (`--lock-wait-ms` ← TWOPC_LOCK_WAIT_MS), for containers.
  */
 import { InvalidArgumentError, Option } from 'commander';
+import { SYNC_POLICIES } from '../wal/options.ts';
 import { trimUrl } from './types.ts';
 
 export function envName(flags: string): string {
@@ -26,7 +27,8 @@ export function intArg(name: string, min: number, max: number) {
   };
 }
 
-export const FSYNC_MODES = ['always', 'group', 'none'] as const;
+/** The WAL's sync policies are the --fsync modes; one list, so they cannot drift apart. */
+export const FSYNC_MODES = SYNC_POLICIES;
 export type FsyncMode = (typeof FSYNC_MODES)[number];
 
 export function fsyncOpt(): Option {
