@@ -149,7 +149,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       try {
         const { log, recovered } = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync ?? 'group' });
         closeLog = () => log.close();
-        if (recovered.tornTail !== undefined) logger.warn({ step: 'wal-torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
+        if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
         http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
         const selfUrl = startOptions.selfUrl ?? options.selfUrl;
         runtime = new ParticipantRuntime({
@@ -189,7 +189,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       stopped = true;
       await runtime?.stop();
       // After a fail-stop the log is poisoned and may refuse to close cleanly; stopping must still finish.
-      await closeLog?.().catch((error: unknown) => logger.warn({ err: error, step: 'wal-close-failed' }));
+      await closeLog?.().catch((error: unknown) => logger.warn({ err: error, step: 'wal.close-failed' }));
       http?.close();
     },
   };
