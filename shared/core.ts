@@ -88,3 +88,22 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number): numbe
   const exp = Math.min(attempt, 30);
   return Math.min(maxMs, baseMs * 2 ** exp);
 }
+
+/**
+ * "Equal jitter" without randomness: `ms` cut to a point in [ms/2, ms] chosen by a hash of
+ * `seed` (a txId and an attempt number), so thousands of in-doubt transactions that failed
+ * together do not retry together, and a replay of the same events waits exactly as long.
+ */
+export function jitteredMs(ms: number, seed: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    h ^= seed.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // A final avalanche so seeds differing only in the last character still spread.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  const half = Math.floor(ms / 2);
+  return half + ((h >>> 0) % (ms - half + 1));
+}

@@ -14,6 +14,7 @@
  *   POST /v1/2pc/transactions/:txId/inquiry       {from?}  (a peer's cooperative-termination inquiry)
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
 import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendError, toTwopcError } from '../../shared/http/app.ts';
 import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
@@ -38,6 +39,11 @@ export interface RouterOptions {
   readonly ready: () => Promise<void>;
   /** True once recovery is done, so requests skip the wait. */
   readonly isReady?: () => boolean;
+  /**
+   * Cuts a prepare's peer list to the peers this participant trusts (see
+   * ../runtime/peers.ts), before the core or the WAL sees it. Absent: the list is kept.
+   */
+  readonly vetPeers?: (participants: readonly string[]) => Promise<readonly string[]>;
 }
 
 const listQuerySchema = object({ state: optional(literal('prepared')) });
@@ -61,9 +67,11 @@ export function createParticipantRouter(options: RouterOptions): Router {
 
   router.post(
     '/v1/2pc/prepare',
-    asyncRoute((req, res) => {
-      const body = parse(prepare, req.body);
-      return handle(res, (requestId, now) => prepareEvent(body, requestId, now));
+    asyncRoute(async (req, res) => {
+      const parsed = parse(prepare, req.body);
+      const body = options.vetPeers === undefined ? parsed : { ...parsed, participants: await options.vetPeers(parsed.participants) };
+      const digest = opsDigest(body.ops ?? []);
+      return handle(res, (requestId, now) => prepareEvent(body, requestId, now, digest));
     }),
   );
 

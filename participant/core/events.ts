@@ -5,7 +5,8 @@
 import { trimUrl, type PrepareRequest } from '../../shared/types.ts';
 import type { PrepareEvent, RequestId } from './types.ts';
 
-export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: number): PrepareEvent {
+/** `opsDigest` is computed by the caller (shared/digest.ts), since the core may not hash. */
+export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: number, opsDigest?: string): PrepareEvent {
   return {
     type: 'prepare',
     requestId,
@@ -16,5 +17,6 @@ export function prepareEvent(body: PrepareRequest, requestId: RequestId, now: nu
     ops: body.ops ?? [],
     onePhase: body.onePhase === true,
     abortForced: body.protocol === 'presumed-commit',
+    ...(opsDigest !== undefined && { opsDigest }),
   };
 }

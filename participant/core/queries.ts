@@ -87,6 +87,7 @@ export function checkpointOf(s: ParticipantState, resource: unknown): Participan
       data: tx.data,
       at: tx.preparedAt,
       ...(tx.abortForced === true ? { abortForced: true as const } : {}),
+      ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
     })),
     outcomes: outcomeEntries(s.outcomes),
     ...(s.outcomes.forgotten.any && { forgotten: s.outcomes.forgotten }),

@@ -34,13 +34,13 @@ export function recover(acc: Acc, e: RecoverEvent): void {
     const p = prepared.get(r.txId);
     switch (r.type) {
       case 'PREPARED':
-        prepared.set(r.txId, { txId: r.txId, coordinator: r.coordinator, participants: r.participants, keys: r.keys, data: r.data, at: r.at });
+        prepared.set(r.txId, { txId: r.txId, coordinator: r.coordinator, participants: r.participants, keys: r.keys, data: r.data, at: r.at, ...(r.opsDigest !== undefined && { opsDigest: r.opsDigest }) });
         break;
       case 'COMMITTED':
         if (p !== undefined) acc.fx.push({ kind: 'resourceCommit', txId: r.txId, data: p.data });
         else if (r.onePhase === true) acc.fx.push({ kind: 'resourceCommit', txId: r.txId, data: r.data });
         else anomalies++;
-        settled.push([r.txId, { outcome: 'committed', at: r.at }]);
+        settled.push([r.txId, withDigest({ outcome: 'committed', at: r.at }, p?.opsDigest ?? r.opsDigest)]);
         break;
       case 'ABORTED':
         if (p !== undefined) acc.fx.push({ kind: 'resourceAbort', txId: r.txId, data: p.data });
@@ -49,7 +49,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
       case 'HEURISTIC':
         if (p !== undefined) acc.fx.push({ kind: r.outcome === 'committed' ? 'resourceCommit' : 'resourceAbort', txId: r.txId, data: p.data });
         else anomalies++;
-        settled.push([r.txId, { outcome: r.outcome, at: r.at, heuristic: r.outcome }]);
+        settled.push([r.txId, withDigest({ outcome: r.outcome, at: r.at, heuristic: r.outcome }, p?.opsDigest)]);
         break;
     }
     if (r.type !== 'PREPARED') prepared.delete(r.txId);
@@ -69,6 +69,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
       data: p.data,
       preparedAt: p.at,
       ...(p.abortForced === true ? { abortForced: true as const } : {}),
+      ...(p.opsDigest !== undefined && { opsDigest: p.opsDigest }),
       inquiries: 1,
       inquiryInFlight: true,
       peers: {},
@@ -92,4 +93,9 @@ export function recover(acc: Acc, e: RecoverEvent): void {
     outcomes: settled.length,
     ...(anomalies > 0 && { anomalies }),
   });
+}
+
+/** A yes-voted outcome remembers what was prepared, so a later prepare for other work is refused. */
+function withDigest(entry: OutcomeEntry, opsDigest: string | undefined): OutcomeEntry {
+  return opsDigest === undefined ? entry : { ...entry, opsDigest };
 }

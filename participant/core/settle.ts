@@ -31,7 +31,7 @@ export function commitPrepared(acc: Acc, tx: PreparedTx, now: number, via: strin
   crashPoint(acc, 'participant.after-commit-logged');
   acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: tx.data });
   deleteTx(acc, tx.txId);
-  remember(acc, tx.txId, { outcome: 'committed', at: now });
+  remember(acc, tx.txId, { outcome: 'committed', at: now, ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }) });
   if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'committed'));
   log(acc, 'committed', tx.txId, { via });
   releaseAndAdmit(acc, tx.txId, tx.keys);

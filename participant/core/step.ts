@@ -2,7 +2,7 @@
  * The participant protocol as one pure function: `step(state, event)` returns
  * the next state and the effects, as data. See ./index.ts for the overview.
  */
-import { backoffMs, type StepResult, type TimerFired } from '../../shared/core.ts';
+import { backoffMs, jitteredMs, type StepResult, type TimerFired } from '../../shared/core.ts';
 import { trimUrl, type Outcome } from '../../shared/types.ts';
 import { getOutcome, mayHaveForgotten } from './outcomes.ts';
 import { getTx, listTx } from './queries.ts';
@@ -98,15 +98,32 @@ function settledVote(e: PrepareEvent, known: OutcomeEntry): unknown {
   return { vote: 'no', reason: known.reason ?? `${e.txId} is already aborted here` };
 }
 
+/**
+ * A prepare for a txId seen before is a retry only when it asks for the same work. Otherwise
+ * (two coordinator names for one participant, a reused id) answering with the earlier vote
+ * would say YES to work never prepared, so it is refused. Absent digests (records older than
+ * the digest, tests that omit it) cannot be compared and count as the same.
+ */
+function otherWork(e: PrepareEvent, earlier: string | undefined): boolean {
+  return e.opsDigest !== undefined && earlier !== undefined && e.opsDigest !== earlier;
+}
+
+function refuseOtherWork(acc: Acc, e: PrepareEvent): void {
+  log(acc, 'protocol-violation', e.txId, { message: 'prepare with other ops than the one already prepared here' });
+  replyError(acc, e.requestId, 'conflict', `${e.txId} was already prepared here with different ops; a prepare must not reuse a txId for other work.`);
+}
+
 function onPrepare(acc: Acc, e: PrepareEvent): void {
   const { config } = acc.s;
   const known = getOutcome(acc.s.outcomes, e.txId);
   if (known !== undefined) {
+    if (otherWork(e, known.opsDigest)) return refuseOtherWork(acc, e);
     log(acc, 'duplicate-prepare', e.txId, { outcome: known.outcome });
     return reply(acc, e.requestId, 200, settledVote(e, known));
   }
   const live = acc.s.txs.get(e.txId);
   if (live !== undefined) {
+    if (otherWork(e, live.opsDigest)) return refuseOtherWork(acc, e);
     if (live.phase === 'prepared') return reply(acc, e.requestId, 200, { vote: 'yes' });
     // A retry while the vote is still being made: it gets the same vote when it is made.
     if (live.requestIds.length >= config.prepareRequestsPerTxMax) {
@@ -135,6 +152,7 @@ function onPrepare(acc: Acc, e: PrepareEvent): void {
     keys,
     onePhase: e.onePhase,
     ...(e.abortForced === true ? { abortForced: true } : {}),
+    ...(e.opsDigest !== undefined && { opsDigest: e.opsDigest }),
     requestIds: [e.requestId],
     arrivedAt: e.now,
     cancelled: false,
@@ -189,6 +207,7 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
       data: e.data,
       at: e.now,
       ...(tx.abortForced === true ? { abortForced: true as const } : {}),
+      ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
     },
     sync: true,
   });
@@ -202,6 +221,7 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
     data: e.data,
     preparedAt: e.now,
     ...(tx.abortForced === true ? { abortForced: true as const } : {}),
+    ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
     inquiries: 0,
     inquiryInFlight: false,
     peers: {},
@@ -215,11 +235,12 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
 /** One-phase: the only branch, so this participant's yes is the decision. */
 function commitOnePhase(acc: Acc, tx: PendingTx, e: ResourcePreparedEvent): void {
   crashPoint(acc, 'participant.before-commit-logged');
-  acc.fx.push({ kind: 'persist', record: { type: 'COMMITTED', txId: tx.txId, at: e.now, data: e.data, onePhase: true }, sync: true });
+  const digest = tx.opsDigest !== undefined ? { opsDigest: tx.opsDigest } : {};
+  acc.fx.push({ kind: 'persist', record: { type: 'COMMITTED', txId: tx.txId, at: e.now, data: e.data, onePhase: true, ...digest }, sync: true });
   crashPoint(acc, 'participant.after-commit-logged');
   acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: e.data });
   deleteTx(acc, tx.txId);
-  remember(acc, tx.txId, { outcome: 'committed', at: e.now });
+  remember(acc, tx.txId, { outcome: 'committed', at: e.now, ...digest });
   for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'yes', state: 'committed' });
   log(acc, 'committed', tx.txId, { via: 'one-phase' });
   releaseAndAdmit(acc, tx.txId, tx.keys);
@@ -302,7 +323,7 @@ function onInquiryFailed(acc: Acc, e: InquiryFailedEvent): void {
   const tx = acc.s.txs.get(e.txId);
   if (tx?.phase !== 'prepared') return;
   const { inquiryBackoffBaseMs, inquiryBackoffMaxMs } = acc.s.config;
-  const waitMs = backoffMs(Math.max(0, tx.inquiries - 1), inquiryBackoffBaseMs, inquiryBackoffMaxMs);
+  const waitMs = jitteredMs(backoffMs(Math.max(0, tx.inquiries - 1), inquiryBackoffBaseMs, inquiryBackoffMaxMs), `${tx.txId}#${tx.inquiries}`);
   setTx(acc, { ...tx, inquiryInFlight: false });
   acc.fx.push({ kind: 'setTimer', id: inquiryTimerId(tx.txId), ms: waitMs });
   log(acc, 'inquiry-failed', tx.txId, { reason: e.reason, retryInMs: waitMs });
@@ -385,7 +406,7 @@ function onHeuristic(acc: Acc, e: HeuristicEvent): void {
   acc.fx.push({ kind: 'persist', record: { type: 'HEURISTIC', txId: tx.txId, outcome: e.outcome, at: e.now }, sync: true });
   acc.fx.push({ kind: e.outcome === 'committed' ? 'resourceCommit' : 'resourceAbort', txId: tx.txId, data: tx.data });
   deleteTx(acc, tx.txId);
-  remember(acc, tx.txId, { outcome: e.outcome, at: e.now, heuristic: e.outcome });
+  remember(acc, tx.txId, { outcome: e.outcome, at: e.now, heuristic: e.outcome, ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }) });
   reply(acc, e.requestId, 200, decisionBody(tx.txId, e.outcome, e.outcome));
   log(acc, 'heuristic', tx.txId, { outcome: e.outcome, inDoubtMs: e.now - tx.preparedAt });
   releaseAndAdmit(acc, tx.txId, tx.keys);

@@ -69,6 +69,8 @@ export interface PreparedRecord {
   readonly at: number;
   /** The coordinator presumes commit: this participant's ABORTED must be forced before it acks. */
   readonly abortForced?: true;
+  /** What the prepare asked for (see shared/digest.ts); absent in records written before it existed. */
+  readonly opsDigest?: string;
 }
 /** Forced before the commit is acknowledged. One-phase commits carry their `data`, having no PREPARED. */
 export interface CommittedRecord {
@@ -77,6 +79,8 @@ export interface CommittedRecord {
   readonly at: number;
   readonly data?: unknown;
   readonly onePhase?: true;
+  /** One-phase commits only, having no PREPARED to carry it. */
+  readonly opsDigest?: string;
 }
 /** Lazy under presumed abort, except a peer-inquiry tombstone, which is a promise and is forced. */
 export interface AbortedRecord {
@@ -104,6 +108,8 @@ export interface OutcomeEntry {
   readonly heuristic?: Outcome;
   /** Why it aborted, when this participant voted no. */
   readonly reason?: string;
+  /** For a transaction that voted yes: what it prepared, so a prepare for other work is refused. */
+  readonly opsDigest?: string;
 }
 
 /** A PREPARED record as a checkpoint keeps it (the record may go with its segment). */
@@ -141,6 +147,11 @@ export interface PrepareEvent extends Request {
   readonly onePhase: boolean;
   /** The prepare said the coordinator presumes commit. */
   readonly abortForced?: boolean;
+  /**
+   * A digest of `ops` (shared/digest.ts), computed at the edge. A second prepare of the same txId
+   * with another digest is refused: it asks for work this participant did not prepare.
+   */
+  readonly opsDigest?: string;
 }
 export interface DecisionEvent extends Request {
   readonly type: 'commit' | 'abort';
@@ -273,6 +284,7 @@ export interface PendingTx {
   readonly keys: readonly string[];
   readonly onePhase: boolean;
   readonly abortForced?: boolean;
+  readonly opsDigest?: string;
   /** Requests awaiting the vote (the original and its retries). */
   readonly requestIds: readonly RequestId[];
   readonly arrivedAt: number;
@@ -292,6 +304,7 @@ export interface PreparedTx {
   readonly data: unknown;
   readonly preparedAt: number;
   readonly abortForced?: true;
+  readonly opsDigest?: string;
   /** Outcome inquiries sent to the coordinator so far. */
   readonly inquiries: number;
   readonly inquiryInFlight: boolean;

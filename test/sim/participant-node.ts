@@ -21,6 +21,7 @@ import {
 import { KvStore, kvKeysOf } from '../../participant/resources/kv.ts';
 import { decodeSnapshot, encodeSnapshot, participantCodec } from '../../participant/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
+import { opsDigest } from '../../shared/digest.ts';
 import { asTxId, type Op, type TxId } from '../../shared/types.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
@@ -101,7 +102,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     const now = this.now;
     switch (p.type) {
       case 'prepare': {
-        return this.feed(prepareEvent(p.body, this.hold(msg), now));
+        return this.feed(prepareEvent(p.body, this.hold(msg), now, opsDigest(p.body.ops ?? [])));
       }
       case 'commit':
       case 'abort':

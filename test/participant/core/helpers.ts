@@ -20,7 +20,7 @@ export function fresh(config: Partial<ParticipantConfig> = {}): ParticipantState
 export function prepare(
   txId: TxId,
   ops: readonly Op[],
-  opts: { requestId?: string; now?: number; onePhase?: boolean; participants?: readonly string[]; abortForced?: boolean } = {},
+  opts: { requestId?: string; now?: number; onePhase?: boolean; participants?: readonly string[]; abortForced?: boolean; opsDigest?: string } = {},
 ): ParticipantEvent {
   return {
     type: 'prepare',
@@ -32,6 +32,7 @@ export function prepare(
     ops,
     onePhase: opts.onePhase ?? false,
     ...(opts.abortForced === true ? { abortForced: true } : {}),
+    ...(opts.opsDigest !== undefined && { opsDigest: opts.opsDigest }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getTx, listTx, step, type ParticipantEvent, type ParticipantState } from '../../../participant/core/index.ts';
+import { jitteredMs } from '../../../shared/core.ts';
 import type { TxId } from '../../../shared/types.ts';
 import { COORD, P2, P3, fresh, kinds, persists, prepare, preparedWith, run, timer, tx, withoutLogs } from './helpers.ts';
 
@@ -60,7 +61,30 @@ describe('in doubt: asking the coordinator', () => {
       if (t?.kind === 'setTimer') waits.push(t.ms);
       s = r.state;
     }
-    expect(waits).toEqual([100, 200, 300, 300]);
+    // Capped exponential backoff (100, 200, 300, 300), each cut to a point in its upper half by the
+    // txId and attempt, so transactions that failed together do not retry together.
+    const caps = [100, 200, 300, 300];
+    waits.forEach((w, i) => {
+      expect(w).toBeGreaterThanOrEqual((caps[i] as number) / 2);
+      expect(w).toBeLessThanOrEqual(caps[i] as number);
+    });
+    expect(waits).toEqual(caps.map((c, i) => jitteredMs(c, `${tx(1)}#${i + 1}`)));
+  });
+
+  it('in-doubt transactions that fail together spread their next inquiries over the upper half of the backoff', () => {
+    const waits = new Set<number>();
+    for (let n = 1; n <= 200; n++) {
+      let s = fresh({ inquiryBackoffBaseMs: 10_000, inquiryBackoffMaxMs: 10_000 });
+      s = run(s, prepare(tx(n), [put('k', 1)]), { type: 'resourcePrepared', now: 1_010, txId: tx(n), vote: 'yes', data }).state;
+      s = step(s, timer(`inquire:${tx(n)}`, 4_000)).state;
+      const t = step(s, { type: 'inquiryFailed', now: 4_000, txId: tx(n), reason: 'down', coordinatorReachable: true }).effects[0];
+      if (t?.kind !== 'setTimer') throw new Error('expected the retry timer first');
+      expect(t.ms).toBeGreaterThanOrEqual(5_000);
+      expect(t.ms).toBeLessThanOrEqual(10_000);
+      waits.add(Math.floor(t.ms / 500));
+    }
+    // 200 transactions land in at least 9 of the 11 half-second slots between 5 s and 10 s.
+    expect(waits.size).toBeGreaterThanOrEqual(9);
   });
 });
 
@@ -68,7 +92,7 @@ describe('in doubt: cooperative termination', () => {
   it('a silent coordinator sends it to every peer but itself', () => {
     const r = step(inquiring(), unreachable(tx(1)));
     expect(withoutLogs(r.effects)).toEqual([
-      { kind: 'setTimer', id: `inquire:${tx(1)}`, ms: 250 },
+      { kind: 'setTimer', id: `inquire:${tx(1)}`, ms: jitteredMs(250, `${tx(1)}#1`) },
       { kind: 'askPeer', txId: tx(1), peerUrl: P2 },
       { kind: 'askPeer', txId: tx(1), peerUrl: P3 },
     ]);
