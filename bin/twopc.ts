@@ -3,7 +3,7 @@
  * Every flag can also come from the environment as TWOPC_<FLAG>.
  */
 import { Command, type Option } from 'commander';
-import { accessOpts, fsyncOpt, intArg, opt, parseParticipants, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, fsyncOpt, intArg, opt, parseParticipants, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 
 const program = new Command();
 program
@@ -59,6 +59,7 @@ withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
   .addOption(opt('--coordinator <url>', "the coordinator's base URL").makeOptionMandatory())
+  .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
   .action(async (o) => {
     const { startParticipant } = await import('../participant/main.ts');
@@ -72,6 +73,7 @@ withOptions(program.command('participant'), serviceOpts())
       token: o.token,
       chaos: Boolean(o.chaos),
       lockWaitMs: o.lockWaitMs,
+      ...(o.peers !== undefined && { peers: o.peers }),
     });
     closeOnSignal(() => node.close());
   });

@@ -93,6 +93,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   const app = createCoordinatorApp({
     name,
     target,
+    participants: options.participants,
     metrics,
     crashPoints,
     logger,

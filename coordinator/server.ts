@@ -8,7 +8,9 @@
  *   POST /v1/transactions/:txId/abort          {}                       200 {txId, outcome:"aborted"}
  *   GET  /v1/transactions/:txId                                         {txId, state, outcome?, branches}
  *   GET  /v1/transactions/:txId/outcome                                 {outcome} for participants' inquiries
+ *   POST /v1/outcomes                          {txIds}                  {outcomes: {txId: outcome}}, the same, batched
  *   GET  /v1/transactions?state=...                                     {transactions, total}
+ *   GET  /v1/participants                                               {participants: [{name, url}]}
  *   GET  /                                                              the dashboard
  *
  * Every body, path parameter and query is checked with shared/schemas.ts before
@@ -16,7 +18,7 @@
  */
 import type { Express, Request, Response } from 'express';
 import { asyncRoute, createBaseApp, finishApp, type BaseAppOptions } from '../shared/http/app.ts';
-import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, parse, txIdSchema } from '../shared/schemas.ts';
+import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, outcomesBatchSchema, parse, txIdSchema } from '../shared/schemas.ts';
 import { TX_PHASES, type TxPhase } from './core/index.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
@@ -27,7 +29,11 @@ export interface CoordinatorTarget {
   readonly recovering: boolean;
 }
 
-export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'> & { readonly target: CoordinatorTarget };
+export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'> & {
+  readonly target: CoordinatorTarget;
+  /** name → base URL: what GET /v1/participants vouches for, so participants know whom to trust as peers. */
+  readonly participants: Readonly<Record<string, string>>;
+};
 
 const listQuerySchema = object({ state: optional(literal<TxPhase>(...TX_PHASES)) });
 
@@ -46,6 +52,13 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
 
   app.get('/', (_req, res) => {
     res.type('html').send(DASHBOARD_HTML);
+  });
+
+  // The coordinator's authenticated word on who its participants are: a participant asks its
+  // peers only when they are listed here (or in its own configuration); see participant/runtime/peers.ts.
+  const participantList = { participants: Object.entries(options.participants).map(([name, url]) => ({ name, url })) };
+  app.get('/v1/participants', (_req, res) => {
+    res.json(participantList);
   });
 
   app.post(
@@ -81,6 +94,24 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   app.get(
     '/v1/transactions/:txId/outcome',
     asyncRoute((req, res) => answer(res, { type: 'getOutcome', txId: txIdOf(req) })),
+  );
+
+  // Participants' inquiries, batched: one request answers many in-doubt transactions (see
+  // participant/runtime/inquiries.ts). Each id is answered exactly as the single route would.
+  app.post(
+    '/v1/outcomes',
+    asyncRoute(async (req, res) => {
+      const { txIds } = parse(outcomesBatchSchema, req.body);
+      const ids = [...new Set(txIds)];
+      // A refused lookup (too many requests in flight) is answered "pending": the participant asks again.
+      const answers = await Promise.allSettled(ids.map((txId) => target.request({ type: 'getOutcome', txId })));
+      const outcomes: Record<string, unknown> = {};
+      ids.forEach((txId, i) => {
+        const a = answers[i];
+        outcomes[txId] = a?.status === 'fulfilled' && a.value.status === 200 ? (a.value.body as { outcome?: unknown }).outcome : 'pending';
+      });
+      res.json({ outcomes });
+    }),
   );
 
   app.get(

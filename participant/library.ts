@@ -18,21 +18,28 @@ import { TwopcError } from '../shared/errors.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { silentLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
-import { trimUrl, type TxId } from '../shared/types.ts';
+import type { TxId } from '../shared/types.ts';
+import { isHttpUrl, normalizeBaseUrl } from '../shared/url.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
 import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
 import { KvStore } from './resources/kv.ts';
 import type { Resource } from './resources/resource.ts';
+import { TrustedPeers } from './runtime/peers.ts';
 import { ParticipantRuntime } from './runtime/runtime.ts';
 
 export interface CreateParticipantOptions {
   readonly name: string;
   /** The participant's WAL directory (created when missing). */
   readonly dataDir: string;
-  /** Where outcome inquiries go; when omitted, the coordinator URL each prepare named. */
-  readonly coordinatorUrl?: string;
+  /**
+   * The coordinator's base URL: outcome inquiries go here, never to the URL a prepare names,
+   * and its `GET /v1/participants` says which peers to trust (see runtime/peers.ts).
+   */
+  readonly coordinatorUrl: string;
+  /** Peers trusted by configuration, besides those the coordinator vouches for. */
+  readonly peers?: readonly string[];
   /** The state under 2PC; the built-in key-value store when omitted. */
   readonly resource?: Resource;
   /** WAL sync policy; 'group' by default. */
@@ -89,6 +96,10 @@ const defaultOnFatal = (): void => {
 export function createParticipant(options: CreateParticipantOptions): Participant {
   if (typeof options.name !== 'string' || options.name.length === 0) throw new TypeError('Expected `name` to be a non-empty string.');
   if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new TypeError('Expected `dataDir` to be a non-empty string.');
+  if (typeof options.coordinatorUrl !== 'string' || !isHttpUrl(options.coordinatorUrl)) {
+    throw new TypeError(`Expected \`coordinatorUrl\` to be an http(s) URL, got ${JSON.stringify(options.coordinatorUrl)}.`);
+  }
+  const coordinatorUrl = normalizeBaseUrl(options.coordinatorUrl);
   const resource = options.resource ?? new KvStore();
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics();
@@ -97,7 +108,15 @@ export function createParticipant(options: CreateParticipantOptions): Participan
 
   let runtime: ParticipantRuntime | undefined;
   let closeLog: (() => Promise<void>) | undefined;
-  let http: ReturnType<typeof createHttpClient> | undefined;
+  let selfUrl = options.selfUrl;
+  const http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
+  const peers = new TrustedPeers({
+    coordinators: [coordinatorUrl],
+    ...(options.peers !== undefined && { peers: options.peers }),
+    http,
+    logger,
+    now: () => clock.now(),
+  });
   let starting = false;
   let stopped = false;
 
@@ -118,6 +137,13 @@ export function createParticipant(options: CreateParticipantOptions): Participan
     resource,
     ready,
     isReady: () => runtime !== undefined && !runtime.recovering,
+    vetPeers: async (participants) => {
+      const { trusted, dropped } = await peers.vet(participants, selfUrl);
+      if (dropped.length > 0) {
+        logger.warn({ step: 'peers.untrusted', dropped }, 'a prepare named peers this participant does not trust; it will never contact them');
+      }
+      return trusted;
+    },
     ...(options.token !== undefined && { token: options.token }),
     ...(options.bodyLimitBytes !== undefined && { bodyLimitBytes: options.bodyLimitBytes }),
     target: {
@@ -150,8 +176,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
         const { log, recovered } = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync ?? 'group' });
         closeLog = () => log.close();
         if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
-        http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
-        const selfUrl = startOptions.selfUrl ?? options.selfUrl;
+        selfUrl = startOptions.selfUrl ?? options.selfUrl;
         runtime = new ParticipantRuntime({
           name: options.name,
           log,
@@ -168,7 +193,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
             ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
             ...(selfUrl !== undefined && { selfUrl }),
           },
-          ...(options.coordinatorUrl !== undefined && { coordinatorUrl: trimUrl(options.coordinatorUrl) }),
+          coordinatorUrl,
           ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
           ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
           onFatal: options.onFatal ?? defaultOnFatal,
@@ -179,7 +204,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       } catch (error) {
         failReady(error);
         await closeLog?.().catch(() => undefined);
-        http?.close();
+        http.close();
         throw error;
       }
     },
@@ -190,7 +215,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       await runtime?.stop();
       // After a fail-stop the log is poisoned and may refuse to close cleanly; stopping must still finish.
       await closeLog?.().catch((error: unknown) => logger.warn({ err: error, step: 'wal.close-failed' }));
-      http?.close();
+      http.close();
     },
   };
 }

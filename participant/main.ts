@@ -22,6 +22,8 @@ export interface StartParticipantOptions {
   readonly host?: string;
   readonly dataDir: string;
   readonly coordinatorUrl: string;
+  /** Peers trusted by configuration (see runtime/peers.ts). */
+  readonly peers?: readonly string[];
   readonly fsync: SyncPolicy;
   readonly token?: string;
   readonly chaos?: boolean;
@@ -52,6 +54,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     name: options.name,
     dataDir: options.dataDir,
     coordinatorUrl: options.coordinatorUrl,
+    ...(options.peers !== undefined && { peers: options.peers }),
     resource: kv,
     fsync: options.fsync,
     logger,

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { SYNC_POLICIES } from '../wal/options.ts';
 import { trimUrl } from './types.ts';
+import { normalizeBaseUrl } from './url.ts';
 
 export function envName(flags: string): string {
   const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
@@ -69,4 +70,20 @@ export function parseParticipants(value: string): Record<string, string> {
   }
   if (Object.keys(out).length === 0) throw new InvalidArgumentError('Expected at least one participant.');
   return out;
+}
+
+/** Parses `http://h:1,http://h:2` (names allowed, `p2=http://h:2`) into normalised base URLs. */
+export function parsePeers(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const url = /^[A-Za-z0-9_.-]{1,64}=/.test(part) ? part.slice(part.indexOf('=') + 1) : part;
+      try {
+        return normalizeBaseUrl(url);
+      } catch {
+        throw new InvalidArgumentError(`Expected peers as URL[,URL...], got "${part}".`);
+      }
+    });
 }

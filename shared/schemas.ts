@@ -190,6 +190,10 @@ export const prepareSchema = (ops: Schema<readonly unknown[]> = opsSchema): Sche
 
 export const decisionSchema: Schema<DecisionRequest> = object({ txId: txIdSchema });
 
+/** Ids one `POST /v1/outcomes` may ask about; participants batch their inquiries up to it. */
+export const OUTCOMES_BATCH_MAX = 256;
+export const outcomesBatchSchema = object({ txIds: array(txIdSchema, { max: OUTCOMES_BATCH_MAX }) });
+
 export const heuristicSchema = object({ outcome: literal('committed', 'aborted') });
 
 export const crashAtSchema = object({ point: str({ minLength: 1, maxLength: 128 }) });

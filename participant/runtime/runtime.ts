@@ -12,7 +12,7 @@
  * snapshot format are in ./records.ts.
  */
 import type { CommonEffect } from '../../shared/core.ts';
-import { TransportError, type HttpClient } from '../../shared/http/client.ts';
+import type { HttpClient } from '../../shared/http/client.ts';
 import { CoreHost, type Answer, type RuntimeHostOptions } from '../../shared/runtime.ts';
 import { trimUrl, type TxId } from '../../shared/types.ts';
 import {
@@ -30,7 +30,12 @@ import {
   type ParticipantState,
 } from '../core/index.ts';
 import type { Resource } from '../resources/resource.ts';
+import { OutcomeInquiries } from './inquiries.ts';
+import { PerTargetLimit } from './limit.ts';
 import { decodeSnapshot, encodeSnapshot, participantCodec } from './records.ts';
+
+/** Peer inquiries in flight to one peer; more wait their turn (the core asks each peer once per round per transaction). */
+export const PEER_CALLS_IN_FLIGHT_MAX = 8;
 
 export type { Answer } from '../../shared/runtime.ts';
 
@@ -40,8 +45,11 @@ export interface RuntimeOptions extends RuntimeHostOptions {
   readonly http: HttpClient;
   /** Core tuning (lock waits, limits, inquiry backoff); `keysOf` comes from the resource. */
   readonly core?: Omit<ParticipantConfig, 'keysOf'>;
-  /** When set, outcome inquiries go here rather than to the URL each PREPARED recorded. */
-  readonly coordinatorUrl?: string;
+  /**
+   * Where outcome inquiries go: the configured coordinator, never the URL a prepare named
+   * (that one is kept in PREPARED for the record; see ./peers.ts for why).
+   */
+  readonly coordinatorUrl: string;
   /** A resource prepare that takes longer votes no. */
   readonly resourcePrepareTimeoutMs?: number;
   /** Timeout of each inquiry to the coordinator or a peer. */
@@ -60,10 +68,25 @@ export class ParticipantRuntime {
   private readonly preparing = new Map<TxId, ReturnType<typeof setTimeout>>();
   private readonly prepareTimeoutMs: number;
   private readonly inquiryTimeoutMs: number;
+  /** Outcome inquiries, batched to the coordinator. */
+  private readonly inquiries: OutcomeInquiries;
+  /** Peer inquiries, at most PEER_CALLS_IN_FLIGHT_MAX at once to each peer. */
+  private readonly peerCalls = new PerTargetLimit(PEER_CALLS_IN_FLIGHT_MAX);
 
   constructor(private readonly o: RuntimeOptions) {
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
+    this.inquiries = new OutcomeInquiries({
+      http: o.http,
+      coordinatorUrl: trimUrl(o.coordinatorUrl),
+      timeoutMs: this.inquiryTimeoutMs,
+      logger: o.logger,
+      answer: (a) => {
+        const now = this.o.clock.now();
+        if (a.kind === 'learned') this.host.dispatch({ type: 'outcomeLearned', now, txId: a.txId, outcome: a.outcome });
+        else this.host.dispatch({ type: 'inquiryFailed', now, txId: a.txId, reason: a.reason, coordinatorReachable: a.coordinatorReachable });
+      },
+    });
     this.host = new CoreHost<ParticipantState, ParticipantEvent, OwnEffect, ParticipantRecord>(o, {
       role: 'participant',
       initialState: initialState({ ...o.core, keysOf: (ops) => o.resource.keysOf(ops) }),
@@ -81,6 +104,8 @@ export class ParticipantRuntime {
       onStop: () => {
         for (const t of this.preparing.values()) clearTimeout(t);
         this.preparing.clear();
+        this.inquiries.stop();
+        this.peerCalls.stop();
       },
     });
   }
@@ -134,10 +159,11 @@ export class ParticipantRuntime {
       case 'resourceRestore':
         return this.o.resource.restore(effect.snapshot);
       case 'inquire':
-        void this.inquire(effect.txId, this.o.coordinatorUrl ?? effect.coordinator);
+        // Always the configured coordinator, never the URL the prepare named (./peers.ts says why).
+        this.inquiries.enqueue(effect.txId);
         return;
       case 'askPeer':
-        void this.askPeer(effect.txId, effect.peerUrl);
+        this.peerCalls.run(effect.peerUrl, () => this.askPeer(effect.txId, effect.peerUrl));
         return;
     }
   }
@@ -181,28 +207,11 @@ export class ParticipantRuntime {
 
   // ---- termination: asking the coordinator and the peers ------------------------------
 
-  private async inquire(txId: TxId, coordinator: string): Promise<void> {
-    const url = `${trimUrl(coordinator)}/v1/transactions/${encodeURIComponent(txId)}/outcome`;
-    const now = () => this.o.clock.now();
-    try {
-      const res = await this.o.http.get<{ outcome?: unknown }>(url, { timeoutMs: this.inquiryTimeoutMs });
-      const outcome = res.status === 200 ? res.data?.outcome : undefined;
-      if (outcome === 'committed' || outcome === 'aborted') return this.host.dispatch({ type: 'outcomeLearned', now: now(), txId, outcome });
-      const reason = res.status === 200 ? `the coordinator says ${String(outcome)}` : `the coordinator answered HTTP ${res.status}`;
-      // Only the coordinator's own answer ("pending") means it is alive and will decide. A 502 from
-      // a gateway in front of a dead coordinator, or a 503 from one that is stopping, decides
-      // nothing, so the peers are asked as if it were unreachable; asking them is always safe.
-      this.host.dispatch({ type: 'inquiryFailed', now: now(), txId, reason, coordinatorReachable: res.status === 200 });
-    } catch (error) {
-      const reason = error instanceof TransportError ? error.message : String(error);
-      this.host.dispatch({ type: 'inquiryFailed', now: now(), txId, reason, coordinatorReachable: false });
-    }
-  }
-
   private async askPeer(txId: TxId, peerUrl: string): Promise<void> {
     const url = `${peerUrl}/v1/2pc/transactions/${encodeURIComponent(txId)}/inquiry`;
     let answer: 'committed' | 'aborted' | 'prepared' | 'unreachable' = 'unreachable';
     let heuristic = false;
+    this.o.logger.debug({ step: 'peer-inquiry.sent', txId, url }, 'asking a peer for the outcome');
     try {
       const res = await this.o.http.post<{ state?: unknown; heuristic?: unknown }>(url, {}, { timeoutMs: this.inquiryTimeoutMs });
       const state = res.status === 200 ? res.data?.state : undefined;

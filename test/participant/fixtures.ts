@@ -51,18 +51,30 @@ export async function participant(
   return { ...p, close: () => p.close(), dataDir, fatal };
 }
 
-/** A coordinator stand-in: `outcomes` is what GET /v1/transactions/:txId/outcome answers ('pending' when unset). */
-export async function stubCoordinator(cleanup: Cleanup): Promise<Listening & { outcomes: Map<string, string>; inquiries: string[] }> {
+/**
+ * A coordinator stand-in: `outcomes` is what GET /v1/transactions/:txId/outcome answers ('pending' when unset);
+ * `vouches` is the participant list GET /v1/participants gives, the peers a participant will trust.
+ */
+export async function stubCoordinator(cleanup: Cleanup): Promise<Listening & { outcomes: Map<string, string>; inquiries: string[]; vouches: string[] }> {
   const outcomes = new Map<string, string>();
   const inquiries: string[] = [];
+  const vouches: string[] = [];
   const app = express();
+  app.get('/v1/participants', (_req, res) => {
+    res.json({ participants: vouches.map((url, i) => ({ name: `p${i + 1}`, url })) });
+  });
   app.get('/v1/transactions/:txId/outcome', (req, res) => {
     inquiries.push(req.params.txId);
     res.json({ outcome: outcomes.get(req.params.txId) ?? 'pending' });
   });
+  app.post('/v1/outcomes', express.json(), (req, res) => {
+    const txIds = (req.body as { txIds: string[] }).txIds;
+    inquiries.push(...txIds);
+    res.json({ outcomes: Object.fromEntries(txIds.map((id) => [id, outcomes.get(id) ?? 'pending'])) });
+  });
   const l = await listen(app, 0);
   cleanup.add(() => l.close());
-  return Object.assign(l, { outcomes, inquiries });
+  return Object.assign(l, { outcomes, inquiries, vouches });
 }
 
 /** A URL nothing listens on: a port that was free a moment ago. */

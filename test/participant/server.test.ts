@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFileLog } from '../../wal/file-log.ts';
 import { participantCodec } from '../../participant/runtime/records.ts';
+import { freePorts } from '../../scenarios/ports.ts';
 import { Cleanup, deadUrl, eventually, json, participant, stubCoordinator, tempDir } from './fixtures.ts';
 
 const cleanup = new Cleanup();
@@ -149,12 +150,16 @@ describe('the standalone participant', () => {
 
 describe('cooperative termination between real participants', () => {
   it('with the coordinator gone, a peer that never voted promises no, and the in-doubt one aborts', async () => {
-    const gone = await deadUrl();
+    // The coordinator is up for the prepare (it vouches for both participants), then dies.
+    const coord = await stubCoordinator(cleanup);
+    const gone = coord.url;
     const core = { decisionWaitMs: 50, inquiryBackoffBaseMs: 50, inquiryBackoffMaxMs: 100 };
     const p2 = await participant(cleanup, { coordinatorUrl: gone, core });
     const p1 = await participant(cleanup, { coordinatorUrl: gone, core });
+    coord.vouches.push(p1.url, p2.url);
     const body = prepareBody('tx-1-1', gone, [p1.url, p2.url], [{ op: 'put', key: 'k', value: 1 }]);
     expect((await json('POST', `${p1.url}/v1/2pc/prepare`, body)).body).toEqual({ vote: 'yes' });
+    await coord.close();
 
     await eventually('p1 aborts', async () => ((await json('GET', `${p1.url}/v1/2pc/transactions/tx-1-1`)).body.state === 'aborted' ? true : undefined));
     expect((await json('GET', `${p2.url}/v1/2pc/transactions/tx-1-1`)).body).toMatchObject({ state: 'aborted' });
@@ -164,10 +169,13 @@ describe('cooperative termination between real participants', () => {
   });
 
   it('with every peer prepared, both stay blocked, say so, and settle when the coordinator answers', async () => {
+    // Peers trusted by configuration this time: the coordinator is never reachable.
     const coordGone = await deadUrl();
     const core = { decisionWaitMs: 50, inquiryBackoffBaseMs: 50, inquiryBackoffMaxMs: 100 };
-    const p1 = await participant(cleanup, { coordinatorUrl: coordGone, core });
-    const p2 = await participant(cleanup, { coordinatorUrl: coordGone, core });
+    const [port1, port2] = await freePorts(2);
+    const [url1, url2] = [`http://127.0.0.1:${port1}`, `http://127.0.0.1:${port2}`];
+    const p1 = await participant(cleanup, { coordinatorUrl: coordGone, core, port: port1, peers: [url2] });
+    const p2 = await participant(cleanup, { coordinatorUrl: coordGone, core, port: port2, peers: [url1] });
     const body = prepareBody('tx-1-1', coordGone, [p1.url, p2.url], [{ op: 'put', key: 'k', value: 1 }]);
     await json('POST', `${p1.url}/v1/2pc/prepare`, body);
     await json('POST', `${p2.url}/v1/2pc/prepare`, body);

@@ -1,0 +1,127 @@
+/**
+ * Outcome inquiries to the coordinator, batched: the network's group commit.
+ *
+ * Thousands of in-doubt transactions (after a participant restart, or while
+ * the coordinator is down) used to send one GET each per backoff round, about
+ * 400 requests a second for 4,096 of them. Here at most one request is in
+ * flight to the coordinator, requests start at least `requestIntervalMsMin`
+ * apart, and inquiries arriving meanwhile share the next one, up to
+ * `batchTxsMax` ids a request (`POST /v1/outcomes`). Each id
+ * keeps its own answer: a decided outcome settles it, `pending` means the
+ * coordinator is alive and undecided, and a failed request fails every id it
+ * carried, exactly as if each had been asked alone.
+ */
+import { TransportError, type HttpClient } from '../../shared/http/client.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Outcome, TxId } from '../../shared/types.ts';
+
+export const INQUIRY_DEFAULTS = {
+  /** Ids carried by one request; the coordinator accepts at most this many (OUTCOMES_BATCH_MAX). */
+  batchTxsMax: 256,
+  /**
+   * Requests start at least this far apart, so inquiries spread out by their jittered backoff
+   * still share requests: at most 20 requests a second to the coordinator, however many are in
+   * doubt. An inquiry comes seconds after the vote, so 50 ms more is nothing.
+   */
+  requestIntervalMsMin: 50,
+  /** Ids waiting for the next request. Each in-doubt transaction has at most one inquiry out, so the core's lockingTxsMax bounds it too. */
+  queuedTxsMax: 65_536,
+} as const;
+
+export type InquiryAnswer =
+  | { readonly kind: 'learned'; readonly txId: TxId; readonly outcome: Outcome }
+  | { readonly kind: 'failed'; readonly txId: TxId; readonly reason: string; readonly coordinatorReachable: boolean };
+
+export interface OutcomeInquiriesOptions {
+  readonly http: HttpClient;
+  /** The configured coordinator's base URL. */
+  readonly coordinatorUrl: string;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  /** Receives one answer per id, in the order the ids were sent. */
+  readonly answer: (a: InquiryAnswer) => void;
+  readonly batchTxsMax?: number;
+  readonly requestIntervalMsMin?: number;
+}
+
+export class OutcomeInquiries {
+  private readonly queued = new Set<TxId>();
+  private inFlight = false;
+  private stopped = false;
+  private readonly url: string;
+  private readonly batchMax: number;
+  private readonly intervalMs: number;
+
+  constructor(private readonly o: OutcomeInquiriesOptions) {
+    this.url = `${o.coordinatorUrl}/v1/outcomes`;
+    this.batchMax = o.batchTxsMax ?? INQUIRY_DEFAULTS.batchTxsMax;
+    this.intervalMs = o.requestIntervalMsMin ?? INQUIRY_DEFAULTS.requestIntervalMsMin;
+  }
+
+  /** Asks about `txId` with the next request. */
+  enqueue(txId: TxId): void {
+    if (this.stopped) return;
+    if (this.queued.size >= INQUIRY_DEFAULTS.queuedTxsMax) {
+      // Cannot happen while the core bounds in-doubt transactions below it; fail loudly rather than grow.
+      this.o.answer({ kind: 'failed', txId, reason: `more than ${INQUIRY_DEFAULTS.queuedTxsMax} inquiries queued`, coordinatorReachable: false });
+      return;
+    }
+    this.queued.add(txId);
+    if (!this.inFlight) void this.drain();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.queued.clear();
+  }
+
+  private async drain(): Promise<void> {
+    this.inFlight = true;
+    try {
+      while (this.queued.size > 0 && !this.stopped) {
+        // Let the inquiries of the next few milliseconds join this request.
+        await sleep(this.intervalMs);
+        if (this.stopped) return;
+        const batch: TxId[] = [];
+        for (const id of this.queued) {
+          batch.push(id);
+          this.queued.delete(id);
+          if (batch.length >= this.batchMax) break;
+        }
+        const answers = await this.ask(batch);
+        if (this.stopped) return;
+        for (const a of answers) this.o.answer(a);
+      }
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  private async ask(txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
+    this.o.logger.debug({ step: 'inquiry.sent', url: this.url, txIds: txIds.length }, 'asking the coordinator for outcomes');
+    const failAll = (reason: string, coordinatorReachable: boolean) => txIds.map((txId): InquiryAnswer => ({ kind: 'failed', txId, reason, coordinatorReachable }));
+    try {
+      const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(this.url, { txIds }, { timeoutMs: this.o.timeoutMs });
+      const outcomes = res.status === 200 ? res.data?.outcomes : undefined;
+      // Only the coordinator's own answer means it is alive and will decide. A 502 from a gateway in
+      // front of a dead coordinator, or a 503 from one that is stopping, decides nothing, so the peers
+      // are asked as if it were unreachable; asking them is always safe.
+      if (outcomes === undefined || outcomes === null || typeof outcomes !== 'object') {
+        return failAll(`the coordinator (${this.url}) answered HTTP ${res.status}`, false);
+      }
+      return txIds.map((txId): InquiryAnswer => {
+        const outcome = outcomes[txId];
+        if (outcome === 'committed' || outcome === 'aborted') return { kind: 'learned', txId, outcome };
+        return { kind: 'failed', txId, reason: `the coordinator (${this.url}) says ${String(outcome)}`, coordinatorReachable: true };
+      });
+    } catch (error) {
+      return failAll(error instanceof TransportError ? error.message : String(error), false);
+    }
+  }
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    // Never keeps a stopping process alive.
+    setTimeout(resolve, ms).unref();
+  });

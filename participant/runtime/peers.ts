@@ -1,0 +1,133 @@
+/**
+ * Whom a participant may call. A prepare names the peers an in-doubt
+ * participant will ask (cooperative termination), but anyone who can reach
+ * the participant can send a prepare; left unchecked, that made it POST,
+ * with its bearer token, to whatever URL a prepare listed, for as long as
+ * the transaction stayed in doubt.
+ *
+ * So a participant calls only:
+ * - its coordinator(s), from its own configuration: outcome inquiries never
+ *   go to the URL a prepare names (that field is kept for the record only);
+ * - peers it has reason to trust: those in its configuration (`--peers`), and
+ *   those its coordinator vouches for, read from the coordinator's
+ *   `GET /v1/participants` over the configured URL (with the token, when one
+ *   is set: the coordinator's authenticated word).
+ *
+ * The gate is the prepare: its peer list is cut to the trusted URLs before the
+ * core sees it, so the PREPARED record, and every inquiry after a restart,
+ * names only trusted peers. A prepare naming a peer not yet known triggers one
+ * refresh of the coordinator's list (single-flight, at most once per
+ * `refreshIntervalMsMin`, bounded by `refreshTimeoutMs`); peers still unknown
+ * after it are dropped, and the log says which.
+ */
+import { TransportError, type HttpClient } from '../../shared/http/client.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { normalizeBaseUrl } from '../../shared/url.ts';
+
+export const PEERS_DEFAULTS = {
+  /** A refresh of the coordinator's participant list waits at most this long. */
+  refreshTimeoutMs: 1_000,
+  /** Refreshes happen at most this often, however many prepares name unknown peers. */
+  refreshIntervalMsMin: 1_000,
+  /** Peers learned from the coordinator: a larger list is cut (the coordinator allows 64 branches). */
+  learnedPeersMax: 256,
+} as const;
+
+export interface TrustedPeersOptions {
+  /** The configured coordinator base URLs; inquiries go only here. */
+  readonly coordinators: readonly string[];
+  /** Peers trusted by configuration. */
+  readonly peers?: readonly string[];
+  readonly http: HttpClient;
+  readonly logger: Logger;
+  /** Milliseconds since some epoch; only differences are used. */
+  readonly now: () => number;
+  readonly refreshTimeoutMs?: number;
+  readonly refreshIntervalMsMin?: number;
+}
+
+export class TrustedPeers {
+  private readonly coordinators: readonly string[];
+  private readonly configured: ReadonlySet<string>;
+  private learned: ReadonlySet<string> = new Set();
+  private refreshing: Promise<void> | undefined;
+  private lastRefreshAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly o: TrustedPeersOptions) {
+    if (o.coordinators.length === 0) throw new TypeError('Expected at least one coordinator URL.');
+    this.coordinators = o.coordinators.map(normalizeBaseUrl);
+    this.configured = new Set((o.peers ?? []).map(normalizeBaseUrl));
+  }
+
+  /** Where outcome inquiries go: the configured coordinator the record names, else the first configured one. */
+  coordinatorFor(recorded: string): string {
+    const named = safeNormalize(recorded);
+    return named !== undefined && this.coordinators.includes(named) ? named : (this.coordinators[0] as string);
+  }
+
+  isTrusted(url: string): boolean {
+    const u = safeNormalize(url);
+    return u !== undefined && (this.configured.has(u) || this.learned.has(u));
+  }
+
+  /**
+   * The prepare's peers cut to the trusted ones, normalised. Unknown peers trigger one
+   * refresh of the coordinator's list first; `dropped` lists what is still unknown after it.
+   */
+  async vet(participants: readonly string[], selfUrl: string | undefined): Promise<{ trusted: string[]; dropped: string[] }> {
+    const self = selfUrl === undefined ? undefined : safeNormalize(selfUrl);
+    const others = participants.filter((p) => safeNormalize(p) !== self);
+    if (others.some((p) => !this.isTrusted(p))) await this.refresh();
+    const trusted: string[] = [];
+    const dropped: string[] = [];
+    for (const p of others) {
+      if (this.isTrusted(p)) trusted.push(normalizeBaseUrl(p));
+      else dropped.push(p);
+    }
+    if (self !== undefined && participants.some((p) => safeNormalize(p) === self)) trusted.push(self);
+    return { trusted, dropped };
+  }
+
+  /** Reads the coordinator's participant list; never throws (an unreachable coordinator vouches for nobody new). */
+  refresh(): Promise<void> {
+    if (this.refreshing !== undefined) return this.refreshing;
+    const now = this.o.now();
+    if (now - this.lastRefreshAt < (this.o.refreshIntervalMsMin ?? PEERS_DEFAULTS.refreshIntervalMsMin)) return Promise.resolve();
+    this.lastRefreshAt = now;
+    this.refreshing = this.fetchLearned().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async fetchLearned(): Promise<void> {
+    const url = `${this.coordinators[0] as string}/v1/participants`;
+    try {
+      const res = await this.o.http.get<{ participants?: unknown }>(url, { timeoutMs: this.o.refreshTimeoutMs ?? PEERS_DEFAULTS.refreshTimeoutMs });
+      const list = res.status === 200 ? res.data?.participants : undefined;
+      if (!Array.isArray(list)) {
+        this.o.logger.warn({ step: 'peers.refresh-failed', url, status: res.status }, 'the coordinator did not list its participants');
+        return;
+      }
+      const urls = list
+        .map((p: unknown) => (p !== null && typeof p === 'object' ? (p as { url?: unknown }).url : undefined))
+        .filter((u): u is string => typeof u === 'string')
+        .map(safeNormalize)
+        .filter((u): u is string => u !== undefined)
+        .slice(0, PEERS_DEFAULTS.learnedPeersMax);
+      this.learned = new Set(urls);
+      this.o.logger.debug({ step: 'peers.refreshed', url, peers: urls }, 'peers vouched for by the coordinator');
+    } catch (error) {
+      const reason = error instanceof TransportError ? error.message : String(error);
+      this.o.logger.warn({ step: 'peers.refresh-failed', url, reason }, 'could not read the coordinator’s participant list');
+    }
+  }
+}
+
+function safeNormalize(url: string): string | undefined {
+  try {
+    return normalizeBaseUrl(url);
+  } catch {
+    return undefined;
+  }
+}
