@@ -159,7 +159,8 @@ export function routeOf(method: string, url: string): RouteLabel {
   if (path === '/v1/2pc/prepare') return 'prepare';
   if (path === '/v1/2pc/commit') return 'commit';
   if (path === '/v1/2pc/abort') return 'abort';
-  if (/^\/v1\/transactions\/[^/]+\/outcome$/.test(path)) return 'outcome';
+  // Participants' outcome inquiries, one id (GET) or batched (POST /v1/outcomes).
+  if (/^\/v1\/transactions\/[^/]+\/outcome$/.test(path) || path === '/v1/outcomes') return 'outcome';
   if (/^\/v1\/2pc\/transactions\/[^/]+\/inquiry$/.test(path)) return 'inquiry';
   // A peer asking another participant for a transaction's state (cooperative termination).
   if (method.toUpperCase() === 'GET' && /^\/v1\/2pc\/transactions\/[^/?]+$/.test(path)) return 'inquiry';

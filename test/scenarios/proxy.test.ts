@@ -153,6 +153,7 @@ describe('fault proxy: plain forwarding', () => {
     expect(routeOf('POST', '/v1/2pc/commit')).toBe('commit');
     expect(routeOf('POST', '/v1/2pc/abort/')).toBe('abort');
     expect(routeOf('GET', '/v1/transactions/abc/outcome')).toBe('outcome');
+    expect(routeOf('POST', '/v1/outcomes')).toBe('outcome');
     expect(routeOf('GET', '/v1/2pc/transactions/abc/inquiry')).toBe('inquiry');
     expect(routeOf('GET', '/v1/2pc/transactions/abc')).toBe('inquiry');
     expect(routeOf('GET', '/v1/2pc/transactions?state=prepared')).toBe('other');
