@@ -55,6 +55,9 @@ function requestFaults(pathPrefix: string, scale = 1, method?: string): FaultRul
   return REQUEST_FAULTS.map(([fault, p]) => on(pathPrefix, fault, p * scale, method));
 }
 
+/** Where participants send their (batched) outcome inquiries: participant/runtime/inquiries.ts. */
+const OUTCOMES_PATH = '/v1/outcomes';
+
 /** The phases, in order. Probabilities are per request and per rule, walked in order by the proxy. */
 export function networkPhases(): Phase[] {
   return [
@@ -73,7 +76,7 @@ export function networkPhases(): Phase[] {
         on('/v1/2pc/transactions/', 'drop-response', 0.15, 'POST'),
         ...requestFaults('/v1/2pc/transactions/', 2, 'POST'),
       ],
-      coordinator: [on('/v1/transactions/', 'drop-response', 0.15), ...requestFaults('/v1/transactions/', 2)],
+      coordinator: [on(OUTCOMES_PATH, 'drop-response', 0.15), ...requestFaults(OUTCOMES_PATH, 2)],
     },
     {
       name: 'everything',
@@ -85,7 +88,7 @@ export function networkPhases(): Phase[] {
         on('/v1/2pc/commit', 'drop-response', 0.1),
         on('/v1/2pc/abort', 'drop-response', 0.1),
       ],
-      coordinator: [on('/v1/transactions/', 'drop-response', 0.1), ...requestFaults('/v1/transactions/', 0.5)],
+      coordinator: [on(OUTCOMES_PATH, 'drop-response', 0.1), ...requestFaults(OUTCOMES_PATH, 0.5)],
     },
   ];
 }
