@@ -15,7 +15,7 @@
  * it reaches the core: bad input is a 4xx naming the field, never a WAL write.
  */
 import type { Express, Request, Response } from 'express';
-import { asyncRoute, createBaseApp, finishApp, type BaseAppOptions } from '../shared/http/app.ts';
+import { asyncRoute, createBaseApp, finishApp, sendAnswer, type BaseAppOptions } from '../shared/http/app.ts';
 import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, parse, txIdSchema } from '../shared/schemas.ts';
 import { TX_PHASES, type TxPhase } from './core/index.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
@@ -40,7 +40,7 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
 
   const answer = async (res: Response, req: ClientRequest): Promise<void> => {
     const a = await target.request(req);
-    res.status(a.status).json(a.body);
+    sendAnswer(res, a.status, a.body);
   };
   const txIdOf = (req: Request): string => txIdSchema(req.params.txId, 'txId');
 

@@ -8,7 +8,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { CRASH_POINTS } from '../crash-points.ts';
 import type { CrashPoints } from '../crash.ts';
@@ -16,6 +16,7 @@ import { TwopcError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { crashAtSchema, parse } from '../schemas.ts';
+import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
 export interface BaseAppOptions {
   readonly role: 'coordinator' | 'participant';
@@ -25,6 +26,11 @@ export interface BaseAppOptions {
   /** Largest accepted request body. */
   readonly bodyLimitBytes?: number;
   readonly isRecovering: () => boolean;
+  /**
+   * Paths a GET (or HEAD) may read without the token: static pages that hold no
+   * data, like the coordinator's dashboard, which then sends the token itself.
+   */
+  readonly publicPaths?: readonly string[];
   readonly metrics: Metrics;
   readonly crashPoints?: CrashPoints;
   readonly logger?: Logger;
@@ -41,15 +47,27 @@ export function asyncRoute(fn: (req: Request, res: Response) => Promise<void> | 
   };
 }
 
-export function sendError(res: Response, error: TwopcError): void {
-  res.status(error.status).json(error.toBody());
+/** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
+export function sendAnswer(res: Response, status: number, body: unknown): void {
+  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
+  res.status(status).json(body);
 }
 
-/** Bearer-token check, constant time. */
-export function requireToken(token: string): RequestHandler {
+export function sendError(res: Response, error: TwopcError): void {
+  sendAnswer(res, error.status, error.toBody());
+}
+
+/**
+ * Bearer-token check, constant time. /healthz, and GETs of `publicPaths`, pass
+ * without it. Paths are matched in full (`baseUrl` too), so a router mounted
+ * under a prefix does not open `<prefix>/healthz`.
+ */
+export function requireToken(token: string, publicPaths: readonly string[] = []): RequestHandler {
   const expected = Buffer.from(`Bearer ${token}`);
   return (req, res, next) => {
-    if (req.path === '/healthz') return next();
+    const fullPath = req.baseUrl + req.path;
+    if (fullPath === '/healthz') return next();
+    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return next();
     const got = Buffer.from(req.get('authorization') ?? '');
     if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
     sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
@@ -76,7 +94,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  if (options.token) app.use(requireToken(options.token));
+  if (options.token) app.use(requireToken(options.token, options.publicPaths));
   app.use(requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT));
 
   app.get('/healthz', (_req, res) => {
@@ -143,15 +161,47 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Listens on `port` (0 picks a free one) and resolves once bound. */
-export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<Listening> {
+export interface ListenOptions {
+  /** Connection bounds; each one missing takes its SERVER_LIMITS_DEFAULT. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Counts connections dropped at the cap (`http_connections_dropped_total`). */
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+}
+
+/** The limits `listen` applies: the defaults, overridden by the options given. */
+export function resolveServerLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
+  const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+  const l = { ...SERVER_LIMITS_DEFAULT, ...defined };
+  for (const [name, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(v)}.`);
+  }
+  // Node refuses a headers bound longer than the request bound; a shorter request bound lowers both.
+  return { ...l, headersTimeoutMs: Math.min(l.headersTimeoutMs, l.requestTimeoutMs) };
+}
+
+/**
+ * Listens on `port` (0 picks a free one) and resolves once bound, with every
+ * connection bound of ./limits.ts in force: slow or idle clients are cut off
+ * with a 408, and connections past the cap are closed as they arrive.
+ */
+export function listen(app: Express, port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<Listening> {
+  const limits = resolveServerLimits(options.limits);
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+    },
+    app,
+  );
+  server.maxConnections = limits.connectionsMax;
+  watchDrops(server, limits.connectionsMax, options);
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
     server.once('error', reject);
-    server.once('listening', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
-      // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
-      server.keepAliveTimeout = 5_000;
       const addr = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host;
       resolve({
@@ -160,10 +210,29 @@ export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<
         url: `http://${shownHost}:${addr.port}`,
         close: () =>
           new Promise<void>((done) => {
+            // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
             server.close(() => done());
             server.closeAllConnections();
           }),
       });
     });
+  });
+}
+
+/** Counts connections refused at the cap, and says so in the log at most once per DROP_WARNING_INTERVAL_MS. */
+function watchDrops(server: Server, connectionsMax: number, options: ListenOptions): void {
+  let droppedSinceWarning = 0;
+  let lastWarningAt = -Infinity;
+  server.on('drop', () => {
+    options.metrics?.inc('http_connections_dropped_total', `Connections closed on arrival because ${connectionsMax} were open (--connections-max).`);
+    droppedSinceWarning += 1;
+    const now = Date.now();
+    if (now - lastWarningAt < DROP_WARNING_INTERVAL_MS) return;
+    options.logger?.warn(
+      { step: 'http.connections-dropped', dropped: droppedSinceWarning, connectionsMax },
+      `closed ${droppedSinceWarning} new connection(s): ${connectionsMax} connections are open (--connections-max)`,
+    );
+    droppedSinceWarning = 0;
+    lastWarningAt = now;
   });
 }
