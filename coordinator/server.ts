@@ -9,7 +9,7 @@
  *   GET  /v1/transactions/:txId                                         {txId, state, outcome?, branches}
  *   GET  /v1/transactions/:txId/outcome                                 {outcome} for participants' inquiries
  *   GET  /v1/transactions?state=...                                     {transactions, total}
- *   GET  /                                                              the dashboard
+ *   GET  /                                                              the dashboard (a static page: no token needed)
  *
  * Every body, path parameter and query is checked with shared/schemas.ts before
  * it reaches the core: bad input is a 4xx naming the field, never a WAL write.
@@ -27,7 +27,7 @@ export interface CoordinatorTarget {
   readonly recovering: boolean;
 }
 
-export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'> & { readonly target: CoordinatorTarget };
+export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering' | 'publicPaths'> & { readonly target: CoordinatorTarget };
 
 const listQuerySchema = object({ state: optional(literal<TxPhase>(...TX_PHASES)) });
 
@@ -36,7 +36,9 @@ const bodyOrEmpty = (req: Request): unknown => req.body ?? {};
 
 export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   const { target } = options;
-  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering });
+  // The dashboard page holds no data, so it is served without the token: the page reads the
+  // token from its URL fragment (/#token=T) and sends it on every API call it makes.
+  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering, publicPaths: ['/'] });
 
   const answer = async (res: Response, req: ClientRequest): Promise<void> => {
     const a = await target.request(req);
