@@ -7,8 +7,9 @@
  * over-size body a 413, a wrong content type a 415, an unknown route a 404.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { CRASH_POINTS } from '../crash-points.ts';
 import type { CrashPoints } from '../crash.ts';
@@ -198,6 +199,7 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
   );
   server.maxConnections = limits.connectionsMax;
   watchDrops(server, limits.connectionsMax, options);
+  answerClientErrors(server, limits);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -216,6 +218,52 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
           }),
       });
     });
+  });
+}
+
+/** The contract's error for what Node's HTTP parser refused before any route saw the request; undefined: just close. */
+function clientErrorOf(code: string | undefined, limits: ServerLimits): TwopcError | undefined {
+  switch (code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new TwopcError(
+        'request_timeout',
+        `The request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms); closing the connection.`,
+      );
+    case 'HPE_HEADER_OVERFLOW':
+      return new TwopcError('headers_too_large', 'The request headers are larger than the limit (16 KiB); closing the connection.');
+    default:
+      return new TwopcError('bad_request', `Malformed HTTP request (${code ?? 'unknown error'}); closing the connection.`);
+  }
+}
+
+/**
+ * Answers a request Node's parser gave up on (a slow client, huge headers,
+ * broken HTTP) with the contract's JSON error instead of Node's empty one,
+ * then closes the connection. Nothing is written once a response has started.
+ */
+function answerClientErrors(server: Server, limits: ServerLimits): void {
+  const responding = new WeakMap<Duplex, ServerResponse>();
+  server.on('request', (req: { socket: Socket }, res: ServerResponse) => {
+    responding.set(req.socket, res);
+    res.once('close', () => {
+      if (responding.get(req.socket) === res) responding.delete(req.socket);
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const error = clientErrorOf(err.code, limits);
+    if (error === undefined || !socket.writable || responding.get(socket)?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(error.toBody());
+    // As Node does: one small write, then destroy, so a client that keeps sending cannot keep the socket.
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.destroy();
   });
 }
 

@@ -190,6 +190,7 @@ describe('a slow-loris client', () => {
       console.log(`slow-loris ${what}: ended by ${t.ending?.by ?? 'nobody'} after ${t.openMs} ms, ${t.bytesSent} body bytes trickled`);
       expect(t.ending, `${what}: the server did not close the connection within ${TRICKLE_DEADLINE_MS} ms`).toMatchObject({ by: 'server' });
       expect(t.received, what).toMatch(/^HTTP\/1\.1 408 /);
+      expect(t.received, what).toContain('{"error":{"code":"request_timeout","message":"The request did not arrive in time');
       // The server never cuts a client before its bound (an idle connection gets the shorter headers bound).
       expect(t.openMs).toBeGreaterThanOrEqual(t.bytesSent === 0 ? SERVER_LIMITS_DEFAULT.headersTimeoutMs : SERVER_LIMITS_DEFAULT.requestTimeoutMs);
     }

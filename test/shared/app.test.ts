@@ -5,6 +5,7 @@ import { createBaseApp, finishApp, listen, requireToken, resolveServerLimits, ty
 import { RETRY_AFTER_S, SERVER_LIMITS_DEFAULT } from '../../shared/http/limits.ts';
 import { Metrics } from '../../shared/metrics.ts';
 import { createTransactionSchema, parse } from '../../shared/schemas.ts';
+import { RawConnection } from '../helpers/raw-http.ts';
 
 let node: Listening;
 const killed: string[] = [];
@@ -126,6 +127,27 @@ describe('token exemptions and server limits (issue 7, items 5 and 6)', () => {
       expect(busy.status).toBe(503);
       expect(busy.headers.get('retry-after')).toBe(String(RETRY_AFTER_S));
       expect((await fetch(`${l.url}/bad`)).headers.get('retry-after')).toBeNull();
+    } finally {
+      await l.close();
+    }
+  });
+
+  it("answers what Node's parser refuses with the contract's JSON error, then closes", async () => {
+    const l = await listen(createBaseApp({ role: 'participant', name: 'p', isRecovering: () => false, metrics: new Metrics() }), 0);
+    try {
+      const port = l.port;
+      const huge = await RawConnection.open(port);
+      huge.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
+      await huge.until(() => false, 10_000).catch(() => undefined);
+      expect(huge.received).toMatch(/^HTTP\/1\.1 431 /);
+      expect(huge.received).toContain('"code":"headers_too_large"');
+      expect(huge.ended).toMatchObject({ by: 'server' });
+      const broken = await RawConnection.open(port);
+      broken.write('NOT HTTP AT ALL\r\n\r\n');
+      await broken.until(() => false, 10_000).catch(() => undefined);
+      expect(broken.received).toMatch(/^HTTP\/1\.1 400 /);
+      expect(broken.received).toContain('"code":"bad_request"');
+      expect(broken.ended).toMatchObject({ by: 'server' });
     } finally {
       await l.close();
     }
