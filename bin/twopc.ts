@@ -3,7 +3,8 @@
  * Every flag can also come from the environment as TWOPC_<FLAG>.
  */
 import { Command, type Option } from 'commander';
-import { accessOpts, fsyncOpt, intArg, opt, parseParticipants, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
+import { accessOpts, fsyncOpt, httpLimitsOf, intArg, opt, parseParticipants, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 
 const program = new Command();
 program
@@ -39,6 +40,16 @@ withOptions(program.command('coordinator'), serviceOpts())
   .addOption(opt('--participants <list>', 'p1=URL,p2=URL,... (the only participants it will talk to)').argParser(parseParticipants).makeOptionMandatory())
   .addOption(opt('--name <name>', 'node name').default('coordinator'))
   .addOption(opt('--protocol <variant>', 'presumption').choices(['presumed-abort', 'presumed-nothing', 'presumed-commit']).default('presumed-abort'))
+  .addOption(
+    opt('--tx-timeout-max-ms <n>', "largest timeoutMs a client may ask for; also caps an interactive transaction's default")
+      .argParser(intArg('tx-timeout-max-ms', 1, 600_000))
+      .default(COORDINATOR_DEFAULTS.txTimeoutMsMax),
+  )
+  .addOption(
+    opt('--active-tx-max <n>', 'unfinished transactions at once; beyond it new ones get a 503')
+      .argParser(intArg('active-tx-max', 1, 1_000_000))
+      .default(COORDINATOR_DEFAULTS.maxActiveTransactions),
+  )
   .action(async (o) => {
     const { startCoordinator } = await import('../coordinator/main.ts');
     const node = await startCoordinator({
@@ -51,6 +62,8 @@ withOptions(program.command('coordinator'), serviceOpts())
       token: o.token,
       chaos: Boolean(o.chaos),
       protocol: o.protocol,
+      core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax },
+      http: httpLimitsOf(o),
     });
     closeOnSignal(() => node.close());
   });
@@ -74,6 +87,7 @@ withOptions(program.command('participant'), serviceOpts())
       chaos: Boolean(o.chaos),
       lockWaitMs: o.lockWaitMs,
       ...(o.peers !== undefined && { peers: o.peers }),
+      http: httpLimitsOf(o),
     });
     closeOnSignal(() => node.close());
   });

@@ -1,7 +1,9 @@
 /**
  * The dashboard at GET /: one static page that polls the coordinator's own API
  * (GET /v1/transactions, /healthz) once a second. No build step, no assets.
- * With --token, open it as /#token=T (the page sends it as a bearer token).
+ * With --token, open it as /#token=T: the page is served without the token (it
+ * holds no data), reads T from the URL fragment, which browsers never send to
+ * the server, and sends it as a bearer token on every API call.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -47,6 +49,11 @@ export const DASHBOARD_HTML = `<!doctype html>
         h.name + ' (pid ' + h.pid + ')' + (h.recovering ? ' — recovering from its WAL' : ' — up');
       const state = document.getElementById('state').value;
       const res = await fetch('/v1/transactions' + (state ? '?state=' + state : ''), { headers });
+      if (res.status === 401) {
+        document.getElementById('health').textContent =
+          (token ? 'the token in this URL was refused' : 'this coordinator needs its token') + ': open this page as /#token=<token>';
+        return;
+      }
       const body = await res.json();
       if (!res.ok) throw new Error(body.error ? body.error.message : res.status);
       document.getElementById('rows').innerHTML = body.transactions.map((t) =>

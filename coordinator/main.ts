@@ -10,6 +10,7 @@ import { Timers, systemClock } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
 import { listen } from '../shared/http/app.ts';
+import type { ServerLimits } from '../shared/http/limits.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
@@ -41,6 +42,8 @@ export interface StartCoordinatorOptions {
   readonly onFatal?: (error: unknown) => void;
   /** Core tuning for tests and demos (timeouts, reply wait, backoff, limits). */
   readonly core?: Partial<Omit<CoordinatorConfig, 'name' | 'selfUrl' | 'participants' | 'protocol'>>;
+  /** HTTP server bounds (connections, request timeouts); shared/http/limits.ts has the defaults. */
+  readonly http?: Partial<ServerLimits>;
   /** WAL tuning (segment size...); the sync policy comes from `fsync`. */
   readonly wal?: Omit<FileLogOptions, 'syncPolicy'>;
   /** A checkpoint after this many records (bounds WAL growth). */
@@ -100,7 +103,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     ...(options.token !== undefined && { token: options.token }),
     ...(options.chaos !== undefined && { chaos: options.chaos }),
   });
-  const listening = await listen(app, options.port, options.host ?? '127.0.0.1');
+  const listening = await listen(app, options.port, options.host ?? '127.0.0.1', { limits: options.http ?? {}, metrics, logger });
 
   const prepareTimeoutMs = options.core?.prepareTimeoutMs ?? CONFIG_DEFAULTS.prepareTimeoutMs;
   const http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: prepareTimeoutMs });

@@ -11,13 +11,13 @@
  *   POST /v1/outcomes                          {txIds}                  {outcomes: {txId: outcome}}, the same, batched
  *   GET  /v1/transactions?state=...                                     {transactions, total}
  *   GET  /v1/participants                                               {participants: [{name, url}]}
- *   GET  /                                                              the dashboard
+ *   GET  /                                                              the dashboard (a static page: no token needed)
  *
  * Every body, path parameter and query is checked with shared/schemas.ts before
  * it reaches the core: bad input is a 4xx naming the field, never a WAL write.
  */
 import type { Express, Request, Response } from 'express';
-import { asyncRoute, createBaseApp, finishApp, type BaseAppOptions } from '../shared/http/app.ts';
+import { asyncRoute, createBaseApp, finishApp, sendAnswer, type BaseAppOptions } from '../shared/http/app.ts';
 import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, outcomesBatchSchema, parse, txIdSchema } from '../shared/schemas.ts';
 import { TX_PHASES, type TxPhase } from './core/index.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
@@ -29,7 +29,7 @@ export interface CoordinatorTarget {
   readonly recovering: boolean;
 }
 
-export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'> & {
+export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering' | 'publicPaths'> & {
   readonly target: CoordinatorTarget;
   /** name → base URL: what GET /v1/participants vouches for, so participants know whom to trust as peers. */
   readonly participants: Readonly<Record<string, string>>;
@@ -42,11 +42,13 @@ const bodyOrEmpty = (req: Request): unknown => req.body ?? {};
 
 export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   const { target } = options;
-  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering });
+  // The dashboard page holds no data, so it is served without the token: the page reads the
+  // token from its URL fragment (/#token=T) and sends it on every API call it makes.
+  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering, publicPaths: ['/'] });
 
   const answer = async (res: Response, req: ClientRequest): Promise<void> => {
     const a = await target.request(req);
-    res.status(a.status).json(a.body);
+    sendAnswer(res, a.status, a.body);
   };
   const txIdOf = (req: Request): string => txIdSchema(req.params.txId, 'txId');
 

@@ -9,6 +9,7 @@
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { listen } from '../shared/http/app.ts';
+import type { ServerLimits } from '../shared/http/limits.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import type { SyncPolicy } from '../wal/options.ts';
@@ -28,6 +29,8 @@ export interface StartParticipantOptions {
   readonly token?: string;
   readonly chaos?: boolean;
   readonly lockWaitMs?: number;
+  /** HTTP server bounds (connections, request timeouts); shared/http/limits.ts has the defaults. */
+  readonly http?: Partial<ServerLimits>;
   readonly logger?: Logger;
   /** A crash point to arm at start; defaults to TWOPC_CRASH_AT with --chaos. */
   readonly crashAt?: string;
@@ -78,7 +81,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     ...(options.token !== undefined && { token: options.token }),
     ...(options.chaos !== undefined && { chaos: options.chaos }),
   });
-  const listening = await listen(app, options.port, options.host ?? '127.0.0.1');
+  const listening = await listen(app, options.port, options.host ?? '127.0.0.1', { limits: options.http ?? {}, metrics, logger });
   try {
     await participant.start({ selfUrl: listening.url });
   } catch (error) {

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { SYNC_POLICIES } from '../wal/options.ts';
+import { SERVER_LIMITS_DEFAULT, type ServerLimits } from './http/limits.ts';
 import { trimUrl } from './types.ts';
 import { normalizeBaseUrl } from './url.ts';
 
@@ -52,7 +53,25 @@ export function serviceOpts(): Option[] {
     opt('--data <dir>', 'directory for the WAL').makeOptionMandatory(),
     fsyncOpt(),
     ...accessOpts(),
+    ...httpLimitOpts(),
   ];
+}
+
+/** The HTTP server's bounds an operator may need to size (shared/http/limits.ts has the rest and the why). */
+export function httpLimitOpts(): Option[] {
+  return [
+    opt('--connections-max <n>', 'open connections at once; more are closed on arrival')
+      .argParser(intArg('connections-max', 1, 65_536))
+      .default(SERVER_LIMITS_DEFAULT.connectionsMax),
+    opt('--request-timeout-ms <n>', 'how long a client may take to send a whole request; slower ones get a 408')
+      .argParser(intArg('request-timeout-ms', 100, 600_000))
+      .default(SERVER_LIMITS_DEFAULT.requestTimeoutMs),
+  ];
+}
+
+/** The limits `listen` takes, from the parsed options of httpLimitOpts. */
+export function httpLimitsOf(o: { connectionsMax: number; requestTimeoutMs: number }): Partial<ServerLimits> {
+  return { connectionsMax: o.connectionsMax, requestTimeoutMs: o.requestTimeoutMs };
 }
 
 /** Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map. */

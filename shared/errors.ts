@@ -6,6 +6,8 @@
 export type ErrorCode =
   | 'bad_request' // malformed JSON, wrong types, unknown fields
   | 'payload_too_large'
+  | 'request_timeout' // the request did not arrive within the server's bound (a slow client)
+  | 'headers_too_large'
   | 'unauthorized'
   | 'not_found'
   | 'conflict' // e.g. enlisting in a transaction that is already deciding
@@ -17,6 +19,8 @@ export type ErrorCode =
 const statusOf: Record<ErrorCode, number> = {
   bad_request: 400,
   payload_too_large: 413,
+  request_timeout: 408,
+  headers_too_large: 431,
   unauthorized: 401,
   not_found: 404,
   conflict: 409,

@@ -8,7 +8,8 @@ import type { BranchState, CoordinatorConfig, CoordinatorState, ParticipantRef, 
 export const CONFIG_DEFAULTS = {
   protocol: 'presumed-abort',
   prepareTimeoutMs: 5_000,
-  defaultTxTimeoutMs: 60_000,
+  // An interactive transaction's timeout when the client names none; never more than txTimeoutMsMax.
+  defaultTxTimeoutMs: 30_000,
   replyWaitMs: 2_000,
   resendBaseMs: 100,
   resendMaxMs: 5_000,
@@ -17,7 +18,10 @@ export const CONFIG_DEFAULTS = {
   maxOpsPerBranch: 256,
   finishedHistoryMax: 1_000,
   waitersPerTxMax: 16,
-  txTimeoutMsMax: 600_000,
+  // The longest a client may make a transaction live before it commits or aborts (interactive) or
+  // wait for votes (run whole). It bounds how long one caller holds one of the maxActiveTransactions
+  // slots, and how long yes voters hold their locks waiting for a slow vote; see docs/limits.md.
+  txTimeoutMsMax: 30_000,
   listMax: 500,
 } as const satisfies Omit<ResolvedConfig, 'name' | 'selfUrl' | 'participants'>;
 
@@ -25,7 +29,11 @@ export function resolveConfig(config: CoordinatorConfig): ResolvedConfig {
   const participants: Record<string, string> = {};
   for (const [name, url] of Object.entries(config.participants)) participants[name] = trimUrl(url);
   const defined = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-  return { ...CONFIG_DEFAULTS, ...defined, selfUrl: trimUrl(config.selfUrl), participants } as ResolvedConfig;
+  const resolved = { ...CONFIG_DEFAULTS, ...defined, selfUrl: trimUrl(config.selfUrl), participants } as ResolvedConfig;
+  // A lowered maximum lowers the defaults with it: an idle interactive transaction, and a vote
+  // nobody gave a timeout for, are bounded by the maximum too.
+  const max = resolved.txTimeoutMsMax;
+  return { ...resolved, defaultTxTimeoutMs: Math.min(resolved.defaultTxTimeoutMs, max), prepareTimeoutMs: Math.min(resolved.prepareTimeoutMs, max) };
 }
 
 /** Recovering, and empty: the `recover` event fills it from the WAL. */

@@ -89,14 +89,22 @@ function onClient(d: Draft, e: ClientEvent): void {
   }
 }
 
-/** Refuses new work past the bound on unfinished transactions, and timeouts past their bound. */
+/**
+ * Refuses a timeout past its bound (a 400, whatever the load), then new work
+ * past the bound on unfinished transactions (a 503 the client may retry).
+ */
 function admit(d: Draft, requestId: RequestId, timeoutMs: number | undefined): boolean {
-  if (d.unfinishedCount >= d.config.maxActiveTransactions) {
-    d.fail(requestId, 'unavailable', `Too many unfinished transactions (${d.config.maxActiveTransactions}); retry later.`);
+  const max = d.config.txTimeoutMsMax;
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= max)) {
+    d.fail(requestId, 'bad_request', `Expected \`timeoutMs\` to be an integer from 1 to ${max} (this coordinator's maximum, --tx-timeout-max-ms), got ${timeoutMs}.`);
     return false;
   }
-  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= d.config.txTimeoutMsMax)) {
-    d.fail(requestId, 'bad_request', `Expected \`timeoutMs\` to be an integer from 1 to ${d.config.txTimeoutMsMax}.`);
+  if (d.unfinishedCount >= d.config.maxActiveTransactions) {
+    d.fail(
+      requestId,
+      'unavailable',
+      `The coordinator has ${d.config.maxActiveTransactions} unfinished transactions, its limit (--active-tx-max); retry later.`,
+    );
     return false;
   }
   return true;

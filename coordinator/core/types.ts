@@ -27,13 +27,13 @@ export interface CoordinatorConfig {
   readonly protocol?: ProtocolVariant;
   /** How long phase 1 waits for every vote before it aborts. */
   readonly prepareTimeoutMs?: number;
-  /** How long an interactive transaction may stay active before it is aborted. */
+  /** How long an interactive transaction without a `timeoutMs` may stay active before it is aborted (capped at txTimeoutMsMax). */
   readonly defaultTxTimeoutMs?: number;
   /** How long a commit/runWhole reply waits for phase-2 acks after the decision is durable. */
   readonly replyWaitMs?: number;
   readonly resendBaseMs?: number;
   readonly resendMaxMs?: number;
-  /** Unfinished transactions (active, voting, or waiting for acks) before new ones get a 503. */
+  /** Unfinished transactions (active, voting, or waiting for acks) before new ones get a 503 (`--active-tx-max`). */
   readonly maxActiveTransactions?: number;
   readonly maxBranchesPerTx?: number;
   readonly maxOpsPerBranch?: number;
@@ -41,7 +41,7 @@ export interface CoordinatorConfig {
   readonly finishedHistoryMax?: number;
   /** Client requests that may wait on one transaction's outcome at once. */
   readonly waitersPerTxMax?: number;
-  /** Largest client-chosen `timeoutMs`. */
+  /** Largest client-chosen `timeoutMs` (`--tx-timeout-max-ms`); a larger one is a 400. */
   readonly txTimeoutMsMax?: number;
   /** Most transactions one list request returns. */
   readonly listMax?: number;

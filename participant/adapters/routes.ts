@@ -16,7 +16,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
-import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendError, toTwopcError } from '../../shared/http/app.ts';
+import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
 import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { Resource } from '../resources/resource.ts';
@@ -61,9 +61,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent) =>
     (options.isReady?.() === true ? Promise.resolve() : untilReady(options.ready, waitMs))
       .then(() => options.target.request(make))
-      .then((answer) => {
-        res.status(answer.status).json(answer.body);
-      });
+      .then((answer) => sendAnswer(res, answer.status, answer.body));
 
   router.post(
     '/v1/2pc/prepare',

@@ -7,8 +7,9 @@
  * over-size body a 413, a wrong content type a 415, an unknown route a 404.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { CRASH_POINTS } from '../crash-points.ts';
 import type { CrashPoints } from '../crash.ts';
@@ -16,6 +17,7 @@ import { TwopcError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { crashAtSchema, parse } from '../schemas.ts';
+import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
 export interface BaseAppOptions {
   readonly role: 'coordinator' | 'participant';
@@ -25,6 +27,11 @@ export interface BaseAppOptions {
   /** Largest accepted request body. */
   readonly bodyLimitBytes?: number;
   readonly isRecovering: () => boolean;
+  /**
+   * Paths a GET (or HEAD) may read without the token: static pages that hold no
+   * data, like the coordinator's dashboard, which then sends the token itself.
+   */
+  readonly publicPaths?: readonly string[];
   readonly metrics: Metrics;
   readonly crashPoints?: CrashPoints;
   readonly logger?: Logger;
@@ -41,15 +48,27 @@ export function asyncRoute(fn: (req: Request, res: Response) => Promise<void> | 
   };
 }
 
-export function sendError(res: Response, error: TwopcError): void {
-  res.status(error.status).json(error.toBody());
+/** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
+export function sendAnswer(res: Response, status: number, body: unknown): void {
+  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
+  res.status(status).json(body);
 }
 
-/** Bearer-token check, constant time. */
-export function requireToken(token: string): RequestHandler {
+export function sendError(res: Response, error: TwopcError): void {
+  sendAnswer(res, error.status, error.toBody());
+}
+
+/**
+ * Bearer-token check, constant time. /healthz, and GETs of `publicPaths`, pass
+ * without it. Paths are matched in full (`baseUrl` too), so a router mounted
+ * under a prefix does not open `<prefix>/healthz`.
+ */
+export function requireToken(token: string, publicPaths: readonly string[] = []): RequestHandler {
   const expected = Buffer.from(`Bearer ${token}`);
   return (req, res, next) => {
-    if (req.path === '/healthz') return next();
+    const fullPath = req.baseUrl + req.path;
+    if (fullPath === '/healthz') return next();
+    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return next();
     const got = Buffer.from(req.get('authorization') ?? '');
     if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
     sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
@@ -76,7 +95,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  if (options.token) app.use(requireToken(options.token));
+  if (options.token) app.use(requireToken(options.token, options.publicPaths));
   app.use(requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT));
 
   app.get('/healthz', (_req, res) => {
@@ -143,15 +162,48 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Listens on `port` (0 picks a free one) and resolves once bound. */
-export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<Listening> {
+export interface ListenOptions {
+  /** Connection bounds; each one missing takes its SERVER_LIMITS_DEFAULT. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Counts connections dropped at the cap (`http_connections_dropped_total`). */
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+}
+
+/** The limits `listen` applies: the defaults, overridden by the options given. */
+export function resolveServerLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
+  const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+  const l = { ...SERVER_LIMITS_DEFAULT, ...defined };
+  for (const [name, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(v)}.`);
+  }
+  // Node refuses a headers bound longer than the request bound; a shorter request bound lowers both.
+  return { ...l, headersTimeoutMs: Math.min(l.headersTimeoutMs, l.requestTimeoutMs) };
+}
+
+/**
+ * Listens on `port` (0 picks a free one) and resolves once bound, with every
+ * connection bound of ./limits.ts in force: slow or idle clients are cut off
+ * with a 408, and connections past the cap are closed as they arrive.
+ */
+export function listen(app: Express, port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<Listening> {
+  const limits = resolveServerLimits(options.limits);
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+    },
+    app,
+  );
+  server.maxConnections = limits.connectionsMax;
+  watchDrops(server, limits.connectionsMax, options);
+  answerClientErrors(server, limits);
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
     server.once('error', reject);
-    server.once('listening', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
-      // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
-      server.keepAliveTimeout = 5_000;
       const addr = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host;
       resolve({
@@ -160,10 +212,75 @@ export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<
         url: `http://${shownHost}:${addr.port}`,
         close: () =>
           new Promise<void>((done) => {
+            // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
             server.close(() => done());
             server.closeAllConnections();
           }),
       });
     });
+  });
+}
+
+/** The contract's error for what Node's HTTP parser refused before any route saw the request; undefined: just close. */
+function clientErrorOf(code: string | undefined, limits: ServerLimits): TwopcError | undefined {
+  switch (code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new TwopcError(
+        'request_timeout',
+        `The request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms); closing the connection.`,
+      );
+    case 'HPE_HEADER_OVERFLOW':
+      return new TwopcError('headers_too_large', 'The request headers are larger than the limit (16 KiB); closing the connection.');
+    default:
+      return new TwopcError('bad_request', `Malformed HTTP request (${code ?? 'unknown error'}); closing the connection.`);
+  }
+}
+
+/**
+ * Answers a request Node's parser gave up on (a slow client, huge headers,
+ * broken HTTP) with the contract's JSON error instead of Node's empty one,
+ * then closes the connection. Nothing is written once a response has started.
+ */
+function answerClientErrors(server: Server, limits: ServerLimits): void {
+  const responding = new WeakMap<Duplex, ServerResponse>();
+  server.on('request', (req: { socket: Socket }, res: ServerResponse) => {
+    responding.set(req.socket, res);
+    res.once('close', () => {
+      if (responding.get(req.socket) === res) responding.delete(req.socket);
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const error = clientErrorOf(err.code, limits);
+    if (error === undefined || !socket.writable || responding.get(socket)?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(error.toBody());
+    // As Node does: one small write, then destroy, so a client that keeps sending cannot keep the socket.
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.destroy();
+  });
+}
+
+/** Counts connections refused at the cap, and says so in the log at most once per DROP_WARNING_INTERVAL_MS. */
+function watchDrops(server: Server, connectionsMax: number, options: ListenOptions): void {
+  let droppedSinceWarning = 0;
+  let lastWarningAt = -Infinity;
+  server.on('drop', () => {
+    options.metrics?.inc('http_connections_dropped_total', `Connections closed on arrival because ${connectionsMax} were open (--connections-max).`);
+    droppedSinceWarning += 1;
+    const now = Date.now();
+    if (now - lastWarningAt < DROP_WARNING_INTERVAL_MS) return;
+    options.logger?.warn(
+      { step: 'http.connections-dropped', dropped: droppedSinceWarning, connectionsMax },
+      `closed ${droppedSinceWarning} new connection(s): ${connectionsMax} connections are open (--connections-max)`,
+    );
+    droppedSinceWarning = 0;
+    lastWarningAt = now;
   });
 }

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrashPoints } from '../../shared/crash.ts';
-import { createBaseApp, finishApp, listen, type Listening } from '../../shared/http/app.ts';
+import { TwopcError } from '../../shared/errors.ts';
+import { createBaseApp, finishApp, listen, requireToken, resolveServerLimits, type Listening } from '../../shared/http/app.ts';
+import { RETRY_AFTER_S, SERVER_LIMITS_DEFAULT } from '../../shared/http/limits.ts';
 import { Metrics } from '../../shared/metrics.ts';
 import { createTransactionSchema, parse } from '../../shared/schemas.ts';
+import { RawConnection } from '../helpers/raw-http.ts';
 
 let node: Listening;
 const killed: string[] = [];
@@ -79,5 +82,90 @@ describe('crash point at start', () => {
     expect(crashPointAtStart(true, undefined, env)).toBe('coordinator.after-decision-logged');
     expect(crashPointAtStart(true, undefined, {})).toBeUndefined();
     expect(crashPointAtStart(false, 'participant.after-prepare-logged', env)).toBe('participant.after-prepare-logged');
+  });
+});
+
+describe('token exemptions and server limits (issue 7, items 5 and 6)', () => {
+  it('opens only GETs of the public paths, matched in full, and /healthz', async () => {
+    const { default: express } = await import('express');
+    const app = createBaseApp({ role: 'coordinator', name: 'c', token: 'sekrit', isRecovering: () => false, metrics: new Metrics(), publicPaths: ['/'] });
+    app.get('/', (_req, res) => {
+      res.type('html').send('<p>page</p>');
+    });
+    const mounted = express.Router();
+    mounted.use('/prefix', requireToken('sekrit'));
+    mounted.get('/prefix/healthz', (_req, res) => {
+      res.json({ leaked: true });
+    });
+    app.use(mounted);
+    finishApp(app);
+    const l = await listen(app, 0);
+    try {
+      expect((await fetch(`${l.url}/`)).status).toBe(200);
+      expect((await fetch(`${l.url}/`, { method: 'POST' })).status).toBe(401);
+      expect((await fetch(`${l.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${l.url}/healthz`)).status).toBe(200);
+      // A router's own token check does not open `<prefix>/healthz`.
+      expect((await fetch(`${l.url}/prefix/healthz`)).status).toBe(401);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('puts Retry-After on every 503', async () => {
+    const app = createBaseApp({ role: 'participant', name: 'p', isRecovering: () => true, metrics: new Metrics() });
+    app.get('/busy', () => {
+      throw new TwopcError('unavailable', 'busy');
+    });
+    app.get('/bad', () => {
+      throw new TwopcError('bad_request', 'bad');
+    });
+    finishApp(app);
+    const l = await listen(app, 0);
+    try {
+      const busy = await fetch(`${l.url}/busy`);
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get('retry-after')).toBe(String(RETRY_AFTER_S));
+      expect((await fetch(`${l.url}/bad`)).headers.get('retry-after')).toBeNull();
+    } finally {
+      await l.close();
+    }
+  });
+
+  it("answers what Node's parser refuses with the contract's JSON error, then closes", async () => {
+    const l = await listen(createBaseApp({ role: 'participant', name: 'p', isRecovering: () => false, metrics: new Metrics() }), 0);
+    try {
+      const port = l.port;
+      const huge = await RawConnection.open(port);
+      huge.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
+      await huge.until(() => false, 10_000).catch(() => undefined);
+      expect(huge.received).toMatch(/^HTTP\/1\.1 431 /);
+      expect(huge.received).toContain('"code":"headers_too_large"');
+      expect(huge.ended).toMatchObject({ by: 'server' });
+      const broken = await RawConnection.open(port);
+      broken.write('NOT HTTP AT ALL\r\n\r\n');
+      await broken.until(() => false, 10_000).catch(() => undefined);
+      expect(broken.received).toMatch(/^HTTP\/1\.1 400 /);
+      expect(broken.received).toContain('"code":"bad_request"');
+      expect(broken.ended).toMatchObject({ by: 'server' });
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('applies the limits to the server, a request bound lowering the headers bound', async () => {
+    const l = await listen(createBaseApp({ role: 'participant', name: 'p', isRecovering: () => false, metrics: new Metrics() }), 0, '127.0.0.1', {
+      limits: { requestTimeoutMs: 1_000, connectionsMax: 7 },
+    });
+    try {
+      expect(l.server.requestTimeout).toBe(1_000);
+      expect(l.server.headersTimeout).toBe(1_000);
+      expect(l.server.keepAliveTimeout).toBe(SERVER_LIMITS_DEFAULT.keepAliveTimeoutMs);
+      expect(l.server.maxConnections).toBe(7);
+    } finally {
+      await l.close();
+    }
+    expect(resolveServerLimits()).toEqual(SERVER_LIMITS_DEFAULT);
+    expect(() => resolveServerLimits({ connectionsMax: 0 })).toThrow('Expected `connectionsMax` to be a positive integer, got 0.');
   });
 });

@@ -70,6 +70,28 @@ describe('client requests: validation and limits', () => {
     expect(replyOf(h2.feed({ type: 'begin', requestId: long, timeoutMs: 5_000 }), long).status).toBe(400);
   });
 
+  // Issue 7, item 5: a caller cannot hold a slot past the configured maximum.
+  it('refuses a timeout over the maximum with a 400 naming it, even when every slot is taken', () => {
+    const h = new Harness({ maxActiveTransactions: 1, txTimeoutMsMax: 1_000 });
+    h.feed({ type: 'begin', requestId: h.rid() });
+    const over = h.rid();
+    const effects = h.feed({ type: 'runWhole', requestId: over, timeoutMs: 1_001, branches: [{ participant: 'p1', ops: [put('a', 1)] }] });
+    expect(replyOf(effects, over)).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
+    expect(JSON.stringify(replyOf(effects, over).body)).toContain('from 1 to 1000');
+    expect(only(effects, 'persist', 'send')).toEqual([]);
+    const full = h.rid();
+    expect(replyOf(h.feed({ type: 'begin', requestId: full, timeoutMs: 1_000 }), full)).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+  });
+
+  it('bounds an idle interactive transaction by the maximum when the client names no timeout', () => {
+    const h = new Harness({ defaultTxTimeoutMs: 30_000, txTimeoutMsMax: 1_000 });
+    expect(only(h.feed({ type: 'begin', requestId: h.rid() }), 'setTimer')).toEqual([{ kind: 'setTimer', id: 'tx-1-1/timeout', ms: 1_000 }]);
+    h.feed({ type: 'enlist', requestId: h.rid(), txId: 'tx-1-1', participant: 'p1', ops: [put('a', 1)] });
+    h.now += 1_000;
+    h.feed({ type: 'timer', id: 'tx-1-1/timeout' });
+    expect(h.state.finished.get('tx-1-1')).toMatchObject({ phase: 'aborted' });
+  });
+
   it('lists transactions newest first, filtered by state', () => {
     const h = new Harness();
     h.feed({ type: 'begin', requestId: h.rid() });

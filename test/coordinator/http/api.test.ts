@@ -57,7 +57,7 @@ describe('the interactive API', () => {
 
   it('aborts an active transaction without a body', async () => {
     cluster = await Cluster.start(server);
-    await cluster.post('/v1/transactions', { timeoutMs: 60_000 });
+    await cluster.post('/v1/transactions', { timeoutMs: 20_000 });
     expect(await cluster.post('/v1/transactions/tx-1-1/abort')).toEqual({ status: 200, body: { txId: 'tx-1-1', outcome: 'aborted' } });
   });
 
