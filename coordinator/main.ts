@@ -9,6 +9,7 @@
 import { Timers, systemClock } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
+import { checkParticipants } from '../shared/urls.ts';
 import { listen } from '../shared/http/app.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
@@ -27,7 +28,7 @@ export interface StartCoordinatorOptions {
   readonly port: number;
   readonly host?: string;
   readonly dataDir: string;
-  /** name -> base URL: the only participants this coordinator talks to. */
+  /** name -> base URL: the only participants this coordinator talks to; two names for one URL are a ConfigError. */
   readonly participants: Readonly<Record<string, string>>;
   readonly fsync: SyncPolicy;
   /** Required of clients, and sent to participants (one cluster, one token). */
@@ -59,6 +60,9 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<RunningCoordinator> {
   const name = options.name ?? 'coordinator';
+  // Before anything listens or opens: a list where two names reach one participant would
+  // send it two prepares under one txId (issue 7), so it is refused here with a ConfigError.
+  const participants = checkParticipants(options.participants);
   const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -108,7 +112,12 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   try {
     // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
     const chaosFs = chaosWalFs(options.chaos === true);
-    const opened = await openFileLog(options.dataDir, { ...options.wal, ...(chaosFs !== undefined && { fs: chaosFs }), syncPolicy: options.fsync });
+    const opened = await openFileLog(options.dataDir, {
+      owner: `coordinator ${name}`,
+      ...options.wal,
+      ...(chaosFs !== undefined && { fs: chaosFs }),
+      syncPolicy: options.fsync,
+    });
     log = opened.log;
     if (opened.recovered.tornTail) logger.warn({ step: 'wal.torn-tail', ...opened.recovered.tornTail }, 'cut a torn tail off the WAL');
     runtime = new CoordinatorRuntime({
@@ -116,7 +125,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
         ...options.core,
         name,
         selfUrl: listening.url,
-        participants: options.participants,
+        participants,
         protocol: options.protocol ?? 'presumed-abort',
       },
       log,
@@ -140,7 +149,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   }
   const running = runtime;
   logger.info(
-    { step: 'listening', url: listening.url, participants: options.participants, protocol: options.protocol ?? 'presumed-abort' },
+    { step: 'listening', url: listening.url, participants, protocol: options.protocol ?? 'presumed-abort' },
     `coordinator ${name} at ${listening.url}`,
   );
 

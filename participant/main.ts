@@ -11,6 +11,7 @@ import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { listen } from '../shared/http/app.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
+import { parseServiceUrl } from '../shared/urls.ts';
 import type { SyncPolicy } from '../wal/options.ts';
 import { createParticipant, type CreateParticipantOptions } from './library.ts';
 import { KvStore } from './resources/kv.ts';
@@ -21,6 +22,7 @@ export interface StartParticipantOptions {
   readonly port: number;
   readonly host?: string;
   readonly dataDir: string;
+  /** The coordinator's base URL; a malformed one is a ConfigError. */
   readonly coordinatorUrl: string;
   readonly fsync: SyncPolicy;
   readonly token?: string;
@@ -42,6 +44,7 @@ export interface RunningParticipant {
 }
 
 export async function startParticipant(options: StartParticipantOptions): Promise<RunningParticipant> {
+  const coordinatorUrl = parseServiceUrl(options.coordinatorUrl, 'coordinator URL');
   const logger = options.logger ?? createLogger({ role: 'participant', name: options.name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -51,7 +54,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
   const participant = createParticipant({
     name: options.name,
     dataDir: options.dataDir,
-    coordinatorUrl: options.coordinatorUrl,
+    coordinatorUrl,
     resource: kv,
     fsync: options.fsync,
     logger,
@@ -82,7 +85,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     await listening.close();
     throw error;
   }
-  logger.info({ step: 'listening', url: listening.url, coordinator: options.coordinatorUrl }, `participant ${options.name} at ${listening.url}`);
+  logger.info({ step: 'listening', url: listening.url, coordinator: coordinatorUrl }, `participant ${options.name} at ${listening.url}`);
   let closing: Promise<void> | undefined;
   return {
     url: listening.url,

@@ -4,7 +4,8 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { SYNC_POLICIES } from '../wal/options.ts';
-import { trimUrl } from './types.ts';
+import { ConfigError } from './errors.ts';
+import { checkParticipants, parseServiceUrl } from './urls.ts';
 
 export function envName(flags: string): string {
   const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
@@ -54,19 +55,35 @@ export function serviceOpts(): Option[] {
   ];
 }
 
-/** Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map. */
-export function parseParticipants(value: string): Record<string, string> {
+/** Runs a check that throws ConfigError as a commander argument parser, so the CLI reports it as a usage error. */
+function asArgParser<T>(check: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return check(value);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
+}
+
+/**
+ * Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map, each URL in normal form
+ * (shared/urls.ts); refuses a malformed URL and two names for one participant.
+ */
+export const parseParticipants = asArgParser((value: string): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
-    const name = eq > 0 ? part.slice(0, eq) : '';
-    const url = eq > 0 ? part.slice(eq + 1) : '';
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || !/^https?:\/\/\S+$/.test(url)) {
-      throw new InvalidArgumentError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
-    }
-    if (Object.hasOwn(out, name)) throw new InvalidArgumentError(`Participant "${name}" is listed twice.`);
-    out[name] = trimUrl(url);
+    if (eq <= 0) throw new ConfigError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
+    const name = part.slice(0, eq);
+    if (Object.hasOwn(out, name)) throw new ConfigError(`Participant "${name}" is listed twice.`);
+    out[name] = part.slice(eq + 1);
   }
-  if (Object.keys(out).length === 0) throw new InvalidArgumentError('Expected at least one participant.');
-  return out;
+  return checkParticipants(out);
+});
+
+/** An argument parser for a service's base URL (`--coordinator`). */
+export function serviceUrlArg(flag: string): (value: string) => string {
+  return asArgParser((value) => parseServiceUrl(value, flag));
 }
