@@ -9,6 +9,7 @@
 import { Timers, systemClock } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
+import { EXIT_CODES } from '../shared/exit-codes.ts';
 import { checkParticipants } from '../shared/urls.ts';
 import { listen } from '../shared/http/app.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -71,7 +72,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     options.onFatal ??
     (() => {
       // Fail-stop: no more acks for anything; a restart recovers from the WAL.
-      process.exit(1);
+      process.exit(EXIT_CODES.failStop);
     });
 
   // The routes are live before recovery ends: inquiries are answered at once ("pending" until

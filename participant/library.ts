@@ -15,6 +15,7 @@ import type { Router } from 'express';
 import { systemClock, Timers, type Clock } from '../shared/clock.ts';
 import { CrashPoints } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
+import { EXIT_CODES } from '../shared/exit-codes.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { silentLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
@@ -83,7 +84,7 @@ export interface Participant {
 }
 
 const defaultOnFatal = (): void => {
-  process.exit(1);
+  process.exit(EXIT_CODES.failStop);
 };
 
 export function createParticipant(options: CreateParticipantOptions): Participant {
@@ -147,7 +148,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       if (starting) throw new Error('participant.start() called twice');
       starting = true;
       try {
-        const { log, recovered } = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync ?? 'group' });
+        const { log, recovered } = await openFileLog(options.dataDir, { owner: `participant ${options.name}`, ...options.wal, syncPolicy: options.fsync ?? 'group' });
         closeLog = () => log.close();
         if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
         http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
