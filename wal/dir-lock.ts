@@ -257,6 +257,18 @@ async function writeLockFile(dir: string, holder: LockHolder, replace: boolean):
   }
 }
 
+/**
+ * For `twopc wal verify` and `inspect`, which take no lock: a sentence when the directory is
+ * held by a process that runs (or may run), since its log may change while it is read.
+ */
+export async function heldWarning(dir: string): Promise<string | undefined> {
+  const file = await readLockFile(dir).catch(() => undefined);
+  if (!file?.holder) return undefined;
+  const liveness = holderLiveness(file.holder, await directoryId(dir));
+  if (liveness.state === 'dead') return undefined;
+  return `the log is open in ${describeHolder(file.holder)}${liveness.state === 'unknown' ? ` as far as its LOCK file says (${liveness.why})` : ''}; it may change while it is read, and a torn tail may be a write in progress`;
+}
+
 // ------------------------------------------------------------ the guard
 
 /** The directory's identity: its device and inode, the same whatever path names it. */

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCK_FILE, acquireDirLock, procStat, readLockFile, type DirLock, type LockHolder } from '../../wal/dir-lock.ts';
 import { WalError } from '../../wal/errors.ts';
 import { openFileLog } from '../../wal/file-log.ts';
+import { inspectWal, verifyWal } from '../../wal/inspect.ts';
 import { SimFs } from '../../wal/sim-fs.ts';
 import { tempDir } from './helpers/temp-dir.ts';
 
@@ -244,6 +245,19 @@ describe('openFileLog takes the directory', () => {
     await until('the log is poisoned', () => log.poisoned);
     await expect(log.append(1, new Uint8Array([1]))).rejects.toMatchObject({ code: 'WAL_POISONED' });
     await log.close().catch(() => undefined);
+  });
+
+  it('is left alone by verify and inspect, which say the log is open', async () => {
+    const { log } = await openFileLog(dir, { segmentBytes: 64 * 1024, owner: 'participant p1' });
+    const lockBefore = fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8');
+    const verified = await verifyWal(dir);
+    const inspected = await inspectWal(dir);
+    for (const report of [verified, inspected]) expect(report.warnings.join('\n')).toContain(`open in participant p1 (pid ${process.pid}`);
+    expect(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).toBe(lockBefore);
+    // The holder was not disturbed: it still appends, and closes cleanly.
+    await log.append(1, new Uint8Array([1]), { durable: true });
+    await log.close();
+    expect((await verifyWal(dir)).warnings).toEqual([]);
   });
 
   it('takes no lock on a simulated disk', async () => {
