@@ -4,17 +4,40 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, fsyncOpt, httpLimitsOf, intArg, opt, parseParticipants, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, fsyncOpt, httpLimitsOf, intArg, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
+import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 
 const program = new Command();
 program
   .name('twopc')
   .description('Two-phase commit over HTTP: coordinator, participants, write-ahead logs, recovery and chaos.')
-  .showHelpAfterError();
+  // Commander has printed its one line ("error: option '--port <n>' argument ..."); a bad
+  // flag is a configuration error, told apart from the other failures by its exit code.
+  // Set before any subcommand is made, so that every one inherits it.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT_CODES.config));
 
 function withOptions(command: Command, options: readonly Option[]): Command {
   for (const o of options) command.addOption(o);
   return command;
+}
+
+/**
+ * Starts a service; a start that fails for a reason of the machine or the configuration (a
+ * port in use, a data directory that is read-only, full, corrupt or held by another process,
+ * a bad URL) ends the process with one line on stderr and its own exit code
+ * (shared/exit-codes.ts). Anything else is a bug and keeps its stack trace.
+ */
+async function startService(role: string, where: StartContext, start: () => Promise<{ close(): Promise<void> }>): Promise<void> {
+  let node: { close(): Promise<void> };
+  try {
+    node = await start();
+  } catch (error) {
+    const failure = explainStartFailure(error, where);
+    if (!failure) throw error;
+    process.stderr.write(`twopc ${role}: ${failure.message}\n`);
+    process.exit(failure.exitCode);
+  }
+  closeOnSignal(() => node.close());
 }
 
 /** Stops the service on SIGINT/SIGTERM; a second signal exits at once. */
@@ -52,44 +75,46 @@ withOptions(program.command('coordinator'), serviceOpts())
   )
   .action(async (o) => {
     const { startCoordinator } = await import('../coordinator/main.ts');
-    const node = await startCoordinator({
-      name: o.name,
-      port: o.port,
-      host: o.host,
-      dataDir: o.data,
-      participants: o.participants,
-      fsync: o.fsync,
-      token: o.token,
-      chaos: Boolean(o.chaos),
-      protocol: o.protocol,
-      core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax },
-      http: httpLimitsOf(o),
-    });
-    closeOnSignal(() => node.close());
+    await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () =>
+      startCoordinator({
+        name: o.name,
+        port: o.port,
+        host: o.host,
+        dataDir: o.data,
+        participants: o.participants,
+        fsync: o.fsync,
+        token: o.token,
+        chaos: Boolean(o.chaos),
+        protocol: o.protocol,
+        core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax },
+        http: httpLimitsOf(o),
+      }),
+    );
   });
 
 withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
-  .addOption(opt('--coordinator <url>', "the coordinator's base URL").makeOptionMandatory())
+  .addOption(opt('--coordinator <url>', "the coordinator's base URL").argParser(serviceUrlArg('--coordinator')).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
   .action(async (o) => {
     const { startParticipant } = await import('../participant/main.ts');
-    const node = await startParticipant({
-      name: o.name,
-      port: o.port,
-      host: o.host,
-      dataDir: o.data,
-      coordinatorUrl: String(o.coordinator).replace(/\/+$/, ''),
-      fsync: o.fsync,
-      token: o.token,
-      chaos: Boolean(o.chaos),
-      lockWaitMs: o.lockWaitMs,
-      ...(o.peers !== undefined && { peers: o.peers }),
-      http: httpLimitsOf(o),
-    });
-    closeOnSignal(() => node.close());
+    await startService('participant', { dataDir: o.data, host: o.host, port: o.port }, () =>
+      startParticipant({
+        name: o.name,
+        port: o.port,
+        host: o.host,
+        dataDir: o.data,
+        coordinatorUrl: o.coordinator,
+        fsync: o.fsync,
+        token: o.token,
+        chaos: Boolean(o.chaos),
+        lockWaitMs: o.lockWaitMs,
+        ...(o.peers !== undefined && { peers: o.peers }),
+        http: httpLimitsOf(o),
+      }),
+    );
   });
 
 withOptions(program.command('cluster'), accessOpts())

@@ -9,6 +9,8 @@
 import { Timers, systemClock } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
+import { EXIT_CODES } from '../shared/exit-codes.ts';
+import { checkParticipants } from '../shared/urls.ts';
 import { listen } from '../shared/http/app.ts';
 import type { ServerLimits } from '../shared/http/limits.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -28,7 +30,7 @@ export interface StartCoordinatorOptions {
   readonly port: number;
   readonly host?: string;
   readonly dataDir: string;
-  /** name -> base URL: the only participants this coordinator talks to. */
+  /** name -> base URL: the only participants this coordinator talks to; two names for one URL are a ConfigError. */
   readonly participants: Readonly<Record<string, string>>;
   readonly fsync: SyncPolicy;
   /** Required of clients, and sent to participants (one cluster, one token). */
@@ -62,6 +64,9 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<RunningCoordinator> {
   const name = options.name ?? 'coordinator';
+  // Before anything listens or opens: a list where two names reach one participant would
+  // send it two prepares under one txId (issue 7), so it is refused here with a ConfigError.
+  const participants = checkParticipants(options.participants);
   const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -70,7 +75,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     options.onFatal ??
     (() => {
       // Fail-stop: no more acks for anything; a restart recovers from the WAL.
-      process.exit(1);
+      process.exit(EXIT_CODES.failStop);
     });
 
   // The routes are live before recovery ends: inquiries are answered at once ("pending" until
@@ -112,7 +117,12 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   try {
     // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
     const chaosFs = chaosWalFs(options.chaos === true);
-    const opened = await openFileLog(options.dataDir, { ...options.wal, ...(chaosFs !== undefined && { fs: chaosFs }), syncPolicy: options.fsync });
+    const opened = await openFileLog(options.dataDir, {
+      owner: `coordinator ${name}`,
+      ...options.wal,
+      ...(chaosFs !== undefined && { fs: chaosFs }),
+      syncPolicy: options.fsync,
+    });
     log = opened.log;
     if (opened.recovered.tornTail) logger.warn({ step: 'wal.torn-tail', ...opened.recovered.tornTail }, 'cut a torn tail off the WAL');
     runtime = new CoordinatorRuntime({
@@ -120,7 +130,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
         ...options.core,
         name,
         selfUrl: listening.url,
-        participants: options.participants,
+        participants,
         protocol: options.protocol ?? 'presumed-abort',
       },
       log,
@@ -144,7 +154,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   }
   const running = runtime;
   logger.info(
-    { step: 'listening', url: listening.url, participants: options.participants, protocol: options.protocol ?? 'presumed-abort' },
+    { step: 'listening', url: listening.url, participants, protocol: options.protocol ?? 'presumed-abort' },
     `coordinator ${name} at ${listening.url}`,
   );
 

@@ -15,11 +15,12 @@ import type { Router } from 'express';
 import { systemClock, Timers, type Clock } from '../shared/clock.ts';
 import { CrashPoints } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
+import { EXIT_CODES } from '../shared/exit-codes.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { silentLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import type { TxId } from '../shared/types.ts';
-import { isHttpUrl, normalizeBaseUrl } from '../shared/url.ts';
+import { parseServiceUrl } from '../shared/urls.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
@@ -90,16 +91,15 @@ export interface Participant {
 }
 
 const defaultOnFatal = (): void => {
-  process.exit(1);
+  process.exit(EXIT_CODES.failStop);
 };
 
 export function createParticipant(options: CreateParticipantOptions): Participant {
   if (typeof options.name !== 'string' || options.name.length === 0) throw new TypeError('Expected `name` to be a non-empty string.');
   if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new TypeError('Expected `dataDir` to be a non-empty string.');
-  if (typeof options.coordinatorUrl !== 'string' || !isHttpUrl(options.coordinatorUrl)) {
-    throw new TypeError(`Expected \`coordinatorUrl\` to be an http(s) URL, got ${JSON.stringify(options.coordinatorUrl)}.`);
-  }
-  const coordinatorUrl = normalizeBaseUrl(options.coordinatorUrl);
+  if (typeof options.coordinatorUrl !== 'string') throw new TypeError('Expected `coordinatorUrl` to be the coordinator\'s base URL.');
+  // Inquiries go only here (runtime/peers.ts says why); a bad URL is a ConfigError, exit 64 from the CLI.
+  const coordinatorUrl = parseServiceUrl(options.coordinatorUrl, 'coordinatorUrl');
   const resource = options.resource ?? new KvStore();
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics();
@@ -173,7 +173,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       if (starting) throw new Error('participant.start() called twice');
       starting = true;
       try {
-        const { log, recovered } = await openFileLog(options.dataDir, { ...options.wal, syncPolicy: options.fsync ?? 'group' });
+        const { log, recovered } = await openFileLog(options.dataDir, { owner: `participant ${options.name}`, ...options.wal, syncPolicy: options.fsync ?? 'group' });
         closeLog = () => log.close();
         if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
         selfUrl = startOptions.selfUrl ?? options.selfUrl;

@@ -12,6 +12,7 @@ import { listen } from '../shared/http/app.ts';
 import type { ServerLimits } from '../shared/http/limits.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
+import { parseServiceUrl } from '../shared/urls.ts';
 import type { SyncPolicy } from '../wal/options.ts';
 import { createParticipant, type CreateParticipantOptions } from './library.ts';
 import { KvStore } from './resources/kv.ts';
@@ -22,6 +23,7 @@ export interface StartParticipantOptions {
   readonly port: number;
   readonly host?: string;
   readonly dataDir: string;
+  /** The coordinator's base URL; a malformed one is a ConfigError. */
   readonly coordinatorUrl: string;
   /** Peers trusted by configuration (see runtime/peers.ts). */
   readonly peers?: readonly string[];
@@ -47,6 +49,7 @@ export interface RunningParticipant {
 }
 
 export async function startParticipant(options: StartParticipantOptions): Promise<RunningParticipant> {
+  const coordinatorUrl = parseServiceUrl(options.coordinatorUrl, 'coordinator URL');
   const logger = options.logger ?? createLogger({ role: 'participant', name: options.name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -56,7 +59,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
   const participant = createParticipant({
     name: options.name,
     dataDir: options.dataDir,
-    coordinatorUrl: options.coordinatorUrl,
+    coordinatorUrl,
     ...(options.peers !== undefined && { peers: options.peers }),
     resource: kv,
     fsync: options.fsync,
@@ -88,7 +91,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     await listening.close();
     throw error;
   }
-  logger.info({ step: 'listening', url: listening.url, coordinator: options.coordinatorUrl }, `participant ${options.name} at ${listening.url}`);
+  logger.info({ step: 'listening', url: listening.url, coordinator: coordinatorUrl }, `participant ${options.name} at ${listening.url}`);
   let closing: Promise<void> | undefined;
   return {
     url: listening.url,

@@ -4,9 +4,9 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { SYNC_POLICIES } from '../wal/options.ts';
+import { ConfigError } from './errors.ts';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits } from './http/limits.ts';
-import { trimUrl } from './types.ts';
-import { normalizeBaseUrl } from './url.ts';
+import { checkParticipants, parseServiceUrl } from './urls.ts';
 
 export function envName(flags: string): string {
   const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
@@ -74,35 +74,44 @@ export function httpLimitsOf(o: { connectionsMax: number; requestTimeoutMs: numb
   return { connectionsMax: o.connectionsMax, requestTimeoutMs: o.requestTimeoutMs };
 }
 
-/** Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map. */
-export function parseParticipants(value: string): Record<string, string> {
+/** Runs a check that throws ConfigError as a commander argument parser, so the CLI reports it as a usage error. */
+function asArgParser<T>(check: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return check(value);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
+}
+
+/**
+ * Parses `p1=http://127.0.0.1:7001,p2=...` into a name → URL map, each URL in normal form
+ * (shared/urls.ts); refuses a malformed URL and two names for one participant.
+ */
+export const parseParticipants = asArgParser((value: string): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
-    const name = eq > 0 ? part.slice(0, eq) : '';
-    const url = eq > 0 ? part.slice(eq + 1) : '';
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || !/^https?:\/\/\S+$/.test(url)) {
-      throw new InvalidArgumentError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
-    }
-    if (Object.hasOwn(out, name)) throw new InvalidArgumentError(`Participant "${name}" is listed twice.`);
-    out[name] = trimUrl(url);
+    if (eq <= 0) throw new ConfigError(`Expected participants as name=URL[,name=URL...], got "${part}".`);
+    const name = part.slice(0, eq);
+    if (Object.hasOwn(out, name)) throw new ConfigError(`Participant "${name}" is listed twice.`);
+    out[name] = part.slice(eq + 1);
   }
-  if (Object.keys(out).length === 0) throw new InvalidArgumentError('Expected at least one participant.');
-  return out;
+  return checkParticipants(out);
+});
+
+/** An argument parser for a service's base URL (`--coordinator`). */
+export function serviceUrlArg(flag: string): (value: string) => string {
+  return asArgParser((value) => parseServiceUrl(value, flag));
 }
 
-/** Parses `http://h:1,http://h:2` (names allowed, `p2=http://h:2`) into normalised base URLs. */
-export function parsePeers(value: string): string[] {
-  return value
+/** Parses `http://h:1,http://h:2` (names allowed, `p2=http://h:2`) into base URLs in normal form (shared/urls.ts). */
+export const parsePeers = asArgParser((value: string): string[] =>
+  value
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((part) => {
-      const url = /^[A-Za-z0-9_.-]{1,64}=/.test(part) ? part.slice(part.indexOf('=') + 1) : part;
-      try {
-        return normalizeBaseUrl(url);
-      } catch {
-        throw new InvalidArgumentError(`Expected peers as URL[,URL...], got "${part}".`);
-      }
-    });
-}
+    .map((part) => parseServiceUrl(/^[A-Za-z0-9_.-]{1,64}=/.test(part) ? part.slice(part.indexOf('=') + 1) : part, '--peers')),
+);

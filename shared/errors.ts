@@ -46,3 +46,15 @@ export class TwopcError extends Error {
 }
 
 export const badRequest = (message: string): TwopcError => new TwopcError('bad_request', message);
+
+/**
+ * A configuration that cannot work (a malformed URL, two names for one participant), found
+ * when a service starts: the CLI reports it in one line and exits with EXIT_CODES.config.
+ */
+export class ConfigError extends Error {
+  readonly code = 'TWOPC_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,3 +1,5 @@
+import type { LockHolder } from './dir-lock.ts';
+
 /**
  * Errors with stable codes that callers match on (`err.code === 'WAL_POISONED'`).
  * Operating errors are WalErrors; programmer errors are plain assertions.
@@ -20,7 +22,11 @@ export type WalErrorCode =
   /** A bad argument: a type outside 1..255, a checkpoint LSN beyond the log, and so on. */
   | 'WAL_INVALID_ARGUMENT'
   /** A bad option passed to open. */
-  | 'WAL_INVALID_OPTION';
+  | 'WAL_INVALID_OPTION'
+  /** Another process holds the directory (its LOCK file and guard): see `holder`. */
+  | 'WAL_LOCKED'
+  /** This process's LOCK file was replaced or removed while it held the directory. */
+  | 'WAL_LOCK_LOST';
 
 export interface WalErrorDetails {
   readonly cause?: unknown;
@@ -30,6 +36,8 @@ export interface WalErrorDetails {
   readonly offset?: number;
   /** The full path of the file the error is about. */
   readonly path?: string;
+  /** WAL_LOCKED: who holds the directory, when it said. */
+  readonly holder?: LockHolder | undefined;
 }
 
 export class WalError extends Error {
@@ -37,6 +45,7 @@ export class WalError extends Error {
   readonly segment?: string;
   readonly offset?: number;
   readonly path?: string;
+  readonly holder?: LockHolder;
 
   constructor(code: WalErrorCode, message: string, details: WalErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -45,6 +54,7 @@ export class WalError extends Error {
     if (details.segment !== undefined) this.segment = details.segment;
     if (details.offset !== undefined) this.offset = details.offset;
     if (details.path !== undefined) this.path = details.path;
+    if (details.holder !== undefined) this.holder = details.holder;
   }
 }
 

@@ -140,6 +140,7 @@ export class FileLog implements Log {
   private poisonError: WalError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
+  private readonly lock: WriterStart['lock'];
 
   /** @internal Use `openFileLog`, which recovers the directory first. */
   constructor(dir: string, options: ResolvedOptions, start: WriterStart) {
@@ -159,6 +160,9 @@ export class FileLog implements Log {
     this.tailOffset = start.active.endOffset;
     this.lastLsnValue = this.writtenLsn = this.durableLsn = start.lastLsn;
     this.checkpointLsnRequested = start.checkpointLsn;
+    this.lock = start.lock;
+    // Losing the directory to another process is as final as a failed write: stop at once.
+    this.lock?.onLost((error) => this.poison(error));
     if (this.syncPolicy === 'none') {
       this.timer = setInterval(() => this.periodicFlush(), options.flushIntervalMs);
       this.timer.unref();
@@ -571,6 +575,8 @@ export class FileLog implements Log {
       segment.file = undefined;
       if (file) await file.close().catch(() => undefined);
     }
+    // Last: only once every file is closed may another process take the directory.
+    await this.lock?.release();
     if (failure) throw failure;
   }
 }

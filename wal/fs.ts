@@ -9,6 +9,8 @@
  * - A created, renamed or deleted name is durable only after `syncDir` of its directory.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { acquireDirLock, type DirLock, type DirLockOptions } from './dir-lock.ts';
 
 export type OpenMode =
   /** Read only; the file must exist. */
@@ -48,6 +50,12 @@ export interface WalFs {
   unlink(path: string): Promise<void>;
   /** fsync(2) of the directory itself, which makes its entries durable. */
   syncDir(dir: string): Promise<void>;
+  /**
+   * Takes `dir` (which exists) for this process alone, or rejects with WAL_LOCKED naming its
+   * holder (wal/dir-lock.ts). Only a real file system has one; a simulated disk's processes
+   * are simulated too, and opening a log on a file system without it takes no lock.
+   */
+  lock?(dir: string, options: DirLockOptions): Promise<DirLock>;
 }
 
 const FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'wx+' };
@@ -138,6 +146,21 @@ function restAfter(buffers: readonly Uint8Array[], skipBytes: number): Uint8Arra
   return rest;
 }
 
+/**
+ * Node's recursive mkdir reports ENOENT when it cannot create a missing directory for another
+ * reason (a read-only file system, no permission), which names the wrong problem. After such a
+ * failure this creates the missing directories one at a time, so the error thrown is the real one.
+ */
+async function mkdirOneByOne(dir: string, first: unknown): Promise<void> {
+  if ((first as { code?: unknown }).code !== 'ENOENT') throw first;
+  const missing: string[] = [];
+  // Bounded by the path's depth: each turn moves one component up, and the root exists.
+  for (let at = path.resolve(dir); !fs.existsSync(at) && path.dirname(at) !== at; at = path.dirname(at)) missing.unshift(at);
+  for (const each of missing) await fs.promises.mkdir(each).catch((error: { code?: unknown }) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+}
+
 export const nodeFs: WalFs = {
   open(path, mode) {
     return new Promise((resolve, reject) => {
@@ -146,7 +169,11 @@ export const nodeFs: WalFs = {
   },
   readdir: (dir) => fs.promises.readdir(dir),
   mkdir: async (dir) => {
-    await fs.promises.mkdir(dir, { recursive: true });
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+    } catch (error) {
+      await mkdirOneByOne(dir, error);
+    }
   },
   rename: (from, to) => fs.promises.rename(from, to),
   unlink: (path) => fs.promises.unlink(path),
@@ -158,6 +185,7 @@ export const nodeFs: WalFs = {
       await handle.close();
     }
   },
+  lock: (dir, options) => acquireDirLock(dir, options),
 };
 
 /**
@@ -203,5 +231,7 @@ export function failSyncsAfter(inner: WalFs, syncsOk: number): WalFs {
     rename: (from, to) => inner.rename(from, to),
     unlink: (path) => inner.unlink(path),
     syncDir: (dir) => inner.syncDir(dir),
+    // Injected sync failures are about the disk, not about who owns the directory.
+    ...(inner.lock !== undefined && { lock: (dir: string, options: DirLockOptions) => (inner.lock as NonNullable<WalFs['lock']>)(dir, options) }),
   };
 }

@@ -3,6 +3,7 @@
  * operators. They run the very scan recovery runs (wal/scan.ts), so "verify says intact"
  * means "open will succeed", and they never change a byte.
  */
+import { heldWarning } from './dir-lock.ts';
 import type { WalFs } from './fs.ts';
 import { nodeFs } from './fs.ts';
 import type { ScanResult } from './scan.ts';
@@ -55,8 +56,11 @@ export interface InspectOptions extends ReadOptions {
 const INSPECT_LIMIT_DEFAULT = 100_000;
 
 export async function verifyWal(dir: string, options: ReadOptions = {}): Promise<VerifyReport> {
-  return report(dir, await scanLog(options.fs ?? nodeFs, dir));
+  return report(dir, await scanLog(options.fs ?? nodeFs, dir), await holdWarning(dir, options));
 }
+
+/** Only the real disk has LOCK files whose holders can be checked. */
+const holdWarning = (dir: string, options: ReadOptions): Promise<string | undefined> => (options.fs === undefined || options.fs === nodeFs ? heldWarning(dir) : Promise.resolve(undefined));
 
 export async function inspectWal(dir: string, options: InspectOptions = {}): Promise<InspectReport> {
   const limit = options.limit ?? INSPECT_LIMIT_DEFAULT;
@@ -73,7 +77,7 @@ export async function inspectWal(dir: string, options: InspectOptions = {}): Pro
       entries.push({ lsn, type, bytes: payload.length, segment, offset, preview: previewOf(payload, previewChars) });
     },
   });
-  return { ...report(dir, scan), entries, truncated };
+  return { ...report(dir, scan, await holdWarning(dir, options)), entries, truncated };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -103,8 +107,9 @@ function hasControlCharacters(text: string): boolean {
   return false;
 }
 
-function report(dir: string, scan: ScanResult): VerifyReport {
+function report(dir: string, scan: ScanResult, held: string | undefined): VerifyReport {
   const warnings: string[] = [];
+  if (held) warnings.push(held);
   for (const bad of scan.badCheckpoints) warnings.push(`checkpoint ${bad.name} is unreadable (${bad.reason}); an older checkpoint or the full log is used instead`);
   if (scan.skipped.length > 0) warnings.push(`${scan.skipped.length} segment(s) wholly covered by the checkpoint are still present; open deletes them`);
   if (scan.listing.temps.length > 0) warnings.push(`${scan.listing.temps.length} unfinished *.tmp file(s); open deletes them`);

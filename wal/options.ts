@@ -28,6 +28,8 @@ export interface FileLogOptions {
   readonly flushIntervalMs?: number;
   /** Source of segment salts, for deterministic runs; a random 32-bit salt per segment by default. */
   readonly random?: () => number;
+  /** Who opens the log ("participant p1"): written in the directory's LOCK file and named when another process is refused. */
+  readonly owner?: string;
 }
 
 export interface ResolvedOptions {
@@ -39,6 +41,7 @@ export interface ResolvedOptions {
   readonly pendingBytesMax: number;
   readonly flushIntervalMs: number;
   readonly newSalt: () => number;
+  readonly owner: string | undefined;
 }
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -66,7 +69,7 @@ function integerOption(options: FileLogOptions, name: keyof FileLogOptions, fall
   return value;
 }
 
-const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random']);
+const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner']);
 
 export function resolveOptions(options: FileLogOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {};
@@ -91,5 +94,7 @@ export function resolveOptions(options: FileLogOptions | undefined): ResolvedOpt
   const random = options.random;
   if (random !== undefined && typeof random !== 'function') throw invalid('Expected `random` to be a function returning numbers in [0, 1).');
   const newSalt = random ? () => Math.floor(random() * 0x1_0000_0000) >>> 0 : () => randomBytes(4).readUInt32LE(0);
-  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt };
+  const owner = options.owner;
+  if (owner !== undefined && (typeof owner !== 'string' || owner.length > 200)) throw invalid('Expected `owner` to be a string of at most 200 characters.');
+  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner };
 }

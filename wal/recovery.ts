@@ -9,6 +9,7 @@ import type { WalFile, WalFs } from './fs.ts';
 import type { LogEntry, Recovered } from './log.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SEGMENT_BYTES_LIMIT } from './options.ts';
+import type { DirLock } from './dir-lock.ts';
 import { writeFileDurably } from './durable-files.ts';
 import type { Corruption, ScanResult, TornTail } from './scan.ts';
 import { listLog, readWhole, scanLog } from './scan.ts';
@@ -20,6 +21,8 @@ export interface WriterStart {
   readonly active: { readonly name: string; readonly firstLsn: number; readonly salt: number; readonly endOffset: number; readonly file: WalFile };
   readonly lastLsn: number;
   readonly checkpointLsn: number;
+  /** This process's hold on the directory, when the file system can lock; the writer releases it on close. */
+  readonly lock: DirLock | undefined;
 }
 
 export function corruptionError(dir: string, corruption: Corruption): WalError {
@@ -30,11 +33,26 @@ export function corruptionError(dir: string, corruption: Corruption): WalError {
   });
 }
 
-/** Opens (creating when needed) the log in `dir`; see "Recovery" in docs/wal-format.md. */
+/**
+ * Opens (creating when needed) the log in `dir`; see "Recovery" in docs/wal-format.md.
+ * The directory is taken for this process (its LOCK file) before anything in it is read or
+ * repaired: a second writer must not even cut a torn tail that the first is still writing.
+ */
 export async function recoverLog(dir: string, options: ResolvedOptions): Promise<{ recovered: Recovered; start: WriterStart }> {
   const { fs } = options;
   await fs.mkdir(dir);
   await fs.syncDir(path.dirname(dir));
+  const lock = fs.lock ? await fs.lock(dir, options.owner !== undefined ? { owner: options.owner } : {}) : undefined;
+  try {
+    return await recoverLocked(dir, options, lock);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
+}
+
+async function recoverLocked(dir: string, options: ResolvedOptions, lock: DirLock | undefined): Promise<{ recovered: Recovered; start: WriterStart }> {
+  const { fs } = options;
 
   const before = await listLog(fs, dir);
   for (const temp of before.temps) await fs.unlink(path.join(dir, temp));
@@ -94,7 +112,7 @@ export async function recoverLog(dir: string, options: ResolvedOptions): Promise
     entries,
     ...(tornTail ? { tornTail } : {}),
   };
-  return { recovered, start: { segments, active, lastLsn, checkpointLsn: base } };
+  return { recovered, start: { segments, active, lastLsn, checkpointLsn: base, lock } };
 }
 
 /**

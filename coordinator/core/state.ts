@@ -2,6 +2,7 @@
  * Configuration defaults, the initial state, and the small pure helpers the
  * protocol and the views share.
  */
+import { serviceIdentity } from '../../shared/urls.ts';
 import { trimUrl, type Outcome, type OutcomeReport, type TxId } from '../../shared/types.ts';
 import type { BranchState, CoordinatorConfig, CoordinatorState, ParticipantRef, ResolvedConfig, Tx, TxPhase } from './types.ts';
 
@@ -45,8 +46,9 @@ export function initialState(config: CoordinatorConfig): CoordinatorState {
 export function resolveParticipant(config: ResolvedConfig, participant: string): ParticipantRef | undefined {
   const byName = Object.hasOwn(config.participants, participant) ? config.participants[participant] : undefined;
   if (byName !== undefined) return { name: participant, url: byName };
-  const url = trimUrl(participant);
-  const hit = Object.entries(config.participants).find(([, u]) => u === url);
+  // By URL: any spelling that reaches the configured address (shared/urls.ts) is that participant.
+  const identity = serviceIdentity(participant);
+  const hit = Object.entries(config.participants).find(([, u]) => serviceIdentity(u) === identity);
   return hit ? { name: hit[0], url: hit[1] } : undefined;
 }
 

@@ -22,7 +22,7 @@
  */
 import { TransportError, type HttpClient } from '../../shared/http/client.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { normalizeBaseUrl } from '../../shared/url.ts';
+import { parseServiceUrl, serviceIdentity } from '../../shared/urls.ts';
 
 export const PEERS_DEFAULTS = {
   /** A refresh of the coordinator's participant list waits at most this long. */
@@ -47,6 +47,7 @@ export interface TrustedPeersOptions {
 }
 
 export class TrustedPeers {
+  /** Kept for the refresh; inquiries go to the configured coordinator the runtime was given. */
   private readonly coordinators: readonly string[];
   private readonly configured: ReadonlySet<string>;
   private learned: ReadonlySet<string> = new Set();
@@ -55,19 +56,13 @@ export class TrustedPeers {
 
   constructor(private readonly o: TrustedPeersOptions) {
     if (o.coordinators.length === 0) throw new TypeError('Expected at least one coordinator URL.');
-    this.coordinators = o.coordinators.map(normalizeBaseUrl);
-    this.configured = new Set((o.peers ?? []).map(normalizeBaseUrl));
-  }
-
-  /** Where outcome inquiries go: the configured coordinator the record names, else the first configured one. */
-  coordinatorFor(recorded: string): string {
-    const named = safeNormalize(recorded);
-    return named !== undefined && this.coordinators.includes(named) ? named : (this.coordinators[0] as string);
+    this.coordinators = o.coordinators.map((u) => parseServiceUrl(u, 'coordinator'));
+    this.configured = new Set((o.peers ?? []).map((u) => serviceIdentity(parseServiceUrl(u, 'peer'))));
   }
 
   isTrusted(url: string): boolean {
-    const u = safeNormalize(url);
-    return u !== undefined && (this.configured.has(u) || this.learned.has(u));
+    const id = identityOf(url);
+    return id !== undefined && (this.configured.has(id) || this.learned.has(id));
   }
 
   /**
@@ -75,16 +70,18 @@ export class TrustedPeers {
    * refresh of the coordinator's list first; `dropped` lists what is still unknown after it.
    */
   async vet(participants: readonly string[], selfUrl: string | undefined): Promise<{ trusted: string[]; dropped: string[] }> {
-    const self = selfUrl === undefined ? undefined : safeNormalize(selfUrl);
-    const others = participants.filter((p) => safeNormalize(p) !== self);
+    const self = selfUrl === undefined ? undefined : identityOf(selfUrl);
+    const isSelf = (p: string) => self !== undefined && identityOf(p) === self;
+    const others = participants.filter((p) => !isSelf(p));
     if (others.some((p) => !this.isTrusted(p))) await this.refresh();
     const trusted: string[] = [];
     const dropped: string[] = [];
     for (const p of others) {
-      if (this.isTrusted(p)) trusted.push(normalizeBaseUrl(p));
+      if (this.isTrusted(p)) trusted.push(parseServiceUrl(p, 'peer'));
       else dropped.push(p);
     }
-    if (self !== undefined && participants.some((p) => safeNormalize(p) === self)) trusted.push(self);
+    // The core recognises itself in the list by its own URL, exactly as it listens.
+    if (selfUrl !== undefined && participants.some(isSelf)) trusted.push(selfUrl);
     return { trusted, dropped };
   }
 
@@ -112,7 +109,7 @@ export class TrustedPeers {
       const urls = list
         .map((p: unknown) => (p !== null && typeof p === 'object' ? (p as { url?: unknown }).url : undefined))
         .filter((u): u is string => typeof u === 'string')
-        .map(safeNormalize)
+        .map(identityOf)
         .filter((u): u is string => u !== undefined)
         .slice(0, PEERS_DEFAULTS.learnedPeersMax);
       this.learned = new Set(urls);
@@ -124,9 +121,10 @@ export class TrustedPeers {
   }
 }
 
-function safeNormalize(url: string): string | undefined {
+/** What a URL reaches (shared/urls.ts serviceIdentity), or undefined for one that is not a service URL. */
+function identityOf(url: string): string | undefined {
   try {
-    return normalizeBaseUrl(url);
+    return serviceIdentity(parseServiceUrl(url, 'peer'));
   } catch {
     return undefined;
   }
