@@ -26,7 +26,7 @@ import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
 import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
 import { KvStore } from './resources/kv.ts';
-import type { Resource } from './resources/resource.ts';
+import { coreKeysOf, type Resource } from './resources/resource.ts';
 import { TrustedPeers } from './runtime/peers.ts';
 import { ParticipantRuntime } from './runtime/runtime.ts';
 
@@ -101,6 +101,8 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   // Inquiries go only here (runtime/peers.ts says why); a bad URL is a ConfigError, exit 64 from the CLI.
   const coordinatorUrl = parseServiceUrl(options.coordinatorUrl, 'coordinatorUrl');
   const resource = options.resource ?? new KvStore();
+  // A resource that can be neither locked by the core nor locks for itself is refused here, not at start.
+  coreKeysOf(resource);
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics();
   const crashPoints = options.crashPoints ?? new CrashPoints();
