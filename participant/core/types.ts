@@ -282,16 +282,23 @@ export interface PendingTx {
 
 export type PeerState = 'asked' | 'prepared' | 'unreachable';
 
-/** Voted yes, outcome unknown: holds its locks until it learns the decision. */
-export interface PreparedTx {
+/**
+ * Voted yes, outcome unknown: holds its locks until it learns the decision.
+ *
+ * It is its PREPARED record (less `type`; `at` is `preparedAt`) plus what it
+ * learns while in doubt. The record's fields come by type, not by a list
+ * written out again, and recovery and checkpoints move them whole
+ * (./recovery.ts), so a field of the record cannot be dropped on the way: one
+ * once was (`abortForced`, so a presumed-commit abort recovered from the log
+ * was written lazily, and a lost one was later "learned" as committed).
+ */
+export interface PreparedTx extends Omit<PreparedSnapshot, 'at'>, InDoubtProgress {
   readonly phase: 'prepared';
-  readonly txId: TxId;
-  readonly coordinator: string;
-  readonly participants: readonly string[];
-  readonly keys: readonly string[];
-  readonly data: unknown;
   readonly preparedAt: number;
-  readonly abortForced?: true;
+}
+
+/** What an in-doubt transaction learns beyond its PREPARED record: never logged, started afresh on recovery. */
+export interface InDoubtProgress {
   /** Outcome inquiries sent to the coordinator so far. */
   readonly inquiries: number;
   readonly inquiryInFlight: boolean;
