@@ -11,7 +11,13 @@ import type { Prng } from '../../scenarios/prng.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import type { DiskKind } from './disk.ts';
 
-export const PLANTED_BUGS = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end', 'hide-heuristic-mixed'] as const;
+export const PLANTED_BUGS = [
+  'commit-without-all-votes',
+  'vote-before-prepared-synced',
+  'forget-decision-before-end',
+  'hide-heuristic-mixed',
+  'drop-abort-forced-on-recovery',
+] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
 export interface SimOptions {
