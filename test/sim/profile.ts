@@ -125,8 +125,8 @@ const LAZY_LOSS_P_MAX = 1;
 
 /** Seeds that crash participants right after PREPARED is durable more often than at other crash points, and how often. */
 const AFTER_PREPARED_CRASH_SEED_P = 0.75;
-const AFTER_PREPARED_CRASH_P_MIN = 0.1;
-const AFTER_PREPARED_CRASH_P_MAX = 0.7;
+const AFTER_PREPARED_CRASH_P_MIN = 0.05;
+const AFTER_PREPARED_CRASH_P_MAX = 0.4;
 
 export const NO_FAULTS: FaultProfile = {
   dropP: 0,
