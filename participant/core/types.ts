@@ -287,10 +287,7 @@ export type PeerState = 'asked' | 'prepared' | 'unreachable';
  *
  * It is its PREPARED record (less `type`; `at` is `preparedAt`) plus what it
  * learns while in doubt. The record's fields come by type, not by a list
- * written out again, and recovery and checkpoints move them whole
- * (./recovery.ts), so a field of the record cannot be dropped on the way: one
- * once was (`abortForced`, so a presumed-commit abort recovered from the log
- * was written lazily, and a lost one was later "learned" as committed).
+ * written out again, and ./recovery.ts moves them whole (see there why).
  */
 export interface PreparedTx extends Omit<PreparedSnapshot, 'at'>, InDoubtProgress {
   readonly phase: 'prepared';
