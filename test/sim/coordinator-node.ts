@@ -35,8 +35,8 @@ export interface CoordinatorNodeOptions {
   readonly nodeOf: (url: string) => string;
   /**
    * How many finished transactions the coordinator remembers, when the seed shortens its memory.
-   * Applied after each step's checks have seen the transactions that finished in it (the core's
-   * own `finishedHistoryMax` would drop one before they could), with the same effect on later
+   * Applied after each step's checks have seen the transactions that finished in it (with the
+   * core's own `finishedHistoryMax` at 0 they would never see one), with the same effect on later
    * steps: a forgotten transaction is unknown, and an inquiry about it hears the presumption.
    */
   readonly finishedKeep?: number;

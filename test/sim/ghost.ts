@@ -136,7 +136,6 @@ export class Ghost {
     if (r && r.g.tm === 'init') r.g.votesReceived |= 1 << r.i;
   }
 
-
   commitSent(txId: string): void {
     const g = this.txs.get(txId);
     if (!g) return;
