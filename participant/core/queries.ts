@@ -4,6 +4,7 @@
  */
 import type { TxId } from '../../shared/types.ts';
 import { getOutcome, outcomeEntries } from './outcomes.ts';
+import { preparedSnapshotOf } from './recovery.ts';
 import type { ParticipantSnapshot, ParticipantState, PreparedTx } from './types.ts';
 
 export interface TxView {
@@ -79,16 +80,7 @@ export function checkpointOf(s: ParticipantState, resource: unknown): Participan
   return {
     version: 1,
     resource,
-    prepared: prepared(s).map((tx) => ({
-      txId: tx.txId,
-      coordinator: tx.coordinator,
-      participants: tx.participants,
-      keys: tx.keys,
-      data: tx.data,
-      at: tx.preparedAt,
-      ...(tx.abortForced === true ? { abortForced: true as const } : {}),
-      ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
-    })),
+    prepared: prepared(s).map(preparedSnapshotOf),
     outcomes: outcomeEntries(s.outcomes),
     ...(s.outcomes.forgotten.any && { forgotten: s.outcomes.forgotten }),
   };

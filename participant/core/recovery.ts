@@ -13,11 +13,18 @@
  * Every PREPARED without an outcome is in doubt: it re-takes its locks (no
  * other transaction may touch those keys until it is settled) and asks the
  * coordinator at once.
+ *
+ * A PREPARED record travels whole, from the log or a checkpoint into the
+ * in-doubt transaction and from there into the next checkpoint
+ * (`inDoubtFrom`, `preparedSnapshotOf`): its fields are never listed out, so
+ * none can be lost. One was, when they were: `abortForced`, so under presumed
+ * commit a transaction recovered from the log wrote its ABORTED lazily, and
+ * one lost in a crash after the ack was later "learned" as committed.
  */
 import type { TxId } from '../../shared/types.ts';
 import { outcomesFrom } from './outcomes.ts';
 import { type Acc, log } from './state.ts';
-import type { OutcomeEntry, PreparedSnapshot, PreparedTx, RecoverEvent } from './types.ts';
+import type { InDoubtProgress, OutcomeEntry, PreparedRecord, PreparedSnapshot, PreparedTx, RecoverEvent } from './types.ts';
 
 export function recover(acc: Acc, e: RecoverEvent): void {
   const { config } = acc.s;
@@ -34,7 +41,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
     const p = prepared.get(r.txId);
     switch (r.type) {
       case 'PREPARED':
-        prepared.set(r.txId, { txId: r.txId, coordinator: r.coordinator, participants: r.participants, keys: r.keys, data: r.data, at: r.at, ...(r.opsDigest !== undefined && { opsDigest: r.opsDigest }) });
+        prepared.set(r.txId, withoutType(r));
         break;
       case 'COMMITTED':
         if (p !== undefined) acc.fx.push({ kind: 'resourceCommit', txId: r.txId, data: p.data });
@@ -60,20 +67,7 @@ export function recover(acc: Acc, e: RecoverEvent): void {
   const inDoubt = [...prepared.values()].sort((a, b) => a.at - b.at);
   for (const p of inDoubt) {
     for (const k of p.keys) locks.set(k, p.txId);
-    txs.set(p.txId, {
-      phase: 'prepared',
-      txId: p.txId,
-      coordinator: p.coordinator,
-      participants: p.participants,
-      keys: p.keys,
-      data: p.data,
-      preparedAt: p.at,
-      ...(p.abortForced === true ? { abortForced: true as const } : {}),
-      ...(p.opsDigest !== undefined && { opsDigest: p.opsDigest }),
-      inquiries: 1,
-      inquiryInFlight: true,
-      peers: {},
-    });
+    txs.set(p.txId, inDoubtFrom(p, { inquiries: 1, inquiryInFlight: true, peers: {} }));
   }
   acc.s = {
     config,
@@ -98,4 +92,28 @@ export function recover(acc: Acc, e: RecoverEvent): void {
 /** A yes-voted outcome remembers what was prepared, so a later prepare for other work is refused. */
 function withDigest(entry: OutcomeEntry, opsDigest: string | undefined): OutcomeEntry {
   return opsDigest === undefined ? entry : { ...entry, opsDigest };
+}
+
+// ---- a PREPARED record, whole, in each of its forms ---------------------------------
+
+/** A PREPARED record as a checkpoint keeps it: every field but `type`. */
+export function withoutType(r: PreparedRecord): PreparedSnapshot {
+  const { type: _type, ...snapshot } = r;
+  return snapshot;
+}
+
+/** The in-doubt transaction a PREPARED record stands for: the whole record, and a fresh start at asking. */
+export function inDoubtFrom(p: PreparedSnapshot, progress: InDoubtProgress): PreparedTx {
+  const { at, ...record } = p;
+  return { ...record, phase: 'prepared', preparedAt: at, ...progress };
+}
+
+/** The PREPARED record (less `type`) an in-doubt transaction stands for: the inverse of `inDoubtFrom`. */
+export function preparedSnapshotOf(tx: PreparedTx): PreparedSnapshot {
+  const { phase: _phase, preparedAt, inquiries: _inquiries, inquiryInFlight: _inFlight, peers: _peers, blocked: _blocked, ...record } = tx;
+  // What is left must be the record's fields and nothing else: a field added to PreparedTx that
+  // is not listed above fails to compile here instead of leaking into every checkpoint.
+  const onlyRecordFields: [Exclude<keyof typeof record, keyof PreparedSnapshot>] extends [never] ? true : false = true;
+  void onlyRecordFields;
+  return { ...record, at: preparedAt };
 }

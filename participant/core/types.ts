@@ -328,17 +328,20 @@ export interface PendingTx {
 
 export type PeerState = 'asked' | 'prepared' | 'unreachable';
 
-/** Voted yes, outcome unknown: holds its locks until it learns the decision. */
-export interface PreparedTx {
+/**
+ * Voted yes, outcome unknown: holds its locks until it learns the decision.
+ *
+ * It is its PREPARED record (less `type`; `at` is `preparedAt`) plus what it
+ * learns while in doubt. The record's fields come by type, not by a list
+ * written out again, and ./recovery.ts moves them whole (see there why).
+ */
+export interface PreparedTx extends Omit<PreparedSnapshot, 'at'>, InDoubtProgress {
   readonly phase: 'prepared';
-  readonly txId: TxId;
-  readonly coordinator: string;
-  readonly participants: readonly string[];
-  readonly keys: readonly string[];
-  readonly data: unknown;
   readonly preparedAt: number;
-  readonly abortForced?: true;
-  readonly opsDigest?: string;
+}
+
+/** What an in-doubt transaction learns beyond its PREPARED record: never logged, started afresh on recovery. */
+export interface InDoubtProgress {
   /** Outcome inquiries sent to the coordinator so far. */
   readonly inquiries: number;
   readonly inquiryInFlight: boolean;

@@ -10,6 +10,11 @@
  *   DECISION records, so it forgets decisions whose END was not yet written.
  * - hide-heuristic-mixed: the coordinator ignores the heuristic outcome a
  *   participant reports in its ack, so it never reports heuristic-mixed.
+ * - drop-abort-forced-on-recovery: the participant's recovery loses the
+ *   `abortForced` of PREPARED records read from the log (a checkpoint keeps
+ *   it), as participant/core/recovery.ts once did: under presumed commit such
+ *   a transaction writes its ABORTED lazily, and one lost in a crash after the
+ *   ack is later "learned" as committed from a coordinator that forgot it.
  */
 import { step as coordinatorStep } from '../../coordinator/core/index.ts';
 import { step as participantStep } from '../../participant/core/index.ts';
@@ -54,6 +59,16 @@ const hideHeuristicMixed: CoordinatorStep = (state, event) => {
   return coordinatorStep(state, { type: 'decisionAcked', txId: event.txId, participant: event.participant, now: event.now });
 };
 
+const dropAbortForcedOnRecovery: ParticipantStep = (state, event) => {
+  if (event.type !== 'recover') return participantStep(state, event);
+  const records = event.records.map((r) => {
+    if (r.type !== 'PREPARED') return r;
+    const { abortForced: _dropped, ...rest } = r;
+    return rest;
+  });
+  return participantStep(state, { ...event, records });
+};
+
 export function plant(bug: PlantedBug | undefined): Planted {
   switch (bug) {
     case undefined:
@@ -66,5 +81,7 @@ export function plant(bug: PlantedBug | undefined): Planted {
       return { coordinatorStep: forgetDecisionBeforeEnd };
     case 'hide-heuristic-mixed':
       return { coordinatorStep: hideHeuristicMixed };
+    case 'drop-abort-forced-on-recovery':
+      return { participantStep: dropAbortForcedOnRecovery };
   }
 }

@@ -12,13 +12,14 @@ describe('the real cores under seeded faults', () => {
     expect(t.committed).toBeGreaterThan(0);
     expect(t.aborted).toBeGreaterThan(0);
     expect(t.unknown).toBeGreaterThan(0);
-    for (const kind of ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late']) {
+    const kinds = ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late'];
+    for (const kind of [...kinds, 'crash-after-prepared', 'crash-after-lazy-reply']) {
       expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
     }
     expect(t.crashes).toBeGreaterThan(0);
     expect(t.disks['memory']).toBeGreaterThan(0);
     expect(t.disks['file']).toBeGreaterThan(0);
-    for (const p of ['presumed-abort', 'presumed-nothing']) expect(t.protocols[p] ?? 0, p).toBeGreaterThan(0);
+    for (const p of ['presumed-abort', 'presumed-nothing', 'presumed-commit']) expect(t.protocols[p] ?? 0, p).toBeGreaterThan(0);
     expect(t.restarts).toBe(t.crashes);
     expect(t.tlaSteps).toBeGreaterThan(t.transactions);
     expect(t.tlaActions).toBeGreaterThan(0);

@@ -39,7 +39,7 @@ export function registerSimulateCommand(program: Command): void {
     .addOption(opt('--seed <s>', 'run only this seed (replays a failure exactly)').argParser(intArg('seed', 0, Number.MAX_SAFE_INTEGER)))
     .addOption(opt('--transactions <n>', 'bank transfers per seed').argParser(intArg('transactions', 1, TRANSACTIONS_MAX)).default(TRANSACTIONS_DEFAULT))
     .addOption(opt('--json', 'print one JSON object on stdout').default(false))
-    .addOption(opt('--protocol <variant>', "the coordinator's presumption; 'mixed' draws presumed abort or nothing per seed").choices([...PROTOCOLS, 'mixed']).default('mixed'))
+    .addOption(opt('--protocol <variant>', "the coordinator's presumption; 'mixed' draws one per seed (presumed abort on half the seeds, presumed commit on a third)").choices([...PROTOCOLS, 'mixed']).default('mixed'))
     .addOption(opt('--bug <name>', 'plant a bug in the cores, to watch the checks catch it').choices(PLANTED_BUGS))
     .action(async (flags: SimulateFlags) => {
       const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => i + 1);

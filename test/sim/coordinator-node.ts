@@ -33,6 +33,13 @@ export interface CoordinatorNodeOptions {
   /** The core's step; a planted bug wraps it. */
   readonly step?: CoordinatorStep;
   readonly nodeOf: (url: string) => string;
+  /**
+   * How many finished transactions the coordinator remembers, when the seed shortens its memory.
+   * Applied after each step's checks have seen the transactions that finished in it (with the
+   * core's own `finishedHistoryMax` at 0 they would never see one), with the same effect on later
+   * steps: a forgotten transaction is unknown, and an inquiry about it hears the presumption.
+   */
+  readonly finishedKeep?: number;
 }
 
 interface SendContext {
@@ -174,6 +181,14 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
         checkHeuristicReport(ghost, g, tx.outcome, tx.heuristicMixed, delivered);
       }
     }
+    this.forgetBeyond(this.options.finishedKeep);
+  }
+
+  /** Drops all but the newest `keep` finished transactions (see `finishedKeep`). */
+  private forgetBeyond(keep: number | undefined): void {
+    const { finished } = this.state;
+    if (keep === undefined || finished.size <= keep) return;
+    this.state = { ...this.state, finished: new Map([...finished].slice(finished.size - keep)) };
   }
 
   private indexOf(requestId: string): number | undefined {

@@ -38,6 +38,14 @@ export interface GhostTx {
   heuristicOutcome: ('committed' | 'aborted' | undefined)[];
   /** The coordinator finished it reporting heuristic-mixed. */
   reportedMixed?: boolean;
+  /** Branches whose participant has sent a plain acknowledgment of the decision (bit i). */
+  ackSent: number;
+  /**
+   * Branches settled by hand only after their participant had acknowledged the decision: it
+   * lost a lazy record (presumed abort allows it) and was in doubt again. The coordinator may
+   * have its ack already and cannot be required to report what it did next.
+   */
+  heuristicAfterAck: number;
   votesSent: number;
   votesReceived: number;
   tm: 'init' | 'committed' | 'aborted';
@@ -78,6 +86,8 @@ export class Ghost {
       everPrepared: 0,
       heuristic: 0,
       heuristicOutcome: unique.map(() => undefined),
+      ackSent: 0,
+      heuristicAfterAck: 0,
       votesSent: 0,
       votesReceived: 0,
       tm: 'init',
@@ -140,6 +150,12 @@ export class Ghost {
     if (r) r.g.votesSent |= 1 << r.i;
   }
 
+  /** `node` acknowledged the decision for txId, not reporting a heuristic outcome. */
+  ackSent(txId: string, node: NodeId): void {
+    const r = this.rmIndex(txId, node);
+    if (r) r.g.ackSent |= 1 << r.i;
+  }
+
   /** A participant's record for txId became durable. */
   rmDurable(txId: string, node: NodeId, state: 'prepared' | 'committed' | 'aborted'): void {
     const r = this.rmIndex(txId, node);
@@ -174,6 +190,7 @@ export class Ghost {
       return;
     }
     g.everPrepared |= 1 << i;
+    if ((g.ackSent & (1 << i)) !== 0) g.heuristicAfterAck |= 1 << i;
     g.heuristic |= 1 << i;
     g.heuristicOutcome[i] = outcome;
     g.rm[i] = outcome;

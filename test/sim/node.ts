@@ -17,7 +17,7 @@ import type { Prng } from '../../scenarios/prng.ts';
 import type { SimDisk } from './disk.ts';
 import type { Ghost } from './ghost.ts';
 import type { NodeId, RequestMsg, RequestPayload, SimEvent } from './messages.ts';
-import type { FaultProfile, PlantedBug } from './profile.ts';
+import { TIMING, type FaultProfile, type PlantedBug } from './profile.ts';
 import type { Stats } from './stats.ts';
 
 export type CallResult =
@@ -43,6 +43,8 @@ export interface Host {
   respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown): void;
   /** Whether to crash `node` at this crash point; true when it crashed there. */
   crashAt(node: NodeId, point: string): boolean;
+  /** Whether `node` loses power now, an answer having left while a write of its is not durable; true when it crashed. */
+  crashAfterLazyReply(node: NodeId): boolean;
   /** A write failed: the node stops (and is restarted later). */
   failStop(node: NodeId, error: unknown): void;
   /** Whether faults are still being injected. */
@@ -140,10 +142,14 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
         outward.push(e);
       }
     }
+    let replied = false;
     for (const e of outward) {
       if (!this.up) return;
+      if (e.kind === 'reply') replied = true;
       this.execute(e);
     }
+    // The answer is on the wire; the background flush has not run yet.
+    if (replied && this.disk.unsynced > 0 && this.host.crashAfterLazyReply(this.id)) return;
     await this.maybeCheckpoint();
   }
 
@@ -158,7 +164,7 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     this.recordsSinceCheckpoint++;
     if (!sync && !this.flushPending) {
       this.flushPending = true;
-      this.host.schedule(this.host.rng.int(5, 400), { kind: 'flush', node: this.id, incarnation: this.incarnation });
+      this.host.schedule(this.host.rng.int(TIMING.flushMinMs, TIMING.flushMaxMs), { kind: 'flush', node: this.id, incarnation: this.incarnation });
     }
     return true;
   }

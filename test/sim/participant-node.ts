@@ -173,6 +173,9 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
 
   protected onReply(payload: RequestPayload, status: number, body: unknown): void {
     if (status === 200 && payload.type === 'prepare' && (body as { vote?: unknown }).vote === 'yes') this.host.ghost.voteSent(payload.body.txId, this.id);
+    if (status === 200 && (payload.type === 'commit' || payload.type === 'abort') && (body as { heuristic?: unknown }).heuristic === undefined) {
+      this.host.ghost.ackSent(payload.body.txId, this.id);
+    }
   }
 
   /** Mirrors the participant runtime: any HTTP answer means the coordinator is reachable. */

@@ -11,8 +11,14 @@ import type { Prng } from '../../scenarios/prng.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import type { DiskKind } from './disk.ts';
 
-export type PlantedBug = 'commit-without-all-votes' | 'vote-before-prepared-synced' | 'forget-decision-before-end' | 'hide-heuristic-mixed';
-export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-without-all-votes', 'vote-before-prepared-synced', 'forget-decision-before-end', 'hide-heuristic-mixed'];
+export const PLANTED_BUGS = [
+  'commit-without-all-votes',
+  'vote-before-prepared-synced',
+  'forget-decision-before-end',
+  'hide-heuristic-mixed',
+  'drop-abort-forced-on-recovery',
+] as const;
+export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
 export interface SimOptions {
   readonly participants: number;
@@ -100,7 +106,27 @@ export interface FaultProfile {
   readonly timerLateP: number;
   /** Each node's clock is off by up to this much (either way); a restart may jump it. */
   readonly clockSkewMsMax: number;
+  /**
+   * Chance that a node loses power right after an answer left it while one of its writes was
+   * not yet durable: the window in which an acknowledged lazy write is lost.
+   */
+  readonly lazyLossP: number;
+  /**
+   * Extra chance of crashing at `participant.after-prepare-logged`: the vote is lost, the
+   * coordinator aborts, and the participant must recover the transaction from its log.
+   */
+  readonly afterPreparedCrashP: number;
 }
+
+/** Seeds that lose lazy writes after an answer, and how often they do when they do. */
+const LAZY_LOSS_SEED_P = 0.75;
+const LAZY_LOSS_P_MIN = 0.3;
+const LAZY_LOSS_P_MAX = 1;
+
+/** Seeds that crash participants right after PREPARED is durable more often than at other crash points, and how often. */
+const AFTER_PREPARED_CRASH_SEED_P = 0.75;
+const AFTER_PREPARED_CRASH_P_MIN = 0.05;
+const AFTER_PREPARED_CRASH_P_MAX = 0.4;
 
 export const NO_FAULTS: FaultProfile = {
   dropP: 0,
@@ -114,10 +140,15 @@ export const NO_FAULTS: FaultProfile = {
   fsyncErrorP: 0,
   timerLateP: 0,
   clockSkewMsMax: 0,
+  lazyLossP: 0,
+  afterPreparedCrashP: 0,
 };
 
-/** Draws a profile: each fault kind is on with its own chance, at an intensity of its own. */
-export function drawProfile(rng: Prng): FaultProfile {
+/**
+ * Draws a profile: each fault kind is on with its own chance, at an intensity of its own.
+ * Kinds added later draw from `later`, so the earlier kinds' draws stay as they were.
+ */
+export function drawProfile(rng: Prng, later: Prng): FaultProfile {
   const on = (p: number): boolean => rng.next() < p;
   const level = (max: number): number => rng.next() * max;
   return {
@@ -132,5 +163,7 @@ export function drawProfile(rng: Prng): FaultProfile {
     fsyncErrorP: on(0.25) ? level(0.03) : 0,
     timerLateP: on(0.4) ? level(0.3) : 0,
     clockSkewMsMax: on(0.5) ? rng.int(1, 30_000) : 0,
+    lazyLossP: later.next() < LAZY_LOSS_SEED_P ? LAZY_LOSS_P_MIN + later.next() * (LAZY_LOSS_P_MAX - LAZY_LOSS_P_MIN) : 0,
+    afterPreparedCrashP: later.next() < AFTER_PREPARED_CRASH_SEED_P ? AFTER_PREPARED_CRASH_P_MIN + later.next() * (AFTER_PREPARED_CRASH_P_MAX - AFTER_PREPARED_CRASH_P_MIN) : 0,
   };
 }

@@ -43,6 +43,11 @@ const TRANSFER_AMOUNT_MAX = 60;
 /** A restart follows a crash after this long. */
 const DOWNTIME_MIN_MS = 20;
 const DOWNTIME_MAX_MS = 2_000;
+/**
+ * A participant crashed right after PREPARED is durable (its vote lost) is back within this, less
+ * than the prepare timeout, so it is usually in doubt again when the coordinator's abort arrives.
+ */
+const AFTER_PREPARED_DOWNTIME_MAX_MS = 500;
 const PARTITION_MIN_MS = 100;
 const PARTITION_MAX_MS = 3_000;
 /** The opening transaction must commit within this much simulated time (there are no faults yet). */
@@ -50,12 +55,24 @@ const SETUP_DEADLINE_MS = 10_000;
 /** Seeds that run the file WAL on a simulated file system rather than the in-memory log ('mixed'). */
 const FILE_DISK_P = 0.3;
 /**
- * Presumed abort is the default, so most seeds run it ('mixed'); the others run in the mix too.
- * Presumed commit was once left out: participants wrote ABORTED lazily, so one could lose an
- * acknowledged abort, ask after the coordinator had forgotten the transaction, and be told
- * "committed" (seed 239 with --protocol presumed-commit). Its abort records are now forced.
+ * Presumed abort is the default, so half the seeds run it ('mixed'); presumed commit runs on a
+ * third, since its hazards need a chain of faults to show. It was once left out: participants
+ * wrote ABORTED lazily, so one could lose an acknowledged abort, ask after the coordinator had
+ * forgotten the transaction, and be told "committed" (seed 239 with --protocol presumed-commit,
+ * against the code before a487e29). Its abort records are now forced. The same loss came back
+ * through recovery, which dropped a PREPARED record's `abortForced` (the planted bug
+ * drop-abort-forced-on-recovery); the mix was then widened until the checks caught it: a short
+ * coordinator memory, crashes right after PREPARED and right after a reply resting on a lazy write.
  */
-const PROTOCOL_MIX: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-abort', 'presumed-abort', 'presumed-nothing', 'presumed-commit'];
+const PROTOCOL_MIX: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-abort', 'presumed-abort', 'presumed-nothing', 'presumed-commit', 'presumed-commit'];
+/**
+ * How much the coordinator remembers of finished transactions (like `finishedHistoryMax`), drawn
+ * per seed: nothing at all on four in seven, a little on some, everything on the rest. A real
+ * coordinator forgets its oldest after that many more finish, and all of them at a restart; the
+ * protocol must not lean on the memory. Forgetting soon matters most under presumed commit: an
+ * acknowledged abort is forgotten, and an inquiry about it is answered "committed".
+ */
+const FINISHED_HISTORY_MIX: readonly (number | undefined)[] = [0, 0, 0, 0, 1, 4, undefined];
 /** Transfers run through the interactive flow (begin, enlist, then commit, abort or a timeout) rather than one-shot. */
 const INTERACTIVE_P = 0.3;
 /** How interactive transfers end, drawn evenly: commits twice as often as the client aborts or lets one time out. */
@@ -117,6 +134,8 @@ export class World implements Host {
   readonly bug: PlantedBug | undefined;
   readonly rng: Prng;
   readonly checkpointEveryRecords: number;
+  /** The coordinator's memory of finished transactions, when this seed shortens it. */
+  readonly finishedKeep: number | undefined;
   readonly disk: DiskKind;
   readonly protocol: ProtocolVariant;
   private readonly options: SimOptions;
@@ -128,6 +147,7 @@ export class World implements Host {
   private readonly workRng: Prng;
   private readonly clientRng: Prng;
   private readonly operatorRng: Prng;
+  private readonly lossRng: Prng;
   private readonly operator: boolean;
   private plans: Plan[] = [];
   private heuristics = 0;
@@ -167,9 +187,13 @@ export class World implements Host {
     // Drawn after the others, so the interactive flows and the operator leave their choices alone.
     this.clientRng = sub();
     this.operatorRng = sub();
+    // Likewise for fault kinds added later: their own stream, drawn last.
+    const laterProfileRng = sub();
+    this.lossRng = sub();
     this.operator = this.options.faults && this.operatorRng.next() < OPERATOR_SEED_P;
-    this.profile = this.options.faults ? drawProfile(profileRng) : NO_FAULTS;
+    this.profile = this.options.faults ? drawProfile(profileRng, laterProfileRng) : NO_FAULTS;
     this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
+    this.finishedKeep = this.options.faults ? laterProfileRng.pick(FINISHED_HISTORY_MIX) : undefined;
     const fileDisk = profileRng.next() < FILE_DISK_P;
     this.disk = this.options.disk === 'mixed' ? (fileDisk ? 'file' : 'memory') : this.options.disk;
     const variant = profileRng.pick(PROTOCOL_MIX);
@@ -196,6 +220,7 @@ export class World implements Host {
         },
         nodeOf,
         ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
+        ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
       },
       () => diskRng.next(),
       this.disk,
@@ -270,9 +295,22 @@ export class World implements Host {
   }
 
   crashAt(node: NodeId, point: string): boolean {
-    if (!this.faultsOn || this.faultRng.next() >= this.profile.crashPointP) return false;
+    if (!this.faultsOn) return false;
+    if (point === 'participant.after-prepare-logged' && this.lossRng.next() < this.profile.afterPreparedCrashP) {
+      this.stats.fault('crash-after-prepared');
+      this.crash(node, `at ${point} (targeted)`, AFTER_PREPARED_DOWNTIME_MAX_MS);
+      return true;
+    }
+    if (this.faultRng.next() >= this.profile.crashPointP) return false;
     this.stats.fault('crash-point');
     this.crash(node, `at ${point}`);
+    return true;
+  }
+
+  crashAfterLazyReply(node: NodeId): boolean {
+    if (!this.faultsOn || node === this.coordinator.id || this.lossRng.next() >= this.profile.lazyLossP) return false;
+    this.stats.fault('crash-after-lazy-reply');
+    this.crash(node, 'after a reply, with writes not yet durable');
     return true;
   }
 
@@ -289,7 +327,7 @@ export class World implements Host {
   async run(): Promise<SeedResult> {
     for (const node of this.servers()) await this.boot(node);
     this.trace.add(
-      `${this.stamp()} boot ${this.serverIds().join(' ')} ${this.protocol} disk=${this.disk} checkpointEvery=${this.checkpointEveryRecords} profile=${JSON.stringify(this.profile)}`,
+      `${this.stamp()} boot ${this.serverIds().join(' ')} ${this.protocol} disk=${this.disk} checkpointEvery=${this.checkpointEveryRecords}${this.finishedKeep === undefined ? '' : ` history=${this.finishedKeep}`} profile=${JSON.stringify(this.profile)}`,
     );
     const opening = openingTransaction({
       participants: this.participants.map((p) => p.id),
@@ -495,7 +533,7 @@ export class World implements Host {
     for (const node of this.servers()) if (!node.up) await this.restart(node.id);
   }
 
-  crash(node: NodeId, reason: string): void {
+  crash(node: NodeId, reason: string, downtimeMsMax = DOWNTIME_MAX_MS): void {
     const n = this.server(node);
     if (!n?.up) return;
     const held = n.crash();
@@ -504,7 +542,7 @@ export class World implements Host {
     // The dying process's open connections are reset; each caller hears of it (unless partitioned).
     for (const h of held) this.net.send({ kind: 'failure', callId: h.callId, from: node, to: h.from, error: 'reset' });
     this.note(`CRASH ${node} ${reason}`);
-    if (this.phase === 'faults') this.queue.after(this.faultRng.int(DOWNTIME_MIN_MS, DOWNTIME_MAX_MS), { kind: 'restart', node });
+    if (this.phase === 'faults') this.queue.after(this.faultRng.int(DOWNTIME_MIN_MS, downtimeMsMax), { kind: 'restart', node });
     else if (this.phase === 'heal') this.queue.after(DOWNTIME_MIN_MS, { kind: 'restart', node });
   }
 

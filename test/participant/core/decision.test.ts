@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getTx, step } from '../../../participant/core/index.ts';
+import { checkpointOf, getTx, step, type ParticipantRecord } from '../../../participant/core/index.ts';
 import { decide, fresh, persists, prepare, preparedWith, run, tx, withoutLogs, yes } from './helpers.ts';
 
 const put = (key: string, value: unknown) => ({ op: 'put', key, value }) as const;
@@ -176,11 +176,30 @@ describe('phase 2 and idempotence', () => {
       ]);
     });
 
-    it('PREPARED records the presumption, so an in-doubt participant still forces its abort after recovery', () => {
+    // The PREPARED record this participant wrote, exactly as the log hands it back after a crash.
+    const preparedRecords = (): ParticipantRecord[] => {
       const r = run(fresh(), prepare(tx(1), [put('k', 1)], { abortForced: true }), yes(tx(1), data));
-      expect(persists(r.effects)).toEqual([
-        expect.objectContaining({ record: expect.objectContaining({ type: 'PREPARED', abortForced: true }), sync: true }),
-      ]);
+      return persists(r.effects).map((e) => e.record);
+    };
+
+    it('PREPARED records the presumption, so an in-doubt participant recovered from its log still forces its abort', () => {
+      const records = preparedRecords();
+      expect(records).toEqual([expect.objectContaining({ type: 'PREPARED', abortForced: true })]);
+      const recovered = step(fresh(), { type: 'recover', now: 5_000, records }).state;
+      expect(getTx(recovered, tx(1)).state).toBe('prepared');
+      // Told by the coordinator's resend, or learned by the inquiry recovery sends at once: forced either way.
+      const told = step(recovered, decide('abort', tx(1), 'abort-again', 6_000));
+      expect(persists(told.effects)).toEqual([{ kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 6_000 }, sync: true }]);
+      const learned = step(recovered, { type: 'outcomeLearned', now: 6_000, txId: tx(1), outcome: 'aborted' });
+      expect(persists(learned.effects)).toEqual([{ kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 6_000 }, sync: true }]);
+    });
+
+    it('one recovered from a checkpoint taken after a recovery from its log still forces its abort', () => {
+      const recovered = step(fresh(), { type: 'recover', now: 5_000, records: preparedRecords() }).state;
+      const snapshot = checkpointOf(recovered, { entries: [] });
+      const again = step(fresh(), { type: 'recover', now: 7_000, snapshot, records: [] }).state;
+      const r = step(again, decide('abort', tx(1), 'abort-again', 8_000));
+      expect(persists(r.effects)).toEqual([{ kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 8_000 }, sync: true }]);
     });
   });
 });

@@ -70,4 +70,4 @@ export function preparedWith(txId: TxId, ops: readonly Op[], data: unknown = { w
 
 export const kinds = (effects: readonly ParticipantEffect[]): string[] => effects.map((e) => e.kind);
 export const withoutLogs = (effects: readonly ParticipantEffect[]): ParticipantEffect[] => effects.filter((e) => e.kind !== 'log');
-export const persists = (effects: readonly ParticipantEffect[]) => effects.filter((e) => e.kind === 'persist');
+export const persists = (effects: readonly ParticipantEffect[]) => effects.filter((e): e is Extract<ParticipantEffect, { kind: 'persist' }> => e.kind === 'persist');
