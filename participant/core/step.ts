@@ -7,7 +7,7 @@ import { trimUrl, type Outcome } from '../../shared/types.ts';
 import { getOutcome, mayHaveForgotten } from './outcomes.ts';
 import { getTx, listTx } from './queries.ts';
 import { reconcile } from './reconcile.ts';
-import { recover } from './recovery.ts';
+import { inDoubtFrom, recover, withoutType } from './recovery.ts';
 import { abortPending, abortPrepared, commitPrepared, decisionBody, settleAgainstResource, settlePrepared, tombstone } from './settle.ts';
 import {
   type Acc,
@@ -38,6 +38,7 @@ import type {
   PeerInquiryEvent,
   PendingTx,
   PrepareEvent,
+  PreparedRecord,
   PreparedTx,
   ResourcePreparedEvent,
 } from './types.ts';
@@ -202,36 +203,21 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
   // names yet: a crash here leaves an orphan, which recovery rolls back (./reconcile.ts).
   crashPoint(acc, 'participant.after-resource-prepared');
   if (tx.onePhase) return commitOnePhase(acc, tx, e);
-  acc.fx.push({
-    kind: 'persist',
-    record: {
-      type: 'PREPARED',
-      txId: tx.txId,
-      coordinator: tx.coordinator,
-      participants: tx.participants,
-      keys: tx.keys,
-      data: e.data,
-      at: e.now,
-      ...(tx.abortForced === true ? { abortForced: true as const } : {}),
-      ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
-    },
-    sync: true,
-  });
-  crashPoint(acc, 'participant.after-prepare-logged');
-  setTx(acc, {
-    phase: 'prepared',
+  const record: PreparedRecord = {
+    type: 'PREPARED',
     txId: tx.txId,
     coordinator: tx.coordinator,
     participants: tx.participants,
     keys: tx.keys,
     data: e.data,
-    preparedAt: e.now,
+    at: e.now,
     ...(tx.abortForced === true ? { abortForced: true as const } : {}),
     ...(tx.opsDigest !== undefined && { opsDigest: tx.opsDigest }),
-    inquiries: 0,
-    inquiryInFlight: false,
-    peers: {},
-  });
+  };
+  acc.fx.push({ kind: 'persist', record, sync: true });
+  crashPoint(acc, 'participant.after-prepare-logged');
+  // The in-doubt state is the record itself, moved whole as recovery moves it, so no field is lost on the way.
+  setTx(acc, inDoubtFrom(withoutType(record), { inquiries: 0, inquiryInFlight: false, peers: {} }));
   for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'yes' });
   // From here on this participant cannot decide alone; if no decision comes, it goes and asks.
   acc.fx.push({ kind: 'setTimer', id: inquiryTimerId(tx.txId), ms: acc.s.config.decisionWaitMs });
