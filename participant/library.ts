@@ -200,7 +200,11 @@ export function createParticipant(options: CreateParticipantOptions): Participan
           ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
           onFatal: options.onFatal ?? defaultOnFatal,
         });
+        // Learn the coordinator's participant list while recovering, so the first prepare after a
+        // start does not wait a round trip for it (bounded by the refresh timeout; never throws).
+        const learning = peers.refresh();
         await runtime.start();
+        await learning;
         logger.info({ step: 'started', inDoubt: runtime.inDoubt().length, lastLsn: log.lastLsn }, 'participant ready');
         markReady();
       } catch (error) {
