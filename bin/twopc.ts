@@ -55,11 +55,28 @@ withOptions(program.command('coordinator'), serviceOpts())
     closeOnSignal(() => node.close());
   });
 
+/**
+ * A start-up error that carries its own exit code (a malformed --pg-url, a database that is
+ * down): one line on stderr and that code, never a stack trace. Anything else is rethrown.
+ */
+function exitOnStartError(command: string, error: unknown): never {
+  const code = (error as { exitCode?: unknown } | null)?.exitCode;
+  if (typeof code === 'number' && error instanceof Error) {
+    console.error(`twopc ${command}: ${error.message}`);
+    process.exit(code);
+  }
+  throw error;
+}
+
 withOptions(program.command('participant'), serviceOpts())
-  .description('run one participant with the built-in key-value resource')
+  .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
   .addOption(opt('--coordinator <url>', "the coordinator's base URL").makeOptionMandatory())
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
+  .addOption(opt('--resource <kind>', 'the state under 2PC: the key-value store, or a PostgreSQL database').choices(['kv', 'postgres']).default('kv'))
+  .addOption(opt('--pg-url <url>', 'with --resource postgres: postgres://user[:password]@host[:port]/database'))
+  .addOption(opt('--pg-lock-timeout-ms <n>', "with --resource postgres: a branch's lock_timeout; a longer row-lock wait votes no").argParser(intArg('pg-lock-timeout-ms', 1, 600_000)))
+  .addOption(opt('--pg-pool-max <n>', 'with --resource postgres: connections in the pool').argParser(intArg('pg-pool-max', 1, 1_000)))
   .action(async (o) => {
     const { startParticipant } = await import('../participant/main.ts');
     const node = await startParticipant({
@@ -72,7 +89,13 @@ withOptions(program.command('participant'), serviceOpts())
       token: o.token,
       chaos: Boolean(o.chaos),
       lockWaitMs: o.lockWaitMs,
-    });
+      resource: o.resource,
+      ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+      postgres: {
+        ...(o.pgLockTimeoutMs !== undefined && { lockTimeoutMs: o.pgLockTimeoutMs }),
+        ...(o.pgPoolMax !== undefined && { poolConnectionsMax: o.pgPoolMax }),
+      },
+    }).catch((error: unknown) => exitOnStartError('participant', error));
     closeOnSignal(() => node.close());
   });
 
