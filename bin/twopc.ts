@@ -124,11 +124,20 @@ program
   .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(32))
   .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
   .addOption(fsyncOpt())
+  .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
+  .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
   .addOption(opt('--json', 'print one JSON object').default(false))
   .action(async (o) => {
     const { runBench, formatReport } = await import('../scenarios/bench.ts');
     const report = await runBench(
-      { transactions: o.transactions, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync },
+      {
+        transactions: o.transactions,
+        concurrency: o.concurrency,
+        participants: o.participants,
+        fsync: o.fsync,
+        resource: o.resource,
+        ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+      },
       o.json ? undefined : (line) => console.error(line),
     );
     console.log(o.json ? JSON.stringify(report) : formatReport(report));
