@@ -24,7 +24,7 @@ import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
 import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
 import { KvStore } from './resources/kv.ts';
-import type { Resource } from './resources/resource.ts';
+import { coreKeysOf, type Resource } from './resources/resource.ts';
 import { ParticipantRuntime } from './runtime/runtime.ts';
 
 export interface CreateParticipantOptions {
@@ -90,6 +90,8 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   if (typeof options.name !== 'string' || options.name.length === 0) throw new TypeError('Expected `name` to be a non-empty string.');
   if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new TypeError('Expected `dataDir` to be a non-empty string.');
   const resource = options.resource ?? new KvStore();
+  // A resource that can be neither locked by the core nor locks for itself is refused here, not at start.
+  coreKeysOf(resource);
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics();
   const crashPoints = options.crashPoints ?? new CrashPoints();

@@ -48,12 +48,14 @@ const NOT_ON_PATH: Readonly<Record<CrashPath, Readonly<Partial<Record<CrashPoint
 /**
  * On the commit path, a crash before the COMMIT decision is durable ends in
  * abort: the coordinator has no decision after its restart (presumed abort),
- * or p2 died before its vote reached the coordinator. From the forced
+ * or p2 died before its vote reached the coordinator (before or after its
+ * resource prepared: recovery rolls back what the resource prepared). From the forced
  * DECISION on, the outcome is commit. The abort path always aborts.
  */
 const ABORTS_ON_COMMIT_PATH: ReadonlySet<CrashPoint> = new Set<CrashPoint>([
   'coordinator.after-prepare-sent',
   'coordinator.before-decision-logged',
+  'participant.after-resource-prepared',
   'participant.after-prepare-logged',
 ]);
 
@@ -125,6 +127,7 @@ export const WAL_AT_POINT: Readonly<Record<CrashPoint, { readonly present: reado
   'coordinator.after-first-commit-sent': { present: ['DECISION'], absent: ['END'] },
   'coordinator.after-first-abort-sent': { present: ['DECISION'], absent: ['END'] },
   'coordinator.before-end-logged': { present: ['DECISION'], absent: ['END'] },
+  'participant.after-resource-prepared': { present: [], absent: ['PREPARED', 'COMMITTED', 'ABORTED'] },
   'participant.after-prepare-logged': { present: ['PREPARED'], absent: ['COMMITTED', 'ABORTED'] },
   'participant.before-commit-logged': { present: ['PREPARED'], absent: ['COMMITTED', 'ABORTED'] },
   'participant.after-commit-logged': { present: ['PREPARED', 'COMMITTED'], absent: ['ABORTED'] },

@@ -13,6 +13,7 @@ export const CRASH_POINTS = {
   'coordinator.after-first-abort-sent': 'one participant has acknowledged ABORT; others may not have heard it',
   'coordinator.before-end-logged': 'every participant has acknowledged; END is not yet written',
   // Participant, both paths.
+  'participant.after-resource-prepared': 'the resource has prepared (for a database, PREPARE TRANSACTION is done); PREPARED is not yet in the WAL',
   'participant.after-prepare-logged': 'PREPARED is synced; the YES vote has not been sent',
   'participant.before-commit-logged': 'COMMIT has arrived; COMMITTED is not yet in the WAL',
   'participant.after-commit-logged': 'COMMITTED is synced; nothing is applied or acknowledged yet',

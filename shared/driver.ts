@@ -19,9 +19,22 @@
  * what the point's description says when the process dies there. Unarmed
  * points cost nothing: batches keep the fast path above.
  *
+ * Lanes take slow calls off the queue. An effect the side puts in lanes (a
+ * participant's resource commit, keyed by its transaction and its keys) still
+ * starts in queue order, so after every persist before it: a commit is applied
+ * only once its COMMITTED record is durable. But the queue does not wait for
+ * it, so one transaction's database round trip holds back no other
+ * transaction's replies and sends. A laned effect waits only for the earlier
+ * laned effects that share one of its lanes: the same transaction's reply
+ * waits for its apply, and the next lock holder's resource call waits for the
+ * previous holder's. Laned effects in flight are bounded by what the core
+ * admits (its own limits on transactions and requests). Under an armed crash
+ * point they are awaited in place, like everything else.
+ *
  * A persist failure is fail-stop: the driver poisons itself, runs no outward
  * effect of that or any later batch, and calls `onFatal` once (the services
- * exit there; the simulator marks the node crashed).
+ * exit there; the simulator marks the node crashed). A laned effect that fails
+ * is fail-stop too.
  */
 import type { CrashPointEffect, PersistEffect } from './core.ts';
 
@@ -34,6 +47,12 @@ export interface DriverHooks<R, E> {
   onFatal(error: unknown): void;
   /** Whether reaching `point` will crash the node. Unarmed points need no strict ordering. Default: every point is armed. */
   isArmed?(point: string): boolean;
+  /**
+   * The lanes of an effect that need not hold up the queue, or undefined (the default) for one that
+   * runs in queue order with the queue waiting for it. A laned effect starts in queue order, once every
+   * earlier laned effect sharing one of its lanes has finished, and the queue goes on without it.
+   */
+  lanesOf?(effect: E): readonly string[] | undefined;
 }
 
 function isPersist<R>(e: { kind: string }): e is PersistEffect<R> {
@@ -50,6 +69,10 @@ export class EffectDriver<R, E extends { kind: string }> {
   private inFlight = 0;
   /** Strict batches queued and not yet finished; while any is, new batches run strictly too. */
   private strictPending = 0;
+  /** The last laned effect started on each lane, while it is in flight. */
+  private readonly laneTails = new Map<string, Promise<void>>();
+  /** Every laned effect in flight. */
+  private readonly laned = new Set<Promise<void>>();
 
   constructor(private readonly hooks: DriverHooks<R, E>) {}
 
@@ -61,6 +84,11 @@ export class EffectDriver<R, E extends { kind: string }> {
   /** Batches accepted but not yet fully executed. */
   get pending(): number {
     return this.inFlight;
+  }
+
+  /** Laned effects started and not yet finished. */
+  get lanedInFlight(): number {
+    return this.laned.size;
   }
 
   /**
@@ -89,7 +117,9 @@ export class EffectDriver<R, E extends { kind: string }> {
         await Promise.all(writes);
         for (const e of outward) {
           if (this.failed) return;
-          await this.hooks.execute(e);
+          const lanes = this.hooks.lanesOf?.(e);
+          if (lanes === undefined) await this.hooks.execute(e);
+          else void this.startLaned(e, lanes);
         }
       } catch (error) {
         this.fail(error);
@@ -117,7 +147,10 @@ export class EffectDriver<R, E extends { kind: string }> {
           await Promise.all(writes.map((e) => this.guard(() => this.hooks.persist(e.record, e.sync))));
           for (const e of outward) {
             if (this.failed) return;
-            await this.hooks.execute(e);
+            const lanes = this.hooks.lanesOf?.(e);
+            // Exact order: a laned effect is awaited in place, after what it must wait for.
+            if (lanes === undefined) await this.hooks.execute(e);
+            else await this.startLaned(e, lanes);
           }
         };
         for (const e of effects) {
@@ -141,9 +174,57 @@ export class EffectDriver<R, E extends { kind: string }> {
     return done;
   }
 
-  /** Resolves when every batch queued so far has run. */
-  idle(): Promise<void> {
-    return this.barrier;
+  /** Resolves when every batch queued so far has run, and every laned effect they started has finished. */
+  async idle(): Promise<void> {
+    await this.barrier;
+    await this.lanesIdle();
+  }
+
+  /** Resolves when every laned effect started so far has finished (a checkpoint waits for this). */
+  async lanesIdle(): Promise<void> {
+    await Promise.all(this.laned);
+  }
+
+  /**
+   * Starts a laned effect: at once when nothing on its lanes is in flight, else after those. Resolves
+   * when it has finished; never rejects (a failure is fail-stop). Undefined when it finished at once.
+   */
+  private startLaned(e: E, lanes: readonly string[]): Promise<void> | undefined {
+    const before = new Set<Promise<void>>();
+    for (const lane of lanes) {
+      const tail = this.laneTails.get(lane);
+      if (tail !== undefined) before.add(tail);
+    }
+    let done: Promise<void>;
+    if (before.size === 0) {
+      let result: void | Promise<void>;
+      try {
+        result = this.hooks.execute(e);
+      } catch (error) {
+        this.fail(error);
+        return undefined;
+      }
+      // Finished already (a synchronous call): nothing can be waiting on it.
+      if (!(result instanceof Promise)) return undefined;
+      done = result.then(
+        () => undefined,
+        (error: unknown) => this.fail(error),
+      );
+    } else {
+      done = Promise.all(before)
+        .then(() => (this.failed ? undefined : this.hooks.execute(e)))
+        .then(
+          () => undefined,
+          (error: unknown) => this.fail(error),
+        );
+    }
+    this.laned.add(done);
+    for (const lane of lanes) this.laneTails.set(lane, done);
+    void done.then(() => {
+      this.laned.delete(done);
+      for (const lane of lanes) if (this.laneTails.get(lane) === done) this.laneTails.delete(lane);
+    });
+    return done;
   }
 
   private guard(write: () => Promise<unknown>): Promise<unknown> {

@@ -57,10 +57,18 @@ export interface CoreBinding<S, Ev, X, R extends { type: string }> {
   readonly initialState: S;
   readonly step: (state: S, event: Ev | TimerFired) => StepResult<S, CommonEffect<R> | X>;
   readonly codec: RecordCodec<R>;
-  /** The first event of every run, built from what the WAL held. */
-  recoverEvent(now: number, records: R[], checkpoint: Uint8Array | undefined): Ev;
-  /** Runs one effect only this side knows. A returned promise holds up the effects after it. */
+  /**
+   * The first event of every run, built from what the WAL held (and, for a participant whose resource
+   * keeps prepared work of its own, what the resource holds: asked here, before the core runs).
+   */
+  recoverEvent(now: number, records: R[], checkpoint: Uint8Array | undefined): Ev | Promise<Ev>;
+  /** Runs one effect only this side knows. A returned promise holds up the effects after it, unless the effect is laned. */
   execute(effect: X): void | Promise<void>;
+  /**
+   * The driver lanes of an effect (shared/driver.ts `lanesOf`): an effect with lanes does not hold up
+   * the queue, only the later effects that share a lane. Undefined for every effect when absent.
+   */
+  lanesOf?(effect: CommonEffect<R> | X): readonly string[] | undefined;
   /** The checkpoint bytes of `state`, taken when the driver reaches the checkpoint's place in the step order. */
   checkpointBytes(state: S): Uint8Array | Promise<Uint8Array>;
   /** Steps an operator should notice: logged as warnings. */
@@ -116,6 +124,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
       onFatal: (error) => this.fatal(error),
       // An armed crash point makes the driver run in exact effect order, so the WAL holds what the point says.
       isArmed: (point) => this.o.crashPoints.armed === point,
+      lanesOf: (effect) => (effect.kind === 'checkpoint' ? undefined : this.side.lanesOf?.(effect as CommonEffect<R> | X)),
     });
   }
 
@@ -128,7 +137,9 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
     if (this.started) throw new Error(`${role.charAt(0).toUpperCase()}${role.slice(1)}Runtime.start() called twice`);
     const { checkpoint, entries } = this.o.recovered;
     const records = entries.map((e) => this.side.codec.decode(e.type, e.payload));
-    this.dispatch(this.side.recoverEvent(this.o.clock.now(), records, checkpoint?.data));
+    const recover = this.side.recoverEvent(this.o.clock.now(), records, checkpoint?.data);
+    // Dispatched in this same turn when nothing needs asking, so no request can come between.
+    this.dispatch(recover instanceof Promise ? await recover : recover);
     await this.driver.idle();
     if (this.driver.poisoned) throw new Error(`${role} recovery failed; see the fatal log line`);
     this.started = true;
@@ -275,7 +286,10 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
     this.checkpointInFlight = this.driver.run([{ kind: 'checkpoint', lsn, state: this.current }]);
   }
 
-  private writeCheckpoint(c: CheckpointEffect<S>): void | Promise<void> {
+  private async writeCheckpoint(c: CheckpointEffect<S>): Promise<void> {
+    // Laned effects started before this point (resource commits) belong to the state it captures:
+    // the snapshot is taken once they are applied, and the records they replay may then be dropped.
+    if (this.driver.lanedInFlight > 0) await this.driver.lanesIdle();
     const bytes = this.side.checkpointBytes(c.state);
     // A side whose checkpoint needs I/O (a resource snapshot) holds up later effects until it has it.
     if (bytes instanceof Promise) return bytes.then((b) => this.saveCheckpoint(c.lsn, b));

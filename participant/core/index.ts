@@ -18,11 +18,15 @@
  *
  * The core holds the protocol state and the lock table (strict two-phase
  * locking: exclusive locks on `keysOf(ops)`, taken at prepare, released at
- * commit/abort). The data under 2PC lives in a Resource the runtime drives
- * through the `resource*` effects.
+ * commit/abort; none when the resource takes its own). The data under 2PC
+ * lives in a Resource the runtime drives through the `resource*` effects; one
+ * that keeps prepared work of its own is reconciled with the WAL at recovery
+ * (./reconcile.ts).
  */
 export { initialState, resolveConfig } from './state.ts';
 export { step } from './step.ts';
+export { reconcileQuestions } from './reconcile.ts';
+export { effectLanes } from './lanes.ts';
 export { prepareEvent } from './events.ts';
 export { checkpointOf, getTx, inDoubtCount, listTx, lockHolder, type InDoubtView, type TxView } from './queries.ts';
 export { outcomeCount } from './outcomes.ts';
@@ -48,5 +52,7 @@ export type {
   ResourceAbortEffect,
   ResourceCommitEffect,
   ResourcePrepareEffect,
+  ResourceRecovery,
   ResourceRestoreEffect,
+  TxReplyEffect,
 } from './types.ts';

@@ -25,14 +25,15 @@ export const decisionBody = (txId: TxId, state: Outcome, heuristic?: Outcome) =>
 
 /** COMMITTED is forced before the resource applies it and before anyone hears of it. */
 export function commitPrepared(acc: Acc, tx: PreparedTx, now: number, via: string, requestId?: RequestId): void {
+  if (settleAgainstResource(acc, tx, 'committed', now, via, requestId)) return;
   acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
   crashPoint(acc, 'participant.before-commit-logged');
   acc.fx.push({ kind: 'persist', record: { type: 'COMMITTED', txId: tx.txId, at: now }, sync: true });
   crashPoint(acc, 'participant.after-commit-logged');
-  acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: tx.data });
+  acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: tx.data, keys: tx.keys });
   deleteTx(acc, tx.txId);
   remember(acc, tx.txId, { outcome: 'committed', at: now });
-  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'committed'));
+  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'committed'), tx.txId);
   log(acc, 'committed', tx.txId, { via });
   releaseAndAdmit(acc, tx.txId, tx.keys);
 }
@@ -43,14 +44,15 @@ export function commitPrepared(acc: Acc, tx: PreparedTx, now: number, via: strin
  * forgets the abort once acked, and would then answer an inquiry "committed".
  */
 export function abortPrepared(acc: Acc, tx: PreparedTx, now: number, via: string, requestId?: RequestId): void {
+  if (settleAgainstResource(acc, tx, 'aborted', now, via, requestId)) return;
   acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
   crashPoint(acc, 'participant.before-abort-logged');
   acc.fx.push({ kind: 'persist', record: { type: 'ABORTED', txId: tx.txId, at: now }, sync: tx.abortForced === true });
   crashPoint(acc, 'participant.after-abort-logged');
-  acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: tx.data });
+  acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: tx.data, keys: tx.keys });
   deleteTx(acc, tx.txId);
   remember(acc, tx.txId, { outcome: 'aborted', at: now });
-  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'aborted'));
+  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, 'aborted'), tx.txId);
   log(acc, 'aborted', tx.txId, { via });
   releaseAndAdmit(acc, tx.txId, tx.keys);
 }
@@ -58,6 +60,31 @@ export function abortPrepared(acc: Acc, tx: PreparedTx, now: number, via: string
 export function settlePrepared(acc: Acc, tx: PreparedTx, outcome: Outcome, now: number, via: string): void {
   if (outcome === 'committed') commitPrepared(acc, tx, now, via);
   else abortPrepared(acc, tx, now, via);
+}
+
+/**
+ * An in-doubt transaction whose branch the resource no longer held at recovery
+ * (./reconcile.ts) already has an outcome in the resource: committed, or gone
+ * without trace, which is as good as rolled back. When `decided` disagrees, the
+ * resource cannot be made to agree, so what it did is recorded and reported as
+ * heuristic (HEURISTIC, forced, answered with `heuristic`), the way an
+ * operator's decision is; the coordinator then reports heuristic-mixed. No
+ * resource call: there is no branch left to call. False when they agree (or
+ * the branch is held), and the caller settles it the ordinary way.
+ */
+export function settleAgainstResource(acc: Acc, tx: PreparedTx, decided: Outcome, now: number, via: string, requestId?: RequestId): boolean {
+  const gone = acc.s.branchesGone?.get(tx.txId);
+  if (gone === undefined) return false;
+  const actual: Outcome = gone === 'committed' ? 'committed' : 'aborted';
+  if (actual === decided) return false;
+  acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
+  acc.fx.push({ kind: 'persist', record: { type: 'HEURISTIC', txId: tx.txId, outcome: actual, at: now }, sync: true });
+  deleteTx(acc, tx.txId);
+  remember(acc, tx.txId, { outcome: actual, at: now, heuristic: actual });
+  if (requestId !== undefined) reply(acc, requestId, 200, decisionBody(tx.txId, actual, actual), tx.txId);
+  log(acc, 'heuristic-hazard', tx.txId, { decision: decided, resource: gone, via, message: `the decision is ${decided}, but the resource's branch is ${gone === 'committed' ? 'committed' : 'gone without trace'}` });
+  releaseAndAdmit(acc, tx.txId, tx.keys);
+  return true;
 }
 
 /**

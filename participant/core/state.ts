@@ -19,11 +19,14 @@ import {
   type ResolvedConfig,
 } from './types.ts';
 
+/** A resource that takes its own locks: the core locks nothing for it. */
+const noCoreLocks = (): readonly string[] => [];
+
 export function resolveConfig(config: ParticipantConfig): ResolvedConfig {
   const c: ResolvedConfig = {
     ...CONFIG_DEFAULTS,
     ...withoutUndefined(config),
-    keysOf: config.keysOf,
+    keysOf: config.keysOf ?? noCoreLocks,
     selfUrl: config.selfUrl === undefined ? undefined : trimUrl(config.selfUrl),
   };
   for (const [name, value] of Object.entries(c)) {
@@ -57,8 +60,9 @@ export const inquiryTimerId = (txId: TxId): string => `inquire:${txId}`;
 
 // ---- effects --------------------------------------------------------------------
 
-export function reply(acc: Acc, requestId: RequestId, status: number, body: unknown): void {
-  acc.fx.push({ kind: 'reply', requestId, status, body });
+/** With `txId`, the reply waits for that transaction's resource call in flight (its apply), not for anyone else's. */
+export function reply(acc: Acc, requestId: RequestId, status: number, body: unknown, txId?: TxId): void {
+  acc.fx.push(txId === undefined ? { kind: 'reply', requestId, status, body } : { kind: 'reply', requestId, status, body, txId });
 }
 
 export function replyError(acc: Acc, requestId: RequestId, code: ErrorCode, message: string): void {
@@ -85,6 +89,11 @@ export function deleteTx(acc: Acc, txId: TxId): void {
   const txs = new Map(acc.s.txs);
   txs.delete(txId);
   acc.s = { ...acc.s, txs, waiting: acc.s.waiting.includes(txId) ? acc.s.waiting.filter((id) => id !== txId) : acc.s.waiting };
+  if (acc.s.branchesGone?.has(txId) === true) {
+    const gone = new Map(acc.s.branchesGone);
+    gone.delete(txId);
+    acc.s = { ...acc.s, branchesGone: gone };
+  }
 }
 
 export function remember(acc: Acc, txId: TxId, entry: OutcomeEntry): void {
@@ -133,7 +142,7 @@ function release(acc: Acc, txId: TxId, keys: readonly string[]): void {
 export function startPrepare(acc: Acc, tx: PendingTx): void {
   acquire(acc, tx.txId, tx.keys);
   setTx(acc, { ...tx, phase: 'preparing' });
-  acc.fx.push({ kind: 'resourcePrepare', txId: tx.txId, ops: tx.ops });
+  acc.fx.push({ kind: 'resourcePrepare', txId: tx.txId, ops: tx.ops, keys: tx.keys });
 }
 
 /**

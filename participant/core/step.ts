@@ -6,8 +6,9 @@ import { backoffMs, type StepResult, type TimerFired } from '../../shared/core.t
 import { trimUrl, type Outcome } from '../../shared/types.ts';
 import { getOutcome, mayHaveForgotten } from './outcomes.ts';
 import { getTx, listTx } from './queries.ts';
+import { reconcile } from './reconcile.ts';
 import { recover } from './recovery.ts';
-import { abortPending, abortPrepared, commitPrepared, decisionBody, settlePrepared, tombstone } from './settle.ts';
+import { abortPending, abortPrepared, commitPrepared, decisionBody, settleAgainstResource, settlePrepared, tombstone } from './settle.ts';
 import {
   type Acc,
   crashPoint,
@@ -75,13 +76,15 @@ export function step(state: ParticipantState, event: ParticipantEvent): StepResu
       onHeuristic(acc, event);
       break;
     case 'getTx':
-      reply(acc, event.requestId, 200, getTx(acc.s, event.txId));
+      reply(acc, event.requestId, 200, getTx(acc.s, event.txId), event.txId);
       break;
     case 'listTx':
       reply(acc, event.requestId, 200, listTx(acc.s, event.now));
       break;
     case 'recover':
       recover(acc, event);
+      // Then, for a resource that keeps prepared work of its own, settle what it holds against the WAL.
+      reconcile(acc, event);
       break;
   }
   return { state: acc.s, effects: acc.fx };
@@ -164,7 +167,7 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
   if (tx.cancelled) {
     // Aborted while the resource worked; the vote was already NO. Let the resource forget, then free the keys.
     deleteTx(acc, tx.txId);
-    if (e.vote === 'yes') acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: e.data });
+    if (e.vote === 'yes') acc.fx.push({ kind: 'resourceAbort', txId: tx.txId, data: e.data, keys: tx.keys });
     return releaseAndAdmit(acc, tx.txId, tx.keys);
   }
   if (e.vote === 'no') {
@@ -177,6 +180,9 @@ function onResourcePrepared(acc: Acc, e: ResourcePreparedEvent): void {
     log(acc, 'vote-read-only', tx.txId);
     return releaseAndAdmit(acc, tx.txId, tx.keys);
   }
+  // The resource holds prepared work now (for a database, a prepared transaction) that no record
+  // names yet: a crash here leaves an orphan, which recovery rolls back (./reconcile.ts).
+  crashPoint(acc, 'participant.after-resource-prepared');
   if (tx.onePhase) return commitOnePhase(acc, tx, e);
   acc.fx.push({
     kind: 'persist',
@@ -217,10 +223,10 @@ function commitOnePhase(acc: Acc, tx: PendingTx, e: ResourcePreparedEvent): void
   crashPoint(acc, 'participant.before-commit-logged');
   acc.fx.push({ kind: 'persist', record: { type: 'COMMITTED', txId: tx.txId, at: e.now, data: e.data, onePhase: true }, sync: true });
   crashPoint(acc, 'participant.after-commit-logged');
-  acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: e.data });
+  acc.fx.push({ kind: 'resourceCommit', txId: tx.txId, data: e.data, keys: tx.keys });
   deleteTx(acc, tx.txId);
   remember(acc, tx.txId, { outcome: 'committed', at: e.now });
-  for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'yes', state: 'committed' });
+  for (const id of tx.requestIds) reply(acc, id, 200, { vote: 'yes', state: 'committed' }, tx.txId);
   log(acc, 'committed', tx.txId, { via: 'one-phase' });
   releaseAndAdmit(acc, tx.txId, tx.keys);
 }
@@ -251,11 +257,11 @@ function onAbort(acc: Acc, e: DecisionEvent): void {
     // abort once acked and would answer this participant's later inquiry "committed". The
     // abort carries no presumption, and an abort before its prepare is rare, so always force.
     tombstone(acc, e.txId, 'aborted before this participant was asked to prepare', e.now, true);
-    return reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'));
+    return reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'), e.txId);
   }
   if (tx.phase === 'prepared') return abortPrepared(acc, tx, e.now, 'coordinator', e.requestId);
   abortPending(acc, tx, 'aborted by the coordinator before the vote', e.now, { sync: false, resourceAnswered: false });
-  reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'));
+  reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'), e.txId);
 }
 
 /** A duplicate decision gets the same answer; a contrary one is refused, and the state never flips. */
@@ -264,9 +270,10 @@ function answerSettled(acc: Acc, e: DecisionEvent, known: OutcomeEntry): void {
   if (known.heuristic !== undefined) {
     // Reported, not refused: the coordinator needs the answer to report heuristic-mixed.
     if (known.heuristic !== asked) log(acc, 'heuristic-mismatch', e.txId, { decision: asked, heuristic: known.heuristic });
-    return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome, known.heuristic));
+    return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome, known.heuristic), e.txId);
   }
-  if (known.outcome === asked) return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome));
+  // A duplicate: its answer waits for the first one's apply, if that is still in flight.
+  if (known.outcome === asked) return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome), e.txId);
   log(acc, 'protocol-violation', e.txId, { message: `${e.type} for a transaction ${known.outcome} here` });
   replyError(acc, e.requestId, 'conflict', `${e.txId} is ${known.outcome} here; refusing to ${e.type} it.`);
 }
@@ -356,7 +363,7 @@ function block(acc: Acc, tx: PreparedTx, reason: string): void {
  */
 function onPeerInquiry(acc: Acc, e: PeerInquiryEvent): void {
   const known = getOutcome(acc.s.outcomes, e.txId);
-  if (known !== undefined) return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome, known.heuristic));
+  if (known !== undefined) return reply(acc, e.requestId, 200, decisionBody(e.txId, known.outcome, known.heuristic), e.txId);
   const tx = acc.s.txs.get(e.txId);
   if (tx?.phase === 'prepared') return reply(acc, e.requestId, 200, { txId: e.txId, state: 'prepared' });
   if (tx === undefined && mayHaveForgotten(acc.s.outcomes, e.txId)) {
@@ -366,7 +373,7 @@ function onPeerInquiry(acc: Acc, e: PeerInquiryEvent): void {
   const reason = 'a peer asked before this participant voted; it promised never to vote yes';
   if (tx === undefined) tombstone(acc, e.txId, reason, e.now, true);
   else abortPending(acc, tx, reason, e.now, { sync: true, resourceAnswered: false });
-  reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'));
+  reply(acc, e.requestId, 200, decisionBody(e.txId, 'aborted'), e.txId);
 }
 
 // ---- the operator ----------------------------------------------------------------------
@@ -381,12 +388,14 @@ function onHeuristic(acc: Acc, e: HeuristicEvent): void {
   if (tx.phase !== 'prepared') {
     return replyError(acc, e.requestId, 'conflict', `${e.txId} has not voted yet, so it is not in doubt.`);
   }
+  // Its branch gone from the resource, only what the resource did can be recorded.
+  if (settleAgainstResource(acc, tx, e.outcome, e.now, 'operator', e.requestId)) return;
   acc.fx.push({ kind: 'cancelTimer', id: inquiryTimerId(tx.txId) });
   acc.fx.push({ kind: 'persist', record: { type: 'HEURISTIC', txId: tx.txId, outcome: e.outcome, at: e.now }, sync: true });
-  acc.fx.push({ kind: e.outcome === 'committed' ? 'resourceCommit' : 'resourceAbort', txId: tx.txId, data: tx.data });
+  acc.fx.push({ kind: e.outcome === 'committed' ? 'resourceCommit' : 'resourceAbort', txId: tx.txId, data: tx.data, keys: tx.keys });
   deleteTx(acc, tx.txId);
   remember(acc, tx.txId, { outcome: e.outcome, at: e.now, heuristic: e.outcome });
-  reply(acc, e.requestId, 200, decisionBody(tx.txId, e.outcome, e.outcome));
+  reply(acc, e.requestId, 200, decisionBody(tx.txId, e.outcome, e.outcome), tx.txId);
   log(acc, 'heuristic', tx.txId, { outcome: e.outcome, inDoubtMs: e.now - tx.preparedAt });
   releaseAndAdmit(acc, tx.txId, tx.keys);
 }

@@ -5,17 +5,22 @@
  * The resource (the data under 2PC) is reached only through effects
  * (`resourcePrepare`, `resourceCommit`, ...), so one core serves the built-in
  * key-value store and any resource a microservice brings. Ops are opaque to the
- * core: it learns which keys they touch from `config.keysOf`.
+ * core: it learns which keys they touch from `config.keysOf`, or, for a
+ * resource that takes its own locks, takes no locks at all.
  */
-import type { CommonEffect, RequestId, TimerFired } from '../../shared/core.ts';
+import type { CommonEffect, ReplyEffect, RequestId, TimerFired } from '../../shared/core.ts';
 import type { Outcome, TxId, Vote } from '../../shared/types.ts';
+import type { ResourceOutcome } from '../resources/resource.ts';
 import type { ForgetHorizon, RecentOutcomes } from './outcomes.ts';
 
 // ---- Configuration ---------------------------------------------------------------
 
 export interface ParticipantConfig {
-  /** The keys a list of (already validated) ops touches; locks are taken on exactly these. Must be pure. */
-  readonly keysOf: (ops: readonly unknown[]) => readonly string[];
+  /**
+   * The keys a list of (already validated) ops touches; locks are taken on exactly these. Must be pure.
+   * Absent: the resource takes its own locks (`locking: 'resource'`) and the core takes none.
+   */
+  readonly keysOf?: (ops: readonly unknown[]) => readonly string[];
   /** This participant's own URL as peers list it; it is not asked about its own transactions. */
   readonly selfUrl?: string;
   /** How long a prepare waits for a held lock before voting no. 0 votes no at once. */
@@ -198,6 +203,22 @@ export interface RecoverEvent extends Timed {
   readonly type: 'recover';
   readonly snapshot?: ParticipantSnapshot;
   readonly records: readonly ParticipantRecord[];
+  /** What a resource that keeps prepared work of its own holds now; absent for one that keeps none. */
+  readonly resource?: ResourceRecovery;
+}
+
+/**
+ * The resource's side of recovery (XA recover), gathered by the runtime before the
+ * core runs, so recovery can reconcile it with the WAL (./reconcile.ts).
+ */
+export interface ResourceRecovery {
+  /** The branches the resource holds prepared now (its `recoverPrepared()`). */
+  readonly prepared: readonly TxId[];
+  /**
+   * `outcomeOf()` of the WAL's in-doubt and committed branches the resource does not hold
+   * (`reconcileQuestions` names them). A branch not listed was not asked.
+   */
+  readonly outcomes: readonly (readonly [TxId, ResourceOutcome])[];
 }
 
 export type ParticipantEvent =
@@ -216,23 +237,35 @@ export type ParticipantEvent =
 
 // ---- Effects -----------------------------------------------------------------------
 
-/** Validate `ops` under the locks already held and compute the commit data; answer with `resourcePrepared`. */
-export interface ResourcePrepareEffect {
-  readonly kind: 'resourcePrepare';
+/**
+ * Resource calls of live transactions carry the keys the core locked for them
+ * (none when the resource locks for itself). The driver may run such a call
+ * beside other transactions' calls, after any earlier call of the same
+ * transaction or on one of the same keys (./lanes.ts). Without `keys` (recovery's
+ * replays) a call runs in strict queue order.
+ */
+interface ResourceCall {
   readonly txId: TxId;
+  readonly keys?: readonly string[];
+}
+/** Validate `ops` under the locks already held and compute the commit data; answer with `resourcePrepared`. */
+export interface ResourcePrepareEffect extends ResourceCall {
+  readonly kind: 'resourcePrepare';
   readonly ops: readonly unknown[];
 }
 /** Apply a committed transaction. Must be idempotent: recovery replays it. */
-export interface ResourceCommitEffect {
+export interface ResourceCommitEffect extends ResourceCall {
   readonly kind: 'resourceCommit';
-  readonly txId: TxId;
   readonly data: unknown;
 }
 /** Forget a prepared transaction. Must be idempotent. */
-export interface ResourceAbortEffect {
+export interface ResourceAbortEffect extends ResourceCall {
   readonly kind: 'resourceAbort';
-  readonly txId: TxId;
   readonly data: unknown;
+}
+/** A reply about one transaction: it leaves only after that transaction's resource call in flight (its apply). */
+export interface TxReplyEffect extends ReplyEffect {
+  readonly txId: TxId;
 }
 /** Load the resource's state from a checkpoint, before any record is replayed. */
 export interface ResourceRestoreEffect {
@@ -254,6 +287,7 @@ export interface AskPeerEffect {
 
 export type ParticipantEffect =
   | CommonEffect<ParticipantRecord>
+  | TxReplyEffect
   | ResourcePrepareEffect
   | ResourceCommitEffect
   | ResourceAbortEffect
@@ -313,6 +347,12 @@ export interface ParticipantState {
   readonly waiting: readonly TxId[];
   /** Settled transactions, bounded. */
   readonly outcomes: RecentOutcomes;
+  /**
+   * In-doubt transactions whose branch the resource no longer held at recovery, with what the
+   * resource said of it (./reconcile.ts); a decision that disagrees is reported as heuristic.
+   * Absent when there are none.
+   */
+  readonly branchesGone?: ReadonlyMap<TxId, ResourceOutcome>;
 }
 
 export type { RequestId, TxId, Outcome, Vote };

@@ -41,6 +41,8 @@ interface StockCommit {
 
 export class Inventory implements Resource<InventoryOp> {
   readonly opsSchema = array(inventoryOpSchema, { max: 64 });
+  /** The core locks the SKUs; the stock is in memory, rebuilt from the WAL, so nothing stays prepared across a crash. */
+  readonly locking = 'core';
   private readonly stock = new Map<string, number>();
 
   keysOf(ops: readonly InventoryOp[]): readonly string[] {

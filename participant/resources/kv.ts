@@ -27,6 +27,8 @@ const ABSENT = Symbol('absent');
 
 export class KvStore implements Resource<Op> {
   readonly opsSchema = opsSchema;
+  /** The core locks the keys; the store keeps nothing prepared across a crash (no recoverPrepared). */
+  readonly locking = 'core';
   private readonly data = new Map<string, unknown>();
 
   keysOf(ops: readonly Op[]): readonly string[] {

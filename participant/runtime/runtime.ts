@@ -4,9 +4,14 @@
  * crash points, logging, fail-stop and checkpoints. What is the participant's
  * own is here:
  *
- *   resource*      → the Resource (prepare answers come back as events)
+ *   resource*      → the Resource (prepare answers come back as events); a live
+ *                    transaction's commit or abort runs beside the queue, so a
+ *                    slow one holds back only its own transaction (core/lanes.ts)
  *   inquire/askPeer→ HTTP to the coordinator / peers (answers come back as events)
  *   checkpoints    → carry the resource's snapshot, taken in step order
+ *   recovery       → for a resource that keeps prepared work of its own, what it
+ *                    holds (recoverPrepared, outcomeOf) is asked first and handed
+ *                    to the core as data (core/reconcile.ts)
  *
  * A resource failure is fail-stop like a failed write. Record codes and the
  * snapshot format are in ./records.ts.
@@ -17,19 +22,23 @@ import { CoreHost, type Answer, type RuntimeHostOptions } from '../../shared/run
 import { trimUrl, type TxId } from '../../shared/types.ts';
 import {
   checkpointOf,
+  effectLanes,
   inDoubtCount,
   initialState,
   listTx,
   lockHolder,
+  reconcileQuestions,
   step,
   type InDoubtView,
   type ParticipantConfig,
   type ParticipantEffect,
   type ParticipantEvent,
   type ParticipantRecord,
+  type ParticipantSnapshot,
   type ParticipantState,
+  type ResourceRecovery,
 } from '../core/index.ts';
-import type { Resource } from '../resources/resource.ts';
+import { coreKeysOf, type Resource, type ResourceOutcome } from '../resources/resource.ts';
 import { decodeSnapshot, encodeSnapshot, participantCodec } from './records.ts';
 
 export type { Answer } from '../../shared/runtime.ts';
@@ -52,7 +61,21 @@ export interface RuntimeOptions extends RuntimeHostOptions {
 type OwnEffect = Exclude<ParticipantEffect, CommonEffect<ParticipantRecord>>;
 
 /** Steps an operator should notice. */
-const WARN_STEPS = new Set(['protocol-violation', 'blocked', 'heuristic', 'heuristic-mismatch', 'inquiry-failed', 'vote-no']);
+const WARN_STEPS = new Set([
+  'protocol-violation',
+  'blocked',
+  'heuristic',
+  'heuristic-mismatch',
+  'heuristic-hazard',
+  'inquiry-failed',
+  'vote-no',
+  'orphan-rolled-back',
+  'orphan-unknown',
+  'branch-gone',
+]);
+
+/** `outcomeOf` questions a recovery keeps in flight at once (a database round trip each). */
+const OUTCOME_QUERIES_IN_FLIGHT_MAX = 8;
 
 export class ParticipantRuntime {
   private readonly host: CoreHost<ParticipantState, ParticipantEvent, OwnEffect, ParticipantRecord>;
@@ -66,14 +89,22 @@ export class ParticipantRuntime {
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
     this.host = new CoreHost<ParticipantState, ParticipantEvent, OwnEffect, ParticipantRecord>(o, {
       role: 'participant',
-      initialState: initialState({ ...o.core, keysOf: (ops) => o.resource.keysOf(ops) }),
+      initialState: initialState({ ...o.core, keysOf: coreKeysOf(o.resource) }),
       step,
       codec: participantCodec,
       recoverEvent: (now, records, checkpoint) => {
         const snapshot = checkpoint === undefined ? undefined : decodeSnapshot(checkpoint);
-        return { type: 'recover', now, records, ...(snapshot !== undefined && { snapshot }) };
+        if (o.resource.recoverPrepared === undefined) return { type: 'recover', now, records, ...(snapshot !== undefined && { snapshot }) };
+        return this.askResource(snapshot, records).then((resource) => ({
+          type: 'recover' as const,
+          now: o.clock.now(),
+          records,
+          ...(snapshot !== undefined && { snapshot }),
+          resource,
+        }));
       },
       execute: (effect) => this.execute(effect),
+      lanesOf: (effect) => effectLanes(effect as ParticipantEffect),
       // The resource is snapshotted when the driver reaches the checkpoint, after every earlier step's effects.
       checkpointBytes: async (state) => encodeSnapshot(checkpointOf(state, await o.resource.snapshot())),
       warnSteps: WARN_STEPS,
@@ -143,6 +174,35 @@ export class ParticipantRuntime {
   }
 
   // ---- the resource ------------------------------------------------------------------
+
+  /**
+   * XA recover: what the resource holds prepared now, and, for the WAL's in-doubt and committed
+   * branches it does not hold, whether they committed there. Asked before the core runs, so
+   * recovery gets it as data.
+   */
+  private async askResource(snapshot: ParticipantSnapshot | undefined, records: readonly ParticipantRecord[]): Promise<ResourceRecovery> {
+    const resource = this.o.resource;
+    const prepared = await resource.recoverPrepared?.();
+    if (!Array.isArray(prepared) || prepared.some((txId) => typeof txId !== 'string')) {
+      throw new TypeError('Expected the resource\'s recoverPrepared() to resolve with an array of transaction ids.');
+    }
+    const ask = reconcileQuestions(snapshot, records, prepared);
+    const outcomes: [TxId, ResourceOutcome][] = [];
+    const outcomeOf = resource.outcomeOf;
+    if (outcomeOf !== undefined) {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let txId = ask[next++]; txId !== undefined; txId = ask[next++]) {
+          const said = await outcomeOf.call(resource, txId);
+          if (said !== 'committed' && said !== 'unknown') throw new TypeError(`Expected outcomeOf(${txId}) to be 'committed' or 'unknown', got ${String(said)}.`);
+          outcomes.push([txId, said]);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(OUTCOME_QUERIES_IN_FLIGHT_MAX, ask.length) }, worker));
+    }
+    this.o.logger.info({ step: 'resource-recover', heldPrepared: prepared.length, asked: ask.length, answered: outcomes.length });
+    return { prepared, outcomes };
+  }
 
   /** Runs outside the driver's queue, so a slow resource delays only its own transaction. */
   private prepareResource(txId: TxId, ops: readonly unknown[]): void {

@@ -61,9 +61,9 @@ describe('crash-point plan', () => {
 
   it('counts a point as recovered only when all its applicable cases passed', () => {
     const passed = new Set(plan.filter((c) => c.applicable).map((c) => caseKey(c)));
-    expect(pointsRecovered(plan, passed)).toEqual({ pointsOk: 11, points: 11 });
+    expect(pointsRecovered(plan, passed)).toEqual({ pointsOk: 12, points: 12 });
     passed.delete('abort:coordinator.after-decision-logged');
-    expect(pointsRecovered(plan, passed)).toEqual({ pointsOk: 10, points: 11 });
+    expect(pointsRecovered(plan, passed)).toEqual({ pointsOk: 11, points: 12 });
     expect(summaryLine({ pointsOk: 10, points: 11, casesOk: 15, cases: 16, ackedLost: 0 })).toBe('crash points 10/11, cases 15/16, acked lost 0');
   });
 
@@ -75,6 +75,10 @@ describe('crash-point plan', () => {
     ];
     expect(walProblems('participant.after-commit-logged', wal, 'tx-1')).toEqual([]);
     expect(walProblems('participant.before-commit-logged', wal, 'tx-2')).toEqual([]);
+    expect(walProblems('participant.after-resource-prepared', wal, 'tx-3')).toEqual([]);
+    expect(walProblems('participant.after-resource-prepared', wal, 'tx-2')).toEqual([
+      'PREPARED for tx-2 is already in the WAL at participant.after-resource-prepared',
+    ]);
     expect(walProblems('participant.before-commit-logged', wal, 'tx-1')).toEqual([
       'COMMITTED for tx-1 is already in the WAL at participant.before-commit-logged',
     ]);

@@ -13,8 +13,8 @@ describe('crash-points scenario', () => {
     const r = await runCrashPoints({ seed: 1, json: true, log: (l) => lines.push(l) });
     const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
     expect(failed).toEqual([]);
-    expect(lines).toContain('crash points 11/11, cases 16/16, acked lost 0');
-    expect(r.figures).toMatchObject({ points: 11, pointsOk: 11, cases: 16, casesOk: 16, notApplicable: 6, ackedLost: 0 });
+    expect(lines).toContain('crash points 12/12, cases 18/18, acked lost 0');
+    expect(r.figures).toMatchObject({ points: 12, pointsOk: 12, cases: 18, casesOk: 18, notApplicable: 6, ackedLost: 0 });
     // Points a path cannot reach are listed, not skipped silently.
     expect(lines.filter((l) => l.startsWith('n/a'))).toHaveLength(6);
   }, 420_000);

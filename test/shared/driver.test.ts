@@ -140,3 +140,129 @@ describe('EffectDriver crash points', () => {
     await driver.idle();
   });
 });
+
+describe('EffectDriver lanes: slow calls off the queue', () => {
+  // A participant's resource apply (issue 8): it must not hold back other transactions' replies,
+  // but its own transaction's ack must wait for it, and it must not start before its record is durable.
+  type LEff =
+    | { kind: 'persist'; record: string; sync: boolean }
+    | { kind: 'apply'; tx: string; keys: string[] }
+    | { kind: 'reply'; tx: string }
+    | { kind: 'send'; to: string }
+    | { kind: 'crashPoint'; point: string };
+
+  function setup(armed?: string) {
+    const log = controlledLog();
+    const events: string[] = [];
+    const applies = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+    const fatal: unknown[] = [];
+    const driver = new EffectDriver<string, LEff>({
+      persist: (r) => log.persist(r).then(() => events.push(`persisted ${r}`)),
+      execute: (e) => {
+        switch (e.kind) {
+          case 'apply':
+            events.push(`apply ${e.tx} started`);
+            return new Promise<void>((resolve, reject) => applies.set(e.tx, { resolve, reject })).then(() => void events.push(`apply ${e.tx} done`));
+          case 'reply':
+            events.push(`reply ${e.tx}`);
+            return;
+          case 'send':
+            events.push(`send ${e.to}`);
+            return;
+          case 'crashPoint':
+            events.push(`crash point ${e.point}`);
+            return;
+          default:
+            return;
+        }
+      },
+      onFatal: (e) => fatal.push(e),
+      isArmed: (p) => p === armed,
+      lanesOf: (e) => (e.kind === 'apply' ? [`tx:${e.tx}`, ...e.keys.map((k) => `key:${k}`)] : e.kind === 'reply' ? [`tx:${e.tx}`] : undefined),
+    });
+    return { log, events, applies, fatal, driver };
+  }
+  /** Lets every ready continuation run, without awaiting a batch that a blocked queue would never finish. */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await flush();
+  };
+
+  it("a slow apply of tx A does not delay tx B's reply; A's reply waits for A's apply", async () => {
+    const { log, events, applies, driver } = setup();
+    void driver.run([{ kind: 'persist', record: 'COMMITTED A', sync: true }, { kind: 'apply', tx: 'A', keys: ['a'] }, { kind: 'reply', tx: 'A' }]);
+    void driver.run([{ kind: 'persist', record: 'PREPARED B', sync: true }, { kind: 'reply', tx: 'B' }]);
+    await flush();
+    // Nothing outward before the records are durable: A's apply included.
+    expect(events).toEqual([]);
+    for (const p of log.pending) p.resolve();
+    await settle();
+    expect(events).toEqual(['persisted COMMITTED A', 'persisted PREPARED B', 'apply A started', 'reply B']);
+    expect(driver.lanedInFlight).toBe(2);
+    applies.get('A')?.resolve();
+    await driver.idle();
+    expect(events.slice(4)).toEqual(['apply A done', 'reply A']);
+    expect(driver.lanedInFlight).toBe(0);
+  });
+
+  it("the next holder's call on a key waits for the previous holder's apply; other keys do not", async () => {
+    const { events, applies, driver } = setup();
+    void driver.run([{ kind: 'apply', tx: 'A', keys: ['k'] }, { kind: 'reply', tx: 'A' }]);
+    void driver.run([{ kind: 'apply', tx: 'C', keys: ['k', 'm'] }]);
+    void driver.run([{ kind: 'apply', tx: 'D', keys: ['z'] }]);
+    await settle();
+    expect(events).toEqual(['apply A started', 'apply D started']);
+    applies.get('A')?.resolve();
+    await settle();
+    expect(events).toEqual(['apply A started', 'apply D started', 'apply A done', 'reply A', 'apply C started']);
+    applies.get('C')?.resolve();
+    applies.get('D')?.resolve();
+    await driver.idle();
+  });
+
+  it('a failed apply is fail-stop: onFatal once, and nothing laned behind it or queued after it runs', async () => {
+    const { events, applies, fatal, driver } = setup();
+    void driver.run([{ kind: 'apply', tx: 'A', keys: ['k'] }, { kind: 'reply', tx: 'A' }]);
+    await settle();
+    applies.get('A')?.reject(new Error('the database went away'));
+    await driver.idle();
+    await driver.run([{ kind: 'send', to: 'later' }]);
+    expect(events).toEqual(['apply A started']);
+    expect(fatal).toHaveLength(1);
+    expect(driver.poisoned).toBe(true);
+  });
+
+  it('idle() waits for laned calls in flight, so a stop drains them', async () => {
+    const { applies, driver } = setup();
+    const ran = driver.run([{ kind: 'apply', tx: 'A', keys: [] }]);
+    await settle();
+    // The queue itself has moved on; only idle() still waits for the call.
+    let batchDone = false;
+    void ran.then(() => (batchDone = true));
+    await settle();
+    expect(batchDone).toBe(true);
+    let idle = false;
+    const waiting = driver.idle().then(() => (idle = true));
+    await settle();
+    expect(idle).toBe(false);
+    applies.get('A')?.resolve();
+    await waiting;
+    expect(idle).toBe(true);
+  });
+
+  it('under an armed crash point a laned call is awaited in place, so the point sees exactly what precedes it', async () => {
+    const { log, events, applies, driver } = setup('after-apply');
+    const done = driver.run([
+      { kind: 'persist', record: 'COMMITTED A', sync: true },
+      { kind: 'apply', tx: 'A', keys: [] },
+      { kind: 'crashPoint', point: 'after-apply' },
+      { kind: 'reply', tx: 'A' },
+    ]);
+    await flush();
+    log.pending[0]?.resolve();
+    await flush();
+    expect(events).toEqual(['persisted COMMITTED A', 'apply A started']);
+    applies.get('A')?.resolve();
+    await done;
+    expect(events).toEqual(['persisted COMMITTED A', 'apply A started', 'apply A done', 'crash point after-apply', 'reply A']);
+  });
+});

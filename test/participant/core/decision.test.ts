@@ -14,8 +14,10 @@ describe('phase 2 and idempotence', () => {
       { kind: 'crashPoint', point: 'participant.before-abort-logged' },
       { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 2_000 }, sync: false },
       { kind: 'crashPoint', point: 'participant.after-abort-logged' },
-      { kind: 'resourceAbort', txId: tx(1), data },
-      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted' } },
+      // The apply carries its keys, so the driver may run it beside other transactions' calls;
+      // the ack names its transaction, so it waits for that apply.
+      { kind: 'resourceAbort', txId: tx(1), data, keys: ['k'] },
+      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) },
     ]);
     expect(r.state.locks.size).toBe(0);
   });
@@ -56,11 +58,11 @@ describe('phase 2 and idempotence', () => {
   it('duplicate commit and duplicate abort get the same answer and write nothing', () => {
     const committed = run(preparedWith(tx(1), [put('k', 1)], data), decide('commit', tx(1))).state;
     const c2 = step(committed, decide('commit', tx(1), 'again'));
-    expect(c2.effects).toEqual([{ kind: 'reply', requestId: 'again', status: 200, body: { txId: tx(1), state: 'committed' } }]);
+    expect(c2.effects).toEqual([{ kind: 'reply', requestId: 'again', status: 200, body: { txId: tx(1), state: 'committed' }, txId: tx(1) }]);
 
     const aborted = run(preparedWith(tx(1), [put('k', 1)], data), decide('abort', tx(1))).state;
     const a2 = step(aborted, decide('abort', tx(1), 'again'));
-    expect(a2.effects).toEqual([{ kind: 'reply', requestId: 'again', status: 200, body: { txId: tx(1), state: 'aborted' } }]);
+    expect(a2.effects).toEqual([{ kind: 'reply', requestId: 'again', status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) }]);
   });
 
   it('a contrary decision is a protocol violation: 409, logged, and the state never flips', () => {
@@ -104,7 +106,7 @@ describe('phase 2 and idempotence', () => {
       { kind: 'crashPoint', point: 'participant.before-abort-logged' },
       { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 2_000, reason }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-abort-logged' },
-      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted' } },
+      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) },
     ]);
     const r2 = step(r1.state, prepare(tx(1), [put('k', 1)], { now: 2_100 }));
     expect(withoutLogs(r2.effects)).toEqual([{ kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'no', reason } }]);
@@ -122,7 +124,7 @@ describe('phase 2 and idempotence', () => {
       { kind: 'crashPoint', point: 'participant.after-abort-logged' },
       { kind: 'reply', requestId: `prep-${tx(2)}`, status: 200, body: { vote: 'no', reason } },
       { kind: 'cancelTimer', id: `lock:${tx(2)}` },
-      { kind: 'reply', requestId: `abort-${tx(2)}`, status: 200, body: { txId: tx(2), state: 'aborted' } },
+      { kind: 'reply', requestId: `abort-${tx(2)}`, status: 200, body: { txId: tx(2), state: 'aborted' }, txId: tx(2) },
     ]);
     expect(r.state.waiting).toEqual([]);
     expect(r.state.txs.has(tx(2))).toBe(false);
@@ -139,9 +141,10 @@ describe('phase 2 and idempotence', () => {
 
     const r = step(s3, yes(tx(1), data, 2_050));
     expect(withoutLogs(r.effects)).toEqual([
-      { kind: 'resourceAbort', txId: tx(1), data },
+      { kind: 'resourceAbort', txId: tx(1), data, keys: ['k'] },
       { kind: 'cancelTimer', id: `lock:${tx(2)}` },
-      { kind: 'resourcePrepare', txId: tx(2), ops: [put('k', 2)] },
+      // Laned on k, behind tx1's undo: the resource never works on two transactions of one key at once.
+      { kind: 'resourcePrepare', txId: tx(2), ops: [put('k', 2)], keys: ['k'] },
     ]);
     expect(persists(r.effects)).toEqual([]);
     expect(r.state.locks.get('k')).toBe(tx(2));

@@ -13,8 +13,8 @@ describe('heuristic decisions', () => {
     expect(r.effects).toEqual([
       { kind: 'cancelTimer', id: `inquire:${tx(1)}` },
       { kind: 'persist', record: { type: 'HEURISTIC', txId: tx(1), outcome: 'committed', at: 9_000 }, sync: true },
-      { kind: 'resourceCommit', txId: tx(1), data },
-      { kind: 'reply', requestId: 'op', status: 200, body: { txId: tx(1), state: 'committed', heuristic: 'committed' } },
+      { kind: 'resourceCommit', txId: tx(1), data, keys: ['k'] },
+      { kind: 'reply', requestId: 'op', status: 200, body: { txId: tx(1), state: 'committed', heuristic: 'committed' }, txId: tx(1) },
       { kind: 'log', step: 'heuristic', txId: tx(1), fields: { outcome: 'committed', inDoubtMs: 7_990 } },
     ]);
     expect(r.state.locks.size).toBe(0);
@@ -26,11 +26,11 @@ describe('heuristic decisions', () => {
     const r = step(s, decide('commit', tx(1)));
     expect(r.effects).toEqual([
       { kind: 'log', step: 'heuristic-mismatch', txId: tx(1), fields: { decision: 'committed', heuristic: 'aborted' } },
-      { kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' } },
+      { kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' }, txId: tx(1) },
     ]);
     const agreeing = step(s, decide('abort', tx(1)));
     expect(agreeing.effects).toEqual([
-      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' } },
+      { kind: 'reply', requestId: `abort-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' }, txId: tx(1) },
     ]);
   });
 

@@ -7,12 +7,14 @@ describe('phase 1: prepare', () => {
   it('locks the keys, asks the resource, then forces PREPARED before the YES vote', () => {
     const s0 = fresh();
     const r1 = step(s0, prepare(tx(1), [{ op: 'add', key: 'a', amount: -5 }]));
-    expect(r1.effects).toEqual([{ kind: 'resourcePrepare', txId: tx(1), ops: [{ op: 'add', key: 'a', amount: -5 }] }]);
+    expect(r1.effects).toEqual([{ kind: 'resourcePrepare', txId: tx(1), ops: [{ op: 'add', key: 'a', amount: -5 }], keys: ['a'] }]);
     expect(r1.state.locks.get('a')).toBe(tx(1));
 
     const data = { writes: [{ key: 'a', value: 5 }] };
     const r2 = step(r1.state, yes(tx(1), data, 1_010));
     expect(r2.effects).toEqual([
+      // The resource holds prepared work that no record names yet: a crash here leaves an orphan.
+      { kind: 'crashPoint', point: 'participant.after-resource-prepared' },
       {
         kind: 'persist',
         record: { type: 'PREPARED', txId: tx(1), coordinator: COORD, participants: [P1, P2, P3], keys: ['a'], data, at: 1_010 },
@@ -65,11 +67,12 @@ describe('phase 1: prepare', () => {
     const r1 = step(fresh(), prepare(tx(1), [{ op: 'put', key: 'a', value: 1 }], { onePhase: true, participants: [P1] }));
     const r2 = step(r1.state, yes(tx(1), data));
     expect(withoutLogs(r2.effects)).toEqual([
+      { kind: 'crashPoint', point: 'participant.after-resource-prepared' },
       { kind: 'crashPoint', point: 'participant.before-commit-logged' },
       { kind: 'persist', record: { type: 'COMMITTED', txId: tx(1), at: 1_010, data, onePhase: true }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-commit-logged' },
-      { kind: 'resourceCommit', txId: tx(1), data },
-      { kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'yes', state: 'committed' } },
+      { kind: 'resourceCommit', txId: tx(1), data, keys: ['a'] },
+      { kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'yes', state: 'committed' }, txId: tx(1) },
     ]);
     expect(r2.state.locks.size).toBe(0);
     expect(getTx(r2.state, tx(1)).state).toBe('committed');
@@ -148,10 +151,11 @@ describe('phase 1: lock waits', () => {
       { kind: 'crashPoint', point: 'participant.before-commit-logged' },
       { kind: 'persist', record: { type: 'COMMITTED', txId: tx(1), at: 1_050 }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-commit-logged' },
-      { kind: 'resourceCommit', txId: tx(1), data: data1 },
-      { kind: 'reply', requestId: 'c1', status: 200, body: { txId: tx(1), state: 'committed' } },
+      { kind: 'resourceCommit', txId: tx(1), data: data1, keys: ['k'] },
+      { kind: 'reply', requestId: 'c1', status: 200, body: { txId: tx(1), state: 'committed' }, txId: tx(1) },
       { kind: 'cancelTimer', id: `lock:${tx(2)}` },
-      { kind: 'resourcePrepare', txId: tx(2), ops: [put('k', 2)] },
+      // Laned on k behind tx1's apply (core/lanes.ts), so it reads the committed value.
+      { kind: 'resourcePrepare', txId: tx(2), ops: [put('k', 2)], keys: ['k'] },
     ]);
     expect(r3.state.locks.get('k')).toBe(tx(2));
     expect(r3.state.waiting).toEqual([]);
@@ -170,7 +174,7 @@ describe('phase 1: lock waits', () => {
     // When tx1 aborts, tx2 gets both keys and tx3 keeps waiting.
     const r4 = step(r3.state, { type: 'abort', requestId: 'a1', now: 1_050, txId: tx(1) });
     expect(r4.effects.filter((e) => e.kind === 'resourcePrepare')).toEqual([
-      { kind: 'resourcePrepare', txId: tx(2), ops: [put('a', 2), put('b', 2)] },
+      { kind: 'resourcePrepare', txId: tx(2), ops: [put('a', 2), put('b', 2)], keys: ['a', 'b'] },
     ]);
     expect(r4.state.waiting).toEqual([tx(3)]);
   });

@@ -65,7 +65,7 @@ describe('recovery', () => {
     expect(r.state.txs.size).toBe(0);
     // Duplicates after the restart still get the first answer; the tombstone still holds.
     expect(withoutLogs(step(r.state, decide('commit', tx(1))).effects)).toEqual([
-      { kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'committed' } },
+      { kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'committed' }, txId: tx(1) },
     ]);
     expect(withoutLogs(step(r.state, prepare(tx(4), [put('d', 1)])).effects)).toEqual([
       { kind: 'reply', requestId: `prep-${tx(4)}`, status: 200, body: { vote: 'no', reason: 'tombstone' } },

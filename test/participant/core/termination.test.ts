@@ -43,7 +43,7 @@ describe('in doubt: asking the coordinator', () => {
       { kind: 'crashPoint', point: 'participant.before-commit-logged' },
       { kind: 'persist', record: { type: 'COMMITTED', txId: tx(1), at: 5_000 }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-commit-logged' },
-      { kind: 'resourceCommit', txId: tx(1), data },
+      { kind: 'resourceCommit', txId: tx(1), data, keys: ['k'] },
     ]);
     expect(r.state.locks.size).toBe(0);
   });
@@ -85,7 +85,7 @@ describe('in doubt: cooperative termination', () => {
   it('a peer that aborted (or promised never to vote yes) settles it as aborted', () => {
     const s = step(inquiring(), unreachable(tx(1))).state;
     const r = step(s, peer(tx(1), P3, 'aborted'));
-    expect(r.effects).toContainEqual({ kind: 'resourceAbort', txId: tx(1), data });
+    expect(r.effects).toContainEqual({ kind: 'resourceAbort', txId: tx(1), data, keys: ['k'] });
     expect(getTx(r.state, tx(1)).state).toBe('aborted');
   });
 
@@ -96,7 +96,7 @@ describe('in doubt: cooperative termination', () => {
       { kind: 'crashPoint', point: 'participant.before-abort-logged' },
       { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 6_000, reason }, sync: true },
       { kind: 'crashPoint', point: 'participant.after-abort-logged' },
-      { kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'aborted' } },
+      { kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) },
     ]);
     const late = step(r.state, prepare(tx(1), [put('k', 1)], { now: 7_000 }));
     expect(withoutLogs(late.effects)).toEqual([{ kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'no', reason } }]);

@@ -9,9 +9,10 @@ import { CrashPoints } from '../../../shared/crash.ts';
 import { createHttpClient } from '../../../shared/http/client.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { Metrics } from '../../../shared/metrics.ts';
-import { asTxId } from '../../../shared/types.ts';
+import { asTxId, type Op, type TxId } from '../../../shared/types.ts';
 import type { AppendOptions, Checkpoint, Log, LogEntry, Lsn, Recovered } from '../../../wal/log.ts';
 import { KvStore } from '../../../participant/resources/kv.ts';
+import type { Resource } from '../../../participant/resources/resource.ts';
 import { ParticipantRuntime, type Answer } from '../../../participant/runtime/runtime.ts';
 import { participantCodec } from '../../../participant/runtime/records.ts';
 
@@ -43,7 +44,7 @@ class TestLog implements Log {
 
 const clock: Clock = { now: () => 1_000 };
 
-function runtime(log: TestLog, kv = new KvStore(), extra: { checkpointEveryRecords?: number } = {}) {
+function runtime<R extends Resource<Op> = KvStore>(log: TestLog, kv: R = new KvStore() as unknown as R, extra: { checkpointEveryRecords?: number } = {}) {
   const fatal: unknown[] = [];
   const http = createHttpClient({ timeoutMs: 200 });
   const rt = new ParticipantRuntime({
@@ -64,6 +65,34 @@ function runtime(log: TestLog, kv = new KvStore(), extra: { checkpointEveryRecor
   });
   return { rt, kv, fatal, close: async () => { await rt.stop(); http.close(); } };
 }
+
+/** The store with its commit replaced, e.g. by one that waits for the test: a slow database round trip. */
+function withCommit(kv: KvStore, commit: (txId: TxId, data: unknown) => void | Promise<void>): Resource<Op> {
+  return {
+    opsSchema: kv.opsSchema,
+    locking: 'core',
+    keysOf: (ops) => kv.keysOf(ops),
+    prepare: (txId, ops) => kv.prepare(txId, ops),
+    commit,
+    abort: () => kv.abort(),
+    snapshot: () => kv.snapshot(),
+    restore: (snapshot) => kv.restore(snapshot),
+  };
+}
+
+/**
+ * The answer, if it comes once the event loop has run a bounded number of turns (no timer involved);
+ * undefined if it is still held back, e.g. behind another transaction's resource call.
+ */
+async function answerSoon(pending: Promise<Answer>, turnsMax = 200): Promise<Answer | undefined> {
+  let answer: Answer | undefined;
+  void pending.then((a) => (answer = a));
+  for (let i = 0; i < turnsMax && answer === undefined; i++) await new Promise((r) => setImmediate(r));
+  return answer;
+}
+
+const decide = (rt: ParticipantRuntime, type: 'commit' | 'abort', txId: string): Promise<Answer> =>
+  rt.request((requestId, now) => ({ type, requestId, now, txId: asTxId(txId) }));
 
 const prepare = (rt: ParticipantRuntime, txId: string, ops: unknown[], onePhase = false): Promise<Answer> =>
   rt.request((requestId, now) => ({ type: 'prepare', requestId, now, txId: asTxId(txId), coordinator: 'http://127.0.0.1:9', participants: [], ops, onePhase }));
@@ -129,6 +158,57 @@ describe('the participant runtime', () => {
     await again.rt.start();
     expect(again.kv.entries()).toEqual(expected);
     await again.close();
+    await close();
+  });
+
+  it("a slow resource commit of tx A holds back neither tx B's vote nor its commit; A's ack waits for A's apply", async () => {
+    // Issue 8: resource I/O ran on the driver's single queue, so one database round trip held back every reply.
+    const gate = new Map<string, () => void>();
+    const kv = new KvStore();
+    const slow = withCommit(kv, (txId, data) =>
+      txId === 'tx-1-1' ? new Promise<void>((resolve) => gate.set(txId, resolve)).then(() => kv.commit(txId, data)) : kv.commit(txId, data),
+    );
+    const { rt, close } = runtime(new TestLog(), slow);
+    await rt.start();
+    expect(await prepare(rt, 'tx-1-1', [{ op: 'put', key: 'a', value: 1 }])).toEqual({ status: 200, body: { vote: 'yes' } });
+    let ackA: Answer | undefined;
+    void decide(rt, 'commit', 'tx-1-1').then((a) => (ackA = a));
+    for (let i = 0; i < 50 && !gate.has('tx-1-1'); i++) await new Promise((r) => setImmediate(r));
+    expect(gate.has('tx-1-1')).toBe(true);
+    // While A's apply is in flight, B (another key) prepares, commits and is acknowledged.
+    expect(await answerSoon(prepare(rt, 'tx-1-2', [{ op: 'put', key: 'b', value: 2 }]))).toEqual({ status: 200, body: { vote: 'yes' } });
+    expect(await answerSoon(decide(rt, 'commit', 'tx-1-2'))).toEqual({ status: 200, body: { txId: 'tx-1-2', state: 'committed' } });
+    expect(kv.entries()).toEqual({ b: 2 });
+    // A is durable but not applied: no ack yet, and a duplicate commit of A waits too.
+    expect(ackA).toBeUndefined();
+    let dupA: Answer | undefined;
+    void decide(rt, 'commit', 'tx-1-1').then((a) => (dupA = a));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(dupA).toBeUndefined();
+    gate.get('tx-1-1')?.();
+    for (let i = 0; i < 50 && (ackA === undefined || dupA === undefined); i++) await new Promise((r) => setImmediate(r));
+    expect(ackA).toEqual({ status: 200, body: { txId: 'tx-1-1', state: 'committed' } });
+    expect(dupA).toEqual({ status: 200, body: { txId: 'tx-1-1', state: 'committed' } });
+    expect(kv.entries()).toEqual({ a: 1, b: 2 });
+    await close();
+  });
+
+  it('a prepare on a key just released waits for the previous holder\'s apply, so it reads the committed value', async () => {
+    const gate: (() => void)[] = [];
+    const kv = new KvStore();
+    const { rt, close } = runtime(new TestLog(), withCommit(kv, (txId, data) => new Promise<void>((resolve) => gate.push(resolve)).then(() => kv.commit(txId, data))));
+    await rt.start();
+    await prepare(rt, 'tx-1-1', [{ op: 'add', key: 'n', amount: 5 }]);
+    void decide(rt, 'commit', 'tx-1-1');
+    for (let i = 0; i < 50 && gate.length === 0; i++) await new Promise((r) => setImmediate(r));
+    // The core released n when it asked for the apply; the next add must still see 5, not 0.
+    const second = prepare(rt, 'tx-1-2', [{ op: 'add', key: 'n', amount: 1 }], true);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    gate.shift()?.();
+    for (let i = 0; i < 50 && gate.length === 0; i++) await new Promise((r) => setImmediate(r));
+    gate.shift()?.();
+    expect(await second).toEqual({ status: 200, body: { vote: 'yes', state: 'committed' } });
+    expect(kv.entries()).toEqual({ n: 6 });
     await close();
   });
 
