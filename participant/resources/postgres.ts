@@ -262,11 +262,6 @@ export class PostgresResource implements Resource<PostgresOp> {
     this.pool.on('error', (error) => o.onPoolError?.(error));
   }
 
-  /** The core takes no locks for this resource; kept for a core that still asks. */
-  keysOf(): readonly string[] {
-    return [];
-  }
-
   /**
    * Connects, checks that the server allows prepared transactions, and creates the
    * marker table when missing. Throws a PostgresStartError (one line, an exit code).

@@ -1,5 +1,5 @@
 /**
- * PostgreSQL under 2PC on real processes (issue 8, "must show" 1 and 2): a real
+ * PostgreSQL under 2PC on real processes (issue 8, "must show" 1, 2 and 3): a real
  * coordinator, two participants each on its own PostgreSQL database
  * (`--resource postgres --pg-url`), and a key-value participant, with SIGKILLs at
  * named crash points. The blocking is shown in the database itself: a prepared
@@ -191,5 +191,34 @@ describe('PostgreSQL participants on real processes', () => {
     expect(await balance(bankA, 'alice')).toBe(a - 10 + 1);
     expect(await balance(bankB, 'bob')).toBe(b + 10);
     await nothingPrepared();
+  });
+
+  it('participant SIGKILLed between PREPARE TRANSACTION and its PREPARED record: after its restart the orphan is rolled back', async () => {
+    const [a, b, k] = await balances();
+    const p1 = c.participant('p1');
+    const armed = await post(`${p1.url}/v1/chaos/crash-at`, { point: 'participant.after-resource-prepared' });
+    expect(armed.status).toBe(200);
+    const res = await call(
+      'POST',
+      `${c.coordinator.url}/v1/transactions`,
+      { branches: [{ participant: 'p1', ops: [debit('alice', 7)] }, { participant: 'p2', ops: [credit('bob', 7)] }] },
+      { timeoutMs: 30_000 },
+    );
+    expect((await p1.waitExit()).signal).toBe('SIGKILL');
+    // The participant never voted: the coordinator aborts.
+    expect(res.body.outcome).toBe('aborted');
+    const txId = String(res.body.txId);
+
+    // While p1 is down, PostgreSQL holds its branch prepared: an orphan no WAL record speaks for.
+    expect((await preparedIn(bankA.url)).map((p) => p.gid)).toEqual([`twopc:p1:${txId}`]);
+
+    await p1.start();
+    await nothingPrepared();
+    expect(await balances()).toEqual([a, b, k]);
+    expect((await get(`${p1.url}/v1/2pc/transactions/${txId}`)).body).toMatchObject({ state: 'aborted' });
+    // A late prepare of the same transaction votes no: the participant remembers it aborted.
+    const late = await post(`${p1.url}/v1/2pc/prepare`, { txId, coordinator: c.coordinator.url, participants: [p1.url], ops: [debit('alice', 7)] });
+    expect(late.body).toMatchObject({ vote: 'no' });
+    expect(await preparedIn(bankA.url)).toEqual([]);
   });
 });
