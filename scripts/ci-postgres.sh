@@ -12,7 +12,7 @@
 #   postgresql://root@localhost/postgres?host=/var/run/postgresql
 # They create their own databases (unique names) and drop them afterwards.
 #
-# Run it as root: sudo scripts/ci-postgres.sh   (idempotent; prints the URL on its last line)
+# Run it as root: sudo scripts/ci-postgres.sh   (idempotent; prints the URL, and only that, on stdout)
 set -euo pipefail
 
 PG_MAJOR="${TWOPC_PG_MAJOR:-15}"
@@ -21,9 +21,10 @@ PREPARED_XACTS_MAX=100
 CONNECTIONS_MAX=200
 READY_WAIT_S=60
 SOCKET_DIR=/var/run/postgresql
-ROLE="${TWOPC_PG_ROLE:-$(id -un)}"
+ROLE="${TWOPC_PG_ROLE:-${SUDO_USER:-$(id -un)}}"
 
-say() { echo "ci-postgres: $*"; }
+# Narration goes to stderr: stdout is the URL alone, for `TWOPC_TEST_PG_URL=$(scripts/ci-postgres.sh)`.
+say() { echo "ci-postgres: $*" >&2; }
 
 if [ "$(id -u)" -ne 0 ]; then
   say "run this as root (it installs packages and manages the cluster)"
@@ -33,15 +34,15 @@ fi
 if ! command -v pg_ctlcluster >/dev/null || [ ! -x "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" ]; then
   say "PostgreSQL ${PG_MAJOR} is not installed; installing it with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
+  apt-get update -q >&2
   # The distribution's default version when ${PG_MAJOR} is not packaged for it.
-  apt-get install -y -q "postgresql-${PG_MAJOR}" || apt-get install -y -q postgresql
+  apt-get install -y -q "postgresql-${PG_MAJOR}" >&2 || apt-get install -y -q postgresql >&2
   PG_MAJOR="$(ls /usr/lib/postgresql | sort -n | tail -1)"
 fi
 
 if ! pg_lsclusters -h | awk -v v="$PG_MAJOR" -v c="$PG_CLUSTER" '$1==v && $2==c {found=1} END {exit !found}'; then
   say "creating cluster ${PG_MAJOR}/${PG_CLUSTER}"
-  pg_createcluster "$PG_MAJOR" "$PG_CLUSTER"
+  pg_createcluster "$PG_MAJOR" "$PG_CLUSTER" >&2
 fi
 
 conf_dir="/etc/postgresql/${PG_MAJOR}/${PG_CLUSTER}/conf.d"
@@ -63,11 +64,11 @@ if [ "$status" = "online" ]; then
   live="$(psql_postgres -c 'SHOW max_prepared_transactions')"
   if [ "$live" -lt "$PREPARED_XACTS_MAX" ]; then
     say "restarting ${PG_MAJOR}/${PG_CLUSTER}: max_prepared_transactions is ${live}, needs ${PREPARED_XACTS_MAX}"
-    pg_ctlcluster "$PG_MAJOR" "$PG_CLUSTER" restart
+    pg_ctlcluster "$PG_MAJOR" "$PG_CLUSTER" restart >&2
   fi
 else
   say "starting ${PG_MAJOR}/${PG_CLUSTER}"
-  pg_ctlcluster "$PG_MAJOR" "$PG_CLUSTER" start
+  pg_ctlcluster "$PG_MAJOR" "$PG_CLUSTER" start >&2
 fi
 
 for _ in $(seq 1 "$READY_WAIT_S"); do
@@ -84,7 +85,7 @@ if [ "$ROLE" != "postgres" ]; then
   exists="$(echo "SELECT 1 FROM pg_roles WHERE rolname = :'role'" | psql_postgres -v role="$ROLE")"
   if [ "$exists" != "1" ]; then
     say "creating role ${ROLE} (SUPERUSER, peer authentication over ${SOCKET_DIR})"
-    echo 'CREATE ROLE :"role" LOGIN SUPERUSER CREATEDB' | psql_postgres -v role="$ROLE"
+    echo 'CREATE ROLE :"role" LOGIN SUPERUSER CREATEDB' | psql_postgres -v role="$ROLE" >&2
   fi
 fi
 
