@@ -141,7 +141,7 @@ async function openResource(options: StartParticipantOptions, logger: Logger): P
     ...options.postgres,
     name: options.name,
     url: options.pgUrl,
-    onPoolError: (error) => logger.warn({ step: 'postgres.connection-lost', err: error.message }, 'an idle PostgreSQL connection failed'),
+    onError: (error, context) => logger.warn({ step: `postgres.${context}-error`, err: error.message }, `PostgreSQL ${context} error`),
   });
   try {
     await pg.start();

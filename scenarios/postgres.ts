@@ -224,11 +224,11 @@ export class OwnPostgres {
     await this.pgCtl(['restart', '-m', mode, '-l', this.logFile]);
   }
 
-  /** Stops the server and removes its directory. */
-  async stop(): Promise<void> {
+  /** Stops the server and removes its directory (unless `keepFiles`, for a look at its log). */
+  async stop(options: { keepFiles?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (fs.existsSync(path.join(this.dir, 'data', 'postmaster.pid'))) await this.pgCtl(['stop', '-m', 'fast']).catch(() => this.pgCtl(['stop', '-m', 'immediate']).catch(() => undefined));
-    await fs.promises.rm(this.dir, { recursive: true, force: true });
+    if (options.keepFiles !== true) await fs.promises.rm(this.dir, { recursive: true, force: true });
   }
 }

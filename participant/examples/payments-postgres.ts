@@ -129,7 +129,7 @@ export async function startPaymentsService(options: PaymentsServiceOptions): Pro
     name: 'payments',
     url: options.pgUrl,
     ops: PAYMENTS_OPS,
-    onPoolError: (error) => logger.warn({ step: 'postgres.connection-lost', err: error.message }),
+    onError: (error, context) => logger.warn({ step: `postgres.${context}-error`, err: error.message }),
   });
   await resource.start();
   const participant = createParticipant({

@@ -131,8 +131,11 @@ export interface PostgresResourceOptions {
   readonly gidPrefix?: string;
   /** Marker rows older than this are pruned (at start, and every `markerPruneEveryCommits` commits). */
   readonly markerRetentionMs?: number;
-  /** Errors of idle pooled connections (a server restart): they must be handled or the process dies. */
-  readonly onPoolError?: (error: Error) => void;
+  /**
+   * Errors nobody waits for, to log: an idle pooled connection the server dropped ('connection'),
+   * a background rollback of a branch whose PREPARE TRANSACTION went unanswered that failed ('cleanup').
+   */
+  readonly onError?: (error: Error, context: 'connection' | 'cleanup') => void;
 }
 
 export const POSTGRES_DEFAULTS = {
@@ -259,7 +262,7 @@ export class PostgresResource implements Resource<PostgresOp> {
         keepAlive: true,
       });
     // An idle connection that the server drops emits 'error' on the pool; unhandled, it would kill the process.
-    this.pool.on('error', (error) => o.onPoolError?.(error));
+    this.pool.on('error', (error) => o.onError?.(error, 'connection'));
   }
 
   /**
@@ -403,9 +406,11 @@ export class PostgresResource implements Resource<PostgresOp> {
   }
 
   /**
-   * Rolls a failed branch back and votes no. When the connection died, the branch may or may
-   * not have reached PREPARE TRANSACTION; ROLLBACK PREPARED on a fresh connection makes sure
-   * nothing stays prepared (an unknown gid is fine).
+   * Rolls a failed branch back and votes no. When the connection died (a server restart), the
+   * branch may or may not have reached PREPARE TRANSACTION: the vote is no at once, and
+   * ROLLBACK PREPARED on a fresh connection, retried while the server comes back, makes sure
+   * nothing stays prepared (an unknown gid is fine; the gid is never prepared again, since the
+   * participant remembers the NO).
    */
   private async rollBackFailed(client: pg.PoolClient, gid: string, error: unknown): Promise<PrepareResult> {
     const reason = voteNoReason(error, this.reasonContext);
@@ -413,7 +418,9 @@ export class PostgresResource implements Resource<PostgresOp> {
       await client.query('ROLLBACK').catch(() => undefined);
       return { vote: 'no', reason };
     }
-    await this.rollbackPrepared(gid).catch(() => undefined);
+    void this.settle(`ROLLBACK PREPARED of ${gid} after a lost connection`, () => this.rollbackPrepared(gid)).catch((e: unknown) =>
+      this.o.onError?.(e instanceof Error ? e : new Error(String(e)), 'cleanup'),
+    );
     return { vote: 'no', reason };
   }
 
