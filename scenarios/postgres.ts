@@ -63,6 +63,17 @@ export async function requirePostgres(url: string = testPgUrl()): Promise<void> 
   if (Number(prepared) < 1) throw new Error(`PostgreSQL at ${url} has max_prepared_transactions = ${prepared}: ${PG_SETUP_HINT}`);
 }
 
+/**
+ * The same check, as a value: a test file's beforeAll keeps it and every test's
+ * beforeEach throws it, so each test fails (rather than being skipped) without a server.
+ */
+export async function postgresUnavailable(url: string = testPgUrl()): Promise<Error | undefined> {
+  return requirePostgres(url).then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
+}
+
 export interface PreparedRow {
   readonly gid: string;
   readonly prepared: Date;

@@ -10,9 +10,9 @@
  * these tests fail, saying how to start it.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProcessCluster } from '../../scenarios/harness.ts';
-import { preparedIn, requirePostgres, sql, TempDatabase } from '../../scenarios/postgres.ts';
+import { postgresUnavailable, preparedIn, sql, TempDatabase } from '../../scenarios/postgres.ts';
 import { startCluster } from '../helpers/cluster.ts';
 import { call, eventually, get, post } from '../helpers/http.ts';
 
@@ -24,8 +24,11 @@ let bankB: TempDatabase;
 
 const ACCOUNTS_DDL = 'CREATE TABLE accounts (id text PRIMARY KEY, balance integer NOT NULL CHECK (balance >= 0))';
 
+let unavailable: Error | undefined;
+
 beforeAll(async () => {
-  await requirePostgres();
+  unavailable = await postgresUnavailable();
+  if (unavailable) return;
   bankA = await TempDatabase.create('it_bank_a');
   dbs.push(bankA);
   bankB = await TempDatabase.create('it_bank_b');
@@ -44,6 +47,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await teardown?.();
   for (const db of dbs) await db.drop();
+});
+
+// Without PostgreSQL every test fails, saying how to start it.
+beforeEach(() => {
+  if (unavailable) throw unavailable;
 });
 
 const debit = (id: string, amount: number) => ({ op: 'sql', text: 'UPDATE accounts SET balance = balance - $1 WHERE id = $2', params: [amount, id] });

@@ -9,21 +9,26 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../shared/logger.ts';
 import { startPaymentsService } from '../../../participant/examples/payments-postgres.ts';
-import { preparedIn, requirePostgres, TempDatabase } from '../../../scenarios/postgres.ts';
+import { postgresUnavailable, preparedIn, TempDatabase } from '../../../scenarios/postgres.ts';
 import { Cleanup, deadUrl, json, stubCoordinator, tempDir } from '../fixtures.ts';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 let db: TempDatabase;
+let unavailable: Error | undefined;
 beforeAll(async () => {
-  await requirePostgres();
-  db = await TempDatabase.create('payments');
+  unavailable = await postgresUnavailable();
+  if (!unavailable) db = await TempDatabase.create('payments');
 });
 afterAll(() => db?.drop());
+// Without PostgreSQL every test fails, saying how to start it.
+beforeEach(() => {
+  if (unavailable) throw unavailable;
+});
 
 async function dataDir(): Promise<string> {
   const dir = await tempDir('payments');

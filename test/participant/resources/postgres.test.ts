@@ -19,14 +19,16 @@ import {
   type PostgresResourceOptions,
 } from '../../../participant/resources/postgres.ts';
 import { int, literal, object, str } from '../../../shared/schemas.ts';
-import { preparedIn, requirePostgres, rollbackAllPrepared, sql, TempDatabase } from '../../../scenarios/postgres.ts';
+import { postgresUnavailable, preparedIn, rollbackAllPrepared, sql, TempDatabase } from '../../../scenarios/postgres.ts';
 import { deadUrl } from '../fixtures.ts';
 
-let db: TempDatabase;
+let db: TempDatabase | undefined;
+let unavailable: Error | undefined;
 const open: PostgresResource[] = [];
 
 beforeAll(async () => {
-  await requirePostgres();
+  unavailable = await postgresUnavailable();
+  if (unavailable) return;
   db = await TempDatabase.create('resource');
   await sql(db.url, 'CREATE TABLE accounts (id text PRIMARY KEY, balance integer NOT NULL CHECK (balance >= 0))');
 });
@@ -35,29 +37,33 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
+  // Without PostgreSQL every test fails, saying how to start it.
+  if (unavailable) throw unavailable;
   // Each test starts from the same balances.
-  await sql(db.url, `DELETE FROM accounts; INSERT INTO accounts VALUES ('a', 100), ('b', 0)`);
+  await sql(url(), `DELETE FROM accounts; INSERT INTO accounts VALUES ('a', 100), ('b', 0)`);
 });
 afterEach(async () => {
   // ...and leaves nothing prepared, even when it failed half-way.
   await Promise.all(open.splice(0).map((r) => r.close()));
-  await rollbackAllPrepared(db.url);
+  if (db) await rollbackAllPrepared(db.url);
 });
 
+const url = (): string => (db as TempDatabase).url;
+
 async function resource(name: string, extra: Partial<PostgresResourceOptions> = {}): Promise<PostgresResource> {
-  const r = createPostgresResource({ name, url: db.url, lockTimeoutMs: 200, ...extra } as PostgresResourceOptions);
+  const r = createPostgresResource({ name, url: url(), lockTimeoutMs: 200, ...extra } as PostgresResourceOptions);
   open.push(r);
   await r.start();
   return r;
 }
 
-const balances = async () => Object.fromEntries((await sql<{ id: string; balance: number }>(db.url, 'SELECT id, balance FROM accounts ORDER BY id')).map((r) => [r.id, r.balance]));
+const balances = async () => Object.fromEntries((await sql<{ id: string; balance: number }>(url(), 'SELECT id, balance FROM accounts ORDER BY id')).map((r) => [r.id, r.balance]));
 const transfer = (amount: number) => [
   { op: 'sql', text: 'UPDATE accounts SET balance = balance - $1 WHERE id = $2', params: [amount, 'a'] },
   { op: 'sql', text: 'UPDATE accounts SET balance = balance + $1 WHERE id = $2', params: [amount, 'b'] },
 ];
 const tx = (s: string): TxId => asTxId(s);
-const gids = async () => (await preparedIn(db.url)).map((p) => p.gid);
+const gids = async () => (await preparedIn(url())).map((p) => p.gid);
 
 describe('PostgreSQL resource: prepare, commit, abort', () => {
   it('prepares with PREPARE TRANSACTION, holds the change invisible until COMMIT PREPARED, and commits idempotently', async () => {
