@@ -7,7 +7,8 @@
  *   persist    → the Log, through the side's RecordCodec, one log line per record
  *   reply      → the pending request's promise (the HTTP route answers it)
  *   setTimer   → Timers; crashPoint → CrashPoints; log → pino
- *   the rest   → the side's own `execute` (the coordinator's sends, the participant's resource and inquiries)
+ *   the rest   → the side's own `execute` (the coordinator's sends, the participant's resource and inquiries);
+ *                an effect the side puts in lanes (`lanesOf`) runs beside the queue (see ./driver.ts)
  *
  * A persist failure, a failed effect or a throw from the core is fail-stop:
  * the driver poisons itself, the host logs it as fatal and calls `onFatal`
