@@ -290,13 +290,13 @@ export class PostgresResource implements Resource<PostgresOp> {
       }
       this.database = row.database;
       await this.createMarkerTable(client);
+      await this.pruneMarkers(client);
     } catch (error) {
       client.release(true);
       if (error instanceof PostgresStartError) throw error;
       throw new PostgresStartError(`cannot prepare PostgreSQL at ${where} for twopc: ${error instanceof Error ? error.message : String(error)}`, EXIT_DATABASE_UNREACHABLE);
     }
     client.release();
-    await this.pruneMarkers();
   }
 
   /** Ends the pool when the resource made it. Prepared branches stay in the server. */
@@ -442,7 +442,8 @@ export class PostgresResource implements Resource<PostgresOp> {
     });
     if (++this.commitsSincePrune >= MARKER_PRUNE_EVERY_COMMITS) {
       this.commitsSincePrune = 0;
-      await this.pruneMarkers();
+      // Housekeeping, not the commit: a failure is reported, never fatal.
+      await this.pruneMarkers().catch((e: unknown) => this.o.onError?.(e instanceof Error ? e : new Error(String(e)), 'cleanup'));
     }
   }
 
@@ -524,8 +525,8 @@ export class PostgresResource implements Resource<PostgresOp> {
    * Drops this participant's old marker rows, a bounded batch at a time. A marker is read only
    * when a commit is replayed or reconciled after a crash, long before the retention runs out.
    */
-  private async pruneMarkers(): Promise<void> {
-    await this.pool.query(
+  private async pruneMarkers(on: pg.Pool | pg.PoolClient = this.pool): Promise<void> {
+    await on.query(
       `DELETE FROM ${this.table} WHERE gid IN (
          SELECT gid FROM ${this.table} WHERE participant = $1 AND prepared_at < now() - make_interval(secs => $2) LIMIT $3)`,
       [this.o.name, this.markerRetentionMs / 1000, MARKER_PRUNE_ROWS_MAX],

@@ -207,6 +207,18 @@ describe('PostgreSQL resource: prepare, commit, abort', () => {
     expect(await balances()).toEqual({ a: 0, b: 0 });
   });
 
+  it("prunes its own marker rows past the retention at start, and nobody else's", async () => {
+    const r = await resource('p1');
+    const p = await r.prepare(tx('tx-10-1'), parse(r.opsSchema, transfer(1)));
+    await r.commit(tx('tx-10-1'), p.data);
+    await sql(url(), `INSERT INTO twopc_branches (gid, participant, tx_id, prepared_at) VALUES
+      ('twopc:p1:tx-10-0', 'p1', 'tx-10-0', now() - interval '8 days'), ('twopc:p2:tx-10-0', 'p2', 'tx-10-0', now() - interval '8 days')`);
+    await resource('p1');
+    const left = await sql<{ gid: string }>(url(), 'SELECT gid FROM twopc_branches ORDER BY gid');
+    expect(left.map((m) => m.gid)).toEqual(expect.arrayContaining(['twopc:p1:tx-10-1', 'twopc:p2:tx-10-0']));
+    expect(left.map((m) => m.gid)).not.toContain('twopc:p1:tx-10-0');
+  });
+
   it('does not let a domain op end the branch\'s transaction', async () => {
     type Sneaky = { op: 'sneaky' };
     const sneaky = defineOp<Sneaky>({
