@@ -92,12 +92,20 @@ withOptions(program.command('coordinator'), serviceOpts())
     );
   });
 
+/**
+ * A start-up error that carries its own exit code (a malformed --pg-url, a database that is
+ * down): one line on stderr and that code, never a stack trace. Anything else is rethrown.
+ */
 withOptions(program.command('participant'), serviceOpts())
-  .description('run one participant with the built-in key-value resource')
+  .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
   .addOption(opt('--coordinator <url>', "the coordinator's base URL").argParser(serviceUrlArg('--coordinator')).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
+  .addOption(opt('--resource <kind>', 'the state under 2PC: the key-value store, or a PostgreSQL database').choices(['kv', 'postgres']).default('kv'))
+  .addOption(opt('--pg-url <url>', 'with --resource postgres: postgres://user[:password]@host[:port]/database'))
+  .addOption(opt('--pg-lock-timeout-ms <n>', "with --resource postgres: a branch's lock_timeout; a longer row-lock wait votes no").argParser(intArg('pg-lock-timeout-ms', 1, 600_000)))
+  .addOption(opt('--pg-pool-max <n>', 'with --resource postgres: connections in the pool').argParser(intArg('pg-pool-max', 1, 1_000)))
   .action(async (o) => {
     const { startParticipant } = await import('../participant/main.ts');
     await startService('participant', { dataDir: o.data, host: o.host, port: o.port }, () =>
@@ -113,6 +121,12 @@ withOptions(program.command('participant'), serviceOpts())
         lockWaitMs: o.lockWaitMs,
         ...(o.peers !== undefined && { peers: o.peers }),
         http: httpLimitsOf(o),
+        resource: o.resource,
+        ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+        postgres: {
+          ...(o.pgLockTimeoutMs !== undefined && { lockTimeoutMs: o.pgLockTimeoutMs }),
+          ...(o.pgPoolMax !== undefined && { poolConnectionsMax: o.pgPoolMax }),
+        },
       }),
     );
   });
@@ -142,11 +156,20 @@ program
   .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(32))
   .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
   .addOption(fsyncOpt())
+  .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
+  .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
   .addOption(opt('--json', 'print one JSON object').default(false))
   .action(async (o) => {
     const { runBench, formatReport } = await import('../scenarios/bench.ts');
     const report = await runBench(
-      { transactions: o.transactions, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync },
+      {
+        transactions: o.transactions,
+        concurrency: o.concurrency,
+        participants: o.participants,
+        fsync: o.fsync,
+        resource: o.resource,
+        ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+      },
       o.json ? undefined : (line) => console.error(line),
     );
     console.log(o.json ? JSON.stringify(report) : formatReport(report));

@@ -1,7 +1,7 @@
 /**
  * The standalone participant's express app: the shared base (JSON with a size
  * limit, bearer token, /healthz, /metrics, chaos routes), the /v1/2pc routes
- * of the embedded participant, and the key-value reads.
+ * of the embedded participant, and the key-value reads (with the key-value resource).
  */
 import type { Express } from 'express';
 import type { CrashPoints } from '../shared/crash.ts';
@@ -15,7 +15,8 @@ import type { KvStore } from './resources/kv.ts';
 export interface ParticipantAppOptions {
   readonly name: string;
   readonly participant: Participant;
-  readonly kv: KvStore;
+  /** The key-value store, when that is the resource: its reads are served at /v1/kv. */
+  readonly kv?: KvStore;
   readonly metrics: Metrics;
   readonly crashPoints: CrashPoints;
   readonly logger: Logger;
@@ -36,7 +37,8 @@ export function createParticipantApp(options: ParticipantAppOptions): Express {
     logger: options.logger,
   });
   app.use(participant.router);
-  app.use(createKvRouter({ kv: options.kv, lockHolder: (key) => participant.lockHolder(key), ready: () => participant.ready() }));
+  const kv = options.kv;
+  if (kv !== undefined) app.use(createKvRouter({ kv, lockHolder: (key) => participant.lockHolder(key), ready: () => participant.ready() }));
   finishApp(app, options.logger);
   return app;
 }

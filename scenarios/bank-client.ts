@@ -29,6 +29,18 @@ export interface BankClientOptions {
   readonly commitTimeoutMs?: number;
   /** The interactive transaction's own timeout at the coordinator. */
   readonly txTimeoutMs?: number;
+  /**
+   * How a branch's key-value ops reach its participant, when that one's resource is not the
+   * key-value store (scenarios/bank-postgres.ts writes them as SQL). Default: as they are.
+   */
+  readonly mapBranch?: (branch: BankBranch) => BankBranch;
+  /** One participant's committed balances (undefined: no answer). Default: its GET /v1/kv. */
+  readonly balancesOf?: (participant: string) => Promise<Record<string, unknown> | undefined>;
+}
+
+export interface BankBranch {
+  readonly participant: string;
+  readonly ops: unknown[];
 }
 
 /** Concurrent GETs while collecting the final observation. */
@@ -69,7 +81,9 @@ export class BankClient {
   /** Funds every account in one transaction, before any fault. Retries only a definite abort or a refusal. */
   async open(): Promise<void> {
     for (let i = 0; i < OPEN_ATTEMPTS_MAX; i++) {
-      const r = await call('POST', `${this.c.coordinator.url}/v1/transactions`, openingTransaction(this.o.bank), 20_000);
+      const opening = openingTransaction(this.o.bank);
+      const body = { branches: opening.branches.map((b) => this.branch(b)) };
+      const r = await call('POST', `${this.c.coordinator.url}/v1/transactions`, body, 20_000);
       if (r.ok && r.body.outcome === 'committed') {
         await this.c.waitSettled(30_000);
         return;
@@ -78,6 +92,14 @@ export class BankClient {
       await sleep(200);
     }
     throw new Error(`could not open the accounts in ${OPEN_ATTEMPTS_MAX} attempts`);
+  }
+
+  private branch(b: BankBranch): BankBranch {
+    return this.o.mapBranch ? this.o.mapBranch(b) : b;
+  }
+
+  private balances(participant: string): Promise<Record<string, unknown> | undefined> {
+    return this.o.balancesOf ? this.o.balancesOf(participant) : this.c.kv(participant);
   }
 
   start(): void {
@@ -129,7 +151,7 @@ export class BankClient {
     }
     const txId = begun.body.txId;
     for (const b of branches) {
-      const e = await call('POST', `${base}/v1/transactions/${txId}/branches`, b, stepMs);
+      const e = await call('POST', `${base}/v1/transactions/${txId}/branches`, this.branch(b), stepMs);
       if (!e.ok || e.status >= 300) {
         // The commit is never asked for, so the transaction cannot commit; the abort only frees it sooner.
         await call('POST', `${base}/v1/transactions/${txId}/abort`, {}, stepMs);
@@ -157,7 +179,7 @@ export class BankClient {
     let total = 0;
     const negatives: string[] = [];
     for (const p of this.c.participants) {
-      const kv = await this.c.kv(p.name);
+      const kv = await this.balances(p.name);
       if (!kv) return undefined;
       for (const [key, v] of Object.entries(kv)) {
         if (typeof v !== 'number') continue;
@@ -220,7 +242,7 @@ export class BankClient {
     const balances: Record<string, Record<string, unknown>> = {};
     const inDoubt: Record<string, string[]> = {};
     for (const p of this.c.participants) {
-      balances[p.name] = (await this.c.kv(p.name)) ?? {};
+      balances[p.name] = (await this.balances(p.name)) ?? {};
       inDoubt[p.name] = ((await this.c.inDoubt(p.name)) ?? [{ txId: '(no answer)' }]).map((t) => t.txId);
     }
     return { txStates, balances, inDoubt };

@@ -16,7 +16,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ProcessCluster } from './harness.ts';
 import { createPrng } from './prng.ts';
-import { accounts, openingTransaction, randomTransfer } from './workloads/bank.ts';
+import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
+
+type Transfer = NonNullable<ReturnType<typeof randomTransfer>>;
 
 export interface BenchOptions {
   readonly transactions: number;
@@ -26,6 +28,31 @@ export interface BenchOptions {
   /** Stop issuing new transactions after this long, whatever the count. */
   readonly durationMaxMs?: number;
   readonly seed?: number;
+  /** The participants' resource; `postgres` runs the key-value bench too, for figures side by side. */
+  readonly resource?: 'kv' | 'postgres';
+  /** With `resource: 'postgres'`: the server the bench makes its databases on (TWOPC_TEST_PG_URL by default). */
+  readonly pgUrl?: string;
+}
+
+/** Where the accounts live and how a transfer is written for them: the key-value store or PostgreSQL. */
+export interface BenchTarget {
+  readonly resource: 'kv' | 'postgres';
+  readonly participantArgsOf?: (name: string) => readonly string[];
+  /** Funds every account; the cluster is running. */
+  fund(coordinatorUrl: string, bank: BankOptions): Promise<void>;
+  /** A transfer's body for POST /v1/transactions. */
+  transfer(t: Transfer): unknown;
+  /** Extra machine figures for this target, measured in the same run. */
+  machine?(): Promise<Record<string, LatencySummary>>;
+  close(): Promise<void>;
+}
+
+/** The key-value side of `bench --resource postgres`: the same run on the built-in store. */
+export interface BesideFigures {
+  readonly resource: 'kv' | 'postgres';
+  readonly throughputTxPerS: number;
+  readonly latency: LatencySummary;
+  readonly transactions: BenchReport['transactions'];
 }
 
 export interface LatencySummary {
@@ -36,10 +63,19 @@ export interface LatencySummary {
 
 export interface BenchReport {
   readonly options: BenchOptions;
+  readonly resource: 'kv' | 'postgres';
   readonly transactions: { readonly total: number; readonly committed: number; readonly aborted: number; readonly errors: number };
   readonly throughputTxPerS: number;
   readonly latency: LatencySummary;
-  readonly machine: { readonly fdatasync: LatencySummary; readonly httpRoundTrip: LatencySummary; readonly httpRequestsPerS: number };
+  readonly machine: {
+    readonly fdatasync: LatencySummary;
+    readonly httpRoundTrip: LatencySummary;
+    readonly httpRequestsPerS: number;
+    /** With PostgreSQL: a bare round trip, and a bare BEGIN/UPDATE/PREPARE TRANSACTION/COMMIT PREPARED cycle. */
+    readonly postgres?: Record<string, LatencySummary>;
+  };
+  /** With `resource: 'postgres'`: the key-value store's figures from the same run. */
+  readonly beside?: BesideFigures;
   readonly ratios: {
     /** Transaction p50 over the floor of three sequential fdatasyncs and five sequential round trips. */
     readonly latencyP50OverFloor: number;
@@ -122,7 +158,48 @@ export async function measureHttp(concurrency: number, samples = HTTP_SAMPLES): 
   return { rtt: summarize(times), perS: Math.round(times.length / elapsedS) };
 }
 
+/** The built-in key-value store: funded by one transaction of puts, transfers as `add` ops. */
+export const kvTarget: BenchTarget = {
+  resource: 'kv',
+  fund: async (coordinatorUrl, bank) => {
+    const funded = await postTransaction(coordinatorUrl, openingTransaction(bank));
+    if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
+  },
+  transfer: (t) => t.body,
+  close: async () => undefined,
+};
+
+async function postTransaction(coordinatorUrl: string, body: unknown): Promise<{ outcome?: string }> {
+  const res = await fetch(`${coordinatorUrl}/v1/transactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  return (await res.json()) as { outcome?: string };
+}
+
+/**
+ * The bench. With `resource: 'postgres'` the participants run on PostgreSQL databases made
+ * for the run (scenarios/bench-postgres.ts), and the same run repeats on the key-value store,
+ * so the two sets of figures come from one machine at one time.
+ */
 export async function runBench(options: BenchOptions, log: (line: string) => void = () => undefined): Promise<BenchReport> {
+  if (options.resource !== 'postgres') return runBenchOn(options, kvTarget, log);
+  const { postgresTarget } = await import('./bench-postgres.ts');
+  const target = await postgresTarget(options, log);
+  let report: BenchReport;
+  try {
+    report = await runBenchOn(options, target, log);
+  } finally {
+    await target.close();
+  }
+  log('the same run on the key-value store, for comparison…');
+  const kv = await runBenchOn({ ...options, resource: 'kv' }, kvTarget, log);
+  return { ...report, beside: { resource: 'kv', throughputTxPerS: kv.throughputTxPerS, latency: kv.latency, transactions: kv.transactions } };
+}
+
+async function runBenchOn(options: BenchOptions, target: BenchTarget, log: (line: string) => void): Promise<BenchReport> {
   const dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'twopc-bench-'));
   const cluster = await ProcessCluster.create({
     participants: options.participants,
@@ -130,29 +207,22 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     fsync: options.fsync,
     lockWaitMs: 200,
     env: { TWOPC_LOG_LEVEL: 'warn' },
+    ...(target.participantArgsOf !== undefined && { participantArgsOf: target.participantArgsOf }),
   });
   try {
     log('measuring the machine: fdatasync and bare HTTP…');
     const fdatasync = measureFdatasync(dataDir);
     const httpBare = await measureHttp(options.concurrency);
 
-    log(`starting a coordinator and ${options.participants} participants (fsync ${options.fsync})…`);
+    const postgres = await target.machine?.();
+
+    log(`starting a coordinator and ${options.participants} participants on ${target.resource} (fsync ${options.fsync})…`);
     await cluster.start();
     const names = cluster.participants.map((p) => p.name);
-    // Enough accounts that most transfers do not contend for the same key.
-    const bank = { participants: names, accountsPerParticipant: Math.max(20, options.concurrency * 4), openingBalance: 1_000_000 };
+    const bank = benchBank(names, options.concurrency);
     const coordinatorUrl = cluster.coordinator.url;
-    const post = async (body: unknown) => {
-      const res = await fetch(`${coordinatorUrl}/v1/transactions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      });
-      return (await res.json()) as { outcome?: string };
-    };
-    const funded = await post(openingTransaction(bank));
-    if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
+    const post = (body: unknown) => postTransaction(coordinatorUrl, body);
+    await target.fund(coordinatorUrl, bank);
 
     // Transfers between two participants only, so every transaction is a real two-phase one.
     const all = accounts(bank);
@@ -174,7 +244,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
           if (!t) continue;
           const s = performance.now();
           try {
-            const r = await post(t.body);
+            const r = await post(target.transfer(t));
             latencies.push(performance.now() - s);
             if (r.outcome === 'committed') committed++;
             else aborted++;
@@ -190,10 +260,11 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const floorMs = 3 * fdatasync.p50Ms + 5 * httpBare.rtt.p50Ms;
     return {
       options,
+      resource: target.resource,
       transactions: { total: committed + aborted + errors, committed, aborted, errors },
       throughputTxPerS: throughput,
       latency,
-      machine: { fdatasync, httpRoundTrip: httpBare.rtt, httpRequestsPerS: httpBare.perS },
+      machine: { fdatasync, httpRoundTrip: httpBare.rtt, httpRequestsPerS: httpBare.perS, ...(postgres !== undefined && { postgres }) },
       ratios: {
         latencyP50OverFloor: Math.round((latency.p50Ms / floorMs) * 100) / 100,
         httpUtilisation: Math.round(((throughput * 5) / httpBare.perS) * 100) / 100,
@@ -205,16 +276,30 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   }
 }
 
+/** Accounts for the bench: enough that most transfers do not contend for the same key (or row). */
+export function benchBank(participants: readonly string[], concurrency: number): BankOptions {
+  return { participants, accountsPerParticipant: Math.max(20, concurrency * 4), openingBalance: 1_000_000 };
+}
+
 export function formatReport(r: BenchReport): string {
   const l = (s: { p50Ms: number; p99Ms: number }) => `p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`;
+  const beside = r.beside;
   return [
-    `twopc bench: ${r.transactions.total} transfers over ${r.options.participants} participants, concurrency ${r.options.concurrency}, fsync ${r.options.fsync}`,
+    `twopc bench: ${r.transactions.total} transfers over ${r.options.participants} participants on ${r.resource}, concurrency ${r.options.concurrency}, fsync ${r.options.fsync}`,
     `  committed ${r.transactions.committed}, aborted ${r.transactions.aborted}, errors ${r.transactions.errors}`,
     `  throughput        ${r.throughputTxPerS} tx/s`,
     `  latency           ${l(r.latency)}`,
+    ...(beside
+      ? [
+          `the same run on ${beside.resource}:`,
+          `  throughput        ${beside.throughputTxPerS} tx/s   (${r.resource}/${beside.resource} ${Math.round((r.throughputTxPerS / Math.max(beside.throughputTxPerS, 0.1)) * 100) / 100})`,
+          `  latency           ${l(beside.latency)}`,
+        ]
+      : []),
     `machine, same run:`,
     `  write+fdatasync   ${l(r.machine.fdatasync)}`,
     `  bare HTTP         ${l(r.machine.httpRoundTrip)}, ${r.machine.httpRequestsPerS} req/s at concurrency ${r.options.concurrency}`,
+    ...Object.entries(r.machine.postgres ?? {}).map(([k, v]) => `  ${`pg ${k}`.padEnd(17)} ${l(v)}`),
     `ratios:`,
     `  latency p50 / (3 fdatasync + 5 round trips)   ${r.ratios.latencyP50OverFloor}`,
     `  HTTP used (5 requests per tx) / bare HTTP     ${r.ratios.httpUtilisation}`,

@@ -151,6 +151,8 @@ export interface ClusterOptions {
   readonly lockWaitMs?: number;
   readonly coordinatorArgs?: readonly string[];
   readonly participantArgs?: readonly string[];
+  /** Arguments for one participant only, e.g. `--resource postgres --pg-url URL` for p1. */
+  readonly participantArgsOf?: (name: string) => readonly string[];
   readonly env?: Readonly<Record<string, string>>;
 }
 
@@ -190,6 +192,7 @@ export class ProcessCluster {
             ...(options.lockWaitMs !== undefined ? ['--lock-wait-ms', String(options.lockWaitMs)] : []),
             ...common,
             ...(options.participantArgs ?? []),
+            ...(options.participantArgsOf?.(`p${i + 1}`) ?? []),
           ],
         }),
     );

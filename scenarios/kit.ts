@@ -102,6 +102,8 @@ export interface KitOptions {
   readonly keepData?: boolean;
   readonly coordinatorArgs?: readonly string[];
   readonly participantArgs?: readonly string[];
+  /** Arguments for one participant only, e.g. `--resource postgres --pg-url URL` for p1. */
+  readonly participantArgsOf?: (name: string) => readonly string[];
   /** Environment for every node at every start. */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -160,6 +162,7 @@ export class ScenarioCluster {
               '--lock-wait-ms', String(options.lockWaitMs ?? 200),
               ...common,
               ...(options.participantArgs ?? []),
+              ...(options.participantArgsOf?.(name) ?? []),
             ],
           }),
         );

@@ -54,6 +54,11 @@ export const SCENARIOS: readonly Scenario[] = [
     'An injected fdatasync failure (EIO, --chaos with TWOPC_FAIL_FSYNC_AFTER) in a running participant, then in the coordinator, under the bank workload: each stops at once, acknowledges nothing after it, recovers from its WAL on restart, and the checker passes.',
     async () => (await import('./fsync-failure.ts')).runFsyncFailure,
   ),
+  lazy(
+    'bank-postgres',
+    "The bank workload over two PostgreSQL databases (--resource postgres) and a key-value participant, with SIGKILLs of the coordinator and the participants (--kills N) and PostgreSQL itself crashed and restarted once while transactions are prepared in it; the checker proves the total unchanged over all three and nothing left in pg_prepared_xacts. Runs its own PostgreSQL server.",
+    async () => (await import('./bank-postgres.ts')).runBankPostgres,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -25,6 +25,8 @@ export const EXIT_CODES = {
   diskFull: 74,
   /** Another process holds the data directory. EX_TEMPFAIL: it may be free later. */
   dataDirLocked: 75,
+  /** The resource's database cannot be reached or cannot serve (refused, auth, max_prepared_transactions 0). EX_NOHOST. */
+  databaseUnreachable: 68,
 } as const;
 
 export interface StartContext {
@@ -63,6 +65,9 @@ const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
 /** The exit code and line for an error that stopped a start, or undefined for one that is a bug. */
 export function explainStartFailure(error: unknown, where: StartContext): StartFailure | undefined {
   if (error instanceof ConfigError) return { exitCode: EXIT_CODES.config, message: `invalid configuration: ${oneLine(error.message)}` };
+  // A resource that cannot start says which exit code it means (participant/resources/postgres-errors.ts).
+  const own = (error as { exitCode?: unknown } | null)?.exitCode;
+  if (error instanceof Error && typeof own === 'number' && (Object.values(EXIT_CODES) as number[]).includes(own)) return { exitCode: own, message: oneLine(error.message) };
   if (error instanceof WalError) {
     if (error.code === 'WAL_LOCKED') return { exitCode: EXIT_CODES.dataDirLocked, message: oneLine(error.message) };
     if (error.code === 'WAL_CORRUPT' || error.code === 'WAL_UNSUPPORTED_VERSION') return { exitCode: EXIT_CODES.walCorrupt, message: oneLine(error.message) };

@@ -162,7 +162,27 @@ const url = str({ minLength: 1, maxLength: 2048, pattern: /^https?:\/\/[^\s]+$/ 
 // Shape only: the largest timeout is the coordinator's configured txTimeoutMsMax, which its core checks, so the 400 names the value in force.
 const timeoutMs = int({ min: 1 });
 
-export const branchSchema = object({ participant: str({ minLength: 1, maxLength: 2048 }), ops: opsSchema });
+/** Bytes of JSON one op of another resource may have at the coordinator (a SQL statement with its params). */
+const foreignOpBytesMax = 64 * 1024;
+const opName = str({ minLength: 1, maxLength: 64, pattern: /^[A-Za-z][A-Za-z0-9_.-]*$/ });
+
+/**
+ * An op as the coordinator checks it. The coordinator does not know which resource a
+ * participant has: key-value ops (put, delete, add, read) are checked in full here; any
+ * other op (a PostgreSQL participant's `sql`, an embedding service's own ops) is checked
+ * for shape and size only, and in full by the participant's resource when it prepares
+ * (a bad one is a 400 there, and the transaction aborts with its message).
+ */
+export const branchOpSchema: Schema<Op> = (v, path) => {
+  const tag = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>).op : undefined;
+  if (typeof tag === 'string' && Object.hasOwn({ put: 1, delete: 1, add: 1, read: 1 }, tag)) return opSchema(v, path);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest(`Expected \`${where(path)}\` to be an object, got ${describe(v)}.`);
+  opName(tag, path === '' ? 'op' : `${path}.op`);
+  jsonValue(foreignOpBytesMax)(v, path);
+  return v as Op;
+};
+
+export const branchSchema = object({ participant: str({ minLength: 1, maxLength: 2048 }), ops: array(branchOpSchema, { max: LIMITS.opsPerBranchMax }) });
 
 export const createTransactionSchema: Schema<CreateTransactionRequest> = object({
   timeoutMs: optional(timeoutMs),

@@ -9,7 +9,8 @@
  *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
  *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
  *   GET  /v1/2pc/transactions/:txId               {txId, state, since?, heuristic?}
- *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list)
+ *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list; each entry
+ *                                                 gains `resource` when the resource can say how it holds it)
  *   POST /v1/2pc/transactions/:txId/heuristic     {outcome}
  *   POST /v1/2pc/transactions/:txId/inquiry       {from?}  (a peer's cooperative-termination inquiry)
  */
@@ -47,6 +48,31 @@ export interface RouterOptions {
 }
 
 const listQuerySchema = object({ state: optional(literal('prepared')) });
+
+/**
+ * A resource that keeps prepared branches itself can describe them (PostgreSQL: the gid and
+ * how long pg_prepared_xacts has held it). Optional and read-only: the list is the core's,
+ * this only annotates it.
+ */
+interface DescribesPrepared {
+  inspectPrepared(): Promise<ReadonlyMap<string, object>>;
+}
+
+function describesPrepared(r: object): r is DescribesPrepared {
+  return typeof (r as Partial<DescribesPrepared>).inspectPrepared === 'function';
+}
+
+/** Adds each in-doubt branch's description by the resource; a resource that cannot answer now is said, not fatal. */
+async function annotateList(resource: DescribesPrepared, body: unknown): Promise<unknown> {
+  const list = body as { transactions?: { txId: string }[] };
+  if (!Array.isArray(list.transactions)) return body;
+  try {
+    const held = await resource.inspectPrepared();
+    return { ...list, transactions: list.transactions.map((t) => ({ ...t, ...(held.has(t.txId) && { resource: held.get(t.txId) }) })) };
+  } catch (error) {
+    return { ...list, resourceError: error instanceof Error ? error.message : String(error) };
+  }
+}
 const inquirySchema = object({ from: optional(str({ maxLength: 2048 })) });
 
 export function createParticipantRouter(options: RouterOptions): Router {
@@ -58,10 +84,12 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const prepare = prepareSchema(options.resource.opsSchema);
   const waitMs = options.recoveryWaitMs ?? 10_000;
 
-  const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent) =>
+  const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent, annotate?: (body: unknown) => Promise<unknown>) =>
     (options.isReady?.() === true ? Promise.resolve() : untilReady(options.ready, waitMs))
       .then(() => options.target.request(make))
-      .then((answer) => sendAnswer(res, answer.status, answer.body));
+      .then(async (answer) => sendAnswer(res, answer.status, answer.status === 200 && annotate ? await annotate(answer.body) : answer.body));
+  const resource = options.resource;
+  const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
   router.post(
     '/v1/2pc/prepare',
@@ -87,7 +115,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
     '/v1/2pc/transactions',
     asyncRoute((req, res) => {
       const q = parse(listQuerySchema, { ...(req.query as Record<string, unknown>) });
-      return handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: q.state ?? 'prepared' }));
+      return handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: q.state ?? 'prepared' }), annotateInDoubt);
     }),
   );
 

@@ -73,7 +73,7 @@ export class TrustedPeers {
     const self = selfUrl === undefined ? undefined : identityOf(selfUrl);
     const isSelf = (p: string) => self !== undefined && identityOf(p) === self;
     const others = participants.filter((p) => !isSelf(p));
-    if (others.some((p) => !this.isTrusted(p))) await this.refresh();
+    if (others.some((p) => !this.isTrusted(p))) await this.refresh({ forPrepare: true });
     const trusted: string[] = [];
     const dropped: string[] = [];
     for (const p of others) {
@@ -86,11 +86,18 @@ export class TrustedPeers {
   }
 
   /** Reads the coordinator's participant list; never throws (an unreachable coordinator vouches for nobody new). */
-  refresh(): Promise<void> {
+  /**
+   * `forPrepare`: a refresh a prepare asked for, held to one per `refreshIntervalMsMin` so a
+   * stream of prepares naming strangers cannot turn into a stream of requests. The one at
+   * start-up is not counted, so a prepare right after it may still ask once.
+   */
+  refresh(options: { forPrepare?: boolean } = {}): Promise<void> {
     if (this.refreshing !== undefined) return this.refreshing;
-    const now = this.o.now();
-    if (now - this.lastRefreshAt < (this.o.refreshIntervalMsMin ?? PEERS_DEFAULTS.refreshIntervalMsMin)) return Promise.resolve();
-    this.lastRefreshAt = now;
+    if (options.forPrepare === true) {
+      const now = this.o.now();
+      if (now - this.lastRefreshAt < (this.o.refreshIntervalMsMin ?? PEERS_DEFAULTS.refreshIntervalMsMin)) return Promise.resolve();
+      this.lastRefreshAt = now;
+    }
     this.refreshing = this.fetchLearned().finally(() => {
       this.refreshing = undefined;
     });

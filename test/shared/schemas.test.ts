@@ -37,6 +37,16 @@ describe('schemas', () => {
     expect(msg).toContain('branches[0].ops[0].amount');
   });
 
+  it("passes another resource's ops through the coordinator, checked for shape and size only", () => {
+    const sql = { op: 'sql', text: 'UPDATE accounts SET balance = balance - $1 WHERE id = $2', params: [5, 'a'] };
+    expect(parse(createTransactionSchema, { branches: [{ participant: 'pg', ops: [sql, { op: 'reserve', sku: 'w', qty: 1 }] }] })).toEqual({
+      branches: [{ participant: 'pg', ops: [sql, { op: 'reserve', sku: 'w', qty: 1 }] }],
+    });
+    expect(rejects(createTransactionSchema, { branches: [{ participant: 'pg', ops: [{ op: 5 }] }] })).toContain('`branches[0].ops[0].op` to be a string');
+    expect(rejects(createTransactionSchema, { branches: [{ participant: 'pg', ops: ['UPDATE x'] }] })).toContain('`branches[0].ops[0]` to be an object');
+    expect(rejects(createTransactionSchema, { branches: [{ participant: 'pg', ops: [{ op: 'sql', text: 'x'.repeat(70_000) }] }] })).toContain('at most 65536 bytes');
+  });
+
   it('rejects unknown top-level fields and bounds list sizes', () => {
     expect(rejects(createTransactionSchema, { timeoutMS: 5 })).toContain('Unknown field `timeoutMS`');
     const ops = Array.from({ length: 300 }, () => ({ op: 'read', key: 'k' }));
