@@ -3,6 +3,7 @@
  * compared whole at each phase, so a missing, extra or wrong field fails.
  */
 import { describe, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS, initialState, resolveConfig } from '../../../coordinator/core/index.ts';
 import { Harness, put, replyOf } from './helpers.ts';
 
 const two = [
@@ -131,5 +132,35 @@ describe('the transaction list', () => {
       transactions: [{ txId: running, state: 'preparing', createdAt: 2_000, branches: [{ participant: 'p1', acked: false }, { participant: 'p2', acked: false }] }],
       total: 1,
     });
+  });
+});
+
+describe('configuration and participant names', () => {
+  it('fills the defaults, keeps what is given (an undefined option takes the default), and trims URLs', () => {
+    const c = resolveConfig({ name: 'c', selfUrl: 'http://c.test/', participants: { p1: 'http://p1.test/', p2: 'http://p2.test' }, replyWaitMs: 7, listMax: undefined });
+    expect(c).toStrictEqual({ ...CONFIG_DEFAULTS, name: 'c', replyWaitMs: 7, selfUrl: 'http://c.test', participants: { p1: 'http://p1.test', p2: 'http://p2.test' } });
+    expect(initialState({ name: 'c', selfUrl: 'http://c.test', participants: {} })).toStrictEqual({
+      config: { ...CONFIG_DEFAULTS, name: 'c', selfUrl: 'http://c.test', participants: {} },
+      recovering: true,
+      epoch: 0,
+      nextSeq: 1,
+      txs: new Map(),
+      finished: new Map(),
+    });
+  });
+
+  it('takes a branch by configured name or by URL (trailing slash or not), and nothing else', () => {
+    const h = new Harness();
+    const branchTo = (participant: string) => {
+      const { requestId, effects } = h.runWhole([{ participant, ops: [put('a', 1)] }]);
+      const sent = effects.filter((e) => e.kind === 'send');
+      return sent.length > 0 ? sent.map((e) => (e.kind === 'send' ? [e.to, e.url] : [])) : replyOf(effects, requestId).status;
+    };
+    expect(branchTo('p2')).toEqual([['p2', 'http://p2.test']]);
+    expect(branchTo('http://p3.test/')).toEqual([['p3', 'http://p3.test']]);
+    expect(branchTo('http://p1.test')).toEqual([['p1', 'http://p1.test']]);
+    // Own properties only: a name like "toString" is not a participant.
+    expect(branchTo('toString')).toBe(400);
+    expect(branchTo('http://elsewhere.test')).toBe(400);
   });
 });
