@@ -213,4 +213,15 @@ describe('recovery, record by record', () => {
       collecting: [],
     });
   });
+
+  it('a COLLECTING record that lists nobody is closed with END on recovery', () => {
+    const entries: CoordinatorRecord[] = [{ type: 'COLLECTING', txId: t1, participants: [] }];
+    const { state, effects } = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries });
+    expect(persisted(effects)).toEqual([
+      { record: { type: 'BOOT', epoch: 1 }, sync: true },
+      { record: { type: 'END', txId: t1 }, sync: false },
+    ]);
+    expect(state.txs.size).toBe(0);
+    expect(state.finished.get(t1)).toMatchObject({ phase: 'aborted', outcome: 'aborted' });
+  });
 });

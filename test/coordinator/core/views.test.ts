@@ -100,6 +100,26 @@ describe('transaction views', () => {
     expect(view(h, b.txId)).toMatchObject({ state: 'committed', outcome: 'heuristic-mixed' });
   });
 
+  it('an aborted transaction ends in phase aborted once every target acknowledged', () => {
+    const h = new Harness();
+    const { txId, requestId } = h.runWhole(two);
+    h.feed({ type: 'prepareResult', txId, participant: 'p1', vote: 'yes' });
+    h.feed({ type: 'prepareResult', txId, participant: 'p2', vote: 'no' });
+    const done = h.feed({ type: 'decisionAcked', txId, participant: 'p1' });
+    expect(replyOf(done, requestId).body).toMatchObject({ outcome: 'aborted', applied: true });
+    expect(view(h, txId)).toStrictEqual({
+      txId,
+      state: 'aborted',
+      outcome: 'aborted',
+      reason: 'p2 voted no',
+      createdAt: 1_000,
+      branches: [
+        { participant: 'p1', vote: 'yes', acked: true },
+        { participant: 'p2', vote: 'no', acked: true },
+      ],
+    });
+  });
+
   it('a one-phase transaction says so, and so does one in doubt', () => {
     const h = new Harness();
     const { txId } = h.runWhole([{ participant: 'p1', ops: [put('a', 1)] }]);
