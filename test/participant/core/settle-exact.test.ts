@@ -49,6 +49,10 @@ describe('the forgetting horizon', () => {
     for (const odd of ['tx-13-1x', 'xtx-13-1', 'tx-13', 'order-7']) expect(mayHaveForgotten(o, id(odd)), odd).toBe(true);
   });
 
+  it('an unordered id dropped after an ordered one leaves the horizon where it was', () => {
+    expect(forgot('tx-3-5', 'order-7').forgotten).toStrictEqual({ any: true, highest: [3, 5] });
+  });
+
   it('after forgetting only unordered ids, an ordered id is still trusted', () => {
     const o = forgot('order-7');
     expect(o.forgotten).toStrictEqual({ any: true });
