@@ -8,7 +8,8 @@ const bannedInCore = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.twopc/**', 'coverage/**', 'bin/twopc.js', 'eslint.config.js'] },
+  // .stryker-tmp holds a mutation run's sandbox copy of the tree while `npm run mutate` runs.
+  { ignores: ['node_modules/**', '.twopc/**', 'coverage/**', '.stryker-tmp/**', 'reports/**', 'bin/twopc.js', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -54,17 +54,22 @@ describe('npm start', () => {
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     let gone = false;
-    const exited = new Promise<void>((r) =>
-      child.once('exit', () => {
-        gone = true;
-        r();
-      }),
-    );
+    child.once('exit', () => (gone = true));
     const signalGroup = (signal: NodeJS.Signals) => {
       try {
-        if (child.pid !== undefined && !gone) process.kill(-child.pid, signal);
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
       } catch {
         // The group is already gone.
+      }
+    };
+    /** Whether any process of the group (npm, the cluster, its nodes) is still alive. */
+    const groupAlive = (): boolean => {
+      try {
+        if (child.pid === undefined) return false;
+        process.kill(-child.pid, 0);
+        return true;
+      } catch {
+        return false;
       }
     };
     try {
@@ -80,15 +85,20 @@ describe('npm start', () => {
       expect(answer).toMatchObject({ outcome: 'committed', applied: true });
       expect((await get(`http://127.0.0.1:${base + 1}/v1/kv/alice`)).body.value).toBe(90);
       expect((await get(`http://127.0.0.1:${base + 2}/v1/kv/bob`)).body.value).toBe(110);
-    } finally {
-      // Ctrl-C in a terminal signals the whole foreground process group.
+
+      // Ctrl-C in a terminal signals the whole foreground process group. Then wait (bounded) for
+      // every process of it to exit by itself: nothing is killed before the checks below.
       signalGroup('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      const stopDeadline = Date.now() + 60_000;
+      while (groupAlive() && Date.now() < stopDeadline) await new Promise((r) => setTimeout(r, 100));
+      expect(groupAlive(), `a process of the cluster outlived Ctrl-C; output:\n${out}`).toBe(false);
+      // Every node is gone: nothing listens on the cluster's ports any more.
+      const stillBound = [];
+      for (let i = 0; i < 4; i++) if (!(await isFree(base + i))) stillBound.push(base + i);
+      expect(stillBound).toEqual([]);
+    } finally {
+      // Clean-up only, after the checks: whatever a failure left behind.
       signalGroup('SIGKILL');
     }
-    // Every node is gone: nothing listens on the cluster's ports any more.
-    const stillBound = [];
-    for (let i = 0; i < 4; i++) if (!(await isFree(base + i))) stillBound.push(base + i);
-    expect(stillBound).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { startCluster } from '../helpers/cluster.ts';
 interface InDoubt {
   txId: string;
   keys: string[];
+  blocked?: string;
 }
 
 let teardown: (() => Promise<void>) | undefined;
@@ -152,10 +153,16 @@ describe('2PC on real processes', () => {
     const l1 = await inDoubt(p1);
     expect(l1).toHaveLength(1);
     const txId = l1[0]?.txId as string;
-    // Give them time to ask the coordinator and each other: still blocked, since nobody knows.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Each asks the coordinator (dead) and then its peer (prepared too), and says it is blocked: no sleep,
+    // the blocked reason is the event that both inquiries were answered without an outcome.
+    for (const p of [p1, p2]) {
+      const blocked = await eventually(`${p.name} says it is blocked`, async () => (await inDoubt(p)).find((t) => t.blocked !== undefined), 60_000);
+      expect(blocked).toMatchObject({ txId, keys: [p === p1 ? 'a' : 'b'], blocked: 'every peer is prepared too: only the coordinator knows the outcome' });
+    }
+    // Blocked is still prepared: nobody decided alone, and the locks are held.
     expect((await inDoubt(p1)).map((t) => t.txId)).toEqual([txId]);
     expect((await inDoubt(p2)).map((t) => t.txId)).toEqual([txId]);
+    expect((await get(`${p1.url}/v1/kv/a`)).body).toMatchObject({ lockedBy: txId });
     // The coordinator never logged a decision: on restart it presumes abort.
     await c.coordinator.start();
     for (const p of [p1, p2]) {

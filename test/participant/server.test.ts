@@ -54,16 +54,36 @@ describe('the standalone participant', () => {
     expect(records).toEqual([]);
   });
 
-  it('votes no naming the holder after the lock wait, and the lock holder commits first', async () => {
+  it('votes no naming the holder after the lock wait', async () => {
     const coord = await stubCoordinator(cleanup);
     const p = await participant(cleanup, { coordinatorUrl: coord.url, lockWaitMs: 100 });
     await json('POST', `${p.url}/v1/2pc/prepare`, prepareBody('tx-1-1', coord.url, [p.url], [{ op: 'put', key: 'k', value: 1 }]));
     const second = await json('POST', `${p.url}/v1/2pc/prepare`, prepareBody('tx-1-2', coord.url, [p.url], [{ op: 'put', key: 'k', value: 2 }]));
     expect(second).toEqual({ status: 200, body: { vote: 'no', reason: 'key k locked by tx-1-1' } });
+    expect((await json('GET', `${p.url}/v1/kv/k`)).body).toEqual({ key: 'k', lockedBy: 'tx-1-1' });
+  });
 
-    // A waiter is let in when the holder commits, and sees the committed value.
-    const waiting = json('POST', `${p.url}/v1/2pc/prepare`, prepareBody('tx-1-3', coord.url, [p.url], [{ op: 'add', key: 'n', amount: 1 }]));
-    expect((await waiting).body).toEqual({ vote: 'yes' });
+  it('a prepare waiting for a lock is let in when the holder commits, and works on the committed value', async () => {
+    const coord = await stubCoordinator(cleanup);
+    // A lock wait far longer than the test: the waiter can only get in by the holder's commit.
+    const p = await participant(cleanup, { coordinatorUrl: coord.url, lockWaitMs: 600_000 });
+    await json('POST', `${p.url}/v1/2pc/prepare`, prepareBody('tx-1-1', coord.url, [p.url], [{ op: 'put', key: 'k', value: 10 }]));
+    let voted = false;
+    const waiting = json('POST', `${p.url}/v1/2pc/prepare`, prepareBody('tx-1-3', coord.url, [p.url], [{ op: 'add', key: 'k', amount: 5 }])).then((r) => {
+      voted = true;
+      return r;
+    });
+    const waiters = async () => Number(/participant_lock_waiters (\d+)/.exec(await (await fetch(`${p.url}/metrics`)).text())?.[1]);
+    await eventually('the second prepare waits for the lock', async () => ((await waiters()) === 1 ? true : undefined));
+    expect(voted).toBe(false);
+
+    expect(await json('POST', `${p.url}/v1/2pc/commit`, { txId: 'tx-1-1' })).toEqual({ status: 200, body: { txId: 'tx-1-1', state: 'committed' } });
+    expect(await waiting).toEqual({ status: 200, body: { vote: 'yes' } });
+    expect(await waiters()).toBe(0);
+    expect((await json('GET', `${p.url}/v1/kv/k`)).body).toEqual({ key: 'k', value: 10, lockedBy: 'tx-1-3' });
+    expect((await json('POST', `${p.url}/v1/2pc/commit`, { txId: 'tx-1-3' })).body).toEqual({ txId: 'tx-1-3', state: 'committed' });
+    // 10 + 5: the waiter's add ran on the holder's committed put, not on the value before it.
+    expect((await json('GET', `${p.url}/v1/kv/k`)).body).toEqual({ key: 'k', value: 15 });
   });
 
   it('one-phase commit in one round trip', async () => {

@@ -59,8 +59,15 @@ describe('chaosWalFs', () => {
     const { log } = opened;
     const payload = new TextEncoder().encode('{"x":1}');
     const results = await Promise.allSettled([log.append(1, payload, { durable: true }), log.append(1, payload, { durable: true })]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    await expect(log.append(1, payload, { durable: false })).rejects.toBeDefined();
+    // Both rejected as poisoned, and the cause is the injected fdatasync EIO, not some other failure.
+    const poisonedByEio = { name: 'WalError', code: 'WAL_POISONED', cause: expect.objectContaining({ code: 'EIO', syscall: 'fdatasync' }) as unknown };
+    expect(results).toEqual([
+      { status: 'rejected', reason: expect.objectContaining(poisonedByEio) as unknown },
+      { status: 'rejected', reason: expect.objectContaining(poisonedByEio) as unknown },
+    ]);
+    expect(log.poisoned).toBe(true);
+    // Fail-stop: a later append, durable or not, is refused as poisoned too.
+    await expect(log.append(1, payload, { durable: false })).rejects.toMatchObject({ name: 'WalError', code: 'WAL_POISONED' });
     await log.close().catch(() => undefined);
   });
 });

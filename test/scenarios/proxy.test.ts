@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPrng } from '../../scenarios/prng.ts';
 import { routeOf, startFaultProxy, validateRules, type FaultProxy, type FaultRule } from '../../scenarios/proxy.ts';
 
@@ -90,6 +90,29 @@ async function until(what: string, check: () => boolean): Promise<void> {
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** `until` for tests that fake setTimeout: turns the event loop with setImmediate instead of sleeping. */
+async function untilTurns(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + POLL_LIMIT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * Runs `fn` with setTimeout on a fake clock, so the proxy's holds last exactly as long as the test
+ * advances time: machine load can neither cut a hold short nor stretch one. HTTP sockets keep their
+ * own (real) timers.
+ */
+async function withFakeTimeouts(fn: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    await fn();
+  } finally {
+    vi.useRealTimers();
   }
 }
 
@@ -214,29 +237,44 @@ describe('fault proxy: each fault does what it says', () => {
     expect(p.stats().routes.abort.faults.duplicate).toBe(1);
   });
 
-  it('delay: the request is answered, after a hold drawn from delayMs', async () => {
-    const p = await proxyWith([always('delay', {}, { delayMs: [10, 30] })]);
-    const reply = await send(p.url, '/v1/2pc/prepare');
-    expect(reply).toMatchObject({ ok: true, status: 201 });
-    expect(target.seen).toHaveLength(1);
-    const [decision] = p.history();
-    expect(decision?.fault).toBe('delay');
-    expect(decision?.delayMs).toBeGreaterThanOrEqual(10);
-    expect(decision?.delayMs).toBeLessThanOrEqual(30);
-    expect(p.stats().faults.delay).toBe(1);
-  });
+  it('delay: the target sees the request only after the hold drawn from delayMs, then the caller gets the answer', () =>
+    withFakeTimeouts(async () => {
+      const p = await proxyWith([always('delay', {}, { delayMs: [10, 30] })]);
+      let replied = false;
+      const reply = send(p.url, '/v1/2pc/prepare').then((r) => ((replied = true), r));
+      await untilTurns('the request to be held', () => p.stats().held === 1);
+      const [decision] = p.history();
+      expect(decision?.fault).toBe('delay');
+      const delayMs = decision?.delayMs ?? -1;
+      expect(delayMs).toBeGreaterThanOrEqual(10);
+      expect(delayMs).toBeLessThanOrEqual(30);
+      // One millisecond short of the hold: still held, the target has seen nothing.
+      await vi.advanceTimersByTimeAsync(delayMs - 1);
+      expect(p.stats().held).toBe(1);
+      expect(target.seen).toHaveLength(0);
+      expect(replied).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await reply).toMatchObject({ ok: true, status: 201 });
+      expect(target.seen).toHaveLength(1);
+      expect(p.stats()).toMatchObject({ held: 0, forwarded: 1 });
+      expect(p.stats().faults.delay).toBe(1);
+    }));
 
-  it('reorder: a held request is overtaken by a later one', async () => {
-    const p = await proxyWith([always('reorder', { bodyIncludes: '"first"' }, { delayMs: [1_500, 1_500] })]);
-    const first = send(p.url, '/v1/2pc/commit', { body: '{"txId":"first"}' });
-    // Send the second only once the first is known to be held, so the order is not left to chance.
-    await until('the first request to be held', () => p.stats().held === 1);
-    const second = await send(p.url, '/v1/2pc/commit', { body: '{"txId":"second"}' });
-    expect(second).toMatchObject({ ok: true, status: 201 });
-    expect(await first).toMatchObject({ ok: true, status: 201 });
-    expect(target.seen.map((s) => s.body)).toEqual(['{"txId":"second"}', '{"txId":"first"}']);
-    expect(p.stats().faults.reorder).toBe(1);
-  });
+  it('reorder: a held request is overtaken by a later one', () =>
+    withFakeTimeouts(async () => {
+      const p = await proxyWith([always('reorder', { bodyIncludes: '"first"' }, { delayMs: [1_500, 1_500] })]);
+      const first = send(p.url, '/v1/2pc/commit', { body: '{"txId":"first"}' });
+      // Send the second only once the first is known to be held, so the order is not left to chance.
+      await untilTurns('the first request to be held', () => p.stats().held === 1);
+      const second = await send(p.url, '/v1/2pc/commit', { body: '{"txId":"second"}' });
+      expect(second).toMatchObject({ ok: true, status: 201 });
+      // The first is still held however long the second took: its hold runs on the fake clock.
+      expect(target.seen.map((s) => s.body)).toEqual(['{"txId":"second"}']);
+      await vi.advanceTimersByTimeAsync(1_500);
+      expect(await first).toMatchObject({ ok: true, status: 201 });
+      expect(target.seen.map((s) => s.body)).toEqual(['{"txId":"second"}', '{"txId":"first"}']);
+      expect(p.stats().faults.reorder).toBe(1);
+    }));
 
   it('hang: the request gets no answer until heal(), which releases it and clears the rules', async () => {
     const p = await proxyWith([always('hang')]);

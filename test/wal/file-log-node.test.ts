@@ -4,7 +4,7 @@ import { describeLogPort } from './log-port.suite.ts';
 import { KillableFs } from './helpers/killable-fs.ts';
 import { tempDir } from './helpers/temp-dir.ts';
 
-describeLogPort('FileLog on the real file system (64 KiB segments)', async () => {
+describeLogPort('FileLog on the real file system (64 KiB segments)', 'process-kill', async () => {
   const { dir, remove } = await tempDir();
   let fs = new KillableFs();
   let open: Log | undefined;

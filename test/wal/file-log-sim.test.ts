@@ -3,7 +3,7 @@ import { SimFs } from '../../wal/sim-fs.ts';
 import { describeLogPort } from './log-port.suite.ts';
 import { seededRandom } from './helpers/random.ts';
 
-describeLogPort('FileLog on SimFs (4 KiB segments)', async () => {
+describeLogPort('FileLog on SimFs (4 KiB segments)', 'power-loss', async () => {
   const random = seededRandom(11);
   const fs = new SimFs(random);
   const options = { fs, segmentBytes: 4096, recordBytesMax: 2048, pendingAppendsMax: 64, random };

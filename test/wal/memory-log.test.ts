@@ -3,7 +3,7 @@ import { MemoryLog, MemoryLogStore } from '../../wal/memory-log.ts';
 import { describeLogPort } from './log-port.suite.ts';
 import { seededRandom } from './helpers/random.ts';
 
-describeLogPort('MemoryLog', async () => {
+describeLogPort('MemoryLog', 'power-loss', async () => {
   const store = new MemoryLogStore(seededRandom(7));
   const options = { recordBytesMax: 2048, pendingAppendsMax: 64 };
   return {

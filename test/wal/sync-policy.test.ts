@@ -1,11 +1,23 @@
 /** What each sync policy costs in fdatasyncs, and the background segment preparation. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openFileLog } from '../../wal/file-log.ts';
 import type { SyncPolicy } from '../../wal/options.ts';
 import { SimFs } from '../../wal/sim-fs.ts';
 import { seededRandom } from './helpers/random.ts';
 
 const payload = new TextEncoder().encode('{"txId":"t"}');
+
+/**
+ * Turns the event loop until `cond` holds, at most `turnsMax` times. SimFs completes its calls in
+ * microtasks, so this counts turns, not milliseconds: machine load cannot change the outcome.
+ */
+async function untilTurns(cond: () => boolean | Promise<boolean>, turnsMax = 100): Promise<boolean> {
+  for (let i = 0; i < turnsMax; i++) {
+    if (await cond()) return true;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return cond();
+}
 
 async function opened(syncPolicy: SyncPolicy, extra: { flushIntervalMs?: number; segmentBytes?: number } = {}) {
   const fs = new SimFs(seededRandom(9));
@@ -41,17 +53,30 @@ describe('sync policies', () => {
     await log.close();
   });
 
-  it('none: durable appends do not wait for an fdatasync; a periodic flush comes within the interval', async () => {
-    const { log, datasyncs } = await opened('none', { flushIntervalMs: 20 });
-    await Promise.all(Array.from({ length: 10 }, () => log.append(1, payload, { durable: true })));
-    expect(datasyncs()).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(datasyncs()).toBeGreaterThanOrEqual(1);
-    // Nothing to flush: the timer does not sync for nothing.
-    const before = datasyncs();
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(datasyncs()).toBe(before);
-    await log.close();
+  it('none: durable appends do not wait for an fdatasync; the periodic flush comes at the interval, and not for nothing', async () => {
+    // The flush timer runs on a fake clock: the test moves time, so load cannot make it late or early.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { log, datasyncs } = await opened('none', { flushIntervalMs: 20 });
+      await Promise.all(Array.from({ length: 10 }, () => log.append(1, payload, { durable: true })));
+      expect(datasyncs()).toBe(0);
+      await vi.advanceTimersByTimeAsync(19);
+      expect(await untilTurns(() => datasyncs() > 0, 20)).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await untilTurns(() => datasyncs() > 0)).toBe(true);
+      expect(datasyncs()).toBe(1);
+      // Nothing to flush: later ticks of the timer do not sync for nothing.
+      await vi.advanceTimersByTimeAsync(5 * 20);
+      expect(await untilTurns(() => datasyncs() > 1, 20)).toBe(false);
+      // A new append is flushed by the next tick.
+      await log.append(1, payload);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(await untilTurns(() => datasyncs() > 1)).toBe(true);
+      expect(datasyncs()).toBe(2);
+      await log.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sync() issues a real fdatasync under every policy', async () => {
@@ -72,8 +97,7 @@ describe('sync policies', () => {
     const big = new Uint8Array(300).fill(65);
     for (let i = 0; i < 7; i++) await log.append(1, big, { durable: true });
     // More than half full: a zero-filled segment is being prepared under a temporary name.
-    await new Promise((resolve) => setImmediate(resolve));
-    expect((await fs.readdir('/w')).some((name) => name.startsWith('prepared-') && name.endsWith('.wal.tmp'))).toBe(true);
+    expect(await untilTurns(async () => (await fs.readdir('/w')).some((name) => name.startsWith('prepared-') && name.endsWith('.wal.tmp')))).toBe(true);
     for (let i = 0; i < 60; i++) await log.append(1, big, { durable: true });
     const segments = (await fs.readdir('/w')).filter((name) => name.endsWith('.wal'));
     expect(segments.length).toBeGreaterThanOrEqual(5);

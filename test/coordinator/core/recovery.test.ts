@@ -108,3 +108,120 @@ describe('recovery', () => {
     expect(h.state).toBe(before);
   });
 });
+
+describe('recovery, record by record', () => {
+  it('rebuilds a re-sent transaction exactly: decided, logged, every listed participant a target', () => {
+    const entries: CoordinatorRecord[] = [
+      { type: 'DECISION', txId: t1, outcome: 'committed', participants: [ref('p1'), ref('p2')] },
+      { type: 'DECISION', txId: t2, outcome: 'aborted', participants: [ref('p3')] },
+    ];
+    const { state, effects } = step(initialState(baseConfig), { type: 'recover', now: 77, entries });
+    expect(only(effects, 'log').slice(0, 2)).toEqual([
+      { kind: 'log', step: 'recovered', fields: { epoch: 1, resending: 2, aborting: 0, records: 2 } },
+      { kind: 'log', step: 'decision.sent', txId: t1, fields: { participant: 'p1', decision: 'commit' } },
+    ]);
+    const branch = (name: 'p1' | 'p2' | 'p3', vote?: 'yes') => ({
+      participant: name,
+      url: ref(name).url,
+      ops: [],
+      enlistments: [],
+      target: true,
+      acked: false,
+      attempts: 0,
+      ...(vote ? { vote } : {}),
+    });
+    const common = { createdAt: 77, onePhase: false, inDoubt: false, collecting: false, logged: true, prepareTimeoutMs: 0, heuristicMixed: false, waiters: [], replyReleased: true, reason: 'recovered from the WAL' };
+    expect(state.txs.get(t1)).toStrictEqual({ txId: t1, phase: 'committing', outcome: 'committed', branches: [branch('p1', 'yes'), branch('p2', 'yes')], ...common });
+    expect(state.txs.get(t2)).toStrictEqual({ txId: t2, phase: 'aborting', outcome: 'aborted', branches: [branch('p3')], ...common });
+  });
+
+  it('a decision owed to nobody (every participant acked before the checkpoint) is closed with END at once', () => {
+    const snapshot = { version: 1 as const, epoch: 4, decided: [{ txId: t1, outcome: 'committed' as const, participants: [] }], collecting: [] };
+    const { state, effects } = step(initialState(baseConfig), { type: 'recover', now: 0, entries: [], snapshot });
+    expect(persisted(effects)).toEqual([
+      { record: { type: 'BOOT', epoch: 5 }, sync: true },
+      { record: { type: 'END', txId: t1 }, sync: false },
+    ]);
+    expect(only(effects, 'send')).toEqual([]);
+    expect(state.txs.size).toBe(0);
+    expect(state.finished.get(t1)).toMatchObject({ phase: 'committed', outcome: 'committed' });
+  });
+
+  it('takes the higher of the snapshot epoch and the BOOT records after it', () => {
+    const recoverEpoch = (snapshotEpoch: number, boots: number[]) =>
+      step(initialState(baseConfig), {
+        type: 'recover',
+        now: 0,
+        entries: boots.map((epoch) => ({ type: 'BOOT' as const, epoch })),
+        snapshot: { version: 1, epoch: snapshotEpoch, decided: [], collecting: [] },
+      }).state.epoch;
+    expect(recoverEpoch(6, [3])).toBe(7);
+    expect(recoverEpoch(2, [3, 5, 4])).toBe(6);
+    expect(step(initialState(baseConfig), { type: 'recover', now: 0, entries: [] }).state.epoch).toBe(1);
+  });
+
+  it('END closes a COLLECTING record and a DECISION alike: nothing to re-send or abort', () => {
+    const entries: CoordinatorRecord[] = [
+      { type: 'COLLECTING', txId: t1, participants: [ref('p1'), ref('p2')] },
+      { type: 'END', txId: t1 },
+      { type: 'DECISION', txId: t2, outcome: 'aborted', participants: [ref('p1')] },
+      { type: 'END', txId: t2 },
+    ];
+    const { state, effects } = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries });
+    expect(noLogs(effects)).toEqual([{ kind: 'persist', record: { type: 'BOOT', epoch: 1 }, sync: true }]);
+    expect(state.txs.size).toBe(0);
+  });
+
+  it('a COLLECTING record from the snapshot is aborted, unless a DECISION after the snapshot settled it', () => {
+    const snapshot = {
+      version: 1 as const,
+      epoch: 1,
+      decided: [],
+      collecting: [
+        { txId: t1, participants: [ref('p1')] },
+        { txId: t2, participants: [ref('p2')] },
+      ],
+    };
+    const entries: CoordinatorRecord[] = [{ type: 'DECISION', txId: t2, outcome: 'committed', participants: [ref('p2')] }];
+    const { effects } = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries, snapshot });
+    expect(only(effects, 'send').map((e) => [e.to, e.message.type, e.message.body.txId])).toEqual([
+      ['p2', 'commit', t2],
+      ['p1', 'abort', t1],
+    ]);
+  });
+
+  it('a snapshot lists only what is owed: acked branches and settled transactions are left out', () => {
+    const h = new Harness();
+    const a = h.runWhole([
+      { participant: 'p1', ops: [put('a', 1)] },
+      { participant: 'p2', ops: [put('b', 1)] },
+      { participant: 'p3', ops: [put('c', 1)] },
+    ]);
+    h.feed({ type: 'prepareResult', txId: a.txId, participant: 'p1', vote: 'yes' });
+    h.feed({ type: 'prepareResult', txId: a.txId, participant: 'p2', vote: 'read-only' });
+    h.feed({ type: 'prepareResult', txId: a.txId, participant: 'p3', vote: 'yes' });
+    h.feed({ type: 'decisionAcked', txId: a.txId, participant: 'p3' });
+    // Under presumed abort nothing is logged before the decision: an undecided transaction is not in the snapshot.
+    h.runWhole([
+      { participant: 'p1', ops: [put('x', 1)] },
+      { participant: 'p2', ops: [put('y', 1)] },
+    ]);
+    expect(snapshotOf(h.state)).toStrictEqual({
+      version: 1,
+      epoch: 1,
+      decided: [{ txId: a.txId, outcome: 'committed', participants: [ref('p1')] }],
+      collecting: [],
+    });
+  });
+
+  it('a COLLECTING record that lists nobody is closed with END on recovery', () => {
+    const entries: CoordinatorRecord[] = [{ type: 'COLLECTING', txId: t1, participants: [] }];
+    const { state, effects } = step(initialState({ ...baseConfig, protocol: 'presumed-nothing' }), { type: 'recover', now: 0, entries });
+    expect(persisted(effects)).toEqual([
+      { record: { type: 'BOOT', epoch: 1 }, sync: true },
+      { record: { type: 'END', txId: t1 }, sync: false },
+    ]);
+    expect(state.txs.size).toBe(0);
+    expect(state.finished.get(t1)).toMatchObject({ phase: 'aborted', outcome: 'aborted' });
+  });
+});

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CoordinatorRecord } from '../../../coordinator/core/index.ts';
 import type { ProtocolVariant } from '../../../shared/types.ts';
-import { Harness, put, ref } from './helpers.ts';
+import { Harness, only, persisted, put, ref, replyOf } from './helpers.ts';
 
 type Written = { type: CoordinatorRecord['type']; sync: boolean; outcome?: string };
 
@@ -56,7 +56,7 @@ describe('records written per presumption', () => {
     expect(outward[0]).toEqual({ kind: 'persist', record: { type: 'COLLECTING', txId, participants: [ref('p1'), ref('p2')] }, sync: true });
   });
 
-  it('under presumed nothing, a transaction where nobody needs the abort still closes its COLLECTING with END', () => {
+  it('under presumed nothing, an abort whose target never voted closes its COLLECTING with END once that target acks', () => {
     const h = new Harness({ protocol: 'presumed-nothing' });
     const { txId } = h.runWhole([
       { participant: 'p1', ops: [put('a', 1)] },
@@ -67,5 +67,24 @@ describe('records written per presumption', () => {
     // p2 never voted: it may be prepared, so it is a target; once it acks, END closes the record.
     const done = h.feed({ type: 'decisionAcked', txId, participant: 'p2' });
     expect(done.filter((e) => e.kind === 'persist')).toEqual([{ kind: 'persist', record: { type: 'END', txId }, sync: false }]);
+  });
+
+  it.each<['no' | 'read-only', 'committed' | 'aborted']>([
+    ['no', 'aborted'],
+    ['read-only', 'committed'],
+  ])('under presumed nothing, when nobody needs the decision (p1 read-only, p2 %s), COLLECTING is closed with END at once', (vote, outcome) => {
+    const h = new Harness({ protocol: 'presumed-nothing' });
+    const { txId, requestId, effects: started } = h.runWhole([
+      { participant: 'p1', ops: [put('a', 1)] },
+      { participant: 'p2', ops: [put('b', 1)] },
+    ]);
+    expect(persisted(started).map((p) => p.record.type)).toEqual(['COLLECTING']);
+    expect(persisted(h.feed({ type: 'prepareResult', txId, participant: 'p1', vote: 'read-only' }))).toEqual([]);
+    const effects = h.feed({ type: 'prepareResult', txId, participant: 'p2', vote });
+    // No DECISION (no branch holds anything to settle), no decision sent, and the END that closes COLLECTING.
+    expect(persisted(effects)).toEqual([{ record: { type: 'END', txId }, sync: false }]);
+    expect(only(effects, 'send')).toEqual([]);
+    expect(replyOf(effects, requestId)).toMatchObject({ status: 200, body: { txId, outcome } });
+    expect(h.state.txs.has(txId)).toBe(false);
   });
 });

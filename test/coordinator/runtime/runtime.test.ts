@@ -13,6 +13,7 @@ import { CrashPoints } from '../../../shared/crash.ts';
 import type { CrashPoint } from '../../../shared/crash-points.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { Metrics } from '../../../shared/metrics.ts';
+import type { AppendOptions, Log, Lsn } from '../../../wal/log.ts';
 import { MemoryLog, MemoryLogStore } from '../../../wal/memory-log.ts';
 
 const participants = { p1: 'http://p1.test', p2: 'http://p2.test' };
@@ -47,6 +48,63 @@ function defaultAnswer(e: SendEffect): TransportAnswer {
   return e.message.type === 'prepare' ? { type: 'prepareResult', ...base, vote: 'yes' } : { type: 'decisionAcked', ...base };
 }
 
+/**
+ * A MemoryLog whose durable writes the test can hold, then fail: a disk whose fdatasync takes its
+ * time and ends in EIO. While a write is held, the runtime has every chance to (wrongly) run the
+ * step's outward effects; a log that failed at once would hide a driver that sends before it persists.
+ */
+class GatedLog implements Log {
+  private gate: { promise: Promise<void>; fail: (error: Error) => void } | undefined;
+  /** Durable writes waiting at the gate. */
+  waiting = 0;
+  constructor(private readonly inner: Log) {}
+
+  get lastLsn(): Lsn {
+    return this.inner.lastLsn;
+  }
+  /** From now on, durable appends and syncs wait until `fail` is called. */
+  hold(): { fail: (error: Error) => void } {
+    let fail!: (error: Error) => void;
+    const promise = new Promise<void>((_resolve, reject) => (fail = reject));
+    promise.catch(() => undefined);
+    this.gate = { promise, fail };
+    return { fail };
+  }
+  append(type: number, payload: Uint8Array, options?: AppendOptions): Promise<Lsn> {
+    const gate = this.gate;
+    if (options?.durable !== true || gate === undefined) return this.inner.append(type, payload, options);
+    return this.inner.append(type, payload).then(async (lsn) => {
+      this.waiting++;
+      await gate.promise;
+      return lsn;
+    });
+  }
+  async sync(): Promise<void> {
+    await this.gate?.promise;
+    await this.inner.sync();
+  }
+  checkpoint(lsn: Lsn, data: Uint8Array): Promise<void> {
+    return this.inner.checkpoint(lsn, data);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Turns the event loop until `cond` holds; gives up after a generous bound (a bound on the wait, not a timing). */
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** Lets pending promise callbacks and immediates run: what an early (wrong) send would need. */
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise((r) => setImmediate(r));
+}
+
 const runtimes: CoordinatorRuntime[] = [];
 afterEach(async () => {
   for (const r of runtimes.splice(0)) await r.stop();
@@ -55,9 +113,11 @@ afterEach(async () => {
 function startRuntime(
   store: MemoryLogStore,
   transport: Transport,
-  extra: { crashPoints?: CrashPoints; onFatal?: (e: unknown) => void; checkpointEveryRecords?: number } = {},
+  extra: { crashPoints?: CrashPoints; onFatal?: (e: unknown) => void; checkpointEveryRecords?: number; wrap?: (log: Log) => Log } = {},
 ): CoordinatorRuntime {
-  const { log, recovered } = MemoryLog.open(store);
+  const opened = MemoryLog.open(store);
+  const recovered = opened.recovered;
+  const log = extra.wrap ? extra.wrap(opened.log) : opened.log;
   const runtime = new CoordinatorRuntime({
     config: { name: 'c', selfUrl: 'http://c.test', participants, replyWaitMs: 50, resendBaseMs: 10, resendMaxMs: 20 },
     log,
@@ -96,13 +156,24 @@ describe('coordinator runtime', () => {
     const store = fresh();
     const transport = new ScriptedTransport();
     const fatal: unknown[] = [];
-    const runtime = startRuntime(store, transport, { onFatal: (e) => fatal.push(e) });
+    let gated: GatedLog | undefined;
+    const runtime = startRuntime(store, transport, { onFatal: (e) => fatal.push(e), wrap: (log) => (gated = new GatedLog(log)) });
     await runtime.start();
-    store.failSyncs(1);
+    const disk = (gated as GatedLog).hold();
     let answered: Answer | undefined;
     void runtime.request(transfer).then((a) => (answered = a));
-    for (let i = 0; i < 50 && fatal.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    // The DECISION's sync is under way (both votes are in): the only durable write of the transaction.
+    await until('the DECISION waits for its sync', () => gated?.waiting === 1);
+    await turns(20);
+    expect(decoded(store).map((r) => r.type)).toEqual(['BOOT', 'DECISION']);
+    expect(transport.kinds()).toEqual(['p1:prepare', 'p2:prepare']);
+    expect(answered).toBeUndefined();
+    // The sync fails: fail-stop, and still nobody hears commit.
+    disk.fail(Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+    await until('the runtime stops', () => fatal.length > 0);
+    await turns(20);
     expect(fatal).toHaveLength(1);
+    expect(String(fatal[0])).toMatch(/EIO/);
     expect(transport.kinds()).toEqual(['p1:prepare', 'p2:prepare']);
     expect(answered).toBeUndefined();
     // After the failure, nothing more is accepted.
@@ -143,7 +214,7 @@ describe('coordinator runtime', () => {
     const second = startRuntime(store, transport);
     await second.start();
     expect(transport.kinds()).toEqual(['p1:commit', 'p2:commit']);
-    for (let i = 0; i < 50 && second.coreState.txs.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await until('both commits are acknowledged', () => second.coreState.txs.size === 0);
     expect(second.coreState.finished.get('tx-1-1')?.phase).toBe('committed');
     expect((await second.request({ type: 'begin' })).body).toEqual({ txId: 'tx-2-1', state: 'active' });
   });

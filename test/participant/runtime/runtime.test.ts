@@ -16,21 +16,34 @@ import type { Resource } from '../../../participant/resources/resource.ts';
 import { ParticipantRuntime, type Answer } from '../../../participant/runtime/runtime.ts';
 import { participantCodec } from '../../../participant/runtime/records.ts';
 
-/** An in-memory Log whose appends the test can hold back or fail. */
+/**
+ * An in-memory Log that honours `durable` as a disk would: an append resolves at once into the
+ * "page cache", and becomes durable only when it asked to be (or a sync covers it). `hold` keeps
+ * durable appends and syncs from finishing, so a test can see what the runtime does before its
+ * records are durable; `durableLsn` is how far a crash now would keep.
+ */
 class TestLog implements Log {
   entries: LogEntry[] = [];
   saved: Checkpoint | undefined;
   lastLsn: Lsn = 0;
+  durableLsn: Lsn = 0;
   hold: Promise<void> | undefined;
   failFromLsn = Infinity;
 
-  append(type: number, payload: Uint8Array, _options?: AppendOptions): Promise<Lsn> {
+  append(type: number, payload: Uint8Array, options?: AppendOptions): Promise<Lsn> {
     const lsn = ++this.lastLsn;
     if (lsn >= this.failFromLsn) return Promise.reject(new Error('EIO: the disk went away'));
     this.entries.push({ lsn, type, payload });
-    return (this.hold ?? Promise.resolve()).then(() => lsn);
+    if (options?.durable !== true) return Promise.resolve(lsn);
+    return this.flushed(lsn).then(() => lsn);
   }
-  async sync(): Promise<void> {}
+  async sync(): Promise<void> {
+    await this.flushed(this.lastLsn);
+  }
+  private async flushed(upTo: Lsn): Promise<void> {
+    await this.hold;
+    this.durableLsn = Math.max(this.durableLsn, upTo);
+  }
   async checkpoint(lsn: Lsn, data: Uint8Array): Promise<void> {
     this.saved = { lsn, data };
     this.entries = this.entries.filter((e) => e.lsn > lsn);
@@ -105,14 +118,22 @@ describe('the participant runtime', () => {
     let release!: () => void;
     log.hold = new Promise((r) => (release = r));
     let answered: Answer | undefined;
-    const pending = prepare(rt, 'tx-1-1', [{ op: 'put', key: 'a', value: 1 }]).then((a) => (answered = a));
-    // Give the resource and the driver every chance to (wrongly) answer early.
+    let durableWhenAnswered: Lsn | undefined;
+    const pending = prepare(rt, 'tx-1-1', [{ op: 'put', key: 'a', value: 1 }]).then((a) => {
+      durableWhenAnswered = log.durableLsn;
+      return (answered = a);
+    });
+    // Give the resource and the driver every chance to (wrongly) answer early. An unforced PREPARED
+    // would resolve at once (the log holds back durable writes only) and the vote would go out here.
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(log.entries.map((e) => participantCodec.decode(e.type, e.payload).type)).toEqual(['PREPARED']);
+    expect(log.durableLsn).toBe(0);
     expect(answered).toBeUndefined();
     release();
     await pending;
     expect(answered).toEqual({ status: 200, body: { vote: 'yes' } });
+    // The vote went out with the PREPARED record (LSN 1) already durable.
+    expect(durableWhenAnswered).toBeGreaterThanOrEqual(1);
     await close();
   });
 
