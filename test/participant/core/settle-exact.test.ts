@@ -65,7 +65,7 @@ describe('settling, exactly', () => {
   it('a commit answers without a heuristic key, and remembers no digest when there is none', () => {
     const s = preparedWith(tx(1), [{ op: 'put', key: 'a', value: 1 }]);
     const r = step(s, decide('commit', tx(1)));
-    expect(r.effects.find((e) => e.kind === 'reply')).toStrictEqual({ kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'committed' } });
+    expect(r.effects.find((e) => e.kind === 'reply')).toStrictEqual({ kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'committed' }, txId: tx(1) });
     expect(getTx(r.state, tx(1))).toStrictEqual({ txId: tx(1), state: 'committed', since: 2_000 });
     expect(r.state.outcomes.buckets.flatMap((b) => [...b.values()])).toStrictEqual([{ outcome: 'committed', at: 2_000 }]);
   });
@@ -76,7 +76,7 @@ describe('settling, exactly', () => {
     expect(r.effects.filter((e) => e.kind !== 'crashPoint')).toStrictEqual([
       { kind: 'cancelTimer', id: `inquire:${tx(1)}` },
       { kind: 'persist', record: { type: 'ABORTED', txId: tx(1), at: 3_000 }, sync: false },
-      { kind: 'resourceAbort', txId: tx(1), data: { writes: [] } },
+      { kind: 'resourceAbort', txId: tx(1), data: { writes: [] }, keys: ['a'] },
       { kind: 'log', step: 'aborted', txId: tx(1), fields: { via: 'inquiry' } },
     ]);
   });
@@ -95,7 +95,7 @@ describe('settling, exactly', () => {
     expect(r.effects.filter((e) => e.kind !== 'crashPoint')).toStrictEqual([
       { kind: 'persist', record: { type: 'ABORTED', txId: tx(5), at: 2_000, reason }, sync: true },
       { kind: 'log', step: 'tombstone', txId: tx(5), fields: { reason } },
-      { kind: 'reply', requestId: `abort-${tx(5)}`, status: 200, body: { txId: tx(5), state: 'aborted' } },
+      { kind: 'reply', requestId: `abort-${tx(5)}`, status: 200, body: { txId: tx(5), state: 'aborted' }, txId: tx(5) },
     ]);
     expect(getTx(r.state, tx(5))).toStrictEqual({ txId: tx(5), state: 'aborted', since: 2_000 });
     // The late prepare votes no.
