@@ -142,4 +142,30 @@ describe('EffectDriver, edges', () => {
     expect(driver.pending).toBe(0);
     expect(c.events).toEqual(['issued a sync', 'persisted a', 'send p1']);
   });
+
+  it('once poisoned, a new batch issues no write at all', async () => {
+    const c = controlled();
+    const driver = new EffectDriver<string, Eff>(c);
+    const failing = driver.run([{ kind: 'persist', record: 'a', sync: true }]);
+    c.pending[0]?.reject(new Error('EIO'));
+    await failing;
+    await driver.run([{ kind: 'persist', record: 'b', sync: true }, { kind: 'send', to: 'p1' }]);
+    expect(c.events).toEqual(['issued a sync']);
+    expect(c.pending).toHaveLength(1);
+  });
+
+  it('an effect that fails in a strict batch is fail-stop too, and reported', async () => {
+    const c = controlled();
+    const driver = new EffectDriver<string, Eff>({
+      ...c,
+      execute: (e) => {
+        if (e.kind === 'crashPoint') throw new Error('crash point handler failed');
+        c.execute(e);
+      },
+    });
+    await driver.run([{ kind: 'send', to: 'p0' }, { kind: 'crashPoint', point: 'x' }, { kind: 'send', to: 'p1' }]);
+    expect(c.events).toEqual(['send p0']);
+    expect(c.fatal.map(String)).toEqual(['Error: crash point handler failed']);
+    expect(driver.poisoned).toBe(true);
+  });
 });

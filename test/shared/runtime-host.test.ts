@@ -16,7 +16,7 @@ import { CoreHost, type CoreBinding, type RuntimeHostOptions } from '../../share
 import type { AppendOptions, Log, Lsn } from '../../wal/log.ts';
 import { MemoryLog, MemoryLogStore } from '../../wal/memory-log.ts';
 
-type Rec = { type: 'NOTE'; n: number };
+type Rec = { type: 'NOTE'; n: number; txId: string };
 type Ev =
   | { type: 'recover'; now: number; records: Rec[]; checkpoint?: string }
   | { type: 'note'; requestId: string; now: number; sync: boolean }
@@ -34,7 +34,7 @@ function toyStep(s: S, e: Ev | TimerFired): StepResult<S, CommonEffect<Rec> | Po
       return { state: { ...s, recovered: { records: e.records.map((r) => r.n), ...(e.checkpoint ? { checkpoint: e.checkpoint } : {}) } }, effects: [] };
     case 'note': {
       const n = s.notes + 1;
-      return { state: { ...s, notes: n }, effects: [{ kind: 'persist', record: { type: 'NOTE', n }, sync: e.sync }, { kind: 'reply', requestId: e.requestId, status: 200, body: { n } }] };
+      return { state: { ...s, notes: n }, effects: [{ kind: 'persist', record: { type: 'NOTE', n, txId: `tx-1-${n}` }, sync: e.sync }, { kind: 'reply', requestId: e.requestId, status: 200, body: { n } }] };
     }
     case 'silent':
       return { state: s, effects: [] };
@@ -161,9 +161,9 @@ describe('CoreHost', () => {
       { type: 1, durable: false },
     ]);
     await settle();
-    expect(t.lines.filter((l) => l.step === 'wal.NOTE').map((l) => [l.lsn, l.forced])).toEqual([
-      [1, true],
-      [2, false],
+    expect(t.lines.filter((l) => l.step === 'wal.NOTE').map((l) => [l.txId, l.lsn, l.forced])).toEqual([
+      ['tx-1-1', 1, true],
+      ['tx-1-2', 2, false],
     ]);
   });
 
@@ -203,6 +203,7 @@ describe('CoreHost', () => {
     expect(t.pokes).toEqual(['resource']);
     expect(t.metrics.get('toy_steps_total', { step: 'hello' })).toBe(1);
     expect(t.metrics.get('toy_steps_total', { step: 'alarm' })).toBe(1);
+    expect(t.metrics.render()).toContain('toy_steps_total Protocol steps taken, by step.');
     const hello = t.lines.find((l) => l.step === 'hello');
     expect(hello).toMatchObject({ level: 30, txId: 'tx-1-1', a: 1 });
     expect(t.lines.find((l) => l.step === 'alarm')).toMatchObject({ level: 40 });
@@ -214,7 +215,9 @@ describe('CoreHost', () => {
     let answered = false;
     const boom = t.host.request((requestId, now) => ({ type: 'boom', requestId, now })).then((a) => ((answered = true), a));
     expect(t.fatal.map(String)).toEqual(['Error: core bug']);
-    expect(t.lines.filter((l) => l.level === 60)).toHaveLength(1);
+    expect(t.lines.filter((l) => l.level === 60)).toMatchObject([
+      { err: { message: 'core bug' }, msg: 'fail-stop: a WAL write or a step failed; stopping so recovery can start from the WAL' },
+    ]);
     await settle();
     expect(answered).toBe(false);
     // The services exit in onFatal. The host itself does not refuse later requests after a core
@@ -248,7 +251,7 @@ describe('CoreHost', () => {
     const t = toy({
       store,
       side: {
-        step: (s, e) => (e.type === 'recover' ? { state: s, effects: [{ kind: 'persist', record: { type: 'NOTE', n: 0 }, sync: true }] } : toyStep(s, e)),
+        step: (s, e) => (e.type === 'recover' ? { state: s, effects: [{ kind: 'persist', record: { type: 'NOTE', n: 0, txId: 'tx-0-0' }, sync: true }] } : toyStep(s, e)),
       },
     });
     await expect(t.host.start()).rejects.toThrow('toy recovery failed; see the fatal log line');
@@ -266,6 +269,10 @@ describe('CoreHost', () => {
     expect(t.log.checkpoints).toEqual([
       { lsn: 2, data: 'async notes=2' },
       { lsn: 4, data: 'async notes=4' },
+    ]);
+    expect(t.lines.filter((l) => l.step === 'checkpoint').map((l) => [l.lsn, l.bytes])).toEqual([
+      [2, 13],
+      [4, 13],
     ]);
     await t.host.stop();
     expect(t.log.checkpoints.at(-1)).toEqual({ lsn: 5, data: 'async notes=5' });
@@ -300,5 +307,58 @@ describe('CoreHost', () => {
     expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=1' }]);
     await vi.advanceTimersByTimeAsync(3_000);
     expect(t.log.checkpoints).toHaveLength(1);
+  });
+
+  it('recovers from records alone after a crash (no checkpoint), in order', async () => {
+    const store = new MemoryLogStore(() => 0.5);
+    const first = toy({ store });
+    await first.host.start();
+    for (let i = 0; i < 3; i++) await note(first.host);
+    store.crash();
+    const second = toy({ store });
+    await second.host.start();
+    expect(second.host.state.recovered).toEqual({ records: [1, 2, 3] });
+  });
+
+  it('a host stopped before it started writes no checkpoint over the records it never replayed', async () => {
+    const store = new MemoryLogStore(() => 0.5);
+    const first = toy({ store });
+    await first.host.start();
+    for (let i = 0; i < 2; i++) await note(first.host);
+    store.crash();
+    const second = toy({ store });
+    await second.host.stop();
+    expect(second.log.checkpoints).toEqual([]);
+  });
+
+  it('answers concurrent requests each with its own reply, and ignores a reply to nobody', async () => {
+    const t = toy();
+    await t.host.start();
+    const answers = await Promise.all([note(t.host), note(t.host), note(t.host)]);
+    expect(answers.map((a) => a.body)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    t.host.dispatch({ type: 'effects', requestId: 'nobody', now: 1, effects: [] });
+    await settle();
+    expect(t.fatal).toEqual([]);
+    expect(await note(t.host)).toEqual({ status: 200, body: { n: 4 } });
+  });
+
+  it('an armed crash point is reached before the writes after it in its step are issued', async () => {
+    const seen: number[] = [];
+    const armed = toy({
+      host: { crashPoints: new CrashPoints({ armed: 'participant.after-prepare-logged', kill: () => void seen.push(armedLog.appends.length) }) },
+    });
+    const armedLog = armed.log;
+    await armed.host.start();
+    await armed.host.request((requestId, now) => ({
+      type: 'effects',
+      requestId,
+      now,
+      effects: [
+        { kind: 'crashPoint', point: 'participant.after-prepare-logged' },
+        { kind: 'persist', record: { type: 'NOTE', n: 9, txId: 'tx-1-9' }, sync: true },
+      ],
+    }));
+    expect(seen).toEqual([0]);
+    expect(armedLog.appends).toHaveLength(1);
   });
 });
