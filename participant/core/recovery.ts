@@ -21,6 +21,7 @@
  * commit a transaction recovered from the log wrote its ABORTED lazily, and
  * one lost in a crash after the ack was later "learned" as committed.
  */
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import type { TxId } from '../../shared/types.ts';
 import { outcomesFrom } from './outcomes.ts';
 import { type Acc, log } from './state.ts';
@@ -71,8 +72,8 @@ export function recover(acc: Acc, e: RecoverEvent): void {
   }
   acc.s = {
     config,
-    txs,
-    locks,
+    txs: PersistentMap.from(txs),
+    locks: PersistentMap.from(locks),
     waiting: [],
     outcomes: outcomesFrom(settled, config.outcomesMax, e.snapshot?.forgotten),
   };

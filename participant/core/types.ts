@@ -41,7 +41,7 @@ export interface ParticipantConfig {
   readonly prepareRequestsPerTxMax?: number;
   /**
    * Settled outcomes remembered for duplicates, late prepares and peer
-   * inquiries (roughly the most recent this many; see ./outcomes.ts).
+   * inquiries (the most recent this many; see ./outcomes.ts).
    */
   readonly outcomesMax?: number;
 }
