@@ -84,7 +84,7 @@ describe('PersistentMap', () => {
   });
 
   it('a change that changes nothing returns the same map; an overwrite keeps the key in its place', () => {
-    const p = PersistentMap.from([
+    const p = PersistentMap.from<string, number>([
       ['a', 1],
       ['b', 2],
     ]);
