@@ -54,7 +54,8 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
 
 export function initialState(config: ParticipantConfig): ParticipantState {
   const c = resolveConfig(config);
-  return { config: c, txs: PersistentMap.empty(), locks: PersistentMap.empty(), waiting: [], outcomes: noOutcomes(c.outcomesMax) };
+  const txs = PersistentMap.empty<TxId, LiveTx>();
+  return { config: c, txs, locks: PersistentMap.empty(), waiting: [], outcomes: noOutcomes(c.outcomesMax), inDoubt: { txs, count: 0 } };
 }
 
 /** One step's working copy: the state so far and the effects so far, in order. */
@@ -88,15 +89,30 @@ export function crashPoint(acc: Acc, point: string): void {
 
 // ---- state updates ----------------------------------------------------------------
 
+/** Transactions prepared here and waiting for the decision: O(1) for the core's own states. */
+export function inDoubtCount(s: ParticipantState): number {
+  if (s.inDoubt !== undefined && s.inDoubt.txs === s.txs) return s.inDoubt.count;
+  let n = 0;
+  for (const tx of s.txs.values()) if (tx.phase === 'prepared') n++;
+  return n;
+}
+
+const inDoubtDelta = (before: LiveTx | undefined, after: LiveTx | undefined): number =>
+  (after?.phase === 'prepared' ? 1 : 0) - (before?.phase === 'prepared' ? 1 : 0);
+
 export function setTx(acc: Acc, tx: LiveTx): void {
-  acc.s = { ...acc.s, txs: PersistentMap.from(acc.s.txs).set(tx.txId, tx) };
+  const txs = PersistentMap.from(acc.s.txs).set(tx.txId, tx);
+  const count = inDoubtCount(acc.s) + inDoubtDelta(acc.s.txs.get(tx.txId), tx);
+  acc.s = { ...acc.s, txs, inDoubt: { txs, count } };
 }
 
 export function deleteTx(acc: Acc, txId: TxId): void {
-  if (!acc.s.txs.has(txId)) return;
+  const before = acc.s.txs.get(txId);
+  if (before === undefined) return;
   const txs = PersistentMap.from(acc.s.txs).delete(txId);
+  const inDoubt = { txs, count: inDoubtCount(acc.s) + inDoubtDelta(before, undefined) };
   // The wait queue is bounded (waitingPreparesMax) and usually empty.
-  acc.s = { ...acc.s, txs, waiting: acc.s.waiting.includes(txId) ? acc.s.waiting.filter((id) => id !== txId) : acc.s.waiting };
+  acc.s = { ...acc.s, txs, inDoubt, waiting: acc.s.waiting.includes(txId) ? acc.s.waiting.filter((id) => id !== txId) : acc.s.waiting };
   if (acc.s.branchesGone?.has(txId) === true) {
     acc.s = { ...acc.s, branchesGone: PersistentMap.from(acc.s.branchesGone).delete(txId) };
   }

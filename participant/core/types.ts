@@ -364,6 +364,12 @@ export interface ParticipantState {
   /** Settled transactions, bounded. */
   readonly outcomes: RecentOutcomes;
   /**
+   * How many of `txs` are prepared (in doubt), for the gauge the runtime sets after every step,
+   * kept beside the very `txs` it counts: a state whose `txs` was replaced by hand (a test) is
+   * counted afresh rather than misread (./state.ts `inDoubtCount`). Absent in such states too.
+   */
+  readonly inDoubt?: { readonly txs: ReadonlyMap<TxId, LiveTx>; readonly count: number };
+  /**
    * In-doubt transactions whose branch the resource no longer held at recovery, with what the
    * resource said of it (./reconcile.ts); a decision that disagrees is reported as heuristic.
    * Absent when there are none.
