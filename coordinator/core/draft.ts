@@ -1,10 +1,19 @@
 /**
- * One step's scratch space: the effects it emits and copy-on-write views of the
- * transaction tables. The input state is never mutated, so `step` stays a pure
- * function; a step that changes nothing returns the very same state object.
+ * One step's scratch space: the effects it emits and the transaction tables as
+ * they stand so far. The tables are persistent maps (shared/persistent-map.ts):
+ * a change makes a new version that shares all it did not touch, so the input
+ * state is never mutated, `step` stays a pure function, and a step's cost is
+ * that of what it touches, not of how many transactions are active or
+ * remembered. (Copying whole Maps, as before, kept old states valid too, at a
+ * cost that grew with both; handing the old state over to be mutated would be
+ * cheaper still, but the simulator and the tests keep old states and step from
+ * them again, and the runtime reads states after later steps; see
+ * docs/performance.md, "Core step cost".) A step that changes nothing returns
+ * the very same state object.
  */
 import { TwopcError, type ErrorCode } from '../../shared/errors.ts';
 import type { RequestId } from '../../shared/core.ts';
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import type { CoordinatorEffect, CoordinatorState, ResolvedConfig, Tx } from './types.ts';
 
 export class Draft {
@@ -12,13 +21,18 @@ export class Draft {
   epoch: number;
   nextSeq: number;
   recovering: boolean;
-  private txs: Map<string, Tx> | undefined;
-  private finished: Map<string, Tx> | undefined;
+  private txs: PersistentMap<string, Tx>;
+  private finished: PersistentMap<string, Tx>;
+  private readonly baseTxs: PersistentMap<string, Tx>;
+  private readonly baseFinished: PersistentMap<string, Tx>;
 
   constructor(private readonly base: CoordinatorState) {
     this.epoch = base.epoch;
     this.nextSeq = base.nextSeq;
     this.recovering = base.recovering;
+    // The core's own states hold persistent maps already; a state built by hand (a test, the simulator) is converted once.
+    this.baseTxs = this.txs = PersistentMap.from(base.txs);
+    this.baseFinished = this.finished = PersistentMap.from(base.finished);
   }
 
   get config(): ResolvedConfig {
@@ -27,41 +41,37 @@ export class Draft {
 
   /** An unfinished transaction. */
   get(txId: string): Tx | undefined {
-    return (this.txs ?? this.base.txs).get(txId);
+    return this.txs.get(txId);
   }
 
   /** A recently finished transaction. */
   getFinished(txId: string): Tx | undefined {
-    return (this.finished ?? this.base.finished).get(txId);
+    return this.finished.get(txId);
   }
 
   get unfinishedCount(): number {
-    return (this.txs ?? this.base.txs).size;
+    return this.txs.size;
   }
 
   unfinished(): Iterable<Tx> {
-    return (this.txs ?? this.base.txs).values();
+    return this.txs.values();
   }
 
   finishedTxs(): Iterable<Tx> {
-    return (this.finished ?? this.base.finished).values();
+    return this.finished.values();
   }
 
   put(tx: Tx): void {
-    this.txs ??= new Map(this.base.txs);
-    this.txs.set(tx.txId, tx);
+    this.txs = this.txs.set(tx.txId, tx);
   }
 
-  /** Moves a transaction to the bounded history of finished ones. */
+  /** Moves a transaction to the bounded history of finished ones, forgetting the oldest beyond its bound. */
   retire(tx: Tx): void {
-    this.txs ??= new Map(this.base.txs);
-    this.txs.delete(tx.txId);
-    this.finished ??= new Map(this.base.finished);
-    this.finished.set(tx.txId, tx);
-    // Maps iterate in insertion order, so the first keys are the oldest.
-    for (const oldest of this.finished.keys()) {
-      if (this.finished.size <= this.config.finishedHistoryMax) break;
-      this.finished.delete(oldest);
+    this.txs = this.txs.delete(tx.txId);
+    this.finished = this.finished.set(tx.txId, tx);
+    // One in, at most one out, unless a smaller bound came with a hand-built state: bounded by the excess.
+    for (let oldest = this.finished.first(); oldest !== undefined && this.finished.size > this.config.finishedHistoryMax; oldest = this.finished.first()) {
+      this.finished = this.finished.delete(oldest[0]);
     }
   }
 
@@ -89,8 +99,8 @@ export class Draft {
 
   result(): { state: CoordinatorState; effects: readonly CoordinatorEffect[] } {
     const unchanged =
-      this.txs === undefined &&
-      this.finished === undefined &&
+      this.txs === this.baseTxs &&
+      this.finished === this.baseFinished &&
       this.epoch === this.base.epoch &&
       this.nextSeq === this.base.nextSeq &&
       this.recovering === this.base.recovering;
@@ -101,8 +111,8 @@ export class Draft {
           recovering: this.recovering,
           epoch: this.epoch,
           nextSeq: this.nextSeq,
-          txs: this.txs ?? this.base.txs,
-          finished: this.finished ?? this.base.finished,
+          txs: this.txs,
+          finished: this.finished,
         };
     return { state, effects: this.effects };
   }

@@ -2,6 +2,7 @@
  * Configuration defaults, the initial state, and the small pure helpers the
  * protocol and the views share.
  */
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import { serviceIdentity } from '../../shared/urls.ts';
 import { trimUrl, type Outcome, type OutcomeReport, type TxId } from '../../shared/types.ts';
 import type { BranchState, CoordinatorConfig, CoordinatorState, ParticipantRef, ResolvedConfig, Tx, TxPhase } from './types.ts';
@@ -39,7 +40,7 @@ export function resolveConfig(config: CoordinatorConfig): ResolvedConfig {
 
 /** Recovering, and empty: the `recover` event fills it from the WAL. */
 export function initialState(config: CoordinatorConfig): CoordinatorState {
-  return { config: resolveConfig(config), recovering: true, epoch: 0, nextSeq: 1, txs: new Map(), finished: new Map() };
+  return { config: resolveConfig(config), recovering: true, epoch: 0, nextSeq: 1, txs: PersistentMap.empty(), finished: PersistentMap.empty() };
 }
 
 /** A branch names a participant by its configured name or URL; anything else is refused. */

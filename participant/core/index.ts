@@ -22,6 +22,11 @@
  * lives in a Resource the runtime drives through the `resource*` effects; one
  * that keeps prepared work of its own is reconciled with the WAL at recovery
  * (./reconcile.ts).
+ *
+ * States are persistent: the transaction table, the lock table and the outcome
+ * memory are persistent maps (shared/persistent-map.ts), so a step never changes a
+ * state anyone holds and costs what it touches, not how many transactions are live
+ * or remembered (./state.ts, docs/performance.md "Core step cost").
  */
 export { initialState, resolveConfig } from './state.ts';
 export { step } from './step.ts';

@@ -1,11 +1,13 @@
 /**
- * A bounded memory of settled outcomes, as a persistent (never mutated) value.
+ * A bounded memory of settled outcomes, as a persistent (never mutated) value:
+ * exactly the most recent `outcomesMax`, oldest forgotten first.
  *
- * Ids are hashed into a fixed set of small buckets, each a FIFO of at most
- * `ceil(outcomesMax / buckets)` entries: adding copies one small bucket and the
- * bucket array, a lookup reads one map, and old states stay valid for whoever
- * holds them (the simulator, tests). When a bucket is full its oldest entry is
- * forgotten, so the memory holds roughly the most recent `outcomesMax`.
+ * It is one insertion-ordered persistent map (shared/persistent-map.ts): adding
+ * an outcome, and forgetting the oldest, costs O(log n) and shares the rest, so
+ * the cost does not grow with what is remembered, and old states stay valid for
+ * whoever holds them (the simulator, tests). (Before, ids were hashed over up to
+ * 256 FIFO buckets, each copied whole on every add, and the memory held only
+ * roughly the most recent.)
  *
  * Why remember: duplicates of commit/abort must get the same answer, a late
  * PREPARE after an ABORT must vote no (the tombstone), and a peer's inquiry
@@ -19,6 +21,7 @@
  * peer's inquiry gets "unknown" rather than a tombstone. Ids of another shape
  * cannot be ordered, so once anything was forgotten they get the same caution.
  */
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import type { TxId } from '../../shared/types.ts';
 import type { OutcomeEntry } from './types.ts';
 
@@ -30,32 +33,16 @@ export interface ForgetHorizon {
 }
 
 export interface RecentOutcomes {
-  /** Each bucket is a FIFO in settle order. */
-  readonly buckets: readonly ReadonlyMap<TxId, OutcomeEntry>[];
-  /** Entries per bucket. */
-  readonly bucketMax: number;
+  /** Settled outcomes, oldest first. */
+  readonly entries: PersistentMap<TxId, OutcomeEntry>;
+  /** At most this many are remembered. */
+  readonly max: number;
   readonly forgotten: ForgetHorizon;
 }
 
-/** Buckets hold at least this many entries, so a small memory is one exact FIFO. */
-const BUCKET_ENTRIES_MIN = 128;
-const BUCKETS_MAX = 256;
-
 export const nothingForgotten: ForgetHorizon = { any: false };
 export function noOutcomes(outcomesMax: number): RecentOutcomes {
-  const count = Math.max(1, Math.min(BUCKETS_MAX, Math.floor(outcomesMax / BUCKET_ENTRIES_MIN)));
-  return { buckets: Array.from({ length: count }, () => new Map()), bucketMax: Math.max(1, Math.ceil(outcomesMax / count)), forgotten: nothingForgotten };
-}
-
-/** FNV-1a: a stable, cheap spread of ids over the buckets. */
-function bucketOf(o: RecentOutcomes, txId: TxId): number {
-  if (o.buckets.length === 1) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < txId.length; i++) {
-    h ^= txId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % o.buckets.length;
+  return { entries: PersistentMap.empty(), max: Math.max(1, outcomesMax), forgotten: nothingForgotten };
 }
 
 const ORDERED_ID = /^tx-(\d{1,15})-(\d{1,15})$/;
@@ -87,52 +74,37 @@ export function mayHaveForgotten(o: RecentOutcomes, txId: TxId): boolean {
 }
 
 export function getOutcome(o: RecentOutcomes, txId: TxId): OutcomeEntry | undefined {
-  return o.buckets[bucketOf(o, txId)]?.get(txId);
+  return o.entries.get(txId);
 }
 
+/** Remembers `entry` as the newest (an id already known moves to the end), forgetting the oldest beyond the bound. */
 export function putOutcome(o: RecentOutcomes, txId: TxId, entry: OutcomeEntry): RecentOutcomes {
-  const b = bucketOf(o, txId);
-  const bucket = new Map(o.buckets[b]);
-  bucket.delete(txId);
-  bucket.set(txId, entry);
+  let entries = o.entries.delete(txId).set(txId, entry);
   const dropped: TxId[] = [];
-  for (const oldest of bucket.keys()) {
-    if (bucket.size <= o.bucketMax) break;
-    bucket.delete(oldest);
-    dropped.push(oldest);
+  // One in, so at most one out; more only when a smaller bound is applied to a larger memory.
+  for (let oldest = entries.first(); oldest !== undefined && entries.size > o.max; oldest = entries.first()) {
+    entries = entries.delete(oldest[0]);
+    dropped.push(oldest[0]);
   }
-  const buckets = o.buckets.slice();
-  buckets[b] = bucket;
-  return { buckets, bucketMax: o.bucketMax, forgotten: dropped.length === 0 ? o.forgotten : forget(o.forgotten, dropped) };
+  return { entries, max: o.max, forgotten: dropped.length === 0 ? o.forgotten : forget(o.forgotten, dropped) };
 }
 
-/** Every remembered entry, bucket by bucket, each bucket oldest first. */
+/** Every remembered entry, oldest first. */
 export function outcomeEntries(o: RecentOutcomes): (readonly [TxId, OutcomeEntry])[] {
-  return o.buckets.flatMap((b) => [...b]);
+  return [...o.entries];
 }
 
 export function outcomeCount(o: RecentOutcomes): number {
-  return o.buckets.reduce((n, b) => n + b.size, 0);
+  return o.entries.size;
 }
 
-/** Builds the memory from entries in settle order (per bucket at least) in one pass, for recovery. */
+/** Builds the memory from entries in settle order, for recovery: the same memory as adding them one by one. */
 export function outcomesFrom(
   entries: Iterable<readonly [TxId, OutcomeEntry]>,
   outcomesMax: number,
   forgotten: ForgetHorizon = nothingForgotten,
 ): RecentOutcomes {
-  const empty = noOutcomes(outcomesMax);
-  const buckets = empty.buckets.map(() => new Map<TxId, OutcomeEntry>());
-  const dropped: TxId[] = [];
-  for (const [txId, entry] of entries) {
-    const bucket = buckets[bucketOf(empty, txId)] as Map<TxId, OutcomeEntry>;
-    bucket.delete(txId);
-    bucket.set(txId, entry);
-    if (bucket.size > empty.bucketMax) {
-      const oldest = bucket.keys().next().value as TxId;
-      bucket.delete(oldest);
-      dropped.push(oldest);
-    }
-  }
-  return { buckets, bucketMax: empty.bucketMax, forgotten: dropped.length === 0 ? forgotten : forget(forgotten, dropped) };
+  let o: RecentOutcomes = { ...noOutcomes(outcomesMax), forgotten };
+  for (const [txId, entry] of entries) o = putOutcome(o, txId, entry);
+  return o;
 }

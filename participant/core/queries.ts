@@ -66,11 +66,7 @@ export function lockHolder(s: ParticipantState, key: string): TxId | undefined {
   return s.locks.get(key);
 }
 
-export function inDoubtCount(s: ParticipantState): number {
-  let n = 0;
-  for (const tx of s.txs.values()) if (tx.phase === 'prepared') n++;
-  return n;
-}
+export { inDoubtCount } from './state.ts';
 
 /**
  * The core's part of a checkpoint, plus the resource's snapshot taken at the

@@ -25,6 +25,7 @@
  * A resource that keeps nothing prepared across a crash (no `recoverPrepared`)
  * sends no `resource` in the recover event, and nothing here runs.
  */
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import type { TxId } from '../../shared/types.ts';
 import type { ResourceOutcome } from '../resources/resource.ts';
 import { getOutcome, mayHaveForgotten } from './outcomes.ts';
@@ -123,7 +124,7 @@ function markBranchesGone(acc: Acc, held: ReadonlySet<TxId>, said: ReadonlyMap<T
     gone.set(tx.txId, outcome);
     log(acc, 'branch-gone', tx.txId, { resource: outcome, message: 'in doubt here, but the resource no longer holds its prepared branch' });
   }
-  if (gone.size > 0) acc.s = { ...acc.s, branchesGone: gone };
+  if (gone.size > 0) acc.s = { ...acc.s, branchesGone: PersistentMap.from(gone) };
   return gone.size;
 }
 

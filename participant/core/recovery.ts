@@ -21,6 +21,7 @@
  * commit a transaction recovered from the log wrote its ABORTED lazily, and
  * one lost in a crash after the ack was later "learned" as committed.
  */
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import type { TxId } from '../../shared/types.ts';
 import { outcomesFrom } from './outcomes.ts';
 import { type Acc, log } from './state.ts';
@@ -69,12 +70,14 @@ export function recover(acc: Acc, e: RecoverEvent): void {
     for (const k of p.keys) locks.set(k, p.txId);
     txs.set(p.txId, inDoubtFrom(p, { inquiries: 1, inquiryInFlight: true, peers: {} }));
   }
+  const inDoubtTxs = PersistentMap.from(txs);
   acc.s = {
     config,
-    txs,
-    locks,
+    txs: inDoubtTxs,
+    locks: PersistentMap.from(locks),
     waiting: [],
     outcomes: outcomesFrom(settled, config.outcomesMax, e.snapshot?.forgotten),
+    inDoubt: { txs: inDoubtTxs, count: inDoubtTxs.size },
   };
   for (const p of inDoubt) {
     log(acc, 'in-doubt', p.txId, { keys: p.keys, coordinator: p.coordinator, preparedAt: p.at });

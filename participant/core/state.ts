@@ -1,10 +1,18 @@
 /**
  * Building blocks every transition uses: a step accumulator (the next state
  * plus the effects so far, local to one `step` call), the lock table, and the
- * remembered outcomes. The input state is never mutated; each change makes a
- * new map, so a state a caller kept stays exactly as it was.
+ * remembered outcomes. The input state is never mutated: the tables are
+ * persistent maps (shared/persistent-map.ts), where a change makes a new version
+ * that shares everything it did not touch, so a state a caller kept stays
+ * exactly as it was, and a step costs what it touches, not what the tables hold.
+ * (Copying whole Maps, as before, cost O(transactions) a change; handing the old
+ * state over to be mutated would cost less still, but the simulator and the
+ * tests keep old states and step from them again; see docs/performance.md,
+ * "Core step cost".) A state built by hand with plain Maps (a test) is
+ * converted once, on its first change.
  */
 import { TwopcError, type ErrorCode } from '../../shared/errors.ts';
+import { PersistentMap } from '../../shared/persistent-map.ts';
 import { trimUrl, type TxId } from '../../shared/types.ts';
 import { noOutcomes, putOutcome } from './outcomes.ts';
 import {
@@ -46,7 +54,8 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
 
 export function initialState(config: ParticipantConfig): ParticipantState {
   const c = resolveConfig(config);
-  return { config: c, txs: new Map(), locks: new Map(), waiting: [], outcomes: noOutcomes(c.outcomesMax) };
+  const txs = PersistentMap.empty<TxId, LiveTx>();
+  return { config: c, txs, locks: PersistentMap.empty(), waiting: [], outcomes: noOutcomes(c.outcomesMax), inDoubt: { txs, count: 0 } };
 }
 
 /** One step's working copy: the state so far and the effects so far, in order. */
@@ -80,19 +89,32 @@ export function crashPoint(acc: Acc, point: string): void {
 
 // ---- state updates ----------------------------------------------------------------
 
+/** Transactions prepared here and waiting for the decision: O(1) for the core's own states. */
+export function inDoubtCount(s: ParticipantState): number {
+  if (s.inDoubt !== undefined && s.inDoubt.txs === s.txs) return s.inDoubt.count;
+  let n = 0;
+  for (const tx of s.txs.values()) if (tx.phase === 'prepared') n++;
+  return n;
+}
+
+const inDoubtDelta = (before: LiveTx | undefined, after: LiveTx | undefined): number =>
+  (after?.phase === 'prepared' ? 1 : 0) - (before?.phase === 'prepared' ? 1 : 0);
+
 export function setTx(acc: Acc, tx: LiveTx): void {
-  acc.s = { ...acc.s, txs: new Map(acc.s.txs).set(tx.txId, tx) };
+  const txs = PersistentMap.from(acc.s.txs).set(tx.txId, tx);
+  const count = inDoubtCount(acc.s) + inDoubtDelta(acc.s.txs.get(tx.txId), tx);
+  acc.s = { ...acc.s, txs, inDoubt: { txs, count } };
 }
 
 export function deleteTx(acc: Acc, txId: TxId): void {
-  if (!acc.s.txs.has(txId)) return;
-  const txs = new Map(acc.s.txs);
-  txs.delete(txId);
-  acc.s = { ...acc.s, txs, waiting: acc.s.waiting.includes(txId) ? acc.s.waiting.filter((id) => id !== txId) : acc.s.waiting };
+  const before = acc.s.txs.get(txId);
+  if (before === undefined) return;
+  const txs = PersistentMap.from(acc.s.txs).delete(txId);
+  const inDoubt = { txs, count: inDoubtCount(acc.s) + inDoubtDelta(before, undefined) };
+  // The wait queue is bounded (waitingPreparesMax) and usually empty.
+  acc.s = { ...acc.s, txs, inDoubt, waiting: acc.s.waiting.includes(txId) ? acc.s.waiting.filter((id) => id !== txId) : acc.s.waiting };
   if (acc.s.branchesGone?.has(txId) === true) {
-    const gone = new Map(acc.s.branchesGone);
-    gone.delete(txId);
-    acc.s = { ...acc.s, branchesGone: gone };
+    acc.s = { ...acc.s, branchesGone: PersistentMap.from(acc.s.branchesGone).delete(txId) };
   }
 }
 
@@ -127,14 +149,14 @@ export function lockConflict(s: ParticipantState, txId: TxId, keys: readonly str
 }
 
 function acquire(acc: Acc, txId: TxId, keys: readonly string[]): void {
-  const locks = new Map(acc.s.locks);
-  for (const k of keys) locks.set(k, txId);
+  let locks = PersistentMap.from(acc.s.locks);
+  for (const k of keys) locks = locks.set(k, txId);
   acc.s = { ...acc.s, locks };
 }
 
 function release(acc: Acc, txId: TxId, keys: readonly string[]): void {
-  const locks = new Map(acc.s.locks);
-  for (const k of keys) if (locks.get(k) === txId) locks.delete(k);
+  let locks = PersistentMap.from(acc.s.locks);
+  for (const k of keys) if (locks.get(k) === txId) locks = locks.delete(k);
   acc.s = { ...acc.s, locks };
 }
 

@@ -41,7 +41,7 @@ export interface ParticipantConfig {
   readonly prepareRequestsPerTxMax?: number;
   /**
    * Settled outcomes remembered for duplicates, late prepares and peer
-   * inquiries (roughly the most recent this many; see ./outcomes.ts).
+   * inquiries (the most recent this many; see ./outcomes.ts).
    */
   readonly outcomesMax?: number;
 }
@@ -363,6 +363,12 @@ export interface ParticipantState {
   readonly waiting: readonly TxId[];
   /** Settled transactions, bounded. */
   readonly outcomes: RecentOutcomes;
+  /**
+   * How many of `txs` are prepared (in doubt), for the gauge the runtime sets after every step,
+   * kept beside the very `txs` it counts: a state whose `txs` was replaced by hand (a test) is
+   * counted afresh rather than misread (./state.ts `inDoubtCount`). Absent in such states too.
+   */
+  readonly inDoubt?: { readonly txs: ReadonlyMap<TxId, LiveTx>; readonly count: number };
   /**
    * In-doubt transactions whose branch the resource no longer held at recovery, with what the
    * resource said of it (./reconcile.ts); a decision that disagrees is reported as heuristic.

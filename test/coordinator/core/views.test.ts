@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, initialState, resolveConfig } from '../../../coordinator/core/index.ts';
+import { PersistentMap } from '../../../shared/persistent-map.ts';
 import { Harness, put, replyOf } from './helpers.ts';
 
 const two = [
@@ -164,8 +165,8 @@ describe('configuration and participant names', () => {
       recovering: true,
       epoch: 0,
       nextSeq: 1,
-      txs: new Map(),
-      finished: new Map(),
+      txs: PersistentMap.empty(),
+      finished: PersistentMap.empty(),
     });
   });
 

@@ -16,14 +16,13 @@ describe('the bounded outcome memory', () => {
     expect(outcomeEntries(o).map(([id]) => id)).toEqual([tx(3), tx(4), tx(5)]);
   });
 
-  it('a large memory stays within its bound, spread over buckets', () => {
+  it('a large memory is one exact FIFO too: exactly the most recent, in settle order', () => {
     let o = noOutcomes(1_024);
-    expect(o.buckets).toHaveLength(8);
     for (let i = 0; i < 3_000; i++) o = putOutcome(o, tx(i), entry(i));
-    expect(outcomeCount(o)).toBeLessThanOrEqual(1_024);
-    expect(outcomeCount(o)).toBeGreaterThan(900);
-    // The most recent are all still there.
-    for (let i = 2_950; i < 3_000; i++) expect(getOutcome(o, tx(i))).toEqual(entry(i));
+    expect(outcomeCount(o)).toBe(1_024);
+    expect(getOutcome(o, tx(1_975))).toBeUndefined();
+    expect(outcomeEntries(o).map(([id]) => id)).toEqual(Array.from({ length: 1_024 }, (_, i) => tx(1_976 + i)));
+    expect(o.forgotten).toEqual({ any: true, highest: [1, 1_975] });
   });
 
   it('never changes a memory someone still holds', () => {

@@ -5,12 +5,12 @@
  * missing or a wrong field is a bug a caller sees.
  */
 import { describe, expect, it } from 'vitest';
-import { checkpointOf, getTx, inDoubtCount, listTx, lockHolder, prepareEvent, resolveConfig, CONFIG_DEFAULTS } from '../../../participant/core/index.ts';
+import { checkpointOf, getTx, inDoubtCount, listTx, lockHolder, prepareEvent, resolveConfig, step, CONFIG_DEFAULTS } from '../../../participant/core/index.ts';
 import type { LiveTx, OutcomeEntry, ParticipantState, PreparedTx } from '../../../participant/core/index.ts';
 import { noOutcomes, putOutcome } from '../../../participant/core/outcomes.ts';
 import { kvKeysOf } from '../../../participant/resources/kv.ts';
 import { asTxId, type TxId } from '../../../shared/types.ts';
-import { COORD, P1, P2, fresh, tx } from './helpers.ts';
+import { COORD, P1, P2, decide, fresh, prepare, tx, yes } from './helpers.ts';
 
 function preparedTx(n: number, at: number, extra: Partial<PreparedTx> = {}): PreparedTx {
   return {
@@ -116,6 +116,20 @@ describe('lockHolder and inDoubtCount', () => {
     expect(lockHolder(s, 'free')).toBeUndefined();
     expect(inDoubtCount(s)).toBe(2);
     expect(inDoubtCount(stateWith([pendingTx(3, 'preparing')]))).toBe(0);
+  });
+
+  it('inDoubtCount follows the steps without scanning, and a state whose txs was replaced is counted afresh', () => {
+    const scan = (s: ParticipantState) => [...s.txs.values()].filter((t) => t.phase === 'prepared').length;
+    const states = [fresh()];
+    const put = (key: string) => ({ op: 'put' as const, key, value: 1 });
+    const events = [prepare(tx(1), [put('a')]), yes(tx(1)), prepare(tx(2), [put('b')]), yes(tx(2)), prepare(tx(3), [put('c')]), decide('commit', tx(1)), decide('abort', tx(2))];
+    for (const e of events) states.push(step(states.at(-1) as ParticipantState, e).state);
+    expect(states.map(inDoubtCount)).toEqual([0, 0, 1, 1, 2, 2, 1, 0]);
+    expect(states.map(inDoubtCount)).toEqual(states.map(scan));
+    // The count is kept with the txs it counts: the same state with other txs is not misread.
+    const counted = states[4] as ParticipantState;
+    expect(inDoubtCount({ ...counted, txs: new Map([[tx(9), preparedTx(9, 1)]]) })).toBe(1);
+    expect(inDoubtCount({ ...counted, txs: new Map() })).toBe(0);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getTx, step } from '../../../participant/core/index.ts';
-import { mayHaveForgotten, noOutcomes, outcomesFrom, putOutcome, type RecentOutcomes } from '../../../participant/core/outcomes.ts';
+import { mayHaveForgotten, noOutcomes, outcomeEntries, outcomesFrom, putOutcome, type RecentOutcomes } from '../../../participant/core/outcomes.ts';
 import { asTxId, type TxId } from '../../../shared/types.ts';
 import { P1, P2, decide, fresh, prepare, preparedWith, run, tx } from './helpers.ts';
 
@@ -67,7 +67,7 @@ describe('settling, exactly', () => {
     const r = step(s, decide('commit', tx(1)));
     expect(r.effects.find((e) => e.kind === 'reply')).toStrictEqual({ kind: 'reply', requestId: `commit-${tx(1)}`, status: 200, body: { txId: tx(1), state: 'committed' }, txId: tx(1) });
     expect(getTx(r.state, tx(1))).toStrictEqual({ txId: tx(1), state: 'committed', since: 2_000 });
-    expect(r.state.outcomes.buckets.flatMap((b) => [...b.values()])).toStrictEqual([{ outcome: 'committed', at: 2_000 }]);
+    expect(outcomeEntries(r.state.outcomes)).toStrictEqual([[tx(1), { outcome: 'committed', at: 2_000 }]]);
   });
 
   it('an abort learned from the coordinator replies to nobody, and says how it was learned', () => {
