@@ -4,7 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, fsyncOpt, httpLimitsOf, intArg, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
+import { accessOpts, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 
 const program = new Command();
@@ -14,7 +14,12 @@ program
   // Commander has printed its one line ("error: option '--port <n>' argument ..."); a bad
   // flag is a configuration error, told apart from the other failures by its exit code.
   // Set before any subcommand is made, so that every one inherits it.
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT_CODES.config));
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT_CODES.config))
+  // --log-level reaches every logger, and the nodes a command spawns, through TWOPC_LOG_LEVEL.
+  .hook('preAction', (_program, action) => {
+    const level: unknown = action.opts().logLevel;
+    if (typeof level === 'string') process.env.TWOPC_LOG_LEVEL = level;
+  });
 
 function withOptions(command: Command, options: readonly Option[]): Command {
   for (const o of options) command.addOption(o);
@@ -137,6 +142,7 @@ withOptions(program.command('cluster'), accessOpts())
   .addOption(opt('--port <n>', "the coordinator's port").argParser(intArg('port', 1, 65_000)).default(7000))
   .addOption(opt('--data <dir>', 'directory for every WAL').default('.twopc'))
   .addOption(fsyncOpt())
+  .addOption(logLevelOpt())
   .action(async (o) => {
     const { runCluster } = await import('../scenarios/cluster.ts');
     await runCluster({

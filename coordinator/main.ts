@@ -119,6 +119,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     const chaosFs = chaosWalFs(options.chaos === true);
     const opened = await openFileLog(options.dataDir, {
       owner: `coordinator ${name}`,
+      onSync: metrics.observeWalSync,
       ...options.wal,
       ...(chaosFs !== undefined && { fs: chaosFs }),
       syncPolicy: options.fsync,

@@ -13,13 +13,26 @@
  *   GET  /v1/participants                                               {participants: [{name, url}]}
  *   GET  /                                                              the dashboard (a static page: no token needed)
  *
- * Every body, path parameter and query is checked with shared/schemas.ts before
- * it reaches the core: bad input is a 4xx naming the field, never a WAL write.
+ * Each route is an entry of ./api.ts: its path parameters, query and body are
+ * checked from that table before they reach the core (bad input is a 4xx
+ * naming the field, never a WAL write), and GET /openapi.json describes it.
  */
-import type { Express, Request, Response } from 'express';
-import { asyncRoute, createBaseApp, finishApp, sendAnswer, type BaseAppOptions } from '../shared/http/app.ts';
-import { createTransactionSchema, emptySchema, enlistSchema, literal, object, optional, outcomesBatchSchema, parse, txIdSchema } from '../shared/schemas.ts';
-import { TX_PHASES, type TxPhase } from './core/index.ts';
+import type { Express, Response } from 'express';
+import { createBaseApp, finishApp, sendAnswer, type BaseAppOptions } from '../shared/http/app.ts';
+import { mountRoute } from '../shared/http/route-table.ts';
+import {
+  abortRoute,
+  beginOrRunRoute,
+  commitRoute,
+  COORDINATOR_ROUTES,
+  dashboardRoute,
+  enlistRoute,
+  getOutcomeRoute,
+  getTxRoute,
+  listRoute,
+  outcomesRoute,
+  participantsRoute,
+} from './api.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
 
@@ -29,105 +42,62 @@ export interface CoordinatorTarget {
   readonly recovering: boolean;
 }
 
-export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering' | 'publicPaths'> & {
+export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering' | 'publicPaths' | 'routes'> & {
   readonly target: CoordinatorTarget;
   /** name → base URL: what GET /v1/participants vouches for, so participants know whom to trust as peers. */
   readonly participants: Readonly<Record<string, string>>;
 };
 
-const listQuerySchema = object({ state: optional(literal<TxPhase>(...TX_PHASES)) });
-
-/** Commit and abort take no body; an empty one, or `{}`, is fine. */
-const bodyOrEmpty = (req: Request): unknown => req.body ?? {};
-
 export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   const { target } = options;
   // The dashboard page holds no data, so it is served without the token: the page reads the
   // token from its URL fragment (/#token=T) and sends it on every API call it makes.
-  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering, publicPaths: ['/'] });
+  const publicPaths = COORDINATOR_ROUTES.filter((r) => r.public === true).map((r) => r.path);
+  const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering, publicPaths, routes: () => COORDINATOR_ROUTES });
 
   const answer = async (res: Response, req: ClientRequest): Promise<void> => {
     const a = await target.request(req);
     sendAnswer(res, a.status, a.body);
   };
-  const txIdOf = (req: Request): string => txIdSchema(req.params.txId, 'txId');
 
-  app.get('/', (_req, res) => {
+  mountRoute(app, dashboardRoute, (_input, _req, res) => {
     res.type('html').send(DASHBOARD_HTML);
   });
 
   // The coordinator's authenticated word on who its participants are: a participant asks its
   // peers only when they are listed here (or in its own configuration); see participant/runtime/peers.ts.
   const participantList = { participants: Object.entries(options.participants).map(([name, url]) => ({ name, url })) };
-  app.get('/v1/participants', (_req, res) => {
+  mountRoute(app, participantsRoute, (_input, _req, res) => {
     res.json(participantList);
   });
 
-  app.post(
-    '/v1/transactions',
-    asyncRoute((req, res) => {
-      const body = parse(createTransactionSchema, bodyOrEmpty(req));
-      const timeout = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
-      if (body.branches === undefined) return answer(res, { type: 'begin', ...timeout });
-      return answer(res, { type: 'runWhole', branches: body.branches, ...timeout });
-    }),
-  );
+  mountRoute(app, beginOrRunRoute, ({ body }, _req, res) => {
+    const timeout = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
+    if (body.branches === undefined) return answer(res, { type: 'begin', ...timeout });
+    return answer(res, { type: 'runWhole', branches: body.branches, ...timeout });
+  });
 
-  app.post(
-    '/v1/transactions/:txId/branches',
-    asyncRoute((req, res) => {
-      const txId = txIdOf(req);
-      const { participant, ops } = parse(enlistSchema, req.body);
-      return answer(res, { type: 'enlist', txId, participant, ops });
-    }),
-  );
-
-  for (const type of ['commit', 'abort'] as const) {
-    app.post(
-      `/v1/transactions/:txId/${type}`,
-      asyncRoute((req, res) => {
-        const txId = txIdOf(req);
-        parse(emptySchema, bodyOrEmpty(req));
-        return answer(res, { type, txId });
-      }),
-    );
-  }
-
-  app.get(
-    '/v1/transactions/:txId/outcome',
-    asyncRoute((req, res) => answer(res, { type: 'getOutcome', txId: txIdOf(req) })),
-  );
+  mountRoute(app, enlistRoute, ({ params: { txId }, body: { participant, ops } }, _req, res) => answer(res, { type: 'enlist', txId, participant, ops }));
+  mountRoute(app, commitRoute, ({ params: { txId } }, _req, res) => answer(res, { type: 'commit', txId }));
+  mountRoute(app, abortRoute, ({ params: { txId } }, _req, res) => answer(res, { type: 'abort', txId }));
+  mountRoute(app, getOutcomeRoute, ({ params: { txId } }, _req, res) => answer(res, { type: 'getOutcome', txId }));
 
   // Participants' inquiries, batched: one request answers many in-doubt transactions (see
   // participant/runtime/inquiries.ts). Each id is answered exactly as the single route would.
-  app.post(
-    '/v1/outcomes',
-    asyncRoute(async (req, res) => {
-      const { txIds } = parse(outcomesBatchSchema, req.body);
-      const ids = [...new Set(txIds)];
-      // A refused lookup (too many requests in flight) is answered "pending": the participant asks again.
-      const answers = await Promise.allSettled(ids.map((txId) => target.request({ type: 'getOutcome', txId })));
-      const outcomes: Record<string, unknown> = {};
-      ids.forEach((txId, i) => {
-        const a = answers[i];
-        outcomes[txId] = a?.status === 'fulfilled' && a.value.status === 200 ? (a.value.body as { outcome?: unknown }).outcome : 'pending';
-      });
-      res.json({ outcomes });
-    }),
-  );
+  mountRoute(app, outcomesRoute, async ({ body: { txIds } }, _req, res) => {
+    const ids = [...new Set(txIds)];
+    // A refused lookup (too many requests in flight) is answered "pending": the participant asks again.
+    const answers = await Promise.allSettled(ids.map((txId) => target.request({ type: 'getOutcome', txId })));
+    const outcomes: Record<string, unknown> = {};
+    ids.forEach((txId, i) => {
+      const a = answers[i];
+      outcomes[txId] = a?.status === 'fulfilled' && a.value.status === 200 ? (a.value.body as { outcome?: unknown }).outcome : 'pending';
+    });
+    res.json({ outcomes });
+  });
 
-  app.get(
-    '/v1/transactions/:txId',
-    asyncRoute((req, res) => answer(res, { type: 'getTx', txId: txIdOf(req) })),
-  );
-
-  app.get(
-    '/v1/transactions',
-    asyncRoute((req, res) => {
-      const { state } = parse(listQuerySchema, { ...req.query });
-      return answer(res, { type: 'list', ...(state === undefined ? {} : { state }) });
-    }),
-  );
+  mountRoute(app, getTxRoute, ({ params: { txId } }, _req, res) => answer(res, { type: 'getTx', txId }));
+  mountRoute(app, listRoute, ({ query: { state } }, _req, res) => answer(res, { type: 'list', ...(state === undefined ? {} : { state }) }));
 
   finishApp(app, options.logger);
   return app;

@@ -24,6 +24,7 @@ import { parseServiceUrl } from '../shared/urls.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
+import type { ParticipantRoutes } from './api.ts';
 import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
 import { KvStore } from './resources/kv.ts';
 import { coreKeysOf, type Resource } from './resources/resource.ts';
@@ -72,6 +73,11 @@ export interface CreateParticipantOptions {
 export interface Participant {
   /** The /v1/2pc routes; mount with `app.use(participant.router)`. */
   readonly router: Router;
+  /**
+   * The table those routes are built from, with this resource's op schema: add
+   * `routeList(participant.routes)` to the host app's OpenAPI document.
+   */
+  readonly routes: ParticipantRoutes;
   /** Opens the WAL and recovers. Requests wait for it. */
   start(options?: { selfUrl?: string }): Promise<void>;
   /** Checkpoints, drains queued effects, closes the WAL. Idempotent. */
@@ -135,14 +141,14 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       throw new TwopcError('unavailable', 'The participant failed to start; see its log.');
     });
 
-  const router = createParticipantRouter({
+  const { router, routes } = createParticipantRouter({
     resource,
     ready,
     isReady: () => runtime !== undefined && !runtime.recovering,
-    vetPeers: async (participants) => {
+    vetPeers: async (participants, txId) => {
       const { trusted, dropped } = await peers.vet(participants, selfUrl);
       if (dropped.length > 0) {
-        logger.warn({ step: 'peers.untrusted', dropped }, 'a prepare named peers this participant does not trust; it will never contact them');
+        logger.warn({ txId, step: 'peers.untrusted', dropped }, 'a prepare named peers this participant does not trust; it will never contact them');
       }
       return trusted;
     },
@@ -158,6 +164,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
 
   return {
     router,
+    routes,
     resource,
     metrics,
     crashPoints,
@@ -175,7 +182,12 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       if (starting) throw new Error('participant.start() called twice');
       starting = true;
       try {
-        const { log, recovered } = await openFileLog(options.dataDir, { owner: `participant ${options.name}`, ...options.wal, syncPolicy: options.fsync ?? 'group' });
+        const { log, recovered } = await openFileLog(options.dataDir, {
+          owner: `participant ${options.name}`,
+          onSync: metrics.observeWalSync,
+          ...options.wal,
+          syncPolicy: options.fsync ?? 'group',
+        });
         closeLog = () => log.close();
         if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
         selfUrl = startOptions.selfUrl ?? options.selfUrl;

@@ -9,6 +9,7 @@ import { createBaseApp, finishApp } from '../shared/http/app.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { createKvRouter } from './adapters/kv-routes.ts';
+import { KV_ROUTES, routeList } from './api.ts';
 import type { Participant } from './library.ts';
 import type { KvStore } from './resources/kv.ts';
 
@@ -35,6 +36,7 @@ export function createParticipantApp(options: ParticipantAppOptions): Express {
     metrics: options.metrics,
     crashPoints: options.crashPoints,
     logger: options.logger,
+    routes: () => [...routeList(participant.routes), ...(options.kv === undefined ? [] : KV_ROUTES)],
   });
   app.use(participant.router);
   const kv = options.kv;

@@ -60,7 +60,7 @@ export class NodeProcess {
     const log = fs.openSync(this.spec.logFile, 'a');
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, this.spec.role, ...this.spec.args], {
       cwd: ROOT,
-      env: { ...process.env, TWOPC_LOG_LEVEL: process.env.TWOPC_LOG_LEVEL ?? 'info', ...this.spec.env, ...this.extraEnv },
+      env: { ...process.env, TWOPC_LOG_LEVEL: process.env.TWOPC_LOG_LEVEL ?? 'debug', ...this.spec.env, ...this.extraEnv },
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);

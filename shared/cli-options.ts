@@ -37,6 +37,18 @@ export function fsyncOpt(): Option {
   return opt('--fsync <mode>', 'WAL sync policy').choices(FSYNC_MODES).default('group');
 }
 
+/** pino's levels, most severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * --log-level (TWOPC_LOG_LEVEL). At `info` a node logs its life (start, recovery, warnings);
+ * every protocol step and WAL record is at `debug`, which the scenario harness turns on to draw
+ * its timelines.
+ */
+export function logLevelOpt(): Option {
+  return opt('--log-level <level>', 'log level (protocol steps are debug)').choices(LOG_LEVELS);
+}
+
 /** --token and --chaos: every command that starts a node takes them. */
 export function accessOpts(): Option[] {
   return [
@@ -52,6 +64,7 @@ export function serviceOpts(): Option[] {
     opt('--host <host>', 'address to bind').default('127.0.0.1'),
     opt('--data <dir>', 'directory for the WAL').makeOptionMandatory(),
     fsyncOpt(),
+    logLevelOpt(),
     ...accessOpts(),
     ...httpLimitOpts(),
   ];

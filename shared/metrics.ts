@@ -1,61 +1,145 @@
 /**
- * A few Prometheus counters and gauges, rendered as text for GET /metrics.
- * Label sets are bounded by construction: callers pass enum-like values only.
+ * A node's Prometheus metrics, on prom-client: Node's default metrics, the
+ * protocol's counters, gauges and histograms, and the HTTP server's requests.
+ * Each node has its own registry, so several nodes in one process (tests, the
+ * simulator, an embedding service) never mix their numbers.
+ *
+ * Hot-path cost: a histogram is observed per message and a counter bumped
+ * per request, so every labelled series is looked up once and kept (`child`),
+ * never rebuilt from a label object per call. Label values are escaped by
+ * prom-client, not rewritten; label sets stay bounded because callers pass
+ * enum-like values, and `SERIES_PER_METRIC_MAX` caps them anyway.
  */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 type Labels = Readonly<Record<string, string>>;
 
-interface Series {
-  readonly help: string;
-  readonly type: 'counter' | 'gauge';
-  readonly values: Map<string, number>;
+/** Every metric's name starts with it. */
+export const METRIC_PREFIX = 'twopc_';
+
+/** Distinct label sets per metric; beyond it, new sets are folded into one `overflow="true"` series. */
+export const SERIES_PER_METRIC_MAX = 256;
+
+/** Seconds: from a fast local fsync (~0.3 ms) to a stalled peer (tens of seconds). */
+const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Seconds an in-doubt branch may block: from a prompt decision to hours of a lost coordinator. */
+const BLOCKED_BUCKETS_S = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400];
+/** Records made durable by one fdatasync: one (sync always) up to group commit's large batches. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/** One series of a metric, found once and kept: `inc`/`set`/`observe` cost no label object. */
+interface Child {
+  inc(by?: number): void;
+  set(value: number): void;
+  observe(value: number): void;
 }
 
-const labelKey = (labels: Labels | undefined): string =>
-  labels === undefined
-    ? ''
-    : Object.entries(labels)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
-        .join(',');
-
-/** Distinct label sets per metric; beyond it, new sets are folded into one, so memory stays bounded. */
-const SERIES_PER_METRIC_MAX = 256;
+type Metric = Counter<string> | Gauge<string> | Histogram<string>;
 
 export class Metrics {
-  private readonly series = new Map<string, Series>();
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly metrics = new Map<string, Metric>();
+  private readonly children = new Map<string, Map<string, Child>>();
 
-  constructor(private readonly prefix = 'twopc_') {}
+  // ---- The protocol's metrics, each created once, here --------------------------------------
+  /** Coordinator: decisions by outcome. */
+  readonly transactions = this.counter('transactions_total', 'Transactions decided by this coordinator, by outcome.', ['outcome']);
+  /** Coordinator: per transaction, the time of each phase. */
+  readonly phaseSeconds = this.histogram('phase_seconds', 'Coordinator phase latency per transaction: prepare (first prepare sent to decision), decision (decision to durable), ack (durable decision to the last ack).', ['phase'], LATENCY_BUCKETS_S);
+  /** Participant: how long each in-doubt branch held its locks, observed when it settles. */
+  readonly blockedSeconds = this.histogram('blocked_seconds', 'Participant: how long a branch stayed prepared (in doubt, holding its locks) before its outcome arrived.', [], BLOCKED_BUCKETS_S);
+  readonly walFsyncSeconds = this.histogram('wal_fsync_seconds', 'WAL fdatasync latency, per sync of a write batch.', [], LATENCY_BUCKETS_S);
+  readonly walBatchRecords = this.histogram('wal_sync_batch_records', 'WAL records made durable by one fdatasync (group commit batch size).', [], BATCH_BUCKETS);
+  readonly walFsyncs = this.counter('wal_fsyncs_total', 'WAL fdatasync calls for write batches.', []);
+  readonly walForcedWrites = this.counter('wal_forced_writes_total', 'WAL records appended durably (forced): the protocol asked for an fsync before going on.', []);
+  readonly walWrites = this.counter('wal_writes_total', 'WAL records appended, forced or not.', []);
+  readonly recoverySeconds = this.gauge('recovery_duration_seconds', 'How long the last start-up recovery took (WAL replay to ready).', []);
+  readonly retries = this.counter('retries_total', 'Messages sent again (prepare, decision) after a failure or timeout.', ['message']);
+  readonly inquiries = this.counter('inquiries_total', 'Outcome inquiries sent by a participant, to the coordinator or to a peer.', ['to']);
+  readonly httpRequests = this.counter('http_requests_total', 'HTTP requests served, by route (the route template, not the path), method and status.', ['route', 'method', 'status']);
 
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+  }
+
+  /** The WAL's `onSync` (wal/options.ts): one fdatasync of a write batch, its latency and size. */
+  readonly observeWalSync = (syncMs: number, records: number): void => {
+    this.walFsyncSeconds.observe(syncMs / 1000);
+    this.walBatchRecords.observe(records);
+    this.walFsyncs.inc();
+  };
+
+  /** The series of `metric` for these label values (in the metric's label order), created on first use. */
+  child(metric: Metric, ...values: string[]): Child {
+    const name = (metric as unknown as { name: string }).name;
+    let series = this.children.get(name);
+    if (series === undefined) {
+      series = new Map();
+      this.children.set(name, series);
+    }
+    const key = values.join('\u0000');
+    let found = series.get(key);
+    if (found !== undefined) return found;
+    if (series.size >= SERIES_PER_METRIC_MAX) {
+      const overflow = series.get('\u0001overflow');
+      if (overflow !== undefined) return overflow;
+    }
+    const full = series.size >= SERIES_PER_METRIC_MAX ? values.map(() => 'overflow') : values;
+    found = (values.length === 0 ? metric : (metric as Counter<string>).labels(...full)) as unknown as Child;
+    series.set(series.size >= SERIES_PER_METRIC_MAX ? '\u0001overflow' : key, found);
+    return found;
+  }
+
+  // ---- Generic counters and gauges, for series named at their call site ----------------------
+
+  /** The counter `name`, created on first use; bump its series with `child(counter, ...values).inc()`. */
+  counterFor(name: string, help: string, labelNames: readonly string[]): Counter<string> {
+    return (this.metrics.get(name) as Counter<string> | undefined) ?? this.counter(name, help, labelNames);
+  }
+
+  /** Adds `by` to a counter, created on first use with `help`. */
   inc(name: string, help: string, labels?: Labels, by = 1): void {
-    this.update(name, help, 'counter', labels, (v) => v + by);
+    const names = labels === undefined ? [] : Object.keys(labels);
+    const metric = (this.metrics.get(name) as Counter<string> | undefined) ?? this.counter(name, help, names);
+    this.child(metric, ...names.map((n) => labels?.[n] ?? '')).inc(by);
   }
 
+  /** Sets a gauge, created on first use with `help`. */
   set(name: string, help: string, value: number, labels?: Labels): void {
-    this.update(name, help, 'gauge', labels, () => value);
+    const names = labels === undefined ? [] : Object.keys(labels);
+    const metric = (this.metrics.get(name) as Gauge<string> | undefined) ?? this.gauge(name, help, names);
+    this.child(metric, ...names.map((n) => labels?.[n] ?? '')).set(value);
   }
 
-  get(name: string, labels?: Labels): number {
-    return this.series.get(name)?.values.get(labelKey(labels)) ?? 0;
+  /** A counter's or gauge's value for these labels (0 when never set). For tests and the CLI. */
+  async get(name: string, labels: Labels = {}): Promise<number> {
+    const metric = this.metrics.get(name);
+    if (metric === undefined) return 0;
+    const { values } = await metric.get();
+    const match = values.find((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want));
+    return match?.value ?? 0;
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, s] of this.series) {
-      const full = this.prefix + name;
-      lines.push(`# HELP ${full} ${s.help}`, `# TYPE ${full} ${s.type}`);
-      for (const [k, v] of s.values) lines.push(k === '' ? `${full} ${v}` : `${full}{${k}} ${v}`);
-    }
-    return lines.join('\n') + '\n';
+  /** The exposition text for GET /metrics. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 
-  private update(name: string, help: string, type: Series['type'], labels: Labels | undefined, f: (v: number) => number): void {
-    let s = this.series.get(name);
-    if (!s) {
-      s = { help, type, values: new Map() };
-      this.series.set(name, s);
-    }
-    let k = labelKey(labels);
-    if (!s.values.has(k) && s.values.size >= SERIES_PER_METRIC_MAX) k = 'overflow="true"';
-    s.values.set(k, f(s.values.get(k) ?? 0));
+  private counter(name: string, help: string, labelNames: readonly string[]): Counter<string> {
+    return this.keep(name, new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }));
+  }
+
+  private gauge(name: string, help: string, labelNames: readonly string[]): Gauge<string> {
+    return this.keep(name, new Gauge({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }));
+  }
+
+  private histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram<string> {
+    return this.keep(name, new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets: [...buckets], registers: [this.registry] }));
+  }
+
+  private keep<M extends Metric>(name: string, metric: M): M {
+    this.metrics.set(name, metric);
+    return metric;
   }
 }

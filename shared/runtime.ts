@@ -76,6 +76,11 @@ export interface CoreBinding<S, Ev, X, R extends { type: string }> {
   readonly warnSteps: ReadonlySet<string>;
   /** Called after every step with the new state (gauges). */
   afterStep(state: S): void;
+  /**
+   * Sees each protocol step the core logs, with the time it ran: the side turns steps into
+   * latencies and counts (coordinator/runtime/step-metrics.ts). Called per message: keep it cheap.
+   */
+  observeStep?(step: string, txId: string | undefined, fields: Readonly<Record<string, unknown>> | undefined, now: number): void;
   /** Called by `stop()` once no new event is taken, before waiting for queued effects. */
   onStop?(): void;
 }
@@ -109,12 +114,15 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
   private checkpointTimer: ReturnType<typeof setInterval> | undefined;
   private readonly everyRecords: number;
   private readonly pendingMax: number;
+  /** Protocol steps taken, by step: `<role>_steps_total`. */
+  private readonly steps;
 
   constructor(
     private readonly o: RuntimeHostOptions,
     private readonly side: CoreBinding<S, Ev, X, R>,
   ) {
     this.current = side.initialState;
+    this.steps = o.metrics.counterFor(`${side.role}_steps_total`, 'Protocol steps taken, by step.', ['step']);
     this.baseLsn = o.log.lastLsn;
     this.lastCheckpointLsn = o.recovered.checkpoint?.lsn ?? 0;
     this.everyRecords = o.checkpointEveryRecords ?? 10_000;
@@ -137,6 +145,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
     const role = this.side.role;
     if (this.started) throw new Error(`${role.charAt(0).toUpperCase()}${role.slice(1)}Runtime.start() called twice`);
     const { checkpoint, entries } = this.o.recovered;
+    const startedAt = this.o.clock.now();
     const records = entries.map((e) => this.side.codec.decode(e.type, e.payload));
     const recover = this.side.recoverEvent(this.o.clock.now(), records, checkpoint?.data);
     // Dispatched in this same turn when nothing needs asking, so no request can come between.
@@ -144,6 +153,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
     await this.driver.idle();
     if (this.driver.poisoned) throw new Error(`${role} recovery failed; see the fatal log line`);
     this.started = true;
+    this.o.metrics.recoverySeconds.set((this.o.clock.now() - startedAt) / 1000);
     const intervalMs = this.o.checkpointIntervalMs ?? 60_000;
     this.checkpointTimer = setInterval(() => {
       if (this.recordsSinceCheckpoint > 0) this.checkpoint();
@@ -221,8 +231,11 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
   private persist(record: R, sync: boolean): Promise<number> {
     const { type, payload } = this.side.codec.encode(record);
     this.appendsIssued++;
+    this.o.metrics.walWrites.inc();
+    if (sync) this.o.metrics.walForcedWrites.inc();
     return this.o.log.append(type, payload, { durable: sync }).then((lsn) => {
-      this.o.logger.info({ txId: 'txId' in record ? record.txId : undefined, step: `wal.${record.type}`, lsn, forced: sync });
+      // Per record, so debug: a busy node appends thousands a second.
+      this.o.logger.debug({ txId: 'txId' in record ? record.txId : undefined, step: `wal.${record.type}`, lsn, forced: sync });
       return lsn;
     });
   }
@@ -246,10 +259,11 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
         this.o.timers.clear(effect.id);
         return;
       case 'log': {
-        const line = { txId: effect.txId, step: effect.step, ...effect.fields };
-        if (this.side.warnSteps.has(effect.step)) this.o.logger.warn(line);
-        else this.o.logger.info(line);
-        this.o.metrics.inc(`${this.side.role}_steps_total`, 'Protocol steps taken, by step.', { step: effect.step });
+        // Per message, so debug; the steps an operator must notice are warnings.
+        if (this.side.warnSteps.has(effect.step)) this.o.logger.warn({ txId: effect.txId, step: effect.step, ...effect.fields });
+        else if (this.o.logger.isLevelEnabled('debug')) this.o.logger.debug({ txId: effect.txId, step: effect.step, ...effect.fields });
+        this.o.metrics.child(this.steps, effect.step).inc();
+        this.side.observeStep?.(effect.step, effect.txId, effect.fields, this.o.clock.now());
         return;
       }
       case 'crashPoint':

@@ -346,9 +346,12 @@ export class FileLog implements Log {
     if (!needSync) needSync = this.syncWaiters.some((waiter) => waiter.lsn <= this.writtenLsn && waiter.lsn > this.durableLsn);
     if (needSync) {
       this.counters.datasyncs++;
+      const onSync = this.options.onSync;
+      const startedMs = onSync === undefined ? 0 : performance.now();
       await this.activeFile().datasync();
       if (this.poisonError) return;
       this.durableLsn = this.writtenLsn;
+      onSync?.(performance.now() - startedMs, count);
     }
     // Resolve only now: after the write (and the sync when one was due).
     for (let i = 0; i < count; i++) {

@@ -30,6 +30,11 @@ export interface FileLogOptions {
   readonly random?: () => number;
   /** Who opens the log ("participant p1"): written in the directory's LOCK file and named when another process is refused. */
   readonly owner?: string;
+  /**
+   * Called after each fdatasync of a write batch, with how long it took and how many
+   * records the batch held: for latency and batch-size metrics. Must not throw or block.
+   */
+  readonly onSync?: (syncMs: number, records: number) => void;
 }
 
 export interface ResolvedOptions {
@@ -42,6 +47,7 @@ export interface ResolvedOptions {
   readonly flushIntervalMs: number;
   readonly newSalt: () => number;
   readonly owner: string | undefined;
+  readonly onSync: ((syncMs: number, records: number) => void) | undefined;
 }
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -69,7 +75,7 @@ function integerOption(options: FileLogOptions, name: keyof FileLogOptions, fall
   return value;
 }
 
-const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner']);
+const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner', 'onSync']);
 
 export function resolveOptions(options: FileLogOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {};
@@ -96,5 +102,7 @@ export function resolveOptions(options: FileLogOptions | undefined): ResolvedOpt
   const newSalt = random ? () => Math.floor(random() * 0x1_0000_0000) >>> 0 : () => randomBytes(4).readUInt32LE(0);
   const owner = options.owner;
   if (owner !== undefined && (typeof owner !== 'string' || owner.length > 200)) throw invalid('Expected `owner` to be a string of at most 200 characters.');
-  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner };
+  const onSync = options.onSync;
+  if (onSync !== undefined && typeof onSync !== 'function') throw invalid('Expected `onSync` to be a function.');
+  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync };
 }

@@ -9,6 +9,7 @@
  *
  * Record codes and the snapshot format are in ./records.ts.
  */
+import { coordinatorStepMetrics } from './step-metrics.ts';
 import { CoreHost, type Answer, type RuntimeHostOptions } from '../../shared/runtime.ts';
 import type { Transport } from '../adapters/http-transport.ts';
 import {
@@ -56,6 +57,7 @@ export class CoordinatorRuntime {
       },
       checkpointBytes: (state) => encodeSnapshot(snapshotOf(state)),
       warnSteps: WARN_STEPS,
+      observeStep: coordinatorStepMetrics(o.metrics),
       afterStep: (state) => {
         o.metrics.set('coordinator_unfinished_transactions', 'Transactions not yet finished (active, voting, or awaiting acks).', state.txs.size);
       },

@@ -6,9 +6,9 @@
  *   GET /v1/kv/:key   {key, value, lockedBy?}; `value` is absent when the key does not exist
  */
 import express, { type Router } from 'express';
-import { asyncRoute } from '../../shared/http/app.ts';
-import { LIMITS, parse, str } from '../../shared/schemas.ts';
+import { mountRoute } from '../../shared/http/route-table.ts';
 import type { TxId } from '../../shared/types.ts';
+import { kvGetRoute, kvListRoute } from '../api.ts';
 import type { KvStore } from '../resources/kv.ts';
 
 export interface KvRouterOptions {
@@ -18,26 +18,17 @@ export interface KvRouterOptions {
   readonly ready: () => Promise<void>;
 }
 
-const keySchema = str({ minLength: 1, maxLength: LIMITS.keyLengthMax });
-
 export function createKvRouter(options: KvRouterOptions): Router {
   const router = express.Router();
-  router.get(
-    '/v1/kv',
-    asyncRoute(async (_req, res) => {
-      await options.ready();
-      res.json({ entries: options.kv.entries() });
-    }),
-  );
-  router.get(
-    '/v1/kv/:key',
-    asyncRoute(async (req, res) => {
-      const key = parse(keySchema, req.params.key);
-      await options.ready();
-      const { found, value } = options.kv.get(key);
-      const lockedBy = options.lockHolder(key);
-      res.json({ key, ...(found && { value }), ...(lockedBy !== undefined && { lockedBy }) });
-    }),
-  );
+  mountRoute(router, kvListRoute, async (_input, _req, res) => {
+    await options.ready();
+    res.json({ entries: options.kv.entries() });
+  });
+  mountRoute(router, kvGetRoute, async ({ params: { key } }, _req, res) => {
+    await options.ready();
+    const { found, value } = options.kv.get(key);
+    const lockedBy = options.lockHolder(key);
+    res.json({ key, ...(found && { value }), ...(lockedBy !== undefined && { lockedBy }) });
+  });
   return router;
 }

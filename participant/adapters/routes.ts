@@ -2,9 +2,10 @@
  * The participant's HTTP surface as an express Router, so the standalone
  * server and any service embedding a participant mount the same routes.
  *
- * Every body, path parameter and query is validated here with the strict
- * schemas of shared/schemas.ts: bad input is a 4xx naming the field and never
- * reaches the core or the WAL.
+ * Each route is an entry of ../api.ts (the prepare body's ops are the
+ * resource's own schema): bodies, path parameters and queries are checked from
+ * that table, so bad input is a 4xx naming the field and never reaches the
+ * core or the WAL, and the same table is the OpenAPI description.
  *
  *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
  *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
@@ -17,9 +18,11 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
-import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
-import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
+import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
+import { mountRoute } from '../../shared/http/route-table.ts';
+import { participantRoutes, type ParticipantRoutes } from '../api.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
+import type { TxId } from '../../shared/types.ts';
 import type { Resource } from '../resources/resource.ts';
 import type { Answer } from '../runtime/runtime.ts';
 
@@ -44,10 +47,8 @@ export interface RouterOptions {
    * Cuts a prepare's peer list to the peers this participant trusts (see
    * ../runtime/peers.ts), before the core or the WAL sees it. Absent: the list is kept.
    */
-  readonly vetPeers?: (participants: readonly string[]) => Promise<readonly string[]>;
+  readonly vetPeers?: (participants: readonly string[], txId: TxId) => Promise<readonly string[]>;
 }
-
-const listQuerySchema = object({ state: optional(literal('prepared')) });
 
 /**
  * A resource that keeps prepared branches itself can describe them (PostgreSQL: the gid and
@@ -73,15 +74,19 @@ async function annotateList(resource: DescribesPrepared, body: unknown): Promise
     return { ...list, resourceError: error instanceof Error ? error.message : String(error) };
   }
 }
-const inquirySchema = object({ from: optional(str({ maxLength: 2048 })) });
+/** The router, and the table it was built from (for an OpenAPI document). */
+export interface ParticipantRouter {
+  readonly router: Router;
+  readonly routes: ParticipantRoutes;
+}
 
-export function createParticipantRouter(options: RouterOptions): Router {
+export function createParticipantRouter(options: RouterOptions): ParticipantRouter {
   const router = express.Router();
   if (options.token !== undefined) router.use('/v1/2pc', requireToken(options.token));
   // A host app may not parse JSON; when it already did, this is a no-op.
   router.use('/v1/2pc', express.json({ limit: options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT, strict: false }));
 
-  const prepare = prepareSchema(options.resource.opsSchema);
+  const routes = participantRoutes(options.resource.opsSchema);
   const waitMs = options.recoveryWaitMs ?? 10_000;
 
   const handle = (res: Response, make: (requestId: string, now: number) => ParticipantEvent, annotate?: (body: unknown) => Promise<unknown>) =>
@@ -91,59 +96,22 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const resource = options.resource;
   const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
-  router.post(
-    '/v1/2pc/prepare',
-    asyncRoute(async (req, res) => {
-      const parsed = parse(prepare, req.body);
-      const body = options.vetPeers === undefined ? parsed : { ...parsed, participants: await options.vetPeers(parsed.participants) };
-      const digest = opsDigest(body.ops ?? []);
-      return handle(res, (requestId, now) => prepareEvent(body, requestId, now, digest));
-    }),
-  );
-
+  mountRoute(router, routes.prepare, async ({ body: parsed }, _req, res) => {
+    const body = options.vetPeers === undefined ? parsed : { ...parsed, participants: await options.vetPeers(parsed.participants, parsed.txId) };
+    const digest = opsDigest(body.ops ?? []);
+    return handle(res, (requestId, now) => prepareEvent(body, requestId, now, digest));
+  });
   for (const type of ['commit', 'abort'] as const) {
-    router.post(
-      `/v1/2pc/${type}`,
-      asyncRoute((req, res) => {
-        const { txId } = parse(decisionSchema, req.body);
-        return handle(res, (requestId, now) => ({ type, requestId, now, txId }));
-      }),
-    );
+    mountRoute(router, routes[type], ({ body: { txId } }, _req, res) => handle(res, (requestId, now) => ({ type, requestId, now, txId })));
   }
-
-  router.get(
-    '/v1/2pc/transactions',
-    asyncRoute((req, res) => {
-      const q = parse(listQuerySchema, { ...(req.query as Record<string, unknown>) });
-      return handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: q.state ?? 'prepared' }), annotateInDoubt);
-    }),
+  mountRoute(router, routes.list, ({ query }, _req, res) =>
+    handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: query.state ?? 'prepared' }), annotateInDoubt),
   );
-
-  router.get(
-    '/v1/2pc/transactions/:txId',
-    asyncRoute((req, res) => {
-      const txId = parse(txIdSchema, req.params.txId);
-      return handle(res, (requestId, now) => ({ type: 'getTx', requestId, now, txId }));
-    }),
+  mountRoute(router, routes.get, ({ params: { txId } }, _req, res) => handle(res, (requestId, now) => ({ type: 'getTx', requestId, now, txId })));
+  mountRoute(router, routes.heuristic, ({ params: { txId }, body: { outcome } }, _req, res) =>
+    handle(res, (requestId, now) => ({ type: 'heuristic', requestId, now, txId, outcome })),
   );
-
-  router.post(
-    '/v1/2pc/transactions/:txId/heuristic',
-    asyncRoute((req, res) => {
-      const txId = parse(txIdSchema, req.params.txId);
-      const { outcome } = parse(heuristicSchema, req.body);
-      return handle(res, (requestId, now) => ({ type: 'heuristic', requestId, now, txId, outcome }));
-    }),
-  );
-
-  router.post(
-    '/v1/2pc/transactions/:txId/inquiry',
-    asyncRoute((req, res) => {
-      const txId = parse(txIdSchema, req.params.txId);
-      parse(inquirySchema, req.body ?? {});
-      return handle(res, (requestId, now) => ({ type: 'peerInquiry', requestId, now, txId }));
-    }),
-  );
+  mountRoute(router, routes.inquiry, ({ params: { txId } }, _req, res) => handle(res, (requestId, now) => ({ type: 'peerInquiry', requestId, now, txId })));
 
   // Errors of these routes become the contract's JSON errors even in a host app without our error handler.
   router.use('/v1/2pc', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
@@ -152,7 +120,7 @@ export function createParticipantRouter(options: RouterOptions): Router {
     if (known !== undefined) return sendError(res, known);
     next(err);
   });
-  return router;
+  return { router, routes };
 }
 
 async function untilReady(ready: () => Promise<void>, waitMs: number): Promise<void> {

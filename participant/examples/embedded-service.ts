@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { asyncRoute, finishApp, listen } from '../../shared/http/app.ts';
 import { createLogger, type Logger } from '../../shared/logger.ts';
-import { array, int, literal, object, parse, str, tagged, type Schema } from '../../shared/schemas.ts';
+import { parse, z, type Schema } from '../../shared/schemas.ts';
 import type { TxId } from '../../shared/types.ts';
 import { createParticipant, type Participant } from '../library.ts';
 import type { PrepareResult, Resource } from '../resources/resource.ts';
@@ -26,13 +26,13 @@ export type InventoryOp =
   | { readonly op: 'reserve'; readonly sku: string; readonly qty: number }
   | { readonly op: 'restock'; readonly sku: string; readonly qty: number };
 
-const sku = str({ minLength: 1, maxLength: 64, pattern: /^[A-Za-z0-9_-]+$/ });
-const qty = int({ min: 1, max: 1_000_000 });
+const sku = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+const qty = z.int().min(1).max(1_000_000);
 
-const inventoryOpSchema: Schema<InventoryOp> = tagged<InventoryOp>('op', {
-  reserve: object({ op: literal('reserve'), sku, qty }) as Schema<InventoryOp>,
-  restock: object({ op: literal('restock'), sku, qty }) as Schema<InventoryOp>,
-});
+const inventoryOpSchema: Schema<InventoryOp> = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('reserve'), sku, qty }),
+  z.strictObject({ op: z.literal('restock'), sku, qty }),
+]);
 
 /** Commit data: each touched SKU's final stock, so applying it twice is harmless. */
 interface StockCommit {
@@ -40,7 +40,7 @@ interface StockCommit {
 }
 
 export class Inventory implements Resource<InventoryOp> {
-  readonly opsSchema = array(inventoryOpSchema, { max: 64 });
+  readonly opsSchema = z.array(inventoryOpSchema).max(64);
   /** The core locks the SKUs; the stock is in memory, rebuilt from the WAL, so nothing stays prepared across a crash. */
   readonly locking = 'core';
   private readonly stock = new Map<string, number>();

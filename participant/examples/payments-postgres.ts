@@ -24,17 +24,17 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { asyncRoute, finishApp, listen } from '../../shared/http/app.ts';
 import { createLogger, type Logger } from '../../shared/logger.ts';
-import { int, literal, object, parse, str, type Schema } from '../../shared/schemas.ts';
+import { parse, z } from '../../shared/schemas.ts';
 import { TwopcError } from '../../shared/errors.ts';
 import { createParticipant, type Participant } from '../library.ts';
 import { createPostgresResource, defineOp, PostgresStartError, VoteNo, type BranchSql, type PostgresResource } from '../resources/postgres.ts';
 
 // ---- the service's ops ------------------------------------------------------------------
 
-const customer = str({ minLength: 1, maxLength: 64, pattern: /^[A-Za-z0-9_-]+$/ });
-const orderId = str({ minLength: 1, maxLength: 64, pattern: /^[A-Za-z0-9_-]+$/ });
+const customer = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+const orderId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
 /** Cents; a payment is small money, bounded well inside bigint and JSON's safe integers. */
-const amount = int({ min: 1, max: 100_000_000 });
+const amount = z.int().min(1).max(100_000_000);
 
 export type PaymentsOp =
   | { readonly op: 'topUp'; readonly customer: string; readonly amount: number }
@@ -58,7 +58,7 @@ export const PAYMENTS_SCHEMA_SQL = `
   );`;
 
 const topUp = defineOp<Of<'topUp'>>({
-  schema: object({ op: literal('topUp'), customer, amount }) as Schema<Of<'topUp'>>,
+  schema: z.strictObject({ op: z.literal('topUp'), customer, amount }),
   run: async (sql, op) => {
     await sql.query('INSERT INTO wallets (customer, balance) VALUES ($1, $2) ON CONFLICT (customer) DO UPDATE SET balance = wallets.balance + EXCLUDED.balance', [
       op.customer,
@@ -75,7 +75,7 @@ async function walletBalance(sql: BranchSql, who: string): Promise<number> {
 }
 
 const charge = defineOp<Of<'charge'>>({
-  schema: object({ op: literal('charge'), orderId, customer, amount }) as Schema<Of<'charge'>>,
+  schema: z.strictObject({ op: z.literal('charge'), orderId, customer, amount }),
   run: async (sql, op, branch) => {
     const balance = await walletBalance(sql, op.customer);
     if (balance < op.amount) throw new VoteNo(`${op.customer} has ${balance}, ${op.amount} wanted for order ${op.orderId}`);
@@ -91,7 +91,7 @@ const charge = defineOp<Of<'charge'>>({
 });
 
 const refund = defineOp<Of<'refund'>>({
-  schema: object({ op: literal('refund'), orderId }) as Schema<Of<'refund'>>,
+  schema: z.strictObject({ op: z.literal('refund'), orderId }),
   run: async (sql, op) => {
     const row = (await sql.query<{ customer: string; amount: string; refunded: boolean }>('SELECT customer, amount, refunded FROM payments WHERE order_id = $1 FOR UPDATE', [op.orderId]))
       .rows[0];

@@ -25,8 +25,7 @@
  * in pg_prepared_xacts; commit and abort replays are idempotent).
  */
 import pg from 'pg';
-import { badRequest } from '../../shared/errors.ts';
-import { array, jsonValue, LIMITS, literal, object, optional, str, tagged, type Schema } from '../../shared/schemas.ts';
+import { jsonValue, LIMITS, str, z, type Schema } from '../../shared/schemas.ts';
 import type { TxId } from '../../shared/types.ts';
 import { GID_PREFIX_DEFAULT, gidNamespace, gidOf, txIdOfGid } from './postgres-gid.ts';
 import { EXIT_DATABASE_UNREACHABLE, EXIT_INVALID_CONFIG, isTransient, PostgresStartError, sqlState, VoteNo, voteNoReason } from './postgres-errors.ts';
@@ -54,7 +53,11 @@ export interface BranchSql {
 
 /** A service's own op: validated by `schema`, run inside the branch's transaction by `run`. */
 export interface DomainOp<O extends PostgresOp> {
-  /** Checks one op of this kind, its `op` field included; throws a TwopcError('bad_request') naming the field. */
+  /**
+   * One op of this kind, its `op` field included, as a zod object whose `op` is a literal
+   * (`z.strictObject({ op: z.literal('reserve'), ... })`): it checks the op (a 400 naming the
+   * field) and documents it in the participant's OpenAPI document.
+   */
   readonly schema: Schema<O>;
   /**
    * Runs the op's queries in the branch's transaction. Throw `new VoteNo(reason)` to vote no
@@ -84,19 +87,19 @@ function statementStart(text: string): string {
   }
 }
 
-const sqlText: Schema<string> = (v, path) => {
-  const text = str({ minLength: 1, maxLength: SQL_TEXT_CHARS_MAX })(v, path);
+const sqlText = str(SQL_TEXT_CHARS_MAX, 1).superRefine((text, ctx) => {
   if (TRANSACTION_CONTROL.test(statementStart(text))) {
-    throw badRequest(`Expected \`${path}\` to run inside the branch's transaction: BEGIN, COMMIT, ROLLBACK, END, ABORT and PREPARE TRANSACTION are twopc's to issue.`);
+    ctx.addIssue({ code: 'custom', input: text, message: "to run inside the branch's transaction: BEGIN, COMMIT, ROLLBACK, END, ABORT and PREPARE TRANSACTION are twopc's to issue" });
   }
-  return text;
-};
+});
 
-export const sqlOpSchema: Schema<SqlOp> = object({
-  op: literal('sql'),
-  text: sqlText,
-  params: optional(array(jsonValue(), { max: SQL_PARAMS_MAX })),
-}) as Schema<SqlOp>;
+export const sqlOpSchema: Schema<SqlOp> = z
+  .strictObject({
+    op: z.literal('sql'),
+    text: sqlText.meta({ description: 'One SQL statement, run inside the branch\'s transaction; $1, $2... are `params`.' }),
+    params: z.array(jsonValue()).max(SQL_PARAMS_MAX).optional(),
+  })
+  .meta({ title: 'SqlOp' });
 
 // ---- options -----------------------------------------------------------------------------
 
@@ -244,10 +247,8 @@ export class PostgresResource implements Resource<PostgresOp> {
     if (!rawSql && domain.size === 0) throw new TypeError('Expected domain ops when raw SQL ops are off.');
     this.domainOps = domain;
     this.rawSql = rawSql;
-    const branches: Record<string, Schema<PostgresOp>> = {};
-    if (rawSql) branches.sql = sqlOpSchema;
-    for (const [name, def] of domain) branches[name] = def.schema;
-    this.opsSchema = array(tagged<PostgresOp>('op', branches), { max: o.opsPerBranchMax ?? LIMITS.opsPerBranchMax });
+    const schemas = [...(rawSql ? [sqlOpSchema] : []), ...[...domain.values()].map((def) => def.schema)] as unknown as [z.ZodObject, ...z.ZodObject[]];
+    this.opsSchema = z.array(z.discriminatedUnion('op', schemas)).max(o.opsPerBranchMax ?? LIMITS.opsPerBranchMax) as unknown as Schema<readonly PostgresOp[]>;
 
     this.ownsPool = o.pool === undefined;
     if (o.url !== undefined) checkPostgresUrl(o.url);

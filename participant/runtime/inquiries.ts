@@ -98,7 +98,7 @@ export class OutcomeInquiries {
   }
 
   private async ask(txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
-    this.o.logger.debug({ step: 'inquiry.sent', url: this.url, txIds: txIds.length }, 'asking the coordinator for outcomes');
+    this.o.logger.debug({ step: 'inquiry.sent', url: this.url, txIds }, 'asking the coordinator for outcomes');
     const failAll = (reason: string, coordinatorReachable: boolean) => txIds.map((txId): InquiryAnswer => ({ kind: 'failed', txId, reason, coordinatorReachable }));
     try {
       const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(this.url, { txIds }, { timeoutMs: this.o.timeoutMs });

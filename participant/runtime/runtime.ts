@@ -16,6 +16,7 @@
  * A resource failure is fail-stop like a failed write. Record codes and the
  * snapshot format are in ./records.ts.
  */
+import { participantStepMetrics } from './step-metrics.ts';
 import type { CommonEffect } from '../../shared/core.ts';
 import type { HttpClient } from '../../shared/http/client.ts';
 import { CoreHost, type Answer, type RuntimeHostOptions } from '../../shared/runtime.ts';
@@ -95,8 +96,11 @@ export class ParticipantRuntime {
   private readonly inquiries: OutcomeInquiries;
   /** Peer inquiries, at most PEER_CALLS_IN_FLIGHT_MAX at once to each peer. */
   private readonly peerCalls = new PerTargetLimit(PEER_CALLS_IN_FLIGHT_MAX);
+  /** `twopc_inquiries_total{to="peer"}`, found once. */
+  private readonly peerInquiries;
 
   constructor(private readonly o: RuntimeOptions) {
+    this.peerInquiries = o.metrics.child(o.metrics.inquiries, 'peer');
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
     this.inquiries = new OutcomeInquiries({
@@ -132,6 +136,7 @@ export class ParticipantRuntime {
       checkpointBytes: async (state) => encodeSnapshot(checkpointOf(state, await o.resource.snapshot())),
       warnSteps: WARN_STEPS,
       afterStep: (state) => this.updateGauges(state),
+      observeStep: participantStepMetrics(o.metrics),
       onStop: () => {
         for (const t of this.preparing.values()) clearTimeout(t);
         this.preparing.clear();
@@ -272,6 +277,7 @@ export class ParticipantRuntime {
     let answer: 'committed' | 'aborted' | 'prepared' | 'unreachable' = 'unreachable';
     let heuristic = false;
     this.o.logger.debug({ step: 'peer-inquiry.sent', txId, url }, 'asking a peer for the outcome');
+    this.peerInquiries.inc();
     try {
       const res = await this.o.http.post<{ state?: unknown; heuristic?: unknown }>(url, {}, { timeoutMs: this.inquiryTimeoutMs });
       const state = res.status === 200 ? res.data?.state : undefined;

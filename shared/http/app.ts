@@ -16,7 +16,9 @@ import type { CrashPoints } from '../crash.ts';
 import { TwopcError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { crashAtSchema, parse } from '../schemas.ts';
+import { BASE_ROUTES, chaosPointsRoute, crashAtRoute, healthzRoute, metricsRoute, openApiRoute } from './base-routes.ts';
+import { openApiDocument, type OpenApiInfo } from './openapi.ts';
+import { asyncRoute, mountRoute, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
 export interface BaseAppOptions {
@@ -35,18 +37,24 @@ export interface BaseAppOptions {
   readonly metrics: Metrics;
   readonly crashPoints?: CrashPoints;
   readonly logger?: Logger;
+  /** The service's own routes (besides these base ones), for GET /openapi.json. */
+  readonly routes?: () => readonly AnyRouteSpec[];
 }
 
 export const BODY_LIMIT_BYTES_DEFAULT = 256 * 1024;
 
-/** Wraps an async handler so a rejection reaches the error handler instead of crashing. */
-export function asyncRoute(fn: (req: Request, res: Response) => Promise<void> | void): RequestHandler {
-  return (req, res, next) => {
-    Promise.resolve()
-      .then(() => fn(req, res))
-      .catch(next);
+function apiInfo(role: BaseAppOptions['role']): OpenApiInfo {
+  return {
+    title: `twopc ${role}`,
+    version: '1',
+    description:
+      role === 'coordinator'
+        ? 'The coordinator of twopc, two-phase commit over HTTP: clients begin, enlist, commit and abort transactions here.'
+        : 'A participant of twopc, two-phase commit over HTTP: the coordinator prepares, commits and aborts branches here.',
   };
 }
+
+export { asyncRoute };
 
 /** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
 export function sendAnswer(res: Response, status: number, body: unknown): void {
@@ -90,23 +98,44 @@ function requireJson(limitBytes: number): RequestHandler[] {
   ];
 }
 
+/**
+ * Counts every request by route template (`/v1/transactions/:txId`, never the path, so the
+ * series stay few), method and status when its response is sent: `twopc_http_requests_total`.
+ */
+function countRequests(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    res.once('finish', () => {
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(res.statusCode)).inc();
+    });
+    next();
+  };
+}
+
 export function createBaseApp(options: BaseAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.use(countRequests(options.metrics));
   if (options.token) app.use(requireToken(options.token, options.publicPaths));
   app.use(requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT));
 
-  app.get('/healthz', (_req, res) => {
+  mountRoute(app, healthzRoute, (_input, _req, res) => {
     res.json({ ok: true, role: options.role, name: options.name, pid: process.pid, recovering: options.isRecovering() });
   });
-  app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(options.metrics.render());
+  mountRoute(app, metricsRoute, async (_input, _req, res) => {
+    res.type(options.metrics.contentType).send(await options.metrics.render());
+  });
+  let document: unknown;
+  mountRoute(app, openApiRoute, (_input, _req, res) => {
+    // Built on first use, when every route of the service is known; the routes do not change after start.
+    document ??= openApiDocument(apiInfo(options.role), [...BASE_ROUTES, ...(options.routes?.() ?? [])]);
+    res.json(document);
   });
 
   const chaos = options.chaos === true ? options.crashPoints : undefined;
-  app.get('/v1/chaos/points', (_req, res) => {
+  mountRoute(app, chaosPointsRoute, (_input, _req, res) => {
     if (!chaos) return sendError(res, new TwopcError('not_chaos', 'Chaos endpoints need --chaos.'));
     res.json({
       points: Object.entries(CRASH_POINTS)
@@ -115,9 +144,8 @@ export function createBaseApp(options: BaseAppOptions): Express {
       armed: chaos.armed ?? null,
     });
   });
-  app.post('/v1/chaos/crash-at', (req, res) => {
+  mountRoute(app, crashAtRoute, ({ body: { point } }, _req, res) => {
     if (!chaos) return sendError(res, new TwopcError('not_chaos', 'Chaos endpoints need --chaos.'));
-    const { point } = parse(crashAtSchema, req.body);
     if (!point.startsWith(`${options.role}.`)) {
       throw new TwopcError('bad_request', `Crash point "${point}" is not a ${options.role} point.`);
     }

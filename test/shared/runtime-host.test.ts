@@ -93,7 +93,8 @@ function toy(options: { store?: MemoryLogStore; host?: Partial<RuntimeHostOption
       done();
     },
   });
-  const logger = pino({ level: 'info' }, sink);
+  // Debug: protocol steps and WAL records are logged at debug (one line per message).
+  const logger = pino({ level: 'debug' }, sink);
   const fatal: unknown[] = [];
   const pokes: string[] = [];
   const reached: string[] = [];
@@ -165,6 +166,10 @@ describe('CoreHost', () => {
       ['tx-1-1', 1, true],
       ['tx-1-2', 2, false],
     ]);
+    // One line per record is the hot path: debug, never above.
+    expect(new Set(t.lines.filter((l) => l.step === 'wal.NOTE').map((l) => l.level))).toEqual(new Set([20]));
+    expect(await t.metrics.get('wal_writes_total')).toBe(2);
+    expect(await t.metrics.get('wal_forced_writes_total')).toBe(1);
   });
 
   it('answers requests during recovery only when asked to, and bounds the requests waiting for a reply', async () => {
@@ -201,11 +206,11 @@ describe('CoreHost', () => {
     expect(t.host.state.timers).toEqual(['fires@5000']);
     expect(t.reached).toEqual(['participant.after-prepare-logged']);
     expect(t.pokes).toEqual(['resource']);
-    expect(t.metrics.get('toy_steps_total', { step: 'hello' })).toBe(1);
-    expect(t.metrics.get('toy_steps_total', { step: 'alarm' })).toBe(1);
-    expect(t.metrics.render()).toContain('toy_steps_total Protocol steps taken, by step.');
+    expect(await t.metrics.get('toy_steps_total', { step: 'hello' })).toBe(1);
+    expect(await t.metrics.get('toy_steps_total', { step: 'alarm' })).toBe(1);
+    expect(await t.metrics.render()).toContain('toy_steps_total Protocol steps taken, by step.');
     const hello = t.lines.find((l) => l.step === 'hello');
-    expect(hello).toMatchObject({ level: 30, txId: 'tx-1-1', a: 1 });
+    expect(hello).toMatchObject({ level: 20, txId: 'tx-1-1', a: 1 });
     expect(t.lines.find((l) => l.step === 'alarm')).toMatchObject({ level: 40 });
   });
 

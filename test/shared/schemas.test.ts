@@ -27,7 +27,7 @@ describe('schemas', () => {
     [{ op: 'put', key: 'k' }, 'Missing field `value`'],
     [{ op: 'rename', key: 'k' }, 'Expected `op` to be one of'],
     [{ op: 'read', key: '' }, 'at least 1 characters'],
-    [[], 'Expected `op` to be one of'],
+    [[], 'Expected `body` to be an object, got an array.'],
   ])('rejects %j with a message naming the field', (value, message) => {
     expect(rejects(opSchema, value)).toContain(message);
   });

@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import type { PrepareResult, Resource, ResourceOutcome } from '../../../participant/resources/resource.ts';
-import { array, int, literal, object, optional, str, type Schema } from '../../../shared/schemas.ts';
+import { z, type Schema } from '../../../shared/schemas.ts';
 import type { TxId } from '../../../shared/types.ts';
 
 export interface DurableOp {
@@ -27,12 +27,12 @@ export interface DurableOp {
   readonly min?: number;
 }
 
-const opSchema: Schema<DurableOp> = object({
-  op: literal('add'),
-  key: str({ minLength: 1, maxLength: 64 }),
-  amount: int({ min: -1_000_000, max: 1_000_000 }),
-  min: optional(int({ min: -1_000_000, max: 1_000_000 })),
-}) as Schema<DurableOp>;
+const opSchema: Schema<DurableOp> = z.strictObject({
+  op: z.literal('add'),
+  key: z.string().min(1).max(64),
+  amount: z.int().min(-1_000_000).max(1_000_000),
+  min: z.int().min(-1_000_000).max(1_000_000).optional(),
+});
 
 /** Test-sized: the suite's transactions are few. */
 const OPS_PER_BRANCH_MAX = 16;
@@ -46,7 +46,7 @@ interface State {
 }
 
 export class DurableTestResource implements Resource<DurableOp> {
-  readonly opsSchema = array(opSchema, { max: OPS_PER_BRANCH_MAX });
+  readonly opsSchema = z.array(opSchema).max(OPS_PER_BRANCH_MAX);
   readonly locking = 'resource';
   private dead = false;
 

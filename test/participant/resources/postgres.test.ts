@@ -18,7 +18,7 @@ import {
   type PostgresResource,
   type PostgresResourceOptions,
 } from '../../../participant/resources/postgres.ts';
-import { int, literal, object, str } from '../../../shared/schemas.ts';
+import { z } from '../../../shared/schemas.ts';
 import { postgresUnavailable, preparedIn, rollbackAllPrepared, sql, TempDatabase } from '../../../scenarios/postgres.ts';
 import { deadUrl } from '../fixtures.ts';
 
@@ -187,7 +187,7 @@ describe('PostgreSQL resource: prepare, commit, abort', () => {
   it('runs a service\'s domain ops inside the branch, with their own NO votes', async () => {
     type Debit = { op: 'debit'; id: string; amount: number };
     const debit = defineOp<Debit>({
-      schema: object({ op: literal('debit'), id: str({ minLength: 1 }), amount: int({ min: 1 }) }),
+      schema: z.strictObject({ op: z.literal('debit'), id: z.string().min(1).max(64), amount: z.int().min(1) }),
       run: async (q, op) => {
         const row = (await q.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = $1 FOR UPDATE', [op.id])).rows[0];
         if (row === undefined) throw new VoteNo(`no account ${op.id}`);
@@ -222,7 +222,7 @@ describe('PostgreSQL resource: prepare, commit, abort', () => {
   it('does not let a domain op end the branch\'s transaction', async () => {
     type Sneaky = { op: 'sneaky' };
     const sneaky = defineOp<Sneaky>({
-      schema: object({ op: literal('sneaky') }),
+      schema: z.strictObject({ op: z.literal('sneaky') }),
       run: async (q) => {
         await q.query(`UPDATE accounts SET balance = 7 WHERE id = 'a'`);
         await q.query('/* done */ COMMIT');

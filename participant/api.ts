@@ -1,0 +1,151 @@
+/**
+ * The participant's routes (design.md section 4), as data: one entry per
+ * route, with the schemas express checks requests with and GET /openapi.json
+ * describes. The prepare body's `ops` is the resource's own schema, so a
+ * PostgreSQL participant documents its `{op:"sql", text, params?}`.
+ */
+import { z } from 'zod';
+import { defineRoute, type AnyRouteSpec, type ResponseSpec, type RouteSpec } from '../shared/http/route-table.ts';
+import { decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
+import type { DecisionRequest, PrepareRequest, TxId } from '../shared/types.ts';
+
+const txIdParams = z.strictObject({ txId: txIdSchema });
+
+const txStateReply = z
+  .strictObject({
+    txId: z.string(),
+    state: z.enum(['prepared', 'committed', 'aborted', 'unknown']),
+    since: z.number().optional().meta({ description: 'When it reached this state, in milliseconds since the epoch.' }),
+    heuristic: z.enum(OUTCOMES).optional().meta({ description: 'An operator settled it by hand, with this outcome.' }),
+  })
+  .meta({ title: 'BranchState' });
+
+const inDoubtEntry = z.strictObject({
+  txId: z.string(),
+  state: z.literal('prepared'),
+  since: z.number(),
+  blockedMs: z.number().meta({ description: 'How long it has blocked its keys.' }),
+  keys: z.array(z.string()),
+  coordinator: z.string(),
+  participants: z.array(z.string()),
+  inquiries: z.int(),
+  blocked: z.string().optional(),
+  resource: z.looseObject({}).optional().meta({ description: 'How the resource holds it (PostgreSQL: its gid and age).' }),
+});
+
+/** The `/v1/2pc` routes of a participant whose resource checks ops with `opsSchema`. */
+export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
+  const prepare = defineRoute<undefined, undefined, PrepareRequest>({
+    method: 'post',
+    path: '/v1/2pc/prepare',
+    tag: '2pc',
+    summary: 'Phase 1: prepares a branch and votes. A YES vote is durable before it is sent.',
+    description: '`participants` lists every branch URL, so an in-doubt participant can ask its peers. With `onePhase` it prepares and commits in one step.',
+    body: prepareSchema(opsSchema),
+    responses: {
+      200: {
+        description: 'The vote.',
+        schema: z.strictObject({
+          vote: z.enum(['yes', 'no', 'read-only']),
+          reason: z.string().optional(),
+          state: z.enum(['prepared', 'committed', 'aborted', 'unknown']).optional().meta({ description: 'Only for one-phase prepares: the outcome here.' }),
+        }),
+      },
+      400: { description: "Bad body, or ops the resource refuses (the message names the field)." },
+      409: { description: 'The txId was already prepared here with different ops.' },
+      503: { description: 'Recovering, or too many prepares of this txId.' },
+    },
+  });
+  const decisionResponses = (type: 'commit' | 'abort'): Record<number, ResponseSpec> => {
+    const out: Record<number, ResponseSpec> = {
+      200: { description: 'The branch state here.', schema: txStateReply },
+      409: { description: 'The branch is settled the other way here.' },
+    };
+    if (type === 'commit') out[404] = { description: 'Never prepared here, or long forgotten.' };
+    return out;
+  };
+  const decision = (type: 'commit' | 'abort') =>
+    defineRoute<undefined, undefined, DecisionRequest>({
+      method: 'post',
+      path: `/v1/2pc/${type}`,
+      tag: '2pc',
+      summary: type === 'commit' ? 'Phase 2: commits a prepared branch (idempotent).' : 'Phase 2: aborts a branch (idempotent; leaves a tombstone for a late prepare).',
+      body: decisionSchema,
+      responses: decisionResponses(type),
+    });
+  const list = defineRoute<undefined, { state?: 'prepared' }, undefined>({
+    method: 'get',
+    path: '/v1/2pc/transactions',
+    tag: '2pc',
+    summary: 'The in-doubt list: branches prepared here and waiting for an outcome, longest-blocked first.',
+    query: z.strictObject({ state: z.literal('prepared').optional() }),
+    responses: {
+      200: {
+        description: 'The in-doubt branches, with how long each has blocked and the keys it holds.',
+        schema: z.strictObject({ transactions: z.array(inDoubtEntry), resourceError: z.string().optional() }),
+      },
+    },
+  });
+  const get = defineRoute<{ txId: TxId }, undefined, undefined>({
+    method: 'get',
+    path: '/v1/2pc/transactions/:txId',
+    tag: '2pc',
+    summary: "A branch's state here.",
+    params: txIdParams,
+    responses: { 200: { description: 'The state (`unknown`: never voted here).', schema: txStateReply } },
+  });
+  const heuristic = defineRoute<{ txId: TxId }, undefined, { outcome: 'committed' | 'aborted' }>({
+    method: 'post',
+    path: '/v1/2pc/transactions/:txId/heuristic',
+    tag: 'operator',
+    summary: 'An operator settles an in-doubt branch by hand; it is logged and reported as heuristic.',
+    params: txIdParams,
+    body: heuristicSchema,
+    responses: {
+      200: { description: 'Settled.', schema: txStateReply },
+      404: { description: 'No in-doubt branch with this id.' },
+      409: { description: 'Not in doubt: already settled, or not voted yet.' },
+    },
+  });
+  const inquiry = defineRoute<{ txId: TxId }, undefined, { from?: string }>({
+    method: 'post',
+    path: '/v1/2pc/transactions/:txId/inquiry',
+    tag: '2pc',
+    summary: "A peer's cooperative-termination inquiry: what this participant knows of the outcome.",
+    params: txIdParams,
+    body: z.strictObject({ from: str(2048).optional() }),
+    bodyOptional: true,
+    responses: { 200: { description: 'What is known here.', schema: txStateReply } },
+  });
+  return { prepare, commit: decision('commit'), abort: decision('abort'), list, get, heuristic, inquiry };
+}
+
+export type ParticipantRoutes = ReturnType<typeof participantRoutes>;
+
+/** The built-in key-value resource's reads. */
+export const kvListRoute = defineRoute({
+  method: 'get',
+  path: '/v1/kv',
+  tag: 'kv',
+  summary: 'The committed key-value state.',
+  responses: { 200: { description: 'Every committed entry.', schema: z.strictObject({ entries: z.record(z.string(), z.unknown()) }) } },
+});
+
+export const kvGetRoute = defineRoute({
+  method: 'get',
+  path: '/v1/kv/:key',
+  tag: 'kv',
+  summary: "A key's committed value, and the transaction that holds its lock.",
+  params: z.strictObject({ key: str(LIMITS.keyLengthMax, 1) }),
+  responses: {
+    200: {
+      description: '`value` is absent when the key does not exist.',
+      schema: z.strictObject({ key: z.string(), value: z.unknown().optional(), lockedBy: z.string().optional() }),
+    },
+  },
+});
+
+export const KV_ROUTES: readonly AnyRouteSpec[] = [kvListRoute, kvGetRoute];
+
+/** The table as a list, for an OpenAPI document. */
+export const routeList = (routes: ParticipantRoutes): readonly RouteSpec<unknown, unknown, unknown>[] => Object.values(routes) as AnyRouteSpec[];
