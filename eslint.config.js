@@ -9,7 +9,7 @@ const bannedInCore = [
 
 export default tseslint.config(
   // .stryker-tmp holds a mutation run's sandbox copy of the tree while `npm run mutate` runs.
-  { ignores: ['node_modules/**', '.twopc/**', 'coverage/**', '.stryker-tmp/**', 'reports/**', 'bin/twopc.js', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'test/fixtures/consumer/**', '.twopc/**', 'coverage/**', '.stryker-tmp/**', 'reports/**', 'bin/twopc.js', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -11,7 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { freePorts } from './ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = path.join(ROOT, 'bin', 'twopc.ts');
+/**
+ * Built (this module is dist/scenarios/harness.js in an installed package): the nodes run the
+ * built CLI on plain Node. From a clone: the TypeScript sources, through tsx.
+ */
+const RUNS_BUILT = import.meta.url.endsWith('.js');
+export const CLI = path.join(ROOT, 'bin', RUNS_BUILT ? 'twopc.js' : 'twopc.ts');
+/** Node's arguments that run the CLI, before the command's own. */
+export const CLI_NODE_ARGS: readonly string[] = RUNS_BUILT ? [CLI] : ['--import', 'tsx', CLI];
 
 /** How long a start may take before it counts as failed (tsx compiles on first load). */
 const START_TIMEOUT_MS = 60_000;
@@ -25,6 +32,13 @@ export interface NodeSpec {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly logFile: string;
+  /**
+   * Node's arguments in place of the twopc CLI and its role (a service's own script, or an
+   * installed package's bin); `args` follow them. The process must answer /healthz as the CLI does.
+   */
+  readonly command?: readonly string[];
+  /** Working directory; the repository root by default. */
+  readonly cwd?: string;
 }
 
 export type ExitInfo = { code: number | null; signal: NodeJS.Signals | null };
@@ -58,8 +72,9 @@ export class NodeProcess {
     this.extraEnv = options.env ?? {};
     fs.mkdirSync(path.dirname(this.spec.logFile), { recursive: true });
     const log = fs.openSync(this.spec.logFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, this.spec.role, ...this.spec.args], {
-      cwd: ROOT,
+    const command = this.spec.command ?? [...CLI_NODE_ARGS, this.spec.role];
+    const child = spawn(process.execPath, [...command, ...this.spec.args], {
+      cwd: this.spec.cwd ?? ROOT,
       env: { ...process.env, TWOPC_LOG_LEVEL: process.env.TWOPC_LOG_LEVEL ?? 'debug', ...this.spec.env, ...this.extraEnv },
       stdio: ['ignore', log, log],
     });

@@ -79,12 +79,15 @@ export function httpLimitOpts(): Option[] {
     opt('--request-timeout-ms <n>', 'how long a client may take to send a whole request; slower ones get a 408')
       .argParser(intArg('request-timeout-ms', 100, 600_000))
       .default(SERVER_LIMITS_DEFAULT.requestTimeoutMs),
+    opt('--drain-ms-max <n>', 'on SIGTERM, how long requests in flight may take to finish before their connections are cut')
+      .argParser(intArg('drain-ms-max', 1, 600_000))
+      .default(SERVER_LIMITS_DEFAULT.drainMsMax),
   ];
 }
 
 /** The limits `listen` takes, from the parsed options of httpLimitOpts. */
-export function httpLimitsOf(o: { connectionsMax: number; requestTimeoutMs: number }): Partial<ServerLimits> {
-  return { connectionsMax: o.connectionsMax, requestTimeoutMs: o.requestTimeoutMs };
+export function httpLimitsOf(o: { connectionsMax: number; requestTimeoutMs: number; drainMsMax: number }): Partial<ServerLimits> {
+  return { connectionsMax: o.connectionsMax, requestTimeoutMs: o.requestTimeoutMs, drainMsMax: o.drainMsMax };
 }
 
 /** Runs a check that throws ConfigError as a commander argument parser, so the CLI reports it as a usage error. */

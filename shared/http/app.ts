@@ -216,6 +216,7 @@ export function resolveServerLimits(limits: Partial<ServerLimits> = {}): ServerL
  */
 export function listen(app: Express, port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<Listening> {
   const limits = resolveServerLimits(options.limits);
+  const drain = new Drain();
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -223,7 +224,11 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
     },
-    app,
+    (req, res) => {
+      if (drain.draining) return refuseWhileDraining(res);
+      drain.track(res);
+      app(req, res);
+    },
   );
   server.maxConnections = limits.connectionsMax;
   watchDrops(server, limits.connectionsMax, options);
@@ -238,15 +243,65 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
         server,
         port: addr.port,
         url: `http://${shownHost}:${addr.port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
+        close: () => drain.close(server, limits.drainMsMax, options.logger),
       });
     });
   });
+}
+
+/**
+ * A graceful close: stop listening, let the requests in flight finish (up to
+ * `drainMsMax`), then cut every connection left. A request that arrives on an
+ * open keep-alive connection meanwhile gets a 503, and idle connections are
+ * closed at once, so nothing new starts while the service shuts down.
+ */
+class Drain {
+  private readonly inFlight = new Set<ServerResponse>();
+  private idle: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  get draining(): boolean {
+    return this.closing !== undefined;
+  }
+
+  track(res: ServerResponse): void {
+    this.inFlight.add(res);
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      if (this.inFlight.size === 0) this.idle?.();
+    });
+  }
+
+  close(server: Server, drainMsMax: number, logger: Logger | undefined): Promise<void> {
+    this.closing ??= this.run(server, drainMsMax, logger);
+    return this.closing;
+  }
+
+  private async run(server: Server, drainMsMax: number, logger: Logger | undefined): Promise<void> {
+    const closed = new Promise<void>((done) => server.close(() => done()));
+    // Keep-alive peers reuse sockets; closing must not wait for them to idle out.
+    server.closeIdleConnections();
+    if (this.inFlight.size > 0) {
+      logger?.info({ step: 'http.draining', inFlight: this.inFlight.size, drainMsMax }, `waiting for ${this.inFlight.size} request(s) in flight`);
+      const idle = new Promise<void>((resolve) => (this.idle = resolve));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMsMax)));
+      await Promise.race([idle, bound]);
+      clearTimeout(timer);
+      if (this.inFlight.size > 0) {
+        logger?.warn({ step: 'http.drain-cut', inFlight: this.inFlight.size, drainMsMax }, `cut ${this.inFlight.size} request(s) still in flight after ${drainMsMax} ms`);
+      }
+    }
+    server.closeAllConnections();
+    await closed;
+  }
+}
+
+function refuseWhileDraining(res: ServerResponse): void {
+  const body = JSON.stringify(new TwopcError('unavailable', 'The server is shutting down; retry after it restarts.').toBody());
+  res.shouldKeepAlive = false;
+  res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(RETRY_AFTER_S), connection: 'close' });
+  res.end(body);
 }
 
 /** The contract's error for what Node's HTTP parser refused before any route saw the request; undefined: just close. */

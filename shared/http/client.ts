@@ -36,6 +36,8 @@ export interface CallOptions {
   readonly retries?: number;
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+  /** Gives up the call (and any retry) when aborted; the call rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export interface HttpClientOptions {
@@ -85,9 +87,17 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   async function call<T>(method: 'get' | 'post', url: string, body: unknown, opts: CallOptions): Promise<HttpResult<T>> {
     const once = async (): Promise<HttpResult<T>> => {
       try {
-        const res = await instance.request<T>({ method, url, data: body, timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000 });
+        const res = await instance.request<T>({
+          method,
+          url,
+          data: body,
+          timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000,
+          ...(opts.signal !== undefined && { signal: opts.signal }),
+        });
         return { status: res.status, data: res.data };
       } catch (error) {
+        // The caller gave up: that is its own decision, not a failure of the peer.
+        if (opts.signal?.aborted === true) throw opts.signal.reason;
         throw classify(error, url);
       }
     };
@@ -109,10 +119,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         maxTimeout: opts.retryMaxMs ?? 1_000,
         randomize: true,
         shouldRetry: ({ error }) => !(error instanceof AbortError),
+        ...(opts.signal !== undefined && { signal: opts.signal }),
       },
     ).catch((error: unknown) => {
-      // After the last retry, a 5xx still answers with its status; only silence rejects.
-      if (!(error instanceof TransportError) && last5xx !== undefined) return last5xx;
+      // After the last retry, a 5xx still answers with its status; only silence (or the caller's abort) rejects.
+      if (opts.signal?.aborted !== true && !(error instanceof TransportError) && last5xx !== undefined) return last5xx;
       throw error;
     });
   }

@@ -34,6 +34,14 @@ export interface ServerLimits {
    * process's file-descriptor limit.
    */
   readonly connectionsMax: number;
+  /**
+   * On shutdown (SIGTERM), how long requests already in flight may take to
+   * finish once the listener is closed; then their connections are cut. It
+   * covers a coordinator's commit that waits for votes and acks (2 s of reply
+   * wait by default), and stays under the 10 s a container runtime gives
+   * between SIGTERM and SIGKILL.
+   */
+  readonly drainMsMax: number;
 }
 
 export const SERVER_LIMITS_DEFAULT: ServerLimits = {
@@ -41,6 +49,7 @@ export const SERVER_LIMITS_DEFAULT: ServerLimits = {
   requestTimeoutMs: 5_000,
   keepAliveTimeoutMs: 5_000,
   connectionsMax: 2_048,
+  drainMsMax: 5_000,
 };
 
 /**
