@@ -14,13 +14,14 @@ import { eventually, post } from '../helpers/http.ts';
 type Line = { level: number; txId?: string; step?: string; [k: string]: unknown };
 
 let c: ProcessCluster;
-let teardown: () => Promise<void>;
+let teardown: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   // p1 logs at debug (the harness's level, from TWOPC_LOG_LEVEL); p2 is told --log-level info.
   ({ cluster: c, teardown } = await startCluster('logs', { participants: 2, chaos: false, env: { TWOPC_LOG_LEVEL: 'debug' }, participantArgsOf: (name) => (name === 'p2' ? ['--log-level', 'info'] : []) }));
 });
-afterAll(() => teardown());
+// A start that failed leaves nothing to tear down, and must not hide its own error behind another.
+afterAll(() => teardown?.());
 
 /** Every line must be JSON: a line that is not fails the test here. */
 const linesOf = (node: ProcessCluster['coordinator']): Line[] =>

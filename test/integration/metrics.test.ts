@@ -13,12 +13,13 @@ import { parseExposition, valueOf, type Family } from '../helpers/exposition.ts'
 import { eventually, post } from '../helpers/http.ts';
 
 let c: ProcessCluster;
-let teardown: () => Promise<void>;
+let teardown: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   ({ cluster: c, teardown } = await startCluster('metrics', { participants: 2 }));
 });
-afterAll(() => teardown());
+// A start that failed leaves nothing to tear down, and must not hide its own error behind another.
+afterAll(() => teardown?.());
 
 async function scrape(url: string): Promise<Map<string, Family>> {
   const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(15_000) });

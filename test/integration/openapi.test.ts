@@ -17,12 +17,13 @@ type Json = Record<string, unknown>;
 type Doc = { openapi: string; paths: Record<string, Record<string, Json>>; components: { schemas: Record<string, Json> } };
 
 let c: ProcessCluster;
-let teardown: () => Promise<void>;
+let teardown: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   ({ cluster: c, teardown } = await startCluster('openapi', { participants: 1 }));
 });
-afterAll(() => teardown());
+// A start that failed leaves nothing to tear down, and must not hide its own error behind another.
+afterAll(() => teardown?.());
 
 /** The contract's routes (design.md section 4), by service: each must be in that service's document. */
 const CONTRACT = {
