@@ -235,10 +235,14 @@ export class EffectDriver<R, E extends { kind: string }> {
       p = Promise.reject(error);
     }
     // Record the failure at once, so batches queued behind this one drop their effects.
-    return p.catch((error: unknown) => {
+    const guarded = p.catch((error: unknown) => {
       this.fail(error);
       throw error;
     });
+    // The batch awaits this only once every earlier batch is done; until then a rejection would have
+    // no handler, and Node reports it as unhandled (a service dies with a stack trace, not fail-stop).
+    guarded.catch(() => undefined);
+    return guarded;
   }
 
   private fail(error: unknown): void {

@@ -82,6 +82,39 @@ describe('EffectDriver', () => {
     expect(fatal).toHaveLength(1);
     expect(driver.poisoned).toBe(true);
   });
+
+  it("leaves no unhandled rejection when a later batch's write fails while an earlier batch's is in flight", async () => {
+    // Found by the simulator (seed 985): the failed write's promise waited, with no handler, behind
+    // the earlier batch; Node reports that as an unhandled rejection, which kills a service with a
+    // stack trace instead of the driver's fail-stop.
+    const log = controlledLog();
+    const events: string[] = [];
+    const fatal: unknown[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const driver = new EffectDriver<string, Eff>({
+        persist: (r) => log.persist(r),
+        execute: (e) => void events.push(e.kind === 'send' ? e.to : ''),
+        onFatal: (e) => fatal.push(e),
+      });
+      const a = driver.run([{ kind: 'persist', record: 'a', sync: true }, { kind: 'send', to: 'after-a' }]);
+      const b = driver.run([{ kind: 'persist', record: 'b', sync: true }, { kind: 'send', to: 'after-b' }]);
+      log.pending[1]?.reject(new Error('EIO'));
+      await flush();
+      await flush();
+      expect(unhandled).toEqual([]);
+      expect(fatal).toHaveLength(1);
+      log.pending[0]?.resolve();
+      await Promise.all([a, b]);
+      // The earlier batch was already accepted when the write failed; nothing of the failed one runs.
+      expect(events).not.toContain('after-b');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('EffectDriver crash points', () => {

@@ -16,7 +16,8 @@
  *   a transaction writes its ABORTED lazily, and one lost in a crash after the
  *   ack is later "learned" as committed from a coordinator that forgot it.
  */
-import { step as coordinatorStep } from '../../coordinator/core/index.ts';
+import { snapshotOf, step as coordinatorStep, type CoordinatorEffect, type CoordinatorSnapshot, type CoordinatorState } from '../../coordinator/core/index.ts';
+import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
 import { step as participantStep } from '../../participant/core/index.ts';
 import type { CoordinatorStep } from './coordinator-node.ts';
 import type { ParticipantStep } from './participant-node.ts';
@@ -25,6 +26,10 @@ import type { PlantedBug } from './profile.ts';
 export interface Planted {
   readonly coordinatorStep?: CoordinatorStep;
   readonly participantStep?: ParticipantStep;
+  /** What the coordinator's checkpoint keeps of its state. */
+  readonly coordinatorSnapshot?: (state: CoordinatorState) => CoordinatorSnapshot;
+  /** The effect driver every node runs. */
+  readonly newDriver?: <R, E extends { kind: string }>(hooks: DriverHooks<R, E>) => EffectDriver<R, E>;
 }
 
 const commitWithoutAllVotes: CoordinatorStep = (state, event) => {
@@ -69,6 +74,27 @@ const dropAbortForcedOnRecovery: ParticipantStep = (state, event) => {
   return participantStep(state, { ...event, records });
 };
 
+const forgetCommitAfterFirstAck: CoordinatorStep = (state, event) => {
+  const r = coordinatorStep(state, event);
+  const at = r.effects.findIndex((e) => e.kind === 'crashPoint' && e.point === 'coordinator.after-first-commit-sent');
+  if (at < 0 || event.type !== 'decisionAcked') return r;
+  const end: CoordinatorEffect = { kind: 'persist', record: { type: 'END', txId: event.txId }, sync: false };
+  return { state: r.state, effects: [...r.effects.slice(0, at), end, ...r.effects.slice(at)] };
+};
+
+const checkpointDropsOwedCommits = (state: CoordinatorState): CoordinatorSnapshot => {
+  const s = snapshotOf(state);
+  return { ...s, decided: s.decided.filter((d) => d.outcome !== 'committed') };
+};
+
+/** A driver that issues a step's writes only after the step's outward effects have run. */
+class SendsBeforePersistDriver<R, E extends { kind: string }> extends EffectDriver<R, E> {
+  override run(effects: readonly E[]): Promise<void> {
+    void super.run(effects.filter((e) => e.kind !== 'persist'));
+    return super.run(effects.filter((e) => e.kind === 'persist'));
+  }
+}
+
 export function plant(bug: PlantedBug | undefined): Planted {
   switch (bug) {
     case undefined:
@@ -83,5 +109,11 @@ export function plant(bug: PlantedBug | undefined): Planted {
       return { coordinatorStep: hideHeuristicMixed };
     case 'drop-abort-forced-on-recovery':
       return { participantStep: dropAbortForcedOnRecovery };
+    case 'forget-commit-after-first-ack':
+      return { coordinatorStep: forgetCommitAfterFirstAck };
+    case 'checkpoint-drops-owed-commits':
+      return { coordinatorSnapshot: checkpointDropsOwedCommits };
+    case 'driver-sends-before-persist':
+      return { newDriver: (hooks) => new SendsBeforePersistDriver(hooks) };
   }
 }

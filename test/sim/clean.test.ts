@@ -13,7 +13,8 @@ describe('the real cores under seeded faults', () => {
     expect(t.aborted).toBeGreaterThan(0);
     expect(t.unknown).toBeGreaterThan(0);
     const kinds = ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late'];
-    for (const kind of [...kinds, 'crash-after-prepared', 'crash-after-lazy-reply']) {
+    const targeted = ['crash-after-prepared', 'crash-after-lazy-reply', 'crash-after-first-ack', 'crash-commit-owed', 'checkpoint-commit-owed', 'crash-before-commit-logged'];
+    for (const kind of [...kinds, ...targeted]) {
       expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
     }
     expect(t.crashes).toBeGreaterThan(0);
@@ -28,6 +29,11 @@ describe('the real cores under seeded faults', () => {
     for (const flow of ['whole', 'commit', 'client-abort', 'timeout']) expect(t.flows[flow] ?? 0, flow).toBeGreaterThan(0);
     expect(t.heuristics).toBeGreaterThan(0);
     expect(t.heuristicMixed).toBeGreaterThan(0);
+    // The real effect driver ran with writes and applies in flight across events, and its lanes let
+    // the queue move past an apply in flight (shared/driver.ts `lanesOf`).
+    expect(t.slowSyncs).toBeGreaterThan(0);
+    expect(t.slowApplies).toBeGreaterThan(0);
+    expect(t.overtakes).toBeGreaterThan(0);
   });
 
   it('without faults, commit every transfer the balances allow and leave nothing unknown', async () => {

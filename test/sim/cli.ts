@@ -40,7 +40,7 @@ export function registerSimulateCommand(program: Command): void {
     .addOption(opt('--transactions <n>', 'bank transfers per seed').argParser(intArg('transactions', 1, TRANSACTIONS_MAX)).default(TRANSACTIONS_DEFAULT))
     .addOption(opt('--json', 'print one JSON object on stdout').default(false))
     .addOption(opt('--protocol <variant>', "the coordinator's presumption; 'mixed' draws one per seed (presumed abort on half the seeds, presumed commit on a third)").choices([...PROTOCOLS, 'mixed']).default('mixed'))
-    .addOption(opt('--bug <name>', 'plant a bug in the cores, to watch the checks catch it').choices(PLANTED_BUGS))
+    .addOption(opt('--bug <name>', 'plant a bug in the cores or the driver, to watch the checks catch it').choices(PLANTED_BUGS))
     .action(async (flags: SimulateFlags) => {
       const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => i + 1);
       const totals = await runSeeds(seeds, {
@@ -72,6 +72,7 @@ export function render(t: RunTotals, replay: string | undefined): string {
     `transactions   ${t.transactions}: committed ${t.committed}, aborted ${t.aborted}, unknown ${t.unknown} (of which ${t.unknownCommitted} ended committed)`,
     `flows          ${Object.entries(t.flows).map(([k, v]) => `${k} ${v}`).join(', ')} (transactions)`,
     `heuristics     ${t.heuristics} made by hand, ${t.heuristicMixed} reported heuristic-mixed`,
+    `driver         ${t.slowSyncs} fsyncs and ${t.slowApplies} applies took simulated time; ${t.overtakes} effects ran past a laned apply in flight`,
     `messages       ${t.messages}`,
     `setups         ${[...Object.entries(t.disks).map(([k, v]) => `${k} WAL ${v}`), ...Object.entries(t.protocols).map(([k, v]) => `${k} ${v}`)].join(', ')} (seeds)`,
     `faults         ${Object.entries(t.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,

@@ -1,9 +1,10 @@
 /**
- * The coordinator as a simulated process: the real coordinator core, the
- * simulator's driver, a MemoryLog disk, and the calls to participants mapped
- * to transport events the way the HTTP transport maps them
- * (coordinator/adapters/http-transport.ts).
+ * The coordinator as a simulated process: the real coordinator core and effect
+ * driver, a simulated disk, and the calls to participants turned into
+ * transport events by the HTTP transport's own mapping
+ * (coordinator/adapters/answers.ts).
  */
+import { answerOf, failureOf } from '../../coordinator/adapters/answers.ts';
 import {
   initialState,
   snapshotOf,
@@ -13,13 +14,13 @@ import {
   type CoordinatorEvent,
   type CoordinatorRecord,
   type CoordinatorState,
+  type CoordinatorSnapshot,
   type SendEffect,
-  type SendFailure,
   type TransportEvent,
 } from '../../coordinator/core/index.ts';
 import { coordinatorCodec, decodeSnapshot, encodeSnapshot } from '../../coordinator/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
-import { asTxId, type Outcome, type TxId } from '../../shared/types.ts';
+import { TransportError } from '../../shared/http/client.ts';
 import { checkHeuristicReport } from './checks.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
@@ -40,12 +41,12 @@ export interface CoordinatorNodeOptions {
    * steps: a forgotten transaction is unknown, and an inquiry about it hears the presumption.
    */
   readonly finishedKeep?: number;
+  /** What a checkpoint keeps of the state; a planted bug replaces it. */
+  readonly snapshot?: (state: CoordinatorState) => CoordinatorSnapshot;
 }
 
 interface SendContext {
-  readonly txId: TxId;
-  readonly participant: string;
-  readonly type: SendEffect['message']['type'];
+  readonly effect: SendEffect;
 }
 
 export const SIM_URL = (node: string): string => `sim://${node}`;
@@ -53,6 +54,8 @@ export const SIM_URL = (node: string): string => `sim://${node}`;
 export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent, CoordinatorEffect, CoordinatorRecord> {
   state: CoordinatorState;
   private readonly stepFn: CoordinatorStep;
+  /** Transactions already offered to the fault injector as owing a commit, in this incarnation. */
+  private owedOffered = new Set<string>();
 
   constructor(
     host: Host,
@@ -82,8 +85,10 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     this.boot();
     const opened = await this.disk.open();
     if (opened.torn) this.host.stats.fault('torn-write');
+    this.opened(opened.lastLsn, opened.checkpointLsn);
+    this.owedOffered = new Set();
     this.state = initialState(this.options.config);
-    await this.feed({
+    await this.recover({
       type: 'recover',
       now: this.now,
       entries: opened.records,
@@ -95,12 +100,14 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     return this.stepFn(state, event);
   }
 
-  protected snapshot(): Uint8Array {
-    return encodeSnapshot(snapshotOf(this.state));
+  protected snapshot(state: CoordinatorState): Uint8Array {
+    return encodeSnapshot((this.options.snapshot ?? snapshotOf)(state));
   }
 
   async onRequest(msg: RequestMsg): Promise<void> {
     const p = msg.payload;
+    // Outcome inquiries are answered while recovering (the core says "pending" until it knows), as in the service.
+    if (this.recovering && p.type !== 'getOutcome') return this.refuse(msg);
     if (p.type === 'runWhole') {
       const requestId = this.hold(msg);
       return this.feed({ type: 'runWhole', requestId, now: this.now, branches: p.branches });
@@ -128,7 +135,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     if (e.kind !== 'send') return;
     const payload: RequestPayload = e.message.type === 'prepare' ? { type: 'prepare', body: e.message.body } : { type: e.message.type, body: e.message.body };
     if (e.message.type === 'commit') this.host.ghost.commitSent(e.message.body.txId);
-    const context: SendContext = { txId: e.message.body.txId, participant: e.to, type: e.message.type };
+    const context: SendContext = { effect: e };
     this.host.request(this, this.options.nodeOf(e.url), payload, e.timeoutMs ?? TIMING.callTimeoutMs, context);
   }
 
@@ -144,10 +151,11 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     if (outcome === 'aborted' && tm !== 'committed') this.host.ghost.tmDecided(payload.txId, 'aborted', 'the coordinator answered an inquiry with aborted');
   }
 
-  /** Mirrors coordinator/adapters/http-transport.ts: each call ends as exactly one transport event. */
+  /** Each call ends as exactly one transport event, mapped by the HTTP transport's own code. */
   async onCallResult(context: unknown, result: CallResult): Promise<void> {
-    const c = context as SendContext;
-    return this.feed(transportEvent(c, result, this.now));
+    const e = (context as SendContext).effect;
+    const answer = result.kind === 'answer' ? answerOf(e, result.status, result.body) : failureOf(e, new TransportError(result.error, `sim: ${result.error}`, e.url));
+    return this.feed({ ...answer, now: this.now } as TransportEvent);
   }
 
   protected observe(before: CoordinatorState, event: CoordinatorEvent, result: StepResult<CoordinatorState, CoordinatorEffect>): void {
@@ -181,7 +189,24 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
         checkHeuristicReport(ghost, g, tx.outcome, tx.heuristicMixed, delivered);
       }
     }
+    this.watchOwedCommits(event, result.state);
     this.forgetBeyond(this.options.finishedKeep);
+  }
+
+  /**
+   * A commit one participant acknowledged and another has failed to receive at least once: the
+   * window a crash (after a checkpoint, perhaps) must not lose. Offered to the fault injector once
+   * per transaction and incarnation.
+   */
+  private watchOwedCommits(event: CoordinatorEvent, state: CoordinatorState): void {
+    if (event.type !== 'decisionFailed' && event.type !== 'decisionAcked') return;
+    const tx = state.txs.get(event.txId);
+    if (tx?.outcome !== 'committed' || this.owedOffered.has(tx.txId)) return;
+    const targets = tx.branches.filter((b) => b.target);
+    if (targets.some((b) => b.acked) && targets.some((b) => !b.acked && b.attempts > 0)) {
+      this.owedOffered.add(tx.txId);
+      this.host.commitOwed(this.id);
+    }
   }
 
   /** Drops all but the newest `keep` finished transactions (see `finishedKeep`). */
@@ -206,35 +231,4 @@ function touched(event: CoordinatorEvent, effects: readonly CoordinatorEffect[])
     else if (e.kind === 'send') ids.add(e.message.body.txId);
   }
   return ids;
-}
-
-const httpFailure = (status: number): SendFailure => (status >= 500 ? 'server-error' : 'rejected');
-const VOTES = new Set(['yes', 'no', 'read-only']);
-const STATES = new Set(['prepared', 'committed', 'aborted', 'unknown']);
-
-function transportEvent(c: SendContext, r: CallResult, now: number): TransportEvent {
-  const base = { txId: asTxId(c.txId), participant: c.participant, now };
-  if (c.type === 'prepare') {
-    if (r.kind === 'error') return { type: 'prepareFailed', ...base, error: r.error };
-    if (r.status !== 200) return { type: 'prepareFailed', ...base, error: httpFailure(r.status), message: `HTTP ${r.status}` };
-    const data = r.body as { vote?: unknown; reason?: unknown; state?: unknown };
-    if (typeof data.vote !== 'string' || !VOTES.has(data.vote)) return { type: 'prepareFailed', ...base, error: 'server-error', message: 'no valid vote' };
-    return {
-      type: 'prepareResult',
-      ...base,
-      vote: data.vote as 'yes' | 'no' | 'read-only',
-      ...(typeof data.reason === 'string' ? { reason: data.reason } : {}),
-      ...(typeof data.state === 'string' && STATES.has(data.state) ? { state: data.state as 'committed' } : {}),
-    };
-  }
-  const decided: Outcome = c.type === 'commit' ? 'committed' : 'aborted';
-  if (r.kind === 'error') return { type: 'decisionFailed', ...base, error: r.error };
-  // A 409 means the participant holds the other outcome: reported, never retried away.
-  if (r.status === 409) return { type: 'decisionAcked', ...base, heuristic: decided === 'committed' ? 'aborted' : 'committed' };
-  if (r.status !== 200) return { type: 'decisionFailed', ...base, error: httpFailure(r.status), message: `HTTP ${r.status}` };
-  const data = r.body as { state?: unknown; heuristic?: unknown };
-  const heuristic = data.heuristic === 'committed' || data.heuristic === 'aborted' ? data.heuristic : undefined;
-  const contrary = (data.state === 'committed' || data.state === 'aborted') && data.state !== decided ? data.state : undefined;
-  const reported = heuristic ?? contrary;
-  return { type: 'decisionAcked', ...base, ...(reported ? { heuristic: reported } : {}) };
 }

@@ -12,8 +12,7 @@
  *   changes not yet synced may vanish.
  *
  * The disk tells the ghost when each record becomes durable: a forced append
- * or a sync makes everything appended so far durable (the simulator's driver
- * awaits each append before the next), and after a crash whatever the WAL
+ * or a sync makes everything appended before it durable, and after a crash whatever the WAL
  * recovers is on disk. It also checks the WAL's own promise: every record it
  * called durable comes back after a crash, byte for byte.
  */
@@ -29,6 +28,9 @@ export interface Opened<R> {
   readonly records: readonly R[];
   readonly checkpoint?: Uint8Array;
   readonly torn: boolean;
+  /** The LSN of the last record the log holds, and of its checkpoint (0 without one). */
+  readonly lastLsn: number;
+  readonly checkpointLsn: number;
 }
 
 /** The storage under a log, and how it fails. */
@@ -135,6 +137,8 @@ export class SimDisk<R extends { type: string }> {
       records,
       ...(recovered.checkpoint ? { checkpoint: recovered.checkpoint.data } : {}),
       torn: recovered.tornTail !== undefined,
+      lastLsn: log.lastLsn,
+      checkpointLsn: recovered.checkpoint?.lsn ?? 0,
     };
   }
 
@@ -158,12 +162,21 @@ export class SimDisk<R extends { type: string }> {
     return this.volatile.length;
   }
 
+  /**
+   * Writes a record. Its LSN is taken when the append is issued (the log numbers appends in the
+   * order they are made), so appends issued together by the driver stay in order here too.
+   */
   async append(record: R, sync: boolean): Promise<void> {
     const log = this.opened();
     const { type, payload } = this.codec.encode(record);
-    const lsn = await log.append(type, payload, { durable: sync });
+    const before = log.lastLsn;
+    const written = log.append(type, payload, { durable: sync });
+    const lsn = log.lastLsn;
+    // Refused at once (a poisoned log): nothing was written.
+    if (lsn === before) return written.then(() => undefined);
     this.volatile.push({ lsn, record });
     this.pendingBytes.set(lsn, { type, payload });
+    await written;
     if (sync) this.durableUpTo(lsn);
   }
 

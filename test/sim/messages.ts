@@ -74,7 +74,15 @@ export type SimEvent =
   | { readonly kind: 'resource'; readonly node: NodeId; readonly incarnation: number; readonly event: ParticipantEvent }
   /** The WAL's background flush makes lazy writes durable. */
   | { readonly kind: 'flush'; readonly node: NodeId; readonly incarnation: number }
-  | { readonly kind: 'crash'; readonly node: NodeId }
+  /**
+   * A node's slow I/O completes (an fdatasync, a resource's apply): `done` resumes the effect
+   * driver's call that waits for it, in the incarnation that started it.
+   */
+  | { readonly kind: 'io'; readonly node: NodeId; readonly incarnation: number; readonly what: string; readonly done: () => void }
+  /** A node takes a checkpoint now (the services' interval checkpoint, placed where it hurts). */
+  | { readonly kind: 'checkpoint'; readonly node: NodeId }
+  /** A crash at a chosen moment; a targeted one says how long the node stays down at most. */
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly downtimeMsMax?: number }
   | { readonly kind: 'restart'; readonly node: NodeId }
   | { readonly kind: 'partition'; readonly id: number; readonly links: readonly (readonly [NodeId, NodeId])[]; readonly oneWay: boolean }
   | { readonly kind: 'unpartition'; readonly id: number }

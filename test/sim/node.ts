@@ -2,17 +2,27 @@
  * What every simulated service shares: a process that is up or down, an
  * incarnation number that changes at each restart, its timers, the requests
  * it holds (awaiting a `reply` effect) and the calls it has made (awaiting an
- * answer), and the simulator's own effect driver.
+ * answer), and the services' own effect driver (shared/driver.ts), the same
+ * code that orders the services' effects.
  *
- * The driver keeps the services' order rule: a step's `persist` effects are
- * written (and synced where asked) before any of its outward effects run. It
- * walks the effects in the order the core emitted them, so a `crashPoint` is
- * reached exactly where it stands among the writes: a crash at
- * "before-commit-logged" finds the COMMITTED record unwritten, one at
- * "after-commit-logged" finds it durable and nothing told. A failed write
- * fail-stops the node: nothing after it runs.
+ * The hooks given to the driver do what the services' host (shared/runtime.ts)
+ * does with each effect, on simulated I/O: a persist is a write to the
+ * simulated disk, and a forced one waits a few simulated milliseconds for its
+ * fdatasync, so events and crashes fall between a write and its durability;
+ * a participant's resource apply takes simulated time too, on the driver's
+ * lanes. A crash point may crash the node exactly where it stands: the seed's
+ * choice is drawn when the step's effects are queued, and a step with a point
+ * that will crash runs in the driver's exact order, as an armed point does in
+ * the services. A crash throws in the driver's hook, so the driver runs nothing
+ * more for the dead incarnation; a failed write fail-stops the node through
+ * the driver's `onFatal`.
+ *
+ * Checkpoints are queued behind the steps, as the host queues them: the state
+ * is captured when it is queued, at the LSN of the last record queued, and
+ * written when the driver reaches it, once the laned applies before it landed.
  */
-import type { CrashPointEffect, PersistEffect, StepResult } from '../../shared/core.ts';
+import type { CrashPointEffect, StepResult } from '../../shared/core.ts';
+import type { DriverHooks, EffectDriver } from '../../shared/driver.ts';
 import type { Prng } from '../../scenarios/prng.ts';
 import type { SimDisk } from './disk.ts';
 import type { Ghost } from './ghost.ts';
@@ -23,6 +33,12 @@ import type { Stats } from './stats.ts';
 export type CallResult =
   | { readonly kind: 'answer'; readonly status: number; readonly body: unknown }
   | { readonly kind: 'error'; readonly error: 'timeout' | 'unreachable' | 'reset' };
+
+/** Where and how a crash point kills a node, when the seed says it does. */
+export interface CrashPlan {
+  readonly reason: string;
+  readonly downtimeMsMax?: number;
+}
 
 /** What a node may ask of the world it lives in. */
 export interface Host {
@@ -41,12 +57,21 @@ export interface Host {
   /** Makes a call: the answer, a failure or a timeout reaches `from.onCallResult` with `context`. */
   request(from: Endpoint, to: NodeId, payload: RequestPayload, timeoutMs: number, context: unknown): void;
   respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown): void;
-  /** Whether to crash `node` at this crash point; true when it crashed there. */
-  crashAt(node: NodeId, point: string): boolean;
+  /** Whether `node` will crash when it reaches this crash point (drawn when the step is queued). */
+  crashDraw(node: NodeId, point: string): CrashPlan | undefined;
+  /** The node dies now. */
+  crash(node: NodeId, reason: string, downtimeMsMax?: number): void;
+  /**
+   * `node` (the coordinator) failed to deliver a commit that another participant already
+   * acknowledged: it may take a checkpoint and crash soon after, when the seed says so.
+   */
+  commitOwed(node: NodeId): void;
   /** Whether `node` loses power now, an answer having left while a write of its is not durable; true when it crashed. */
   crashAfterLazyReply(node: NodeId): boolean;
   /** A write failed: the node stops (and is restarted later). */
   failStop(node: NodeId, error: unknown): void;
+  /** The effect driver a node runs: the real one, or a planted bug's. */
+  newDriver<R, E extends { kind: string }>(hooks: DriverHooks<R, E>): EffectDriver<R, E>;
   /** Whether faults are still being injected. */
   readonly faultsOn: boolean;
   /** Records between checkpoints, or 0 for none. */
@@ -73,6 +98,27 @@ interface Inbound {
 
 type CommonOutward = { readonly kind: 'reply' | 'setTimer' | 'cancelTimer' | 'log' } & Record<string, unknown>;
 
+/** A checkpoint of the state as of its place in the step order (the host's `checkpoint` effect). */
+interface CheckpointEffect<S> {
+  readonly kind: 'checkpoint';
+  readonly lsn: number;
+  readonly state: S;
+}
+
+/** Thrown inside the driver's hooks once the node is dead: the driver stops there and runs nothing more. */
+class Crashed extends Error {
+  constructor(node: NodeId) {
+    super(`${node} crashed`);
+  }
+}
+
+/**
+ * Lets every promise chain that waits on nothing but other promises run to its end. The simulated
+ * world does no real I/O and sets no real timer, so one macrotask turn drains them all, in an order
+ * fixed by the code and the seed: a seed still replays exactly.
+ */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R extends { readonly type: string }> implements Endpoint {
   up = false;
   incarnation = 0;
@@ -80,9 +126,18 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
   readonly calls = new Map<number, unknown>();
   protected readonly timers = new Map<string, number>();
   protected readonly inbound = new Map<string, Inbound>();
+  private driver: EffectDriver<R, Eff | CheckpointEffect<S>> | undefined;
+  /** The crash choices of the crash points queued and not yet reached, in queue order. */
+  private crashPlans: (CrashPlan | undefined)[] = [];
+  /** Whether the step being queued has a crash point that will crash (read by the driver's `isArmed`). */
+  private armed = false;
+  /** From a start until the recovery step's writes are durable: requests are refused meanwhile. */
+  recovering = false;
   private requestSeq = 0;
   private flushPending = false;
-  private recordsSinceCheckpoint = 0;
+  /** The LSN of the last record queued (written or not yet), and of the last checkpoint queued. */
+  private lsnQueued = 0;
+  private checkpointLsn = 0;
   private checkpointing = false;
 
   constructor(
@@ -94,12 +149,16 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
   protected abstract coreStep(state: S, event: Ev): StepResult<S, Eff>;
   /** The ghost watches each step: what was decided, what was received. */
   protected abstract observe(before: S, event: Ev, result: StepResult<S, Eff>): void;
-  /** Effects other than persist, crashPoint, reply, timers and log. */
-  protected abstract executeOther(effect: Eff): void;
+  /** Effects other than persist, crashPoint, reply, timers and log. May return a promise (slow I/O). */
+  protected abstract executeOther(effect: Eff): void | Promise<void>;
+  /** The driver lanes of an effect (shared/driver.ts `lanesOf`); none by default. */
+  protected lanesOf(_effect: Eff): readonly string[] | undefined {
+    return undefined;
+  }
   /** A reply is about to leave for a request. */
   protected abstract onReply(payload: RequestPayload, status: number, body: unknown): void;
-  /** Encodes the state (and the resource) for a checkpoint; called between steps. */
-  protected abstract snapshot(): Uint8Array;
+  /** Encodes `state` (and the resource as it is now) for a checkpoint. */
+  protected abstract snapshot(state: S): Uint8Array;
   abstract onRequest(msg: RequestMsg): Promise<void>;
   abstract onCallResult(context: unknown, result: CallResult): Promise<void>;
   /** Brings the process up on what its disk kept. */
@@ -109,14 +168,71 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     return this.host.nodeNow(this.id);
   }
 
-  /** Feeds one event to the core and runs its effects. */
+  /** Feeds one event to the core, queues its effects, and runs them as far as they go without simulated time passing. */
   async feed(event: Ev): Promise<void> {
-    if (!this.up) return;
+    // Not awaited: a step's effects may wait on simulated time (an fsync, an apply), which passes only between events.
+    void this.step(event);
+    await settle();
+  }
+
+  /**
+   * Feeds the recovery event. Like the services' host, the node takes no request (a 503) until
+   * every record recovery wrote is durable: see `recovering`.
+   */
+  protected async recover(event: Ev): Promise<void> {
+    const incarnation = this.incarnation;
+    this.recovering = true;
+    void this.step(event)?.then(() => {
+      if (incarnation === this.incarnation) this.recovering = false;
+    });
+    await settle();
+  }
+
+  /** Answers a request the node cannot take now, as the services do while recovering. */
+  protected refuse(msg: RequestMsg): void {
+    this.host.respond(this.id, msg.from, msg.callId, 503, { error: { code: 'unavailable', message: `${this.id} is recovering` } });
+  }
+
+  private step(event: Ev): Promise<void> | undefined {
+    if (!this.up) return undefined;
     const before = this.state;
     const result = this.coreStep(before, event);
     this.state = result.state;
     this.observe(before, event, result);
-    await this.run(result.effects);
+    const done = this.queue(result.effects);
+    if (this.host.checkpointEveryRecords > 0 && this.lsnQueued - this.checkpointLsn >= this.host.checkpointEveryRecords) this.checkpoint();
+    return done;
+  }
+
+  private queue(effects: readonly (Eff | CheckpointEffect<S>)[]): Promise<void> | undefined {
+    const driver = this.driver;
+    if (!driver) return undefined;
+    this.armed = false;
+    for (const e of effects) {
+      if (e.kind === 'persist') this.lsnQueued++;
+      else if (e.kind === 'crashPoint') {
+        const plan = this.host.crashDraw(this.id, (e as unknown as CrashPointEffect).point);
+        this.crashPlans.push(plan);
+        if (plan) this.armed = true;
+      }
+    }
+    return driver.run(effects);
+  }
+
+  /** Queues a checkpoint of the state as it is now, at the LSN of the last record queued; false when there is nothing new to keep. */
+  checkpoint(): boolean {
+    if (!this.up || this.checkpointing || this.lsnQueued === 0 || this.lsnQueued === this.checkpointLsn) return false;
+    this.checkpointing = true;
+    this.checkpointLsn = this.lsnQueued;
+    void this.queue([{ kind: 'checkpoint', lsn: this.lsnQueued, state: this.state }]);
+    return true;
+  }
+
+  /** A checkpoint now (the interval checkpoint of the services), run as far as it goes. */
+  async checkpointNow(): Promise<boolean> {
+    const queued = this.checkpoint();
+    await settle();
+    return queued;
   }
 
   protected newRequestId(): string {
@@ -129,44 +245,68 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     return requestId;
   }
 
-  private async run(effects: readonly Eff[]): Promise<void> {
-    const outward: Eff[] = [];
-    for (const e of effects) {
-      if (!this.up) return;
-      if (e.kind === 'persist') {
-        const p = e as unknown as PersistEffect<R>;
-        if (!(await this.persist(p.record, p.sync))) return;
-      } else if (e.kind === 'crashPoint') {
-        if (this.host.crashAt(this.id, (e as unknown as CrashPointEffect).point)) return;
-      } else {
-        outward.push(e);
-      }
-    }
-    let replied = false;
-    for (const e of outward) {
-      if (!this.up) return;
-      if (e.kind === 'reply') replied = true;
-      this.execute(e);
-    }
-    // The answer is on the wire; the background flush has not run yet.
-    if (replied && this.disk.unsynced > 0 && this.host.crashAfterLazyReply(this.id)) return;
-    await this.maybeCheckpoint();
+  /** Throws once the incarnation that queued an effect is gone. */
+  private alive(incarnation: number): void {
+    if (!this.up || incarnation !== this.incarnation) throw new Crashed(this.id);
   }
 
-  private async persist(record: R, sync: boolean): Promise<boolean> {
-    if (sync) this.maybeFailSync();
-    try {
-      await this.disk.append(record, sync);
-    } catch (error) {
-      this.host.failStop(this.id, error);
-      return false;
-    }
-    this.recordsSinceCheckpoint++;
-    if (!sync && !this.flushPending) {
-      this.flushPending = true;
-      this.host.schedule(this.host.rng.int(TIMING.flushMinMs, TIMING.flushMaxMs), { kind: 'flush', node: this.id, incarnation: this.incarnation });
-    }
+  /** Waits `delayMs` of simulated time in this incarnation; never resolves if the node dies first. */
+  protected ioWait(what: string, delayMs: number): Promise<void> {
+    return new Promise((done) => this.host.schedule(delayMs, { kind: 'io', node: this.id, incarnation: this.incarnation, what, done }));
+  }
+
+  /** An `io` event: the wait it ends resumes, if its incarnation is still up. */
+  async ioDone(incarnation: number, done: () => void): Promise<boolean> {
+    if (!this.up || incarnation !== this.incarnation) return false;
+    done();
+    await settle();
     return true;
+  }
+
+  private newDriver(): EffectDriver<R, Eff | CheckpointEffect<S>> {
+    const incarnation = this.incarnation;
+    return this.host.newDriver<R, Eff | CheckpointEffect<S>>({
+      persist: async (record, sync) => {
+        this.alive(incarnation);
+        await this.persist(record, sync);
+        this.alive(incarnation);
+      },
+      execute: (effect) => {
+        this.alive(incarnation);
+        if ((this.driver?.lanedInFlight ?? 0) > 0) this.host.stats.overtakes++;
+        return this.execute(effect);
+      },
+      onFatal: (error) => {
+        if (error instanceof Crashed || !this.up || incarnation !== this.incarnation) return;
+        this.host.failStop(this.id, error);
+      },
+      isArmed: () => this.armed,
+      lanesOf: (effect) => (effect.kind === 'checkpoint' ? undefined : this.lanesOf(effect as Eff)),
+    });
+  }
+
+  private async persist(record: R, sync: boolean): Promise<void> {
+    if (!sync) {
+      await this.disk.append(record, false);
+      if (!this.flushPending) {
+        this.flushPending = true;
+        this.host.schedule(this.host.rng.int(TIMING.flushMinMs, TIMING.flushMaxMs), { kind: 'flush', node: this.id, incarnation: this.incarnation });
+      }
+      return;
+    }
+    this.maybeFailSync();
+    const fsyncMs = this.host.rng.int(TIMING.fsyncMinMs, TIMING.fsyncMaxMs);
+    if (fsyncMs === 0) {
+      await this.disk.append(record, true);
+      return;
+    }
+    // Written now, in step order; durable only when the fdatasync returns, a little later.
+    this.host.stats.slowSyncs++;
+    const incarnation = this.incarnation;
+    await this.disk.append(record, false);
+    await this.ioWait('fsync', fsyncMs);
+    this.alive(incarnation);
+    await this.disk.flush();
   }
 
   private maybeFailSync(): void {
@@ -189,25 +329,38 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     }
   }
 
-  private async maybeCheckpoint(): Promise<void> {
-    const every = this.host.checkpointEveryRecords;
-    if (every === 0 || this.checkpointing || this.recordsSinceCheckpoint < every || !this.up) return;
-    const lsn = this.disk.lastLsn;
-    if (lsn === 0) return;
-    this.checkpointing = true;
+  private async writeCheckpoint(c: CheckpointEffect<S>): Promise<void> {
+    const incarnation = this.incarnation;
+    // The laned applies queued before this point belong to the state it captures (as in the host).
+    await this.driver?.lanesIdle();
+    this.alive(incarnation);
+    const bytes = this.snapshot(c.state);
+    // Written off the queue, as the host does: later effects need not wait for the checkpoint's fsync.
+    void this.saveCheckpoint(incarnation, c.lsn, bytes);
+  }
+
+  private async saveCheckpoint(incarnation: number, lsn: number, bytes: Uint8Array): Promise<void> {
     try {
       this.maybeFailSync();
-      await this.disk.checkpoint(lsn, this.snapshot());
-      this.recordsSinceCheckpoint = 0;
-      this.host.note(`checkpoint@${lsn}`);
+      await this.disk.checkpoint(lsn, bytes);
+      if (this.up && incarnation === this.incarnation) this.host.note(`checkpoint@${lsn}`);
     } catch (error) {
-      this.host.failStop(this.id, error);
+      // The host logs a failed checkpoint and goes on: the log still has every record. A failed
+      // sync poisons the log, though, and the next write fail-stops the node.
+      if (this.up && incarnation === this.incarnation) this.host.note(`checkpoint@${lsn} failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
-      this.checkpointing = false;
+      if (incarnation === this.incarnation) this.checkpointing = false;
     }
   }
 
-  private execute(e: Eff): void {
+  private execute(e: Eff | CheckpointEffect<S>): void | Promise<void> {
+    if (e.kind === 'checkpoint') return this.writeCheckpoint(e as CheckpointEffect<S>);
+    if (e.kind === 'crashPoint') {
+      const plan = this.crashPlans.shift();
+      if (!plan) return;
+      this.host.crash(this.id, plan.reason, plan.downtimeMsMax);
+      throw new Crashed(this.id);
+    }
     const c = e as unknown as CommonOutward;
     switch (c.kind) {
       case 'reply': {
@@ -218,6 +371,8 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
         const status = c['status'] as number;
         this.onReply(held.payload, status, c['body']);
         this.host.respond(this.id, held.from, held.callId, status, c['body']);
+        // The answer is on the wire; a write of this node's may not be durable yet.
+        if (this.disk.unsynced > 0 && this.host.crashAfterLazyReply(this.id)) throw new Crashed(this.id);
         return;
       }
       case 'setTimer': {
@@ -236,7 +391,7 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
         return;
       }
       default:
-        this.executeOther(e);
+        return this.executeOther(e as Eff);
     }
   }
 
@@ -248,7 +403,7 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     return true;
   }
 
-  /** The process dies: memory, timers, connections and held requests are gone; the disk keeps what it keeps. */
+  /** The process dies: memory, timers, connections, held requests and its driver are gone; the disk keeps what it keeps. */
   crash(): Inbound[] {
     this.up = false;
     this.disk.crash();
@@ -256,15 +411,25 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     this.inbound.clear();
     this.calls.clear();
     this.timers.clear();
+    this.driver = undefined;
+    this.crashPlans = [];
     this.flushPending = false;
-    this.recordsSinceCheckpoint = 0;
     this.checkpointing = false;
     return held;
   }
 
+  /** A new incarnation: its own driver, its LSNs counted from what the disk kept. */
   protected boot(): void {
     this.incarnation++;
     this.up = true;
     this.requestSeq = 0;
+    this.driver = this.newDriver();
+    this.crashPlans = [];
+  }
+
+  /** Called once the disk is open: where this incarnation's LSNs start. */
+  protected opened(lastLsn: number, checkpointLsn: number): void {
+    this.lsnQueued = lastLsn;
+    this.checkpointLsn = checkpointLsn;
   }
 }

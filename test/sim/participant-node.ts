@@ -1,14 +1,19 @@
 /**
  * A participant as a simulated process: the real participant core and the
- * built-in key-value resource, the simulator's driver, a MemoryLog disk, and
- * the inquiries (to the coordinator, to peers) mapped to events the way the
- * participant runtime maps them (participant/runtime/runtime.ts).
+ * built-in key-value resource, the real effect driver with the runtime's lanes
+ * (participant/core/lanes.ts), a simulated disk, and the inquiries (to the
+ * coordinator, to peers) mapped to events the way the participant runtime maps
+ * them (participant/runtime/runtime.ts).
  *
  * The resource answers a prepare a few simulated milliseconds later, so aborts,
- * duplicates and crashes can fall between the question and the answer.
+ * duplicates and crashes can fall between the question and the answer; and it
+ * applies a commit or an abort a few milliseconds later on most calls, so the
+ * driver's lanes hold the transaction's reply (and the next lock holder's
+ * prepare) until the apply has landed, while the rest of the queue moves on.
  */
 import {
   checkpointOf,
+  effectLanes,
   initialState,
   prepareEvent,
   step,
@@ -80,8 +85,9 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     if (opened.torn) this.host.stats.fault('torn-write');
     this.kv = new KvStore();
     this.applied = new Map();
+    this.opened(opened.lastLsn, opened.checkpointLsn);
     this.state = initialState(this.config);
-    await this.feed({
+    await this.recover({
       type: 'recover',
       now: this.now,
       records: opened.records,
@@ -93,12 +99,17 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     return this.stepFn(state, event);
   }
 
-  protected snapshot(): Uint8Array {
-    return encodeSnapshot(checkpointOf(this.state, this.kv.snapshot()));
+  protected snapshot(state: ParticipantState): Uint8Array {
+    return encodeSnapshot(checkpointOf(state, this.kv.snapshot()));
+  }
+
+  protected override lanesOf(effect: ParticipantEffect): readonly string[] | undefined {
+    return effectLanes(effect);
   }
 
   async onRequest(msg: RequestMsg): Promise<void> {
     const p = msg.payload;
+    if (this.recovering) return this.refuse(msg);
     const now = this.now;
     switch (p.type) {
       case 'prepare': {
@@ -124,7 +135,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     return this.feed({ type: 'heuristic', requestId: this.newRequestId(), now: this.now, txId, outcome });
   }
 
-  protected executeOther(e: ParticipantEffect): void {
+  protected executeOther(e: ParticipantEffect): void | Promise<void> {
     switch (e.kind) {
       case 'resourcePrepare': {
         let answer: ParticipantEvent;
@@ -137,16 +148,15 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
         this.host.schedule(this.host.rng.int(TIMING.resourceMinMs, TIMING.resourceMaxMs), { kind: 'resource', node: this.id, incarnation: this.incarnation, event: answer });
         return;
       }
-      case 'resourceCommit': {
-        const n = (this.applied.get(e.txId) ?? 0) + 1;
-        this.applied.set(e.txId, n);
-        if (n > 1) this.host.ghost.violation('applied-twice', `${this.id} applied ${e.txId} ${n} times in one incarnation`, e.txId);
-        this.kv.commit(e.txId, e.data);
-        return;
-      }
+      case 'resourceCommit':
+        return this.slowly(() => {
+          const n = (this.applied.get(e.txId) ?? 0) + 1;
+          this.applied.set(e.txId, n);
+          if (n > 1) this.host.ghost.violation('applied-twice', `${this.id} applied ${e.txId} ${n} times in one incarnation`, e.txId);
+          this.kv.commit(e.txId, e.data);
+        });
       case 'resourceAbort':
-        this.kv.abort();
-        return;
+        return this.slowly(() => this.kv.abort());
       case 'resourceRestore':
         this.kv.restore(e.snapshot);
         return;
@@ -163,6 +173,14 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
       default:
         return;
     }
+  }
+
+  /** Runs a resource call now, or after a few simulated milliseconds (the seed says), as a slow database would. */
+  private slowly(call: () => void): void | Promise<void> {
+    const ms = this.host.rng.int(TIMING.applyMinMs, TIMING.applyMaxMs);
+    if (ms === 0) return call();
+    this.host.stats.slowApplies++;
+    return this.ioWait('apply', ms).then(call);
   }
 
   /** The resource's answer, in the incarnation that asked for it. */

@@ -17,6 +17,9 @@ export const PLANTED_BUGS = [
   'forget-decision-before-end',
   'hide-heuristic-mixed',
   'drop-abort-forced-on-recovery',
+  'forget-commit-after-first-ack',
+  'checkpoint-drops-owed-commits',
+  'driver-sends-before-persist',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -85,6 +88,15 @@ export const TIMING = {
   /** A write with sync=false reaches the disk within this (the WAL's periodic flush). */
   flushMinMs: 5,
   flushMaxMs: 400,
+  /**
+   * A forced write's fdatasync completes after this long (0: within the step), so other events,
+   * crashes among them, fall between a write and its durability, as on a real disk.
+   */
+  fsyncMinMs: 0,
+  fsyncMaxMs: 3,
+  /** A resource applies a commit or an abort after this long (0: at once); the driver's lanes wait for it. */
+  applyMinMs: 0,
+  applyMaxMs: 3,
 } as const;
 
 export interface FaultProfile {
@@ -116,12 +128,36 @@ export interface FaultProfile {
    * coordinator aborts, and the participant must recover the transaction from its log.
    */
   readonly afterPreparedCrashP: number;
+  /**
+   * Extra chance of crashing the coordinator at `coordinator.after-first-commit-sent`: one
+   * participant has acknowledged the commit, the others are still owed it, END is not written.
+   */
+  readonly afterFirstAckCrashP: number;
+  /**
+   * Chance that the coordinator, failing to deliver a commit after another participant acked it
+   * (a commit owed to a participant it cannot reach), crashes soon after; and the chance that it
+   * takes a checkpoint just before, so recovery starts from a checkpoint taken while the commit was owed.
+   */
+  readonly owedCommitCrashP: number;
+  readonly owedCommitCheckpointP: number;
+  /**
+   * Extra chance of crashing a participant at `participant.before-commit-logged`: the commit
+   * arrived and is lost with the process, so the participant is owed it again (and is back soon).
+   */
+  readonly beforeCommitCrashP: number;
 }
 
 /** Seeds that lose lazy writes after an answer, and how often they do when they do. */
 const LAZY_LOSS_SEED_P = 0.75;
 const LAZY_LOSS_P_MIN = 0.3;
 const LAZY_LOSS_P_MAX = 1;
+
+/** Seeds that crash the coordinator between a commit's first ack and its END more often, and how often. */
+const OWED_COMMIT_CRASH_SEED_P = 0.6;
+const OWED_COMMIT_CRASH_P_MIN = 0.1;
+const OWED_COMMIT_CRASH_P_MAX = 0.6;
+/** Of those crashes, how many follow a checkpoint. */
+const OWED_COMMIT_CHECKPOINT_P = 0.5;
 
 /** Seeds that crash participants right after PREPARED is durable more often than at other crash points, and how often. */
 const AFTER_PREPARED_CRASH_SEED_P = 0.75;
@@ -142,6 +178,10 @@ export const NO_FAULTS: FaultProfile = {
   clockSkewMsMax: 0,
   lazyLossP: 0,
   afterPreparedCrashP: 0,
+  afterFirstAckCrashP: 0,
+  owedCommitCrashP: 0,
+  owedCommitCheckpointP: 0,
+  beforeCommitCrashP: 0,
 };
 
 /**
@@ -165,5 +205,13 @@ export function drawProfile(rng: Prng, later: Prng): FaultProfile {
     clockSkewMsMax: on(0.5) ? rng.int(1, 30_000) : 0,
     lazyLossP: later.next() < LAZY_LOSS_SEED_P ? LAZY_LOSS_P_MIN + later.next() * (LAZY_LOSS_P_MAX - LAZY_LOSS_P_MIN) : 0,
     afterPreparedCrashP: later.next() < AFTER_PREPARED_CRASH_SEED_P ? AFTER_PREPARED_CRASH_P_MIN + later.next() * (AFTER_PREPARED_CRASH_P_MAX - AFTER_PREPARED_CRASH_P_MIN) : 0,
+    ...owedCommitFaults(later),
   };
+}
+
+/** The faults between a commit's first ack and its END (drawn after the others, from `later`). */
+function owedCommitFaults(later: Prng): Pick<FaultProfile, 'afterFirstAckCrashP' | 'owedCommitCrashP' | 'owedCommitCheckpointP' | 'beforeCommitCrashP'> {
+  if (later.next() >= OWED_COMMIT_CRASH_SEED_P) return { afterFirstAckCrashP: 0, owedCommitCrashP: 0, owedCommitCheckpointP: 0, beforeCommitCrashP: 0 };
+  const level = (): number => OWED_COMMIT_CRASH_P_MIN + later.next() * (OWED_COMMIT_CRASH_P_MAX - OWED_COMMIT_CRASH_P_MIN);
+  return { afterFirstAckCrashP: level(), owedCommitCrashP: level(), owedCommitCheckpointP: OWED_COMMIT_CHECKPOINT_P, beforeCommitCrashP: level() };
 }

@@ -31,6 +31,10 @@ export interface RunTotals {
   /** Heuristic decisions operators made; transactions the coordinator finished reporting heuristic-mixed. */
   readonly heuristics: number;
   readonly heuristicMixed: number;
+  /** The driver at work (./stats.ts): effects run past a laned apply in flight; slow fsyncs and applies. */
+  readonly overtakes: number;
+  readonly slowSyncs: number;
+  readonly slowApplies: number;
   readonly violations: number;
   /** Seeds with at least one violation. */
   readonly failedSeeds: readonly number[];
@@ -68,6 +72,9 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     flows: {} as Record<string, number>,
     heuristics: 0,
     heuristicMixed: 0,
+    overtakes: 0,
+    slowSyncs: 0,
+    slowApplies: 0,
     violations: 0,
   };
   const failedSeeds: number[] = [];
@@ -94,6 +101,9 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     for (const [k, v] of Object.entries(r.flows)) t.flows[k] = (t.flows[k] ?? 0) + v;
     t.heuristics += r.heuristics;
     t.heuristicMixed += r.heuristicMixed;
+    t.overtakes += r.overtakes;
+    t.slowSyncs += r.slowSyncs;
+    t.slowApplies += r.slowApplies;
     t.violations += r.violations.length;
     if (r.violations.length > 0) {
       failedSeeds.push(seed);

@@ -6,6 +6,11 @@ export class Stats {
   /** Node crashes in the final power cycle, counted apart from the injected ones. */
   powerCycles = 0;
   steps = 0;
+  /** Effects the driver ran while a laned resource call was still in flight: its lanes at work. */
+  overtakes = 0;
+  /** Forced writes whose fdatasync took simulated time, and resource applies that did. */
+  slowSyncs = 0;
+  slowApplies = 0;
   readonly faults: Record<string, number> = {};
 
   fault(kind: string, n = 1): void {

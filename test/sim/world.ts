@@ -20,7 +20,8 @@
 import { accounts, openingTransaction, transferTransaction, type Account } from '../../scenarios/workloads/bank.ts';
 import { createPrng, type Prng } from '../../scenarios/prng.ts';
 import type { BranchInput } from '../../coordinator/core/index.ts';
-import { plant } from './bugs.ts';
+import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
+import { plant, type Planted } from './bugs.ts';
 import { checkBank, checkLocks, checkOutcomes, checkTx, type TlaCounters, type Transfer } from './checks.ts';
 import { Client, FLOWS, type Flow, type Plan } from './client.ts';
 import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
@@ -29,7 +30,7 @@ import type { DiskKind } from './disk.ts';
 import { Ghost, type Violation } from './ghost.ts';
 import { describeMessage, type Message, type NodeId, type RequestPayload, type SimEvent } from './messages.ts';
 import { Network } from './network.ts';
-import type { CallResult, Endpoint, Host } from './node.ts';
+import type { CallResult, CrashPlan, Endpoint, Host } from './node.ts';
 import { ParticipantNode } from './participant-node.ts';
 import { DEFAULT_OPTIONS, drawProfile, NO_FAULTS, TIMING, type FaultProfile, type PlantedBug, type SimOptions } from './profile.ts';
 import { EventQueue } from './queue.ts';
@@ -48,6 +49,13 @@ const DOWNTIME_MAX_MS = 2_000;
  * than the prepare timeout, so it is usually in doubt again when the coordinator's abort arrives.
  */
 const AFTER_PREPARED_DOWNTIME_MAX_MS = 500;
+/** A crash aimed at a commit still owed comes within this (see `commitOwed`). */
+const OWED_COMMIT_CRASH_DELAY_MS_MAX = 300;
+/**
+ * A coordinator crashed while it owes a commit is back within this: before the owed participant
+ * (down or cut off) asks it, so a forgotten commit is answered by the presumption, not by a peer.
+ */
+const OWED_COMMIT_DOWNTIME_MS_MAX = 100;
 const PARTITION_MIN_MS = 100;
 const PARTITION_MAX_MS = 3_000;
 /** The opening transaction must commit within this much simulated time (there are no faults yet). */
@@ -125,6 +133,10 @@ export interface SeedResult {
   /** Heuristic decisions an operator made, and transactions the coordinator finished reporting heuristic-mixed. */
   readonly heuristics: number;
   readonly heuristicMixed: number;
+  /** The driver at work: effects it ran past a laned apply in flight; fsyncs and applies that took simulated time. */
+  readonly overtakes: number;
+  readonly slowSyncs: number;
+  readonly slowApplies: number;
 }
 
 export class World implements Host {
@@ -149,6 +161,7 @@ export class World implements Host {
   private readonly operatorRng: Prng;
   private readonly lossRng: Prng;
   private readonly operator: boolean;
+  private readonly planted: Planted;
   private plans: Plan[] = [];
   private heuristics = 0;
   private readonly coordinator: CoordinatorNode;
@@ -204,6 +217,7 @@ export class World implements Host {
     const names = Array.from({ length: this.options.participants }, (_, i) => `p${i + 1}`);
     const nodeOf = (url: string): NodeId => url.replace(/^sim:\/\//, '');
     const planted = plant(this.bug);
+    this.planted = planted;
     this.coordinator = new CoordinatorNode(
       this,
       'coordinator',
@@ -220,6 +234,7 @@ export class World implements Host {
         },
         nodeOf,
         ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
+        ...(planted.coordinatorSnapshot ? { snapshot: planted.coordinatorSnapshot } : {}),
         ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
       },
       () => diskRng.next(),
@@ -294,17 +309,40 @@ export class World implements Host {
     this.net.send({ kind: 'response', callId, from, to, status, body });
   }
 
-  crashAt(node: NodeId, point: string): boolean {
-    if (!this.faultsOn) return false;
+  crashDraw(node: NodeId, point: string): CrashPlan | undefined {
+    if (!this.faultsOn) return undefined;
     if (point === 'participant.after-prepare-logged' && this.lossRng.next() < this.profile.afterPreparedCrashP) {
       this.stats.fault('crash-after-prepared');
-      this.crash(node, `at ${point} (targeted)`, AFTER_PREPARED_DOWNTIME_MAX_MS);
-      return true;
+      return { reason: `at ${point} (targeted)`, downtimeMsMax: AFTER_PREPARED_DOWNTIME_MAX_MS };
     }
-    if (this.faultRng.next() >= this.profile.crashPointP) return false;
+    if (point === 'participant.before-commit-logged' && this.lossRng.next() < this.profile.beforeCommitCrashP) {
+      this.stats.fault('crash-before-commit-logged');
+      return { reason: `at ${point} (targeted)`, downtimeMsMax: AFTER_PREPARED_DOWNTIME_MAX_MS };
+    }
+    if (point === 'coordinator.after-first-commit-sent' && this.lossRng.next() < this.profile.afterFirstAckCrashP) {
+      this.stats.fault('crash-after-first-ack');
+      return { reason: `at ${point} (targeted)`, downtimeMsMax: OWED_COMMIT_DOWNTIME_MS_MAX };
+    }
+    if (this.faultRng.next() >= this.profile.crashPointP) return undefined;
     this.stats.fault('crash-point');
-    this.crash(node, `at ${point}`);
-    return true;
+    return { reason: `at ${point}` };
+  }
+
+  newDriver<R, E extends { kind: string }>(hooks: DriverHooks<R, E>): EffectDriver<R, E> {
+    return this.planted.newDriver?.(hooks) ?? new EffectDriver(hooks);
+  }
+
+  commitOwed(node: NodeId): void {
+    if (!this.faultsOn || this.lossRng.next() >= this.profile.owedCommitCrashP) return;
+    this.stats.fault('crash-commit-owed');
+    // Soon, or once lazy writes of the moment (an END) may have been flushed; the owed participant is usually still out of reach.
+    const crashInMs = this.lossRng.int(1, OWED_COMMIT_CRASH_DELAY_MS_MAX);
+    if (this.lossRng.next() < this.profile.owedCommitCheckpointP) {
+      this.stats.fault('checkpoint-commit-owed');
+      // Past any fsync the checkpoint waits behind, so it is on disk when the node dies.
+      this.queue.after(Math.max(0, crashInMs - TIMING.fsyncMaxMs - 1), { kind: 'checkpoint', node });
+    }
+    this.queue.after(crashInMs, { kind: 'crash', node, downtimeMsMax: OWED_COMMIT_DOWNTIME_MS_MAX });
   }
 
   crashAfterLazyReply(node: NodeId): boolean {
@@ -390,9 +428,17 @@ export class World implements Host {
       case 'flush':
         await this.server(e.node)?.flush(e.incarnation);
         return `flush ${e.node}`;
+      case 'io': {
+        const resumed = (await this.server(e.node)?.ioDone(e.incarnation, e.done)) ?? false;
+        return `${e.what} ${e.node}${resumed ? '' : ' (dead)'}`;
+      }
+      case 'checkpoint': {
+        const queued = (await this.server(e.node)?.checkpointNow()) ?? false;
+        return `checkpoint ${e.node}${queued ? '' : ' (nothing new)'}`;
+      }
       case 'crash':
         if (this.phase !== 'faults' || !this.server(e.node)?.up) return `crash ${e.node} (skipped)`;
-        this.crash(e.node, 'scheduled');
+        this.crash(e.node, e.downtimeMsMax === undefined ? 'scheduled' : 'scheduled (targeted)', e.downtimeMsMax);
         return `crash ${e.node}`;
       case 'restart':
         await this.restart(e.node);
@@ -413,6 +459,11 @@ export class World implements Host {
       case 'submit': {
         const branches = e.index < 0 ? this.openingBranches : this.transfers[e.index]?.branches;
         if (!branches) return `submit ${e.index} (none)`;
+        // The opening transaction waits for every node to be up, as a harness waits for readiness.
+        if (e.index < 0 && this.servers().some((n) => n.recovering)) {
+          this.queue.after(1, e);
+          return 'submit #-1 (waits for recovery)';
+        }
         const plan = this.plans[e.index] ?? { flow: 'whole', duplicateEnlist: -1 };
         this.client.submit(e.index, branches, plan);
         const how = plan.flow === 'whole' ? '' : ` ${plan.flow}${plan.duplicateEnlist >= 0 ? ` enlist#${plan.duplicateEnlist}x2` : ''}`;
@@ -662,6 +713,9 @@ export class World implements Host {
       flows: Object.fromEntries(FLOWS.map((f) => [f, this.transfers.filter((_, i) => (this.plans[i]?.flow ?? 'whole') === f).length])) as Record<Flow, number>,
       heuristics: this.heuristics,
       heuristicMixed: [...this.ghost.txs.values()].filter((g) => g.reportedMixed).length,
+      overtakes: this.stats.overtakes,
+      slowSyncs: this.stats.slowSyncs,
+      slowApplies: this.stats.slowApplies,
     };
   }
 
