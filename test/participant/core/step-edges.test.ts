@@ -25,7 +25,7 @@ describe('participant step, edges', () => {
   it('answers getTx and listTx from the state, and changes nothing', () => {
     const s = preparedWith(tx(1), [put('a')]);
     const one = step(s, { type: 'getTx', requestId: 'g', now: 5_000, txId: tx(1) });
-    expect(one.effects).toStrictEqual([{ kind: 'reply', requestId: 'g', status: 200, body: getTx(s, tx(1)) }]);
+    expect(one.effects).toStrictEqual([{ kind: 'reply', requestId: 'g', status: 200, body: getTx(s, tx(1)), txId: tx(1) }]);
     expect(one.state).toBe(s);
     const list = step(s, { type: 'listTx', requestId: 'l', now: 5_000, state: 'prepared' });
     expect(list.effects).toMatchObject([{ kind: 'reply', requestId: 'l', status: 200, body: { transactions: [{ txId: tx(1), blockedMs: 3_990 }] } }]);
@@ -34,9 +34,9 @@ describe('participant step, edges', () => {
   it('a heuristic abort undoes the resource, remembers the heuristic with the digest, and reports it', () => {
     const s = run(fresh(), prepare(tx(1), [put('a')], { opsDigest: 'd1' }), { type: 'resourcePrepared', now: 1_010, txId: tx(1), vote: 'yes', data: { undo: 1 } }).state;
     const r = step(s, { type: 'heuristic', requestId: 'h', now: 4_000, txId: tx(1), outcome: 'aborted' });
-    expect(r.effects.filter((e) => e.kind === 'resourceCommit' || e.kind === 'resourceAbort')).toStrictEqual([{ kind: 'resourceAbort', txId: tx(1), data: { undo: 1 } }]);
+    expect(r.effects.filter((e) => e.kind === 'resourceCommit' || e.kind === 'resourceAbort')).toStrictEqual([{ kind: 'resourceAbort', txId: tx(1), keys: ['a'], data: { undo: 1 } }]);
     expect(getOutcome(r.state.outcomes, tx(1))).toStrictEqual({ outcome: 'aborted', at: 4_000, heuristic: 'aborted', opsDigest: 'd1' });
-    expect(replyOf(r.effects)).toStrictEqual({ kind: 'reply', requestId: 'h', status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' } });
+    expect(replyOf(r.effects)).toStrictEqual({ kind: 'reply', requestId: 'h', status: 200, body: { txId: tx(1), state: 'aborted', heuristic: 'aborted' }, txId: tx(1) });
     expect(r.effects).toContainEqual({ kind: 'log', step: 'heuristic', txId: tx(1), fields: { outcome: 'aborted', inDoubtMs: 2_990 } });
   });
 
@@ -46,6 +46,6 @@ describe('participant step, edges', () => {
     expect(no.effects.filter((e) => e.kind === 'resourceAbort')).toEqual([]);
     expect(no.state.locks.size).toBe(0);
     const yes = step(cancelled, { type: 'resourcePrepared', now: 2_100, txId: tx(1), vote: 'yes', data: { d: 1 } });
-    expect(yes.effects.filter((e) => e.kind === 'resourceAbort')).toStrictEqual([{ kind: 'resourceAbort', txId: tx(1), data: { d: 1 } }]);
+    expect(yes.effects.filter((e) => e.kind === 'resourceAbort')).toStrictEqual([{ kind: 'resourceAbort', txId: tx(1), keys: ['a'], data: { d: 1 } }]);
   });
 });
