@@ -441,4 +441,19 @@ describe('CoreHost', () => {
     expect(stops).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('with a checkpoint after every step, takes none at LSN 0 and none twice at one LSN', async () => {
+    const t = toy({ host: { checkpointEveryRecords: 0 } });
+    await t.host.start();
+    const nothing = () => t.host.request((requestId, now) => ({ type: 'effects', requestId, now, effects: [] }));
+    await nothing();
+    await settle();
+    expect(t.log.checkpoints).toEqual([]);
+    await note(t.host);
+    for (let i = 0; i < 100 && !t.lines.some((l) => l.step === 'checkpoint'); i++) await settle();
+    await nothing();
+    await nothing();
+    await settle();
+    expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=1' }]);
+  });
 });
