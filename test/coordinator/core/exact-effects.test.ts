@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { timerId } from '../../../coordinator/core/decision.ts';
 import type { CoordinatorEffect } from '../../../coordinator/core/index.ts';
-import { asTxId, type TxId } from '../../../shared/types.ts';
+import { asTxId, type Op, type TxId } from '../../../shared/types.ts';
 import { Harness, P, SELF, baseConfig, decisionMsg, prepareMsg, put, ref } from './helpers.ts';
 
 const two = [
@@ -226,7 +226,7 @@ describe('the variants that log COLLECTING', () => {
     const h = new Harness({ protocol: 'presumed-nothing' });
     const { txId, effects } = h.runWhole(two);
     const urls = [P.p1, P.p2];
-    const prepare = (to: 'p1' | 'p2', ops: unknown[]): CoordinatorEffect => ({
+    const prepare = (to: 'p1' | 'p2', ops: readonly Op[]): CoordinatorEffect => ({
       kind: 'send',
       to,
       url: P[to],
@@ -348,9 +348,9 @@ describe('one-phase commit', () => {
       { kind: 'setTimer', id: timerId(txId, 'resend', 'p1'), ms: baseConfig.resendBaseMs },
     ]);
     expect(h.state.txs.get(txId)).toMatchObject({ inDoubt: true, replyReleased: false, branches: [{ attempts: 1 }] });
-    // A second failure backs off further; a stale prepare timer changes nothing.
+    // A second failure backs off further (twice the 100 ms base); a stale prepare timer changes nothing.
     expect(h.feed({ type: 'prepareFailed', txId, participant: 'p1', error: 'timeout' })).toStrictEqual([
-      { kind: 'setTimer', id: timerId(txId, 'resend', 'p1'), ms: baseConfig.resendBaseMs * 2 },
+      { kind: 'setTimer', id: timerId(txId, 'resend', 'p1'), ms: 2 * 100 },
     ]);
     const before = h.state;
     expect(h.feed({ type: 'timer', id: timerId(txId, 'prepare') })).toStrictEqual([]);
