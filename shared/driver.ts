@@ -104,7 +104,11 @@ export class EffectDriver<R, E extends { kind: string }> {
     for (const e of effects) {
       if (isPersist<R>(e)) {
         // Issued now, in order, so LSN order follows step order and one group flush can cover many batches.
-        writes.push(this.guard(() => this.hooks.persist(e.record, e.sync)));
+        const write = this.guard(() => this.hooks.persist(e.record, e.sync));
+        // This batch awaits its writes only after the batches before it: a write that fails
+        // meanwhile would be an unhandled rejection, which ends the process past fail-stop.
+        write.catch(() => undefined);
+        writes.push(write);
       } else {
         outward.push(e);
       }

@@ -168,4 +168,43 @@ describe('EffectDriver, edges', () => {
     expect(c.fatal.map(String)).toEqual(['Error: crash point handler failed']);
     expect(driver.poisoned).toBe(true);
   });
+
+  it("a later batch's failed write stops an earlier batch's sends that have not run yet", async () => {
+    const c = controlled();
+    let releaseP1 = () => {};
+    const driver = new EffectDriver<string, Eff>({
+      ...c,
+      execute: (e) => {
+        c.execute(e);
+        // p1's send takes a while: the later batch's write fails meanwhile.
+        if (e.kind === 'send' && e.to === 'p1') return new Promise<void>((resolve) => (releaseP1 = resolve));
+      },
+    });
+    const first = driver.run([{ kind: 'persist', record: 'a', sync: true }, { kind: 'send', to: 'p1' }, { kind: 'send', to: 'p2' }]);
+    const second = driver.run([{ kind: 'persist', record: 'b', sync: true }, { kind: 'send', to: 'p3' }]);
+    c.pending[0]?.resolve();
+    for (let i = 0; i < 10 && !c.events.includes('send p1'); i++) await turn();
+    expect(c.events).toEqual(['issued a sync', 'issued b sync', 'persisted a', 'send p1']);
+    c.pending[1]?.reject(new Error('EIO'));
+    for (let i = 0; i < 10 && c.fatal.length === 0; i++) await turn();
+    releaseP1();
+    await Promise.all([first, second]);
+    expect(c.events).toEqual(['issued a sync', 'issued b sync', 'persisted a', 'send p1']);
+    expect(c.fatal.map(String)).toEqual(['Error: EIO']);
+  });
+
+  it('a laned effect that fails in a strict batch stops the effects after it', async () => {
+    const c = controlled();
+    const driver = new EffectDriver<string, Eff>({
+      ...c,
+      execute: (e) => {
+        c.execute(e);
+        if (e.kind === 'send' && e.to === 'laned') return Promise.reject(new Error('resource failed'));
+      },
+      lanesOf: (e) => (e.kind === 'send' && e.to === 'laned' ? ['key a'] : undefined),
+    });
+    await driver.run([{ kind: 'crashPoint', point: 'x' }, { kind: 'send', to: 'laned' }, { kind: 'send', to: 'p2' }]);
+    expect(c.events).toEqual(['point x', 'send laned']);
+    expect(c.fatal.map(String)).toEqual(['Error: resource failed']);
+  });
 });

@@ -52,7 +52,14 @@ class SpyLog implements Log {
   appends: { type: number; durable: boolean }[] = [];
   checkpoints: { lsn: number; data: string }[] = [];
   failCheckpoint = false;
+  /** While set, checkpoints are recorded but not written until `releaseCheckpoints()`. */
+  holdCheckpoints = false;
+  private held: (() => void)[] = [];
   constructor(private readonly inner: MemoryLog) {}
+  releaseCheckpoints(): void {
+    this.holdCheckpoints = false;
+    for (const release of this.held.splice(0)) release();
+  }
   get lastLsn(): Lsn {
     return this.inner.lastLsn;
   }
@@ -69,6 +76,7 @@ class SpyLog implements Log {
       this.failCheckpoint = false;
       return Promise.reject(new Error('ENOSPC'));
     }
+    if (this.holdCheckpoints) return new Promise<void>((resolve) => this.held.push(resolve)).then(() => this.inner.checkpoint(lsn, data));
     return this.inner.checkpoint(lsn, data);
   }
   close(): Promise<void> {
@@ -365,5 +373,92 @@ describe('CoreHost', () => {
     }));
     expect(seen).toEqual([0]);
     expect(armedLog.appends).toHaveLength(1);
+  });
+
+  it("an unarmed crash point costs no ordering: the step's write is issued before its outward effects run", async () => {
+    let appendsAtPoke = -1;
+    const t = toy({ side: { execute: () => void (appendsAtPoke = t.log.appends.length) } });
+    await t.host.start();
+    await t.host.request((requestId, now) => ({
+      type: 'effects',
+      requestId,
+      now,
+      effects: [
+        { kind: 'poke', what: 'send' },
+        { kind: 'crashPoint', point: 'participant.before-vote-sent' },
+        { kind: 'persist', record: { type: 'NOTE', n: 1, txId: 'tx-1-1' }, sync: true },
+      ],
+    }));
+    // Armed, this step would run in exact order: the poke first, with nothing appended yet.
+    expect(appendsAtPoke).toBe(1);
+    expect(t.reached).toEqual([]);
+  });
+
+  it('counts records since the checkpoint it recovered from, not since the start of the log', async () => {
+    const store = new MemoryLogStore(() => 0.5);
+    const first = toy({ store, host: { checkpointEveryRecords: 2 } });
+    await first.host.start();
+    for (let i = 0; i < 2; i++) await note(first.host);
+    await first.host.stop();
+    expect(first.log.checkpoints).toEqual([{ lsn: 2, data: 'notes=2' }]);
+    const second = toy({ store, host: { checkpointEveryRecords: 3 } });
+    await second.host.start();
+    for (let i = 0; i < 2; i++) await note(second.host);
+    await settle();
+    expect(second.log.checkpoints).toEqual([]);
+    await note(second.host);
+    await settle();
+    expect(second.log.checkpoints).toEqual([{ lsn: 5, data: 'notes=3' }]);
+  });
+
+  it('writes one checkpoint at a time: records that reach the bound while one is written wait for the next', async () => {
+    const t = toy({ host: { checkpointEveryRecords: 1 } });
+    await t.host.start();
+    t.log.holdCheckpoints = true;
+    try {
+      await note(t.host);
+      for (let i = 0; i < 100 && t.log.checkpoints.length === 0; i++) await settle();
+      await note(t.host);
+      await note(t.host);
+      await settle();
+      expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=1' }]);
+    } finally {
+      // Released on failure too, or stopping the host would wait for the held write.
+      t.log.releaseCheckpoints();
+    }
+    for (let i = 0; i < 100 && !t.lines.some((l) => l.step === 'checkpoint'); i++) await settle();
+    await note(t.host);
+    for (let i = 0; i < 100 && t.log.checkpoints.length < 2; i++) await settle();
+    expect(t.log.checkpoints).toEqual([
+      { lsn: 1, data: 'notes=1' },
+      { lsn: 4, data: 'notes=4' },
+    ]);
+  });
+
+  it('stops once: a second stop does nothing, and the checkpoint interval is cleared', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    let stops = 0;
+    const t = toy({ side: { onStop: () => void stops++ } });
+    await t.host.start();
+    expect(vi.getTimerCount()).toBe(1);
+    await t.host.stop();
+    await t.host.stop();
+    expect(stops).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('with a checkpoint after every step, takes none at LSN 0 and none twice at one LSN', async () => {
+    const t = toy({ host: { checkpointEveryRecords: 0 } });
+    await t.host.start();
+    const nothing = () => t.host.request((requestId, now) => ({ type: 'effects', requestId, now, effects: [] }));
+    await nothing();
+    await settle();
+    expect(t.log.checkpoints).toEqual([]);
+    await note(t.host);
+    for (let i = 0; i < 100 && !t.lines.some((l) => l.step === 'checkpoint'); i++) await settle();
+    await nothing();
+    await nothing();
+    await settle();
+    expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=1' }]);
   });
 });
