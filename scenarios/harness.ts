@@ -39,6 +39,9 @@ export interface NodeSpec {
   readonly command?: readonly string[];
   /** Working directory; the repository root by default. */
   readonly cwd?: string;
+  /** Run as this user and group (a container's unprivileged user); the harness's own by default. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export type ExitInfo = { code: number | null; signal: NodeJS.Signals | null };
@@ -75,6 +78,8 @@ export class NodeProcess {
     const command = this.spec.command ?? [...CLI_NODE_ARGS, this.spec.role];
     const child = spawn(process.execPath, [...command, ...this.spec.args], {
       cwd: this.spec.cwd ?? ROOT,
+      ...(this.spec.uid !== undefined && { uid: this.spec.uid }),
+      ...(this.spec.gid !== undefined && { gid: this.spec.gid }),
       env: { ...process.env, TWOPC_LOG_LEVEL: process.env.TWOPC_LOG_LEVEL ?? 'debug', ...this.spec.env, ...this.extraEnv },
       stdio: ['ignore', log, log],
     });

@@ -1,50 +1,94 @@
 /**
- * No Docker engine runs here, so docker-compose.yml is checked the next best
- * way: parse it, then run each service's command with its environment as a
- * local process (hostnames and ports remapped to loopback), run a transaction
- * through them, and run each service's healthcheck command.
+ * No Docker engine runs here, so the Dockerfile and docker-compose.yml are
+ * checked the next best way. The Dockerfile is read for its final stage; the
+ * "image" is built as that stage is (dist/ from tsconfig.build.json, beside
+ * package.json and the dependencies); then each compose service runs that
+ * image's ENTRYPOINT with its command and environment as a local process
+ * (hostnames and ports remapped to loopback), as the image's unprivileged user
+ * when this test runs as root. A transaction commits, the image's HEALTHCHECK
+ * passes for each, and `docker compose stop` (SIGTERM to every service)
+ * followed by `docker compose start` exits 0 and loses nothing.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { NodeProcess } from '../../scenarios/harness.ts';
 import { freePorts } from '../../scenarios/ports.ts';
-import { post } from '../helpers/http.ts';
+import { get, post } from '../helpers/http.ts';
 import { tempDir } from '../helpers/cluster.ts';
 
 interface Service {
   command: string[];
   environment: Record<string, string>;
-  healthcheck?: { test: string[] };
   volumes?: string[];
 }
 
+const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const compose = parseYaml(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
 };
+/** The unprivileged user the processes run as when the test runs as root (`nobody`; the image's is `node`). */
+const UNPRIVILEGED_ID = 65_534;
+const BUILD_TIMEOUT_MS = 240_000;
+
+/** The instructions of the Dockerfile's last stage, the one that ships, by keyword (continuation lines joined). */
+function finalStage(): { keyword: string; args: string }[] {
+  const text = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const from = lines.map((l) => l.split(/\s+/)[0]?.toUpperCase()).lastIndexOf('FROM');
+  return lines.slice(from).map((l) => {
+    const [keyword = '', ...rest] = l.split(/\s+/);
+    return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+  });
+}
+
+const stage = finalStage();
+const instruction = (keyword: string): string | undefined => stage.filter((i) => i.keyword === keyword).at(-1)?.args;
+
 const procs: NodeProcess[] = [];
 let dataDir = '';
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
-  if (dataDir) await fs.promises.rm(dataDir, { recursive: true, force: true });
+  if (dataDir && !process.env.TWOPC_KEEP_TEST_DATA) await fs.promises.rm(dataDir, { recursive: true, force: true });
 });
 
-describe('docker-compose.yml', () => {
-  it('declares a coordinator and participants that use the image entrypoint and their own WAL volumes', () => {
-    const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "--import", "tsx", "bin\/twopc\.ts"\]/);
+describe('Dockerfile and docker-compose.yml', () => {
+  it('ships the built package with production dependencies only, as a non-root user with a healthcheck', () => {
+    expect(instruction('ENTRYPOINT')).toBe('["node", "dist/bin/twopc.js"]');
+    expect(instruction('USER')).toBe('node');
+    expect(instruction('HEALTHCHECK')).toMatch(/^--interval=\S+ .*CMD \[/);
+    const runs = stage.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+    expect(runs.some((r) => /npm ci .*--omit=dev/.test(r))).toBe(true);
+    // Nothing in the shipped stage runs or installs tsx or the TypeScript sources.
+    expect(stage.map((i) => i.args).join('\n')).not.toMatch(/tsx|\.ts\b/);
+    expect(stage.some((i) => i.keyword === 'COPY' && i.args === '--from=build /app/dist ./dist')).toBe(true);
+
     const names = Object.keys(compose.services);
     expect(names).toEqual(['coordinator', 'p1', 'p2', 'p3']);
     const volumes = names.map((n) => compose.services[n]?.volumes?.[0]?.split(':')[0]);
     expect(new Set(volumes).size).toBe(names.length);
   });
 
-  it('runs as local processes with its commands and environment, and commits a transaction', async () => {
+  it('runs as local processes from the built image, commits, and keeps it across SIGTERM and a restart', { timeout: 600_000 }, async () => {
     dataDir = await tempDir('compose');
+    // The image's /app: dist/ built as the build stage builds it, package.json, the dependencies.
+    const app = path.join(dataDir, 'app');
+    await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], {
+      timeout: BUILD_TIMEOUT_MS,
+    });
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(app, 'package.json'));
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(app, 'node_modules'), 'dir');
+    const asRoot = process.getuid?.() === 0;
+    // mkdtemp makes the directory private to its owner; the unprivileged user must reach the image and its data.
+    if (asRoot) fs.chmodSync(dataDir, 0o755);
+
+    const [node, entry] = JSON.parse(instruction('ENTRYPOINT') as string) as [string, string];
+    expect(node).toBe('node');
     const names = Object.keys(compose.services);
     const ports = await freePorts(names.length);
     const hostPort = new Map(names.map((n, i) => [n, ports[i] as number]));
@@ -58,6 +102,8 @@ describe('docker-compose.yml', () => {
       env.TWOPC_PORT = String(hostPort.get(name));
       env.TWOPC_HOST = '127.0.0.1';
       env.TWOPC_DATA = path.join(dataDir, name);
+      fs.mkdirSync(env.TWOPC_DATA);
+      if (asRoot) fs.chownSync(env.TWOPC_DATA, UNPRIVILEGED_ID, UNPRIVILEGED_ID);
       const [role, ...args] = svc.command;
       expect(role === 'coordinator' || role === 'participant').toBe(true);
       procs.push(
@@ -65,9 +111,12 @@ describe('docker-compose.yml', () => {
           name,
           role: role as 'coordinator' | 'participant',
           port: hostPort.get(name) as number,
+          command: [path.join(app, entry), role as string],
+          cwd: app,
           args,
-          env,
+          env: { ...env, NODE_ENV: 'production' },
           logFile: path.join(dataDir, 'logs', `${name}.log`),
+          ...(asRoot && { uid: UNPRIVILEGED_ID, gid: UNPRIVILEGED_ID }),
         }),
       );
     }
@@ -79,15 +128,25 @@ describe('docker-compose.yml', () => {
     });
     expect(res.body).toMatchObject({ outcome: 'committed', applied: true });
 
-    for (const name of names) {
-      const svc = compose.services[name] as Service;
-      const [kind, cmd, ...rest] = svc.healthcheck?.test ?? [];
-      expect(kind).toBe('CMD');
-      const check = spawnSync(cmd === 'node' ? process.execPath : String(cmd), rest, {
-        env: { ...process.env, TWOPC_PORT: String(hostPort.get(name)) },
-        timeout: 10_000,
-      });
-      expect(check.status, `${name}'s healthcheck`).toBe(0);
+    const healthcheck = JSON.parse((instruction('HEALTHCHECK') as string).replace(/^.*?CMD /, '')) as string[];
+    for (const p of procs) {
+      const { body } = await get(`${p.url}/healthz`);
+      if (asRoot) expect(fs.readFileSync(`/proc/${String(body.pid)}/status`, 'utf8'), `${p.name} runs unprivileged`).toMatch(new RegExp(`^Uid:\\s+${UNPRIVILEGED_ID}\\s`, 'm'));
+      const [cmd, ...rest] = healthcheck;
+      const check = spawnSync(cmd === 'node' ? process.execPath : String(cmd), rest, { env: { ...process.env, TWOPC_PORT: String(p.spec.port) }, timeout: 10_000 });
+      expect(check.status, `${p.name}'s healthcheck`).toBe(0);
+    }
+
+    // `docker compose stop`: SIGTERM to every service at once; each drains and exits 0 by itself.
+    for (const p of procs) process.kill(p.pid as number, 'SIGTERM');
+    const exits = await Promise.all(procs.map((p) => p.waitExit(30_000)));
+    expect(exits).toEqual(procs.map(() => ({ code: 0, signal: null })));
+
+    // `docker compose start`: the same data; the commit is still there.
+    await Promise.all(procs.map((p) => p.start()));
+    for (const name of ['p1', 'p2', 'p3']) {
+      const p = procs.find((x) => x.name === name) as NodeProcess;
+      expect((await get(`${p.url}/v1/kv/compose`)).body, name).toMatchObject({ value: name });
     }
   });
 });
