@@ -15,7 +15,7 @@ import { listen } from '../shared/http/app.ts';
 import type { ServerLimits } from '../shared/http/limits.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
-import { Metrics } from '../shared/metrics.ts';
+import { collectWalStats, Metrics } from '../shared/metrics.ts';
 import type { ProtocolVariant } from '../shared/types.ts';
 import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { openFileLog } from '../wal/file-log.ts';
@@ -124,6 +124,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       syncPolicy: options.fsync,
     });
     log = opened.log;
+    collectWalStats(metrics, opened.log);
     if (opened.recovered.tornTail) logger.warn({ step: 'wal.torn-tail', ...opened.recovered.tornTail }, 'cut a torn tail off the WAL');
     runtime = new CoordinatorRuntime({
       config: {

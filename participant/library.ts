@@ -18,7 +18,7 @@ import { TwopcError } from '../shared/errors.ts';
 import { EXIT_CODES } from '../shared/exit-codes.ts';
 import { createHttpClient } from '../shared/http/client.ts';
 import { silentLogger, type Logger } from '../shared/logger.ts';
-import { Metrics } from '../shared/metrics.ts';
+import { collectWalStats, Metrics } from '../shared/metrics.ts';
 import type { TxId } from '../shared/types.ts';
 import { parseServiceUrl } from '../shared/urls.ts';
 import { openFileLog } from '../wal/file-log.ts';
@@ -177,6 +177,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       try {
         const { log, recovered } = await openFileLog(options.dataDir, { owner: `participant ${options.name}`, ...options.wal, syncPolicy: options.fsync ?? 'group' });
         closeLog = () => log.close();
+        collectWalStats(metrics, log);
         if (recovered.tornTail !== undefined) logger.warn({ step: 'wal.torn-tail', ...recovered.tornTail }, 'cut a torn tail off the WAL');
         selfUrl = startOptions.selfUrl ?? options.selfUrl;
         runtime = new ParticipantRuntime({

@@ -21,8 +21,12 @@ const labelKey = (labels: Labels | undefined): string =>
 /** Distinct label sets per metric; beyond it, new sets are folded into one, so memory stays bounded. */
 const SERIES_PER_METRIC_MAX = 256;
 
+/** Render-time collectors per registry: a few per process (the WAL's counters), never one per request. */
+const COLLECTORS_MAX = 16;
+
 export class Metrics {
   private readonly series = new Map<string, Series>();
+  private readonly collectors: (() => void)[] = [];
 
   constructor(private readonly prefix = 'twopc_') {}
 
@@ -34,11 +38,26 @@ export class Metrics {
     this.update(name, help, 'gauge', labels, () => value);
   }
 
+  /** Sets a counter kept elsewhere (e.g. the WAL's own stats) to its current total. */
+  setTotal(name: string, help: string, value: number, labels?: Labels): void {
+    this.update(name, help, 'counter', labels, () => value);
+  }
+
+  /**
+   * Runs `collect` before each render, so figures another module keeps (the WAL's
+   * fdatasync count) are read when scraped rather than pushed on the hot path.
+   */
+  collect(collect: () => void): void {
+    if (this.collectors.length >= COLLECTORS_MAX) throw new Error(`Expected at most ${COLLECTORS_MAX} metric collectors.`);
+    this.collectors.push(collect);
+  }
+
   get(name: string, labels?: Labels): number {
     return this.series.get(name)?.values.get(labelKey(labels)) ?? 0;
   }
 
   render(): string {
+    for (const collect of this.collectors) collect();
     const lines: string[] = [];
     for (const [name, s] of this.series) {
       const full = this.prefix + name;
@@ -58,4 +77,19 @@ export class Metrics {
     if (!s.values.has(k) && s.values.size >= SERIES_PER_METRIC_MAX) k = 'overflow="true"';
     s.values.set(k, f(s.values.get(k) ?? 0));
   }
+}
+
+/** The WAL's own counters, as the log keeps them (wal/file-log.ts FileLogStats). */
+interface WalStats {
+  readonly appends: number;
+  readonly datasyncs: number;
+}
+
+/** Exposes a WAL's appends and fdatasyncs on /metrics, read at scrape time (forced writes per transaction in `twopc bench`). */
+export function collectWalStats(metrics: Metrics, log: { readonly stats: Readonly<WalStats> }): void {
+  metrics.collect(() => {
+    const stats = log.stats;
+    metrics.setTotal('wal_appends_total', 'Records appended to the WAL.', stats.appends);
+    metrics.setTotal('wal_datasyncs_total', 'fdatasync calls on WAL segments (group commit shares one among many appends).', stats.datasyncs);
+  });
 }

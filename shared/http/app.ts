@@ -199,6 +199,7 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
   );
   server.maxConnections = limits.connectionsMax;
   watchDrops(server, limits.connectionsMax, options);
+  countRequests(server, options.metrics);
   answerClientErrors(server, limits);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -264,6 +265,19 @@ function answerClientErrors(server: Server, limits: ServerLimits): void {
       `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
     socket.destroy();
+  });
+}
+
+/**
+ * Counts the requests served, so `twopc bench` can report HTTP requests per
+ * transaction from the nodes themselves. Scrapes and health probes are left
+ * out: they are the observer's requests, not the protocol's.
+ */
+function countRequests(server: Server, metrics: Metrics | undefined): void {
+  if (metrics === undefined) return;
+  server.on('request', (req: { url?: string }) => {
+    if (req.url === '/metrics' || req.url === '/healthz') return;
+    metrics.inc('http_requests_total', 'HTTP requests received, besides /metrics and /healthz.');
   });
 }
 
