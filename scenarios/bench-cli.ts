@@ -5,7 +5,6 @@
  * exactly one JSON object and the narration goes to stderr.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { fsyncOpt, intArg, opt } from '../shared/cli-options.ts';
 import { parseDuration } from './cli.ts';
@@ -71,12 +70,21 @@ export function registerBenchCommand(program: Command): Command {
       }
       if (o.standard) {
         const { runStandard, formatStandard } = await import('./bench-standard.ts');
-        const r = await runStandard({ fsync: o.fsync, participants: o.participants, rssCheck: o.rssCheck, ...(o.html !== undefined && { htmlFile: o.html }) }, say);
+        const r = await runStandard(
+          {
+            fsync: o.fsync,
+            participants: o.participants,
+            rssCheck: o.rssCheck,
+            ...(o.html !== undefined && { htmlFile: o.html }),
+            ...(o.svgDir !== undefined && { svgDir: o.svgDir }),
+          },
+          say,
+        );
         write(o.json ? JSON.stringify(r) : formatStandard(r));
         return;
       }
       const { runBench } = await import('./bench.ts');
-      const { benchSvgs, formatReport, renderBenchHtml } = await import('./bench-report.ts');
+      const { formatReport, renderBenchHtml, writeSvgs } = await import('./bench-report.ts');
       const transactions = o.transactions ?? (o.duration !== undefined ? BENCH_TRANSACTIONS_MAX : o.rssCheck ? RSS_CHECK_TRANSACTIONS : TRANSACTIONS_DEFAULT);
       const report = await runBench(
         {
@@ -99,11 +107,7 @@ export function registerBenchCommand(program: Command): Command {
         fs.writeFileSync(o.html, renderBenchHtml(report, `twopc ${process.argv.slice(2).join(' ')}`));
         say(`wrote ${o.html}`);
       }
-      if (o.svgDir !== undefined) {
-        fs.mkdirSync(o.svgDir, { recursive: true });
-        for (const [name, svg] of Object.entries(benchSvgs(report))) fs.writeFileSync(path.join(o.svgDir, `${name}.svg`), `${svg}\n`);
-        say(`wrote the pictures to ${o.svgDir}`);
-      }
+      if (o.svgDir !== undefined) writeSvgs(report, o.svgDir, say);
       write(o.json ? JSON.stringify(report) : formatReport(report));
     });
 }

@@ -3,6 +3,8 @@
  * same ones docs/performance.md embeds) and as one self-contained HTML page
  * (`twopc bench --html FILE`).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LatencySummary } from './bench-probes.ts';
 import type { BenchReport, PerProcess, PhaseFigures, Ratio } from './bench.ts';
 import { barChart, COLORS, escapeXml, histogramChart, lineChart, type Series } from './bench-svg.ts';
@@ -59,6 +61,13 @@ export function formatReport(r: BenchReport): string {
     `targets (issue 12):`,
     ...Object.entries(r.ratios).map(([k, v]) => formatRatio(k, v)),
   ].join('\n');
+}
+
+/** Writes the pictures as throughput.svg, latency.svg and cpu.svg in `dir`. */
+export function writeSvgs(r: BenchReport, dir: string, log: (line: string) => void): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, svg] of Object.entries(benchSvgs(r))) fs.writeFileSync(path.join(dir, `${name}.svg`), `${svg}\n`);
+  log(`wrote the pictures to ${dir}`);
 }
 
 /** The bench's pictures, as SVG text: throughput over time, the latency histogram, CPU per process. */

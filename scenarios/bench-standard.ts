@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { RSS_CHECK_SAMPLE_DIVISOR, RSS_CHECK_TRANSACTIONS } from './bench-cli.ts';
-import { formatRatio, formatReport, renderBenchHtml } from './bench-report.ts';
+import { formatRatio, formatReport, renderBenchHtml, writeSvgs } from './bench-report.ts';
 import { formatRecovery, runRecoveryBench, type RecoveryReport } from './bench-recovery.ts';
 import { runBench, type BenchReport } from './bench.ts';
 
@@ -24,6 +24,8 @@ export interface StandardOptions {
   readonly participants: number;
   readonly rssCheck: boolean;
   readonly htmlFile?: string;
+  /** Where to write the concurrency-64 run's pictures (throughput.svg, latency.svg, cpu.svg). */
+  readonly svgDir?: string;
 }
 
 export interface StandardReport {
@@ -41,6 +43,7 @@ export async function runStandard(o: StandardOptions, log: (line: string) => voi
     fs.writeFileSync(o.htmlFile, renderBenchHtml(concurrency64, `twopc bench --transactions ${STANDARD.transactions} --concurrency ${STANDARD.concurrency}`));
     log(`wrote ${o.htmlFile}`);
   }
+  if (o.svgDir !== undefined) writeSvgs(concurrency64, o.svgDir, log);
   log(`== one client, ${STANDARD.oneClientTransactions} transfers`);
   const oneClient = await runBench({ ...common, transactions: STANDARD.oneClientTransactions, concurrency: 1, compareNoBatching: false }, log);
   log(`== recovery, ${STANDARD.recoveryTransactions} transactions`);
