@@ -5,7 +5,7 @@
  * exactly one JSON object and the narration goes to stderr.
  */
 import fs from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { fsyncOpt, intArg, opt } from '../shared/cli-options.ts';
 import { parseDuration } from './cli.ts';
 
@@ -46,8 +46,9 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(64))
     .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
     .addOption(fsyncOpt())
-    .addOption(opt('--no-batching', 'pass --no-batching to every node (one request per message), and skip the comparison run'))
-    .addOption(opt('--no-compare', 'skip the unbatched run that is otherwise measured beside the batched one'))
+    // No TWOPC_* environment for these two: commander reads a negated flag's variable as set whatever its value.
+    .addOption(new Option('--no-batching', 'pass --no-batching to every node (one request per message), and skip the comparison run'))
+    .addOption(new Option('--no-compare', 'skip the unbatched run that is otherwise measured beside the batched one'))
     .addOption(opt('--one-client <n>', 'transfers for the one-client latency (default 1000)').argParser(intArg('one-client', 1, 100_000)))
     .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
     .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))

@@ -298,7 +298,8 @@ async function runPhase(
     dataDir,
     fsync: options.fsync,
     lockWaitMs: 200,
-    env: { TWOPC_LOG_LEVEL: 'warn' },
+    // Said both ways, so a TWOPC_BATCHING in the caller's environment cannot turn one run into the other.
+    env: { TWOPC_LOG_LEVEL: 'warn', TWOPC_BATCHING: String(mode.batching) },
     coordinatorArgs: noBatchingArgs,
     participantArgs: noBatchingArgs,
     ...(target.participantArgsOf !== undefined && { participantArgsOf: target.participantArgsOf }),
