@@ -55,6 +55,8 @@ export interface SettleFigures {
   readonly outcomeSample: Readonly<Record<string, number>>;
   readonly targetMs: number;
   readonly met: boolean;
+  /** Why the phase could not be measured (a node that did not become ready in time), when so. */
+  readonly error?: string;
 }
 
 export interface RecoveryReport {
@@ -69,6 +71,8 @@ export interface RecoveryReport {
 export const RECOVERY_SETTLE_TARGET_MS = 3_000;
 /** A backlog that has not settled by then is reported as not settled, not waited for. */
 const SETTLE_TIMEOUT_MS = 120_000;
+/** How long a node with the backlog in its WAL may take to replay it and answer /healthz as ready. */
+const READY_TIMEOUT_MS = 120_000;
 const POLL_MS = 25;
 const METRICS_TIMEOUT_MS = 5_000;
 /** Records appended between durable syncs while building a backlog. */
@@ -137,6 +141,18 @@ async function gauge(node: NodeProcess, name: string): Promise<number | undefine
   }
 }
 
+/** Starts a node that may have a large WAL to replay, waiting for it longer than a plain start does. */
+async function startReady(node: NodeProcess): Promise<void> {
+  await node.start({ waitReady: false });
+  await node.waitReady(READY_TIMEOUT_MS);
+}
+
+/** A phase that could not be measured: reported as such, so the runs after it still happen. */
+function unmeasured(backlog: number, error: unknown): SettleFigures {
+  const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  return { backlog, readyMs: -1, settleMs: -1, settled: false, outcomeSample: {}, targetMs: RECOVERY_SETTLE_TARGET_MS, met: false, error: message };
+}
+
 /** The states a participant reports for an even sample of the backlog, counted by state. */
 async function outcomeSample(participant: NodeProcess, backlog: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -157,7 +173,7 @@ async function outcomeSample(participant: NodeProcess, backlog: number): Promise
 /** Starts `node`, then polls until `settled` holds; times both, then reads back a sample of outcomes at `witness`. */
 async function timeSettle(node: NodeProcess, backlog: number, witness: NodeProcess, settled: () => Promise<boolean>): Promise<SettleFigures> {
   const t0 = performance.now();
-  await node.start();
+  await startReady(node);
   const ready = performance.now();
   const deadline = ready + SETTLE_TIMEOUT_MS;
   let done = false;
@@ -201,7 +217,7 @@ async function coordinatorPhase(options: RecoveryBenchOptions, log: (line: strin
       await writeLog(path.join(dataDir, p.name), participantCodec, preparedRecords(options.transactions, p.name, cluster.coordinator.url, refs.map((r) => r.url)));
     }
     log('participants up (each in doubt), then the coordinator restarts…');
-    await Promise.all(cluster.participants.map((p) => p.start()));
+    await Promise.all(cluster.participants.map(startReady));
     const inDoubt = async () => (await Promise.all(cluster.participants.map((p) => gauge(p, 'participant_in_doubt')))).reduce<number>((a, b) => a + (b ?? 1), 0);
     return timeSettle(
       cluster.coordinator,
@@ -220,7 +236,7 @@ async function participantPhase(options: RecoveryBenchOptions, log: (line: strin
     await writeLog(path.join(dataDir, 'coordinator'), coordinatorCodec, decisionRecords(0, []));
     await writeLog(path.join(dataDir, p1.name), participantCodec, preparedRecords(options.transactions, p1.name, cluster.coordinator.url, urls));
     log(`coordinator and the other participants up, then ${p1.name} restarts…`);
-    await Promise.all([cluster.coordinator, ...cluster.participants.slice(1)].map((n) => n.start()));
+    await Promise.all([cluster.coordinator, ...cluster.participants.slice(1)].map(startReady));
     return timeSettle(
       p1,
       options.transactions,
@@ -232,16 +248,18 @@ async function participantPhase(options: RecoveryBenchOptions, log: (line: strin
 
 export async function runRecoveryBench(options: RecoveryBenchOptions, log: (line: string) => void = () => undefined): Promise<RecoveryReport> {
   const machine = machineInfo();
-  const coordinator = await coordinatorPhase(options, log);
-  log(`  coordinator: ready in ${coordinator.readyMs} ms, settled ${coordinator.backlog} in ${coordinator.settleMs} ms`);
-  const participant = await participantPhase(options, log);
-  log(`  participant: ready in ${participant.readyMs} ms, settled ${participant.backlog} in ${participant.settleMs} ms`);
+  const coordinator = await coordinatorPhase(options, log).catch((error: unknown) => unmeasured(options.transactions, error));
+  log(`  coordinator: ${coordinator.error ?? `ready in ${coordinator.readyMs} ms, settled ${coordinator.backlog} in ${coordinator.settleMs} ms`}`);
+  const participant = await participantPhase(options, log).catch((error: unknown) => unmeasured(options.transactions, error));
+  log(`  participant: ${participant.error ?? `ready in ${participant.readyMs} ms, settled ${participant.backlog} in ${participant.settleMs} ms`}`);
   return { options, machine, method: RECOVERY_METHOD, coordinator, participant };
 }
 
 export function formatRecovery(r: RecoveryReport): string {
   const line = (who: string, f: SettleFigures) =>
-    `  ${who.padEnd(12)} backlog ${f.backlog}, ready ${f.readyMs} ms after spawn, settled ${f.settled ? `${f.settleMs} ms after ready` : `NOT within ${SETTLE_TIMEOUT_MS} ms`}, sample ${JSON.stringify(f.outcomeSample)}  target <= ${f.targetMs} ms ${f.met ? 'met' : 'NOT met'}`;
+    f.error !== undefined
+      ? `  ${who.padEnd(12)} backlog ${f.backlog}, NOT MEASURED: ${f.error}`
+      : `  ${who.padEnd(12)} backlog ${f.backlog}, ready ${f.readyMs} ms after spawn, settled ${f.settled ? `${f.settleMs} ms after ready` : `NOT within ${SETTLE_TIMEOUT_MS} ms`}, sample ${JSON.stringify(f.outcomeSample)}  target <= ${f.targetMs} ms ${f.met ? 'met' : 'NOT met'}`;
   return [
     `twopc bench --recovery: ${r.options.transactions} transactions, ${r.options.participants} participants, fsync ${r.options.fsync}`,
     line('coordinator', r.coordinator),
