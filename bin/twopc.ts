@@ -155,31 +155,8 @@ withOptions(program.command('cluster'), accessOpts())
     });
   });
 
-program
-  .command('bench')
-  .description('throughput and latency on real processes, with the machine limits measured in the same run')
-  .addOption(opt('--transactions <n>', 'transfers to run').argParser(intArg('transactions', 1, 1_000_000)).default(2000))
-  .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(32))
-  .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
-  .addOption(fsyncOpt())
-  .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
-  .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
-  .addOption(opt('--json', 'print one JSON object').default(false))
-  .action(async (o) => {
-    const { runBench, formatReport } = await import('../scenarios/bench.ts');
-    const report = await runBench(
-      {
-        transactions: o.transactions,
-        concurrency: o.concurrency,
-        participants: o.participants,
-        fsync: o.fsync,
-        resource: o.resource,
-        ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
-      },
-      o.json ? undefined : (line) => console.error(line),
-    );
-    console.log(o.json ? JSON.stringify(report) : formatReport(report));
-  });
+const { registerBenchCommand } = await import('../scenarios/bench-cli.ts');
+registerBenchCommand(program);
 
 const { registerWalCommands } = await import('../wal/cli.ts');
 registerWalCommands(program);

@@ -6,17 +6,38 @@
  *
  * - raw write+fdatasync latency (a 2PC commit forces three records in sequence:
  *   PREPARED at the participants, the DECISION, COMMITTED at the participants);
- * - raw HTTP round trips on loopback with keep-alive, at the same concurrency
- *   (a two-branch 2PC transaction is one client request plus four internal ones).
+ * - raw HTTP round trips on loopback with keep-alive: one at a time for the
+ *   floor (a transaction is three sequential round trips: the client's request,
+ *   the prepares, the commits), and at the bench's concurrency for the rate.
+ *
+ * In one run it measures the batched path (the default) and then, on a fresh
+ * cluster, the same load with `--no-batching` on every node, so the two read as
+ * a ratio; then one client alone for the latency floor. For each node process it
+ * reports CPU ms per transaction and RSS (from /proc), and HTTP requests and
+ * forced writes per transaction (from the nodes' /metrics counters).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ProcessCluster } from './harness.ts';
+import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
+import {
+  machineInfo,
+  measureFdatasync,
+  measureHttp,
+  measureHttpFloor,
+  sampleNodes,
+  summarize,
+  type LatencySummary,
+  type MachineInfo,
+  type NodeSample,
+} from './bench-probes.ts';
+import { CLI, ProcessCluster } from './harness.ts';
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
+
+export { measureFdatasync, measureHttp, summarize, type LatencySummary } from './bench-probes.ts';
 
 type Transfer = NonNullable<ReturnType<typeof randomTransfer>>;
 
@@ -25,13 +46,21 @@ export interface BenchOptions {
   readonly concurrency: number;
   readonly participants: number;
   readonly fsync: 'always' | 'group' | 'none';
-  /** Stop issuing new transactions after this long, whatever the count. */
+  /** Stop issuing new transactions after this long, whatever the count (`--duration`). */
   readonly durationMaxMs?: number;
   readonly seed?: number;
   /** The participants' resource; `postgres` runs the key-value bench too, for figures side by side. */
   readonly resource?: 'kv' | 'postgres';
   /** With `resource: 'postgres'`: the server the bench makes its databases on (TWOPC_TEST_PG_URL by default). */
   readonly pgUrl?: string;
+  /** False: every node runs `--no-batching` and there is no second, unbatched run to compare with. */
+  readonly batching?: boolean;
+  /** With batching on: also run the same load with `--no-batching` (default true). */
+  readonly compareNoBatching?: boolean;
+  /** Sequential transactions for the one-client latency (default ONE_CLIENT_TRANSACTIONS, at most `transactions`). */
+  readonly oneClientTransactions?: number;
+  /** Also read every node's RSS once this many transactions have finished (`--rss-check`: 20,000 of 200,000). */
+  readonly rssSampleAfter?: number;
 }
 
 /** Where the accounts live and how a transfer is written for them: the key-value store or PostgreSQL. */
@@ -52,131 +81,137 @@ export interface BesideFigures {
   readonly resource: 'kv' | 'postgres';
   readonly throughputTxPerS: number;
   readonly latency: LatencySummary;
-  readonly transactions: BenchReport['transactions'];
+  readonly transactions: TxCounts;
 }
 
-export interface LatencySummary {
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly meanMs: number;
+export interface TxCounts {
+  readonly total: number;
+  readonly committed: number;
+  readonly aborted: number;
+  readonly errors: number;
 }
 
-export interface BenchReport {
-  readonly options: BenchOptions;
-  readonly resource: 'kv' | 'postgres';
-  readonly transactions: { readonly total: number; readonly committed: number; readonly aborted: number; readonly errors: number };
+/** Per node process, keyed by node name (coordinator, p1, ...), with `total` over all of them. */
+export type PerProcess = Readonly<Record<string, number>>;
+
+/** One load phase on one cluster: the batched run, or the unbatched one. */
+export interface PhaseFigures {
+  readonly batching: boolean;
+  /** False when the nodes do not know `--no-batching` yet, so the "unbatched" run took the default path. */
+  readonly noBatchingFlagPassed: boolean;
+  readonly transactions: TxCounts;
+  readonly elapsedS: number;
+  /** Committed transactions per second. */
   readonly throughputTxPerS: number;
   readonly latency: LatencySummary;
-  readonly machine: {
+  /** CPU (user+system) of each node process per committed transaction, and their sum. */
+  readonly cpuMsPerTx: PerProcess;
+  /** RSS of each node process at the end of the phase, and the largest. */
+  readonly rssMb: PerProcess;
+  /** HTTP requests the nodes received per committed transaction (null: the nodes do not count them). */
+  readonly httpRequestsPerTx: number | null;
+  /** fdatasync calls on every node's WAL per committed transaction (null: the nodes do not count them). */
+  readonly forcedWritesPerTx: number | null;
+  /** The bench client's own CPU per transaction (not in cpuMsPerTx: it stands for the users). */
+  readonly clientCpuMsPerTx: number;
+  /** Committed transactions per second over the run, one entry per `bucketMs`. */
+  readonly series: { readonly bucketMs: number; readonly txPerS: readonly number[] };
+  /** Latencies in buckets whose upper bounds grow by a fixed factor. */
+  readonly histogram: { readonly upperMs: readonly number[]; readonly counts: readonly number[] };
+  /** With `rssSampleAfter`: each node's RSS once that many transactions had finished. */
+  readonly rssMbAtSample?: PerProcess;
+}
+
+export interface Ratio {
+  readonly value: number | null;
+  readonly target: number;
+  readonly comparison: 'atLeast' | 'atMost';
+  readonly met: boolean;
+  readonly note?: string;
+}
+
+export interface BenchReport extends Omit<PhaseFigures, 'batching'> {
+  readonly options: BenchOptions;
+  readonly resource: 'kv' | 'postgres';
+  readonly batching: boolean;
+  /** The same load with `--no-batching`, measured in the same run (null when not run). */
+  readonly noBatching: PhaseFigures | null;
+  /** One client, one transaction at a time, on the batched cluster. */
+  readonly oneClient: { readonly transactions: number; readonly latency: LatencySummary };
+  readonly machine: MachineInfo & {
     readonly fdatasync: LatencySummary;
+    /** One bare round trip at a time (the floor's). */
     readonly httpRoundTrip: LatencySummary;
+    /** Bare node:http requests per second at the bench's concurrency (client and server in one process). */
     readonly httpRequestsPerS: number;
+    readonly httpCpuUsPerRequest: number;
+    /** The same through the services' axios client. */
+    readonly axiosRequestsPerS: number;
+    readonly axiosCpuUsPerRequest: number;
+    /** 3 sequential fdatasyncs + 3 sequential bare round trips (p50s). */
+    readonly floorMs: number;
     /** With PostgreSQL: a bare round trip, and a bare BEGIN/UPDATE/PREPARE TRANSACTION/COMMIT PREPARED cycle. */
     readonly postgres?: Record<string, LatencySummary>;
   };
   /** With `resource: 'postgres'`: the key-value store's figures from the same run. */
   readonly beside?: BesideFigures;
-  readonly ratios: {
-    /** Transaction p50 over the floor of three sequential fdatasyncs and five sequential round trips. */
-    readonly latencyP50OverFloor: number;
-    /** Transactions/s × 5 HTTP requests per transaction, over the bare HTTP rate at the same concurrency. */
-    readonly httpUtilisation: number;
-  };
+  readonly ratios: Readonly<Record<string, Ratio>>;
 }
 
-const FSYNC_SAMPLES = 300;
-const HTTP_SAMPLES = 4_000;
 const DURATION_MAX_MS_DEFAULT = 120_000;
+export const ONE_CLIENT_TRANSACTIONS = 1_000;
+/** Transactions before the measured phase, so the nodes' JIT and sockets are warm. */
+const WARMUP_TRANSACTIONS_MAX = 500;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Points in the throughput-over-time series; the bucket widens for long runs. */
+const SERIES_POINTS_MAX = 120;
+const SERIES_BUCKET_MS_MIN = 250;
+const HISTOGRAM_FIRST_UPPER_MS = 0.5;
+const HISTOGRAM_FACTOR = 1.25;
+const HISTOGRAM_BUCKETS = 48;
 
-export function summarize(samplesMs: readonly number[]): LatencySummary {
-  const s = [...samplesMs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-  const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50Ms: r(at(0.5)), p99Ms: r(at(0.99)), meanMs: r(mean) };
-}
-
-/** A bare write + fdatasync loop in `dir`, the floor for one forced record. */
-export function measureFdatasync(dir: string, samples = FSYNC_SAMPLES): LatencySummary {
-  const file = path.join(dir, 'fdatasync.probe');
-  const fd = fs.openSync(file, 'w');
-  const buf = Buffer.alloc(256, 1);
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < samples; i++) {
-      const t0 = performance.now();
-      fs.writeSync(fd, buf, 0, buf.length, i * buf.length);
-      fs.fdatasyncSync(fd);
-      times.push(performance.now() - t0);
-    }
-  } finally {
-    fs.closeSync(fd);
-    fs.rmSync(file, { force: true });
-  }
-  return summarize(times);
-}
-
-/** Bare HTTP POSTs with small JSON bodies over keep-alive on loopback, `concurrency` in flight. */
-export async function measureHttp(concurrency: number, samples = HTTP_SAMPLES): Promise<{ rtt: LatencySummary; perS: number }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end(Buffer.concat(chunks).length > 0 ? '{"vote":"yes"}' : '{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const body = JSON.stringify({ txId: 'tx-1-1', coordinator: 'http://127.0.0.1:1', participants: [] });
-  const once = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  const times: number[] = [];
-  let issued = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (issued < samples) {
-        issued++;
-        const s = performance.now();
-        await once();
-        times.push(performance.now() - s);
-      }
-    }),
-  );
-  const elapsedS = (performance.now() - t0) / 1000;
-  agent.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
-  return { rtt: summarize(times), perS: Math.round(times.length / elapsedS) };
-}
+/** The issue's targets (issue 12), one place. */
+export const TARGETS = {
+  throughputOverBareHttp: 1 / 6,
+  throughputOverNoBatching: 4,
+  p99Ms: 100,
+  oneClientP50OverFloor: 3,
+  cpuMsPerTx: 1,
+  rssGrowth: 1.2,
+} as const;
 
 /** The built-in key-value store: funded by one transaction of puts, transfers as `add` ops. */
 export const kvTarget: BenchTarget = {
   resource: 'kv',
   fund: async (coordinatorUrl, bank) => {
-    const funded = await postTransaction(coordinatorUrl, openingTransaction(bank));
-    if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
+    const client = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS });
+    try {
+      const funded = await postTransaction(client, coordinatorUrl, openingTransaction(bank));
+      if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
+    } finally {
+      client.close();
+    }
   },
   transfer: (t) => t.body,
   close: async () => undefined,
 };
 
-async function postTransaction(coordinatorUrl: string, body: unknown): Promise<{ outcome?: string }> {
-  const res = await fetch(`${coordinatorUrl}/v1/transactions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  return (await res.json()) as { outcome?: string };
+async function postTransaction(client: HttpClient, coordinatorUrl: string, body: unknown): Promise<{ outcome?: string }> {
+  const res = await client.post<{ outcome?: string }>(`${coordinatorUrl}/v1/transactions`, body);
+  if (res.status !== 200) throw new Error(`POST /v1/transactions answered ${res.status}: ${JSON.stringify(res.data)}`);
+  return res.data;
+}
+
+let noBatchingKnown: boolean | undefined;
+
+/** Whether the nodes know `--no-batching` (helper "wire" adds it); asked once, from their --help. */
+export function nodesKnowNoBatching(): boolean {
+  if (noBatchingKnown === undefined) {
+    const help = (role: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', CLI, role, '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout ?? '';
+    noBatchingKnown = help('coordinator').includes('--no-batching') && help('participant').includes('--no-batching');
+  }
+  return noBatchingKnown;
 }
 
 /**
@@ -195,113 +230,295 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     await target.close();
   }
   log('the same run on the key-value store, for comparison…');
-  const kv = await runBenchOn({ ...options, resource: 'kv' }, kvTarget, log);
+  const kv = await runBenchOn({ ...options, resource: 'kv', compareNoBatching: false }, kvTarget, log);
   return { ...report, beside: { resource: 'kv', throughputTxPerS: kv.throughputTxPerS, latency: kv.latency, transactions: kv.transactions } };
 }
 
 async function runBenchOn(options: BenchOptions, target: BenchTarget, log: (line: string) => void): Promise<BenchReport> {
+  const batching = options.batching !== false;
+  const flagKnown = nodesKnowNoBatching();
+  if (!flagKnown) log('these nodes have no --no-batching flag yet: the unbatched run takes the default path (marked in the report)');
+  const probeDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'twopc-bench-probe-'));
+  let machine: BenchReport['machine'];
+  try {
+    log('measuring the machine: fdatasync, bare HTTP one at a time and at the bench concurrency, the axios client…');
+    const fdatasync = measureFdatasync(probeDir);
+    const httpRoundTrip = await measureHttpFloor();
+    const bare = await measureHttp(options.concurrency);
+    const viaAxios = await measureHttp(options.concurrency, undefined, 'axios');
+    const postgres = await target.machine?.();
+    machine = {
+      ...machineInfo(),
+      fdatasync,
+      httpRoundTrip,
+      httpRequestsPerS: bare.perS,
+      httpCpuUsPerRequest: bare.cpuUsPerRequest,
+      axiosRequestsPerS: viaAxios.perS,
+      axiosCpuUsPerRequest: viaAxios.cpuUsPerRequest,
+      floorMs: round2(3 * fdatasync.p50Ms + 3 * httpRoundTrip.p50Ms),
+      ...(postgres !== undefined && { postgres }),
+    };
+  } finally {
+    await fs.promises.rm(probeDir, { recursive: true, force: true });
+  }
+
+  const main = await runPhase(options, target, { batching, flagKnown, oneClient: true }, log);
+  const noBatching =
+    batching && options.compareNoBatching !== false ? (await runPhase(options, target, { batching: false, flagKnown, oneClient: false }, log)).figures : null;
+  const { figures } = main;
+  const { batching: _b, ...rest } = figures;
+  return {
+    ...rest,
+    options,
+    resource: target.resource,
+    batching,
+    noBatching,
+    oneClient: main.oneClient,
+    machine,
+    ratios: ratiosOf(figures, noBatching, main.oneClient.latency, machine),
+  };
+}
+
+interface PhaseResult {
+  readonly figures: PhaseFigures;
+  readonly oneClient: BenchReport['oneClient'];
+}
+
+/** One fresh cluster: warm up, the measured load at the bench's concurrency, then (optionally) one client alone. */
+async function runPhase(
+  options: BenchOptions,
+  target: BenchTarget,
+  mode: { batching: boolean; flagKnown: boolean; oneClient: boolean },
+  log: (line: string) => void,
+): Promise<PhaseResult> {
   const dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'twopc-bench-'));
+  const noBatchingArgs = !mode.batching && mode.flagKnown ? ['--no-batching'] : [];
   const cluster = await ProcessCluster.create({
     participants: options.participants,
     dataDir,
     fsync: options.fsync,
     lockWaitMs: 200,
-    env: { TWOPC_LOG_LEVEL: 'warn' },
+    // Said both ways, so a TWOPC_BATCHING in the caller's environment cannot turn one run into the other.
+    env: { TWOPC_LOG_LEVEL: 'warn', TWOPC_BATCHING: String(mode.batching) },
+    coordinatorArgs: noBatchingArgs,
+    participantArgs: noBatchingArgs,
     ...(target.participantArgsOf !== undefined && { participantArgsOf: target.participantArgsOf }),
   });
+  const client = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, socketsPerHostMax: options.concurrency });
   try {
-    log('measuring the machine: fdatasync and bare HTTP…');
-    const fdatasync = measureFdatasync(dataDir);
-    const httpBare = await measureHttp(options.concurrency);
-
-    const postgres = await target.machine?.();
-
-    log(`starting a coordinator and ${options.participants} participants on ${target.resource} (fsync ${options.fsync})…`);
+    log(`starting a coordinator and ${options.participants} participants on ${target.resource} (fsync ${options.fsync}, ${mode.batching ? 'batching' : '--no-batching'})…`);
     await cluster.start();
-    const names = cluster.participants.map((p) => p.name);
-    const bank = benchBank(names, options.concurrency);
-    const coordinatorUrl = cluster.coordinator.url;
-    const post = (body: unknown) => postTransaction(coordinatorUrl, body);
-    await target.fund(coordinatorUrl, bank);
-
-    // Transfers between two participants only, so every transaction is a real two-phase one.
-    const all = accounts(bank);
-    const rng = createPrng(options.seed ?? 1);
-    const latencies: number[] = [];
-    let committed = 0;
-    let aborted = 0;
-    let errors = 0;
-    let issued = 0;
-    const deadline = performance.now() + (options.durationMaxMs ?? DURATION_MAX_MS_DEFAULT);
-    log(`running ${options.transactions} transfers, ${options.concurrency} at a time…`);
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
-        while (issued < options.transactions && performance.now() < deadline) {
-          issued++;
-          let t = randomTransfer(rng, all, 10);
-          for (let i = 0; i < 8 && t && t.from.participant === t.to.participant; i++) t = randomTransfer(rng, all, 10);
-          if (!t) continue;
-          const s = performance.now();
-          try {
-            const r = await post(target.transfer(t));
-            latencies.push(performance.now() - s);
-            if (r.outcome === 'committed') committed++;
-            else aborted++;
-          } catch {
-            errors++;
-          }
-        }
-      }),
+    const bank = benchBank(
+      cluster.participants.map((p) => p.name),
+      options.concurrency,
     );
-    const elapsedS = (performance.now() - t0) / 1000;
-    const latency = summarize(latencies);
-    const throughput = Math.round(((committed + aborted) / elapsedS) * 10) / 10;
-    const floorMs = 3 * fdatasync.p50Ms + 5 * httpBare.rtt.p50Ms;
-    return {
-      options,
-      resource: target.resource,
-      transactions: { total: committed + aborted + errors, committed, aborted, errors },
-      throughputTxPerS: throughput,
-      latency,
-      machine: { fdatasync, httpRoundTrip: httpBare.rtt, httpRequestsPerS: httpBare.perS, ...(postgres !== undefined && { postgres }) },
-      ratios: {
-        latencyP50OverFloor: Math.round((latency.p50Ms / floorMs) * 100) / 100,
-        httpUtilisation: Math.round(((throughput * 5) / httpBare.perS) * 100) / 100,
-      },
-    };
+    const coordinatorUrl = cluster.coordinator.url;
+    await target.fund(coordinatorUrl, bank);
+    const load = new Load(options, target, accounts(bank), (body) => postTransaction(client, coordinatorUrl, body));
+    const nodes = cluster.nodes.map((n) => ({ name: n.name, url: n.url, pid: n.pid }));
+
+    await load.run(Math.min(WARMUP_TRANSACTIONS_MAX, options.transactions), options.concurrency, DURATION_MAX_MS_DEFAULT);
+    log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
+    const before = await sampleNodes(nodes);
+    const clientCpu0 = process.cpuUsage();
+    let rssMbAtSample: PerProcess | undefined;
+    const sampleAt = mode.batching ? options.rssSampleAfter : undefined;
+    const measured = await load.run(options.transactions, options.concurrency, options.durationMaxMs ?? DURATION_MAX_MS_DEFAULT, sampleAt, async () => {
+      rssMbAtSample = rssOf(await sampleNodes(nodes));
+    });
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const after = await sampleNodes(nodes);
+    const figures = phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, rssMbAtSample);
+    log(`  ${figures.throughputTxPerS} tx/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
+
+    let oneClient: BenchReport['oneClient'] = { transactions: 0, latency: summarize([]) };
+    if (mode.oneClient) {
+      if (options.concurrency === 1) oneClient = { transactions: measured.latenciesMs.length, latency: figures.latency };
+      else {
+        const n = Math.min(options.oneClientTransactions ?? ONE_CLIENT_TRANSACTIONS, options.transactions);
+        log(`one client alone: ${n} transfers, one at a time…`);
+        const alone = await load.run(n, 1, options.durationMaxMs ?? DURATION_MAX_MS_DEFAULT);
+        oneClient = { transactions: alone.latenciesMs.length, latency: summarize(alone.latenciesMs) };
+      }
+    }
+    return { figures, oneClient };
   } finally {
+    client.close();
     await cluster.stop();
     await fs.promises.rm(dataDir, { recursive: true, force: true });
   }
 }
 
+interface LoadResult {
+  readonly counts: TxCounts;
+  readonly elapsedMs: number;
+  readonly latenciesMs: number[];
+  /** When each committed transaction finished, ms after the start. */
+  readonly committedAtMs: number[];
+}
+
+/** Closed-loop clients issuing random two-participant transfers, each waiting for its answer before the next. */
+class Load {
+  private readonly rng;
+
+  constructor(
+    private readonly options: BenchOptions,
+    private readonly target: BenchTarget,
+    private readonly all: ReturnType<typeof accounts>,
+    private readonly post: (body: unknown) => Promise<{ outcome?: string }>,
+  ) {
+    this.rng = createPrng(options.seed ?? 1);
+  }
+
+  /** Transfers between two participants only, so every transaction is a real two-phase one. */
+  private nextTransfer(): Transfer | undefined {
+    let t = randomTransfer(this.rng, this.all, 10);
+    for (let i = 0; i < 8 && t && t.from.participant === t.to.participant; i++) t = randomTransfer(this.rng, this.all, 10);
+    return t;
+  }
+
+  async run(count: number, concurrency: number, durationMs: number, sampleAfter?: number, sample?: () => Promise<void>): Promise<LoadResult> {
+    const latenciesMs: number[] = [];
+    const committedAtMs: number[] = [];
+    let committed = 0;
+    let aborted = 0;
+    let errors = 0;
+    let issued = 0;
+    let sampling: Promise<void> | undefined;
+    const t0 = performance.now();
+    const deadline = t0 + durationMs;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (issued < count && performance.now() < deadline) {
+          issued++;
+          const t = this.nextTransfer();
+          if (!t) continue;
+          const s = performance.now();
+          try {
+            const r = await this.post(this.target.transfer(t));
+            const done = performance.now();
+            latenciesMs.push(done - s);
+            if (r.outcome === 'committed') {
+              committed++;
+              committedAtMs.push(done - t0);
+            } else aborted++;
+          } catch {
+            errors++;
+          }
+          if (sample && sampling === undefined && sampleAfter !== undefined && committed + aborted >= sampleAfter) sampling = sample();
+        }
+      }),
+    );
+    const elapsedMs = performance.now() - t0;
+    await sampling;
+    return { counts: { total: committed + aborted + errors, committed, aborted, errors }, elapsedMs, latenciesMs, committedAtMs };
+  }
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function rssOf(samples: Record<string, NodeSample>): PerProcess {
+  const out: Record<string, number> = {};
+  for (const [name, s] of Object.entries(samples)) if (s.rssMb !== undefined) out[name] = s.rssMb;
+  return { ...out, max: Math.max(0, ...Object.values(out)) };
+}
+
+function phaseFigures(
+  mode: { batching: boolean; flagKnown: boolean },
+  load: LoadResult,
+  before: Record<string, NodeSample>,
+  after: Record<string, NodeSample>,
+  clientCpuMs: number,
+  rssMbAtSample: PerProcess | undefined,
+): PhaseFigures {
+  const tx = Math.max(1, load.counts.committed);
+  const cpu: Record<string, number> = {};
+  let cpuTotal = 0;
+  let requests: number | null = 0;
+  let datasyncs: number | null = 0;
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    if (a.cpuMs !== undefined && b?.cpuMs !== undefined) {
+      cpu[name] = round3((a.cpuMs - b.cpuMs) / tx);
+      cpuTotal += a.cpuMs - b.cpuMs;
+    }
+    const dr = delta(b?.counters.httpRequests, a.counters.httpRequests);
+    requests = requests === null || dr === undefined ? null : requests + dr;
+    const ds = delta(b?.counters.walDatasyncs, a.counters.walDatasyncs);
+    datasyncs = datasyncs === null || ds === undefined ? null : datasyncs + ds;
+  }
+  return {
+    batching: mode.batching,
+    noBatchingFlagPassed: !mode.batching && mode.flagKnown,
+    transactions: load.counts,
+    elapsedS: round2(load.elapsedMs / 1000),
+    throughputTxPerS: round1(load.counts.committed / (load.elapsedMs / 1000)),
+    latency: summarize(load.latenciesMs),
+    cpuMsPerTx: { ...cpu, total: round3(cpuTotal / tx) },
+    rssMb: rssOf(after),
+    httpRequestsPerTx: requests === null ? null : round2(requests / tx),
+    forcedWritesPerTx: datasyncs === null ? null : round2(datasyncs / tx),
+    clientCpuMsPerTx: round3(clientCpuMs / Math.max(1, load.counts.total)),
+    series: seriesOf(load.committedAtMs, load.elapsedMs),
+    histogram: histogramOf(load.latenciesMs),
+    ...(rssMbAtSample !== undefined && { rssMbAtSample }),
+  };
+}
+
+const delta = (b: number | undefined, a: number | undefined) => (a === undefined || b === undefined ? undefined : a - b);
+
+function seriesOf(committedAtMs: readonly number[], elapsedMs: number): PhaseFigures['series'] {
+  const bucketMs = Math.max(SERIES_BUCKET_MS_MIN, Math.ceil(elapsedMs / SERIES_POINTS_MAX / 50) * 50);
+  const counts = new Array<number>(Math.max(1, Math.ceil(elapsedMs / bucketMs))).fill(0);
+  for (const t of committedAtMs) counts[Math.min(counts.length - 1, Math.floor(t / bucketMs))]! += 1;
+  return { bucketMs, txPerS: counts.map((c) => round1((c * 1000) / bucketMs)) };
+}
+
+function histogramOf(latenciesMs: readonly number[]): PhaseFigures['histogram'] {
+  const upperMs = Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => round3(HISTOGRAM_FIRST_UPPER_MS * HISTOGRAM_FACTOR ** i));
+  const counts = new Array<number>(HISTOGRAM_BUCKETS).fill(0);
+  for (const x of latenciesMs) {
+    const i = x <= HISTOGRAM_FIRST_UPPER_MS ? 0 : Math.ceil(Math.log(x / HISTOGRAM_FIRST_UPPER_MS) / Math.log(HISTOGRAM_FACTOR));
+    counts[Math.min(HISTOGRAM_BUCKETS - 1, i)]! += 1;
+  }
+  return { upperMs, counts };
+}
+
+function ratio(value: number | null, target: number, comparison: Ratio['comparison'], note?: string): Ratio {
+  const v = value === null || !Number.isFinite(value) ? null : round2(value);
+  const met = v !== null && (comparison === 'atLeast' ? v >= target : v <= target);
+  return { value: v, target: round3(target), comparison, met, ...(note !== undefined && { note }) };
+}
+
+function ratiosOf(main: PhaseFigures, noBatching: PhaseFigures | null, oneClient: LatencySummary, machine: BenchReport['machine']): Record<string, Ratio> {
+  const unbatchedNote =
+    noBatching === null ? 'no unbatched run in this bench' : noBatching.noBatchingFlagPassed ? undefined : 'the nodes have no --no-batching yet: both runs took the default path';
+  return {
+    throughputOverBareHttp: ratio(main.throughputTxPerS / machine.httpRequestsPerS, TARGETS.throughputOverBareHttp, 'atLeast'),
+    throughputOverNoBatching: ratio(
+      noBatching === null ? null : main.throughputTxPerS / Math.max(0.1, noBatching.throughputTxPerS),
+      TARGETS.throughputOverNoBatching,
+      'atLeast',
+      unbatchedNote,
+    ),
+    p99Ms: ratio(main.latency.p99Ms, TARGETS.p99Ms, 'atMost'),
+    oneClientP50OverFloor: ratio(oneClient.p50Ms / Math.max(0.001, machine.floorMs), TARGETS.oneClientP50OverFloor, 'atMost'),
+    cpuMsPerTx: ratio(main.cpuMsPerTx.total ?? null, TARGETS.cpuMsPerTx, 'atMost'),
+    ...(main.rssMbAtSample !== undefined && { rssGrowth: ratio(rssGrowthOf(main.rssMbAtSample, main.rssMb), TARGETS.rssGrowth, 'atMost') }),
+  };
+}
+
+/** The largest growth of any one process's RSS from the sample to the end. */
+export function rssGrowthOf(atSample: PerProcess, atEnd: PerProcess): number | null {
+  const growths = Object.entries(atSample)
+    .filter(([name, mb]) => name !== 'max' && mb > 0 && atEnd[name] !== undefined)
+    .map(([name, mb]) => (atEnd[name] as number) / mb);
+  return growths.length === 0 ? null : Math.max(...growths);
+}
+
 /** Accounts for the bench: enough that most transfers do not contend for the same key (or row). */
 export function benchBank(participants: readonly string[], concurrency: number): BankOptions {
   return { participants, accountsPerParticipant: Math.max(20, concurrency * 4), openingBalance: 1_000_000 };
-}
-
-export function formatReport(r: BenchReport): string {
-  const l = (s: { p50Ms: number; p99Ms: number }) => `p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`;
-  const beside = r.beside;
-  return [
-    `twopc bench: ${r.transactions.total} transfers over ${r.options.participants} participants on ${r.resource}, concurrency ${r.options.concurrency}, fsync ${r.options.fsync}`,
-    `  committed ${r.transactions.committed}, aborted ${r.transactions.aborted}, errors ${r.transactions.errors}`,
-    `  throughput        ${r.throughputTxPerS} tx/s`,
-    `  latency           ${l(r.latency)}`,
-    ...(beside
-      ? [
-          `the same run on ${beside.resource}:`,
-          `  throughput        ${beside.throughputTxPerS} tx/s   (${r.resource}/${beside.resource} ${Math.round((r.throughputTxPerS / Math.max(beside.throughputTxPerS, 0.1)) * 100) / 100})`,
-          `  latency           ${l(beside.latency)}`,
-        ]
-      : []),
-    `machine, same run:`,
-    `  write+fdatasync   ${l(r.machine.fdatasync)}`,
-    `  bare HTTP         ${l(r.machine.httpRoundTrip)}, ${r.machine.httpRequestsPerS} req/s at concurrency ${r.options.concurrency}`,
-    ...Object.entries(r.machine.postgres ?? {}).map(([k, v]) => `  ${`pg ${k}`.padEnd(17)} ${l(v)}`),
-    `ratios:`,
-    `  latency p50 / (3 fdatasync + 5 round trips)   ${r.ratios.latencyP50OverFloor}`,
-    `  HTTP used (5 requests per tx) / bare HTTP     ${r.ratios.httpUtilisation}`,
-  ].join('\n');
 }

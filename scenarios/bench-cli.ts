@@ -1,0 +1,114 @@
+/**
+ * `twopc bench`: the command line of the bench (scenarios/bench.ts), its
+ * recovery mode (scenarios/bench-recovery.ts) and the standard configurations
+ * `npm run bench` runs (scenarios/bench-standard.ts). With --json, stdout gets
+ * exactly one JSON object and the narration goes to stderr.
+ */
+import fs from 'node:fs';
+import { Option, type Command } from 'commander';
+import { fsyncOpt, intArg, opt } from '../shared/cli-options.ts';
+import { parseDuration } from './cli.ts';
+
+/** The most transactions one run may ask for; `--duration` alone runs up to this many. */
+export const BENCH_TRANSACTIONS_MAX = 10_000_000;
+const TRANSACTIONS_DEFAULT = 20_000;
+/** `--rss-check`: RSS after RSS_CHECK_TRANSACTIONS / RSS_CHECK_SAMPLE_DIVISOR and after RSS_CHECK_TRANSACTIONS. */
+export const RSS_CHECK_TRANSACTIONS = 200_000;
+export const RSS_CHECK_SAMPLE_DIVISOR = 10;
+
+interface BenchFlags {
+  transactions?: number;
+  duration?: number;
+  concurrency: number;
+  participants: number;
+  fsync: 'always' | 'group' | 'none';
+  batching: boolean;
+  compare: boolean;
+  oneClient?: number;
+  resource: 'kv' | 'postgres';
+  pgUrl?: string;
+  seed?: number;
+  rssCheck: boolean;
+  recovery: boolean;
+  recoveryTransactions: number;
+  standard: boolean;
+  html?: string;
+  svgDir?: string;
+  json: boolean;
+}
+
+export function registerBenchCommand(program: Command): Command {
+  return program
+    .command('bench')
+    .description('throughput and latency on real processes, with the machine limits and the unbatched path measured in the same run')
+    .addOption(opt('--transactions <n>', `transfers to run (default ${TRANSACTIONS_DEFAULT}; with --rss-check ${RSS_CHECK_TRANSACTIONS})`).argParser(intArg('transactions', 1, BENCH_TRANSACTIONS_MAX)))
+    .addOption(opt('--duration <d>', 'run for this long instead of a count, e.g. 30s or 5m').argParser(parseDuration))
+    .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(64))
+    .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
+    .addOption(fsyncOpt())
+    // No TWOPC_* environment for these two: commander reads a negated flag's variable as set whatever its value.
+    .addOption(new Option('--no-batching', 'pass --no-batching to every node (one request per message), and skip the comparison run'))
+    .addOption(new Option('--no-compare', 'skip the unbatched run that is otherwise measured beside the batched one'))
+    .addOption(opt('--one-client <n>', 'transfers for the one-client latency (default 1000)').argParser(intArg('one-client', 1, 100_000)))
+    .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
+    .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
+    .addOption(opt('--seed <n>', 'seed for the transfers').argParser(intArg('seed', 0, Number.MAX_SAFE_INTEGER)))
+    .addOption(opt('--rss-check', `every node's RSS after ${RSS_CHECK_TRANSACTIONS / RSS_CHECK_SAMPLE_DIVISOR} and after ${RSS_CHECK_TRANSACTIONS} transactions (batched only)`).default(false))
+    .addOption(opt('--recovery', 'time a restarted coordinator and a restarted participant to settle a backlog of decided/in-doubt transactions').default(false))
+    .addOption(opt('--recovery-transactions <n>', 'with --recovery: the backlog').argParser(intArg('recovery-transactions', 1, 100_000)).default(10_000))
+    .addOption(opt('--standard', 'the standard configurations (concurrency 64, one client, unbatched, recovery) and a summary; npm run bench').default(false))
+    .addOption(opt('--html <file>', 'also write one self-contained HTML page with the pictures'))
+    .addOption(opt('--svg-dir <dir>', 'also write the pictures as throughput.svg, latency.svg and cpu.svg there (docs/performance.md embeds them)'))
+    .addOption(opt('--json', 'print one JSON object').default(false))
+    .action(async (o: BenchFlags) => {
+      const say = (line: string) => console.error(line);
+      const write = (text: string) => console.log(text);
+      if (o.recovery) {
+        const { runRecoveryBench, formatRecovery } = await import('./bench-recovery.ts');
+        const r = await runRecoveryBench({ transactions: o.recoveryTransactions, participants: o.participants, fsync: o.fsync }, say);
+        write(o.json ? JSON.stringify(r) : formatRecovery(r));
+        return;
+      }
+      if (o.standard) {
+        const { runStandard, formatStandard } = await import('./bench-standard.ts');
+        const r = await runStandard(
+          {
+            fsync: o.fsync,
+            participants: o.participants,
+            rssCheck: o.rssCheck,
+            ...(o.html !== undefined && { htmlFile: o.html }),
+            ...(o.svgDir !== undefined && { svgDir: o.svgDir }),
+          },
+          say,
+        );
+        write(o.json ? JSON.stringify(r) : formatStandard(r));
+        return;
+      }
+      const { runBench } = await import('./bench.ts');
+      const { formatReport, renderBenchHtml, writeSvgs } = await import('./bench-report.ts');
+      const transactions = o.transactions ?? (o.duration !== undefined ? BENCH_TRANSACTIONS_MAX : o.rssCheck ? RSS_CHECK_TRANSACTIONS : TRANSACTIONS_DEFAULT);
+      const report = await runBench(
+        {
+          transactions,
+          concurrency: o.concurrency,
+          participants: o.participants,
+          fsync: o.fsync,
+          resource: o.resource,
+          batching: o.batching,
+          compareNoBatching: o.compare && !o.rssCheck,
+          ...(o.duration !== undefined && { durationMaxMs: o.duration }),
+          ...(o.oneClient !== undefined && { oneClientTransactions: o.oneClient }),
+          ...(o.seed !== undefined && { seed: o.seed }),
+          ...(o.rssCheck && { rssSampleAfter: Math.ceil(transactions / RSS_CHECK_SAMPLE_DIVISOR) }),
+          ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+        },
+        say,
+      );
+      if (o.html !== undefined) {
+        fs.writeFileSync(o.html, renderBenchHtml(report, `twopc ${process.argv.slice(2).join(' ')}`));
+        say(`wrote ${o.html}`);
+      }
+      if (o.svgDir !== undefined) writeSvgs(report, o.svgDir, say);
+      write(o.json ? JSON.stringify(report) : formatReport(report));
+    });
+}

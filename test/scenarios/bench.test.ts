@@ -1,0 +1,122 @@
+/**
+ * `twopc bench` as a user runs it: the real CLI, real node processes, a short run.
+ * These tests check what the bench reports (every field the contract names, the
+ * per-process figures, each target with its verdict) and what it writes (an HTML
+ * page with its pictures inline), never how fast anything was.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../scenarios/bench.ts';
+import type { RecoveryReport } from '../../scenarios/bench-recovery.ts';
+import { CLI } from '../../scenarios/harness.ts';
+
+/** A short bench on a busy 2-core machine: two clusters started and stopped, a few hundred transactions. */
+const BENCH_WAIT_MS_MAX = 400_000;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-bench-test-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Runs `twopc ...args` in a process group of its own, so that if it must be killed the
+ * nodes it started go with it and nothing is left behind.
+ */
+function runBenchCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TWOPC_LOG_LEVEL: 'warn' },
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const killGroup = () => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  const timer = setTimeout(killGroup, BENCH_WAIT_MS_MAX);
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      killGroup();
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const latencyShape = { p50Ms: expect.any(Number), p95Ms: expect.any(Number), p99Ms: expect.any(Number), meanMs: expect.any(Number) };
+const ratioShape = { value: expect.any(Number), target: expect.any(Number), comparison: expect.stringMatching(/^(atLeast|atMost)$/), met: expect.any(Boolean) };
+
+describe('twopc bench --json', () => {
+  it('prints one JSON object with every figure, the unbatched run beside, and each target judged; --html draws them', async () => {
+    const html = path.join(dir, 'bench.html');
+    const r = await runBenchCli(['bench', '--transactions', '120', '--concurrency', '4', '--participants', '2', '--one-client', '10', '--json', '--html', html]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    const report = JSON.parse(lines[0] as string) as BenchReport;
+
+    expect(report).toMatchObject({
+      throughputTxPerS: expect.any(Number),
+      latency: latencyShape,
+      batching: true,
+      oneClient: { transactions: 10, latency: latencyShape },
+      noBatching: { batching: false, throughputTxPerS: expect.any(Number), latency: latencyShape, noBatchingFlagPassed: expect.any(Boolean) },
+      machine: {
+        cpus: expect.any(Number),
+        fdatasync: latencyShape,
+        httpRoundTrip: latencyShape,
+        httpRequestsPerS: expect.any(Number),
+        axiosRequestsPerS: expect.any(Number),
+        floorMs: expect.any(Number),
+      },
+    });
+    for (const phase of [report, report.noBatching!]) {
+      expect(phase.transactions.errors).toBe(0);
+      expect(phase.transactions.committed).toBeGreaterThan(0);
+      // Every node is measured: the coordinator and both participants, and the sum.
+      expect(Object.keys(phase.cpuMsPerTx).sort()).toEqual(['coordinator', 'p1', 'p2', 'total']);
+      expect(phase.cpuMsPerTx.total).toBeGreaterThan(0);
+      expect(Object.keys(phase.rssMb).sort()).toEqual(['coordinator', 'max', 'p1', 'p2']);
+      expect(phase.rssMb.max).toBeGreaterThan(0);
+      // A two-branch transaction is at least the client's request, and its fsync-group
+      // commit forces at least the participants' PREPARED and the coordinator's DECISION.
+      expect(phase.httpRequestsPerTx).toBeGreaterThanOrEqual(1);
+      expect(phase.forcedWritesPerTx).toBeGreaterThan(0);
+      expect(phase.series.txPerS.length).toBeGreaterThan(0);
+      expect(phase.histogram.counts.reduce((a, b) => a + b, 0)).toBe(phase.transactions.committed + phase.transactions.aborted);
+    }
+    expect(Object.keys(report.ratios).sort()).toEqual(['cpuMsPerTx', 'oneClientP50OverFloor', 'p99Ms', 'throughputOverBareHttp', 'throughputOverNoBatching']);
+    for (const ratio of Object.values(report.ratios)) expect(ratio).toMatchObject(ratioShape);
+    // The unbatched run is only honest if the nodes were told: either they were, or the report says they were not.
+    if (!report.noBatching?.noBatchingFlagPassed) expect(report.ratios.throughputOverNoBatching?.note).toMatch(/no --no-batching/);
+
+    const page = fs.readFileSync(html, 'utf8');
+    expect(page.match(/<svg /g)).toHaveLength(3);
+    for (const title of ['Committed transactions per second', 'Transaction latency', 'CPU per committed transaction']) expect(page).toContain(title);
+    // Self-contained: nothing fetched from elsewhere.
+    expect(page).not.toMatch(/<script|<link|src=|href="http/);
+  }, BENCH_WAIT_MS_MAX + 10_000);
+});
+
+describe('twopc bench --recovery', () => {
+  it('restarts a coordinator and a participant on a backlog written to their WALs, and both settle all of it', async () => {
+    const r = await runBenchCli(['bench', '--recovery', '--recovery-transactions', '200', '--participants', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout.trim()) as RecoveryReport;
+    for (const who of ['coordinator', 'participant'] as const) {
+      expect(report[who]).toMatchObject({ backlog: 200, settled: true, readyMs: expect.any(Number), settleMs: expect.any(Number), met: expect.any(Boolean) });
+    }
+    // The backlog was real: the coordinator's decided commits reached the participants, and the
+    // in-doubt participant learned (by asking) that the coordinator never decided: presumed abort.
+    expect(report.coordinator.outcomeSample).toEqual({ committed: 100 });
+    expect(report.participant.outcomeSample).toEqual({ aborted: 100 });
+    expect(report.method).toMatch(/real log API/);
+  }, BENCH_WAIT_MS_MAX + 10_000);
+});
