@@ -61,13 +61,18 @@ type KeySlot<V> = Leaf<V> | Collision<V> | Branch<V>;
 type OrderNode<V> = readonly (OrderSlot<V> | undefined)[];
 type OrderSlot<V> = Leaf<V> | OrderNode<V>;
 
+/**
+ * FNV-1a, as a signed 32-bit integer: V8 keeps a value in that range inline as a small integer,
+ * where an unsigned one above 2^31 would be a separate heap number, one more cache line to load
+ * on each comparison in a large map.
+ */
 export function hashKey(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h | 0;
 }
 
 function popcount(x: number): number {
@@ -83,7 +88,8 @@ const chunk = (hash: number, shift: number): number => (hash >>> shift) & MASK;
 function findLeaf<V>(root: KeySlot<V> | undefined, hash: number, key: string): Leaf<V> | undefined {
   let node = root;
   for (let shift = 0; node !== undefined; shift += BITS) {
-    if (node instanceof Leaf) return node.key === key ? node : undefined;
+    // The hash first: a miss then never loads the stored key string (a cold cache line in a large map).
+    if (node instanceof Leaf) return node.hash === hash && node.key === key ? node : undefined;
     if (node instanceof Collision) return node.hash === hash ? node.leaves.find((l) => l.key === key) : undefined;
     const bit = 1 << chunk(hash, shift);
     if ((node.bitmap & bit) === 0) return undefined;
@@ -255,6 +261,18 @@ export class PersistentMap<K extends string, V> implements ReadonlyMap<K, V> {
     if (old === undefined || this.byKey === undefined || this.byOrder === undefined) return this;
     if (this.size === 1) return PersistentMap.empty();
     return new PersistentMap(dropLeaf(this.byKey, hash, key, 0), dropOrdered(this.byOrder, this.top, old.seq), this.top, this.nextSeq, this.size - 1);
+  }
+
+  /**
+   * Without the oldest entry (for bounded FIFO histories): the same as `delete` of `first()`'s
+   * key, but it neither hashes that key again nor looks it up by key, so it never loads the old
+   * key's string, a cold cache line once the map is large.
+   */
+  dropFirst(): PersistentMap<K, V> {
+    const leaf = this.byOrder === undefined ? undefined : firstLeaf(this.byOrder, this.top);
+    if (leaf === undefined || this.byKey === undefined || this.byOrder === undefined) return this;
+    if (this.size === 1) return PersistentMap.empty();
+    return new PersistentMap(dropLeaf(this.byKey, leaf.hash, leaf.key, 0), dropOrdered(this.byOrder, this.top, leaf.seq), this.top, this.nextSeq, this.size - 1);
   }
 
   /** The oldest entry (the first in iteration order), if any. */

@@ -8,7 +8,10 @@ const COLLIDING = [
   ['tx-1-139598', 'tx-1-322383'],
 ] as const;
 
-type Op = { readonly op: 'set'; readonly key: string; readonly value: number } | { readonly op: 'delete'; readonly key: string };
+type Op =
+  | { readonly op: 'set'; readonly key: string; readonly value: number }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'dropFirst'; readonly key?: undefined };
 
 /** Small key sets so that sets, overwrites and deletes of the same key are frequent; plus the colliding keys. */
 const key = fc.oneof(
@@ -19,6 +22,8 @@ const key = fc.oneof(
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('set' as const), key, value: fc.integer({ min: 0, max: 5 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key }) },
+  // The bounded histories' eviction: it must equal deleting the first key, collisions included.
+  { weight: 1, arbitrary: fc.constant({ op: 'dropFirst' as const }) },
 );
 
 function expectSame(p: PersistentMap<string, number>, m: ReadonlyMap<string, number>): void {
@@ -45,11 +50,15 @@ describe('PersistentMap', () => {
           if (o.op === 'set') {
             p = p.set(o.key, o.value);
             m.set(o.key, o.value);
-          } else {
+          } else if (o.op === 'delete') {
             p = p.delete(o.key);
             m.delete(o.key);
+          } else {
+            const oldest = m.keys().next();
+            p = p.dropFirst();
+            if (oldest.done !== true) m.delete(oldest.value);
           }
-          expect(p.has(o.key)).toBe(m.has(o.key));
+          if (o.key !== undefined) expect(p.has(o.key)).toBe(m.has(o.key));
           versions.push([p, new Map(m)]);
         }
         expectSame(p, m);
