@@ -2,10 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashKey, PersistentMap } from '../../shared/persistent-map.ts';
 
-/** Pairs of keys whose 32-bit hashes are equal, found by search; they exercise the collision nodes. */
+/**
+ * Pairs of keys whose 32-bit hashes are equal; they exercise the collision nodes. A transaction id
+ * hashes by its sequence number plus its epoch times a constant, modulo 2^32, so epoch 1's
+ * sequence number 5 + 1,640,531,535 lands where epoch 0's 5 does.
+ */
 const COLLIDING = [
-  ['tx-1-139599', 'tx-1-322382'],
-  ['tx-1-139598', 'tx-1-322383'],
+  ['tx-0-5', 'tx-1-1640531540'],
+  ['tx-0-6', 'tx-1-1640531541'],
 ] as const;
 
 type Op =
