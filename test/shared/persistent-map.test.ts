@@ -72,6 +72,19 @@ describe('PersistentMap', () => {
     );
   });
 
+  it('gives consecutive transaction ids one path down to the last level (the histories copy one hot path)', () => {
+    // The trie takes the hash's low bits first, and the last level's index is the top 5 bits: 32
+    // consecutive ids (an aligned block, shifted by the epoch's offset) take at most two paths
+    // above it, where a scattering hash gives nearly every id its own.
+    for (const [epoch, base] of [[0, 0], [3, 32_000], [7, 987_654_321_000]] as const) {
+      const hashes = Array.from({ length: 32 }, (_, i) => hashKey(`tx-${epoch}-${base + i}`));
+      expect(new Set(hashes.map((h) => h & 0x07ffffff)).size).toBeLessThanOrEqual(2);
+      expect(new Set(hashes).size).toBe(32);
+    }
+    // Anything else is hashed as a string: near-identical keys scatter.
+    expect(new Set(['k1', 'k2', 'k3', 'tx-1-2/a', 'tx-1-3/a'].map((k) => hashKey(k) & 0x1f)).size).toBeGreaterThan(1);
+  });
+
   it('answers absent keys, including a colliding key whose partner is present', () => {
     const [a, b] = COLLIDING[0];
     const p = PersistentMap.empty<string, number>().set(a, 1);
