@@ -10,8 +10,8 @@
  *
  * Two tries share the entries:
  * - by key, a hash array mapped trie (HAMT: Bagwell 2001, as in Clojure and Immutable.js) on a
- *   32-bit FNV-1a hash of the key, 5 bits a level, bitmap-compressed nodes, with entries whose
- *   whole hashes collide kept together in one node;
+ *   32-bit hash of the key (see `hashKey`), 5 bits a level, bitmap-compressed nodes, with entries
+ *   whose whole hashes collide kept together in one node;
  * - by insertion order, a radix trie on a sequence number each new key gets (32 slots a level),
  *   so iteration, and `first` (the oldest entry, for bounded FIFO histories), follow insertion.
  * Setting a key already present keeps its place, as Map does; deleting and setting it again
@@ -61,13 +61,67 @@ type KeySlot<V> = Leaf<V> | Collision<V> | Branch<V>;
 type OrderNode<V> = readonly (OrderSlot<V> | undefined)[];
 type OrderSlot<V> = Leaf<V> | OrderNode<V>;
 
+/** Digits of a transaction id's epoch or sequence number read as a number (15 keeps it exact). */
+const ID_DIGITS_MAX = 15;
+const DIGIT_0 = 48;
+const DASH = 45;
+/** Spreads epochs apart in the hash (the 32-bit golden ratio, as a signed integer). */
+const EPOCH_SPREAD = 0x9e3779b1 | 0;
+
+/**
+ * A key's 32-bit hash, as a signed integer: V8 keeps a value in that range inline as a small
+ * integer, where an unsigned one above 2^31 would be a separate heap number, one more cache line
+ * to load on each comparison in a large map.
+ *
+ * A transaction id hashes to its sequence number (plus its epoch, spread) with the bits reversed:
+ * the trie takes the low bits first, so consecutive ids share their path down to the last levels.
+ * The bounded histories insert the newest ids and evict the oldest, so every step copies the same
+ * few hot nodes, whose copies die young, where a scattering hash copied a different cold path each
+ * time and the deep copies lived long enough to be promoted by the garbage collector (issue 12;
+ * docs/performance.md, "Core step cost"). Any other key gets FNV-1a. Keys whose hashes collide are
+ * still told apart (collision nodes), so the choice of hash changes cost, never answers.
+ */
 export function hashKey(key: string): number {
+  if (!key.startsWith('tx-')) return fnv1a(key);
+  const epoch = digitsAt(key, 3, DASH);
+  if (epoch === undefined) return fnv1a(key);
+  const seq = digitsAt(key, epoch.end + 1, undefined);
+  if (seq === undefined) return fnv1a(key);
+  return reverseBits((seq.value + Math.imul(epoch.value | 0, EPOCH_SPREAD)) | 0);
+}
+
+/**
+ * The number written from `start` up to the character `stop` (or the end of the key when
+ * undefined), by hand rather than by a regular expression: it runs on every lookup.
+ */
+function digitsAt(key: string, start: number, stop: number | undefined): { value: number; end: number } | undefined {
+  let value = 0;
+  let i = start;
+  for (; i < key.length && i - start < ID_DIGITS_MAX; i++) {
+    const c = key.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_0 + 9) break;
+    value = value * 10 + (c - DIGIT_0);
+  }
+  if (i === start) return undefined;
+  if (stop === undefined ? i !== key.length : key.charCodeAt(i) !== stop) return undefined;
+  return { value, end: i };
+}
+
+function fnv1a(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h | 0;
+}
+
+function reverseBits(x: number): number {
+  let r = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+  r = ((r >>> 2) & 0x33333333) | ((r & 0x33333333) << 2);
+  r = ((r >>> 4) & 0x0f0f0f0f) | ((r & 0x0f0f0f0f) << 4);
+  r = ((r >>> 8) & 0x00ff00ff) | ((r & 0x00ff00ff) << 8);
+  return ((r >>> 16) | (r << 16)) | 0;
 }
 
 function popcount(x: number): number {
@@ -83,7 +137,8 @@ const chunk = (hash: number, shift: number): number => (hash >>> shift) & MASK;
 function findLeaf<V>(root: KeySlot<V> | undefined, hash: number, key: string): Leaf<V> | undefined {
   let node = root;
   for (let shift = 0; node !== undefined; shift += BITS) {
-    if (node instanceof Leaf) return node.key === key ? node : undefined;
+    // The hash first: a miss then never loads the stored key string (a cold cache line in a large map).
+    if (node instanceof Leaf) return node.hash === hash && node.key === key ? node : undefined;
     if (node instanceof Collision) return node.hash === hash ? node.leaves.find((l) => l.key === key) : undefined;
     const bit = 1 << chunk(hash, shift);
     if ((node.bitmap & bit) === 0) return undefined;
@@ -255,6 +310,18 @@ export class PersistentMap<K extends string, V> implements ReadonlyMap<K, V> {
     if (old === undefined || this.byKey === undefined || this.byOrder === undefined) return this;
     if (this.size === 1) return PersistentMap.empty();
     return new PersistentMap(dropLeaf(this.byKey, hash, key, 0), dropOrdered(this.byOrder, this.top, old.seq), this.top, this.nextSeq, this.size - 1);
+  }
+
+  /**
+   * Without the oldest entry (for bounded FIFO histories): the same as `delete` of `first()`'s
+   * key, but it neither hashes that key again nor looks it up by key, so it never loads the old
+   * key's string, a cold cache line once the map is large.
+   */
+  dropFirst(): PersistentMap<K, V> {
+    const leaf = this.byOrder === undefined ? undefined : firstLeaf(this.byOrder, this.top);
+    if (leaf === undefined || this.byKey === undefined || this.byOrder === undefined) return this;
+    if (this.size === 1) return PersistentMap.empty();
+    return new PersistentMap(dropLeaf(this.byKey, leaf.hash, leaf.key, 0), dropOrdered(this.byOrder, this.top, leaf.seq), this.top, this.nextSeq, this.size - 1);
   }
 
   /** The oldest entry (the first in iteration order), if any. */

@@ -70,9 +70,7 @@ export class Draft {
     this.txs = this.txs.delete(tx.txId);
     this.finished = this.finished.set(tx.txId, tx);
     // One in, at most one out, unless a smaller bound came with a hand-built state: bounded by the excess.
-    for (let oldest = this.finished.first(); oldest !== undefined && this.finished.size > this.config.finishedHistoryMax; oldest = this.finished.first()) {
-      this.finished = this.finished.delete(oldest[0]);
-    }
+    for (let excess = this.finished.size - this.config.finishedHistoryMax; excess > 0; excess--) this.finished = this.finished.dropFirst();
   }
 
   emit(...effects: CoordinatorEffect[]): void {

@@ -83,7 +83,7 @@ export function putOutcome(o: RecentOutcomes, txId: TxId, entry: OutcomeEntry): 
   const dropped: TxId[] = [];
   // One in, so at most one out; more only when a smaller bound is applied to a larger memory.
   for (let oldest = entries.first(); oldest !== undefined && entries.size > o.max; oldest = entries.first()) {
-    entries = entries.delete(oldest[0]);
+    entries = entries.dropFirst();
     dropped.push(oldest[0]);
   }
   return { entries, max: o.max, forgotten: dropped.length === 0 ? o.forgotten : forget(o.forgotten, dropped) };

@@ -2,13 +2,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashKey, PersistentMap } from '../../shared/persistent-map.ts';
 
-/** Pairs of keys whose 32-bit hashes are equal, found by search; they exercise the collision nodes. */
+/**
+ * Pairs of keys whose 32-bit hashes are equal; they exercise the collision nodes. A transaction id
+ * hashes by its sequence number plus its epoch times a constant, modulo 2^32, so epoch 1's
+ * sequence number 5 + 1,640,531,535 lands where epoch 0's 5 does.
+ */
 const COLLIDING = [
-  ['tx-1-139599', 'tx-1-322382'],
-  ['tx-1-139598', 'tx-1-322383'],
+  ['tx-0-5', 'tx-1-1640531540'],
+  ['tx-0-6', 'tx-1-1640531541'],
 ] as const;
 
-type Op = { readonly op: 'set'; readonly key: string; readonly value: number } | { readonly op: 'delete'; readonly key: string };
+type Op =
+  | { readonly op: 'set'; readonly key: string; readonly value: number }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'dropFirst'; readonly key?: undefined };
 
 /** Small key sets so that sets, overwrites and deletes of the same key are frequent; plus the colliding keys. */
 const key = fc.oneof(
@@ -19,6 +26,8 @@ const key = fc.oneof(
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('set' as const), key, value: fc.integer({ min: 0, max: 5 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key }) },
+  // The bounded histories' eviction: it must equal deleting the first key, collisions included.
+  { weight: 1, arbitrary: fc.constant({ op: 'dropFirst' as const }) },
 );
 
 function expectSame(p: PersistentMap<string, number>, m: ReadonlyMap<string, number>): void {
@@ -45,11 +54,15 @@ describe('PersistentMap', () => {
           if (o.op === 'set') {
             p = p.set(o.key, o.value);
             m.set(o.key, o.value);
-          } else {
+          } else if (o.op === 'delete') {
             p = p.delete(o.key);
             m.delete(o.key);
+          } else {
+            const oldest = m.keys().next();
+            p = p.dropFirst();
+            if (oldest.done !== true) m.delete(oldest.value);
           }
-          expect(p.has(o.key)).toBe(m.has(o.key));
+          if (o.key !== undefined) expect(p.has(o.key)).toBe(m.has(o.key));
           versions.push([p, new Map(m)]);
         }
         expectSame(p, m);
@@ -57,6 +70,19 @@ describe('PersistentMap', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('gives consecutive transaction ids one path down to the last level (the histories copy one hot path)', () => {
+    // The trie takes the hash's low bits first, and the last level's index is the top 5 bits: 32
+    // consecutive ids (an aligned block, shifted by the epoch's offset) take at most two paths
+    // above it, where a scattering hash gives nearly every id its own.
+    for (const [epoch, base] of [[0, 0], [3, 32_000], [7, 987_654_321_000]] as const) {
+      const hashes = Array.from({ length: 32 }, (_, i) => hashKey(`tx-${epoch}-${base + i}`));
+      expect(new Set(hashes.map((h) => h & 0x07ffffff)).size).toBeLessThanOrEqual(2);
+      expect(new Set(hashes).size).toBe(32);
+    }
+    // Anything else is hashed as a string: near-identical keys scatter.
+    expect(new Set(['k1', 'k2', 'k3', 'tx-1-2/a', 'tx-1-3/a'].map((k) => hashKey(k) & 0x1f)).size).toBeGreaterThan(1);
   });
 
   it('answers absent keys, including a colliding key whose partner is present', () => {
