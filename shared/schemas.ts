@@ -217,3 +217,24 @@ export const outcomesBatchSchema = object({ txIds: array(txIdSchema, { max: OUTC
 export const heuristicSchema = object({ outcome: literal('committed', 'aborted') });
 
 export const crashAtSchema = object({ point: str({ minLength: 1, maxLength: 128 }) });
+
+// ---- Batches of protocol messages (POST /v1/2pc/batch) ------------------------------
+
+/** Messages one `POST /v1/2pc/batch` may carry; coordinators batch up to it. */
+export const BATCH_MESSAGES_MAX = 256;
+
+/** Any JSON value: each message of a batch is checked on its own, so one bad message is its own 400, not the batch's. */
+const unchecked: Schema<unknown> = (v) => v;
+
+/** The envelope only: a malformed envelope is a 400 for the whole request. */
+export const batchSchema = object({ messages: array(unchecked, { min: 1, max: BATCH_MESSAGES_MAX }) });
+
+export type BatchMessage = { readonly type: 'prepare'; readonly body: PrepareRequest } | { readonly type: 'commit' | 'abort'; readonly body: DecisionRequest };
+
+/** One message of a batch: its type, and the body its single route takes, checked by that route's schema. */
+export const batchMessageSchema = (prepare: Schema<PrepareRequest>): Schema<BatchMessage> =>
+  tagged<BatchMessage>('type', {
+    prepare: object({ type: literal('prepare'), body: prepare }),
+    commit: object({ type: literal('commit'), body: decisionSchema }),
+    abort: object({ type: literal('abort'), body: decisionSchema }),
+  });

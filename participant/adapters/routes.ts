@@ -8,6 +8,9 @@
  *
  *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
  *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
+ *   POST /v1/2pc/batch                            {messages: [{type: prepare|commit|abort, body}]} (1..256)
+ *                                                 → {replies: [{txId?, status, body}]}, one per message, in order,
+ *                                                 each what its single route would have answered
  *   GET  /v1/2pc/transactions/:txId               {txId, state, since?, heuristic?}
  *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list; each entry
  *                                                 gains `resource` when the resource can say how it holds it)
@@ -18,7 +21,22 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
 import { asyncRoute, BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
-import { decisionSchema, heuristicSchema, literal, object, optional, parse, prepareSchema, str, txIdSchema } from '../../shared/schemas.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
+import {
+  batchMessageSchema,
+  batchSchema,
+  decisionSchema,
+  heuristicSchema,
+  literal,
+  object,
+  optional,
+  parse,
+  prepareSchema,
+  str,
+  txIdSchema,
+  type BatchMessage,
+} from '../../shared/schemas.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { Resource } from '../resources/resource.ts';
 import type { Answer } from '../runtime/runtime.ts';
@@ -45,7 +63,19 @@ export interface RouterOptions {
    * ../runtime/peers.ts), before the core or the WAL sees it. Absent: the list is kept.
    */
   readonly vetPeers?: (participants: readonly string[]) => Promise<readonly string[]>;
+  /** Serve `POST /v1/2pc/batch` (default true); without it a batching coordinator falls back to the single routes. */
+  readonly batching?: boolean;
+  /** Counts protocol requests and messages (`participant_2pc_requests_total`, `participant_2pc_messages_total`). */
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
 }
+
+/**
+ * How long a batch's answer may wait for its slowest message. Each message is bounded already
+ * (a lock wait, the resource's prepare timeout); this only keeps a request from hanging on a
+ * bug. A message still unanswered then gets a 503, which a coordinator reads as "no answer".
+ */
+export const BATCH_REPLY_WAIT_MS_MAX = 30_000;
 
 const listQuerySchema = object({ state: optional(literal('prepared')) });
 
@@ -91,24 +121,77 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const resource = options.resource;
   const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
+  const message = batchMessageSchema(prepare);
+  const counted = (name: 'requests' | 'messages', label: Record<string, string>) =>
+    options.metrics?.inc(
+      `participant_2pc_${name}_total`,
+      name === 'requests' ? 'Protocol requests received (prepare, commit, abort, batch), by route.' : 'Protocol messages received, alone or in a batch, by type.',
+      label,
+    );
+
+  /** One protocol message through the runtime: the single routes and each message of a batch take this same path. */
+  const run = async (m: BatchMessage): Promise<Answer> => {
+    if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+    if (m.type !== 'prepare') return options.target.request((requestId, now) => ({ type: m.type, requestId, now, txId: m.body.txId }));
+    const body = options.vetPeers === undefined ? m.body : { ...m.body, participants: await options.vetPeers(m.body.participants) };
+    const digest = opsDigest(body.ops ?? []);
+    return options.target.request((requestId, now) => prepareEvent(body, requestId, now, digest));
+  };
+
   router.post(
     '/v1/2pc/prepare',
     asyncRoute(async (req, res) => {
-      const parsed = parse(prepare, req.body);
-      const body = options.vetPeers === undefined ? parsed : { ...parsed, participants: await options.vetPeers(parsed.participants) };
-      const digest = opsDigest(body.ops ?? []);
-      return handle(res, (requestId, now) => prepareEvent(body, requestId, now, digest));
+      counted('requests', { route: 'prepare' });
+      counted('messages', { type: 'prepare' });
+      const answer = await run({ type: 'prepare', body: parse(prepare, req.body) });
+      sendAnswer(res, answer.status, answer.body);
     }),
   );
 
   for (const type of ['commit', 'abort'] as const) {
     router.post(
       `/v1/2pc/${type}`,
-      asyncRoute((req, res) => {
-        const { txId } = parse(decisionSchema, req.body);
-        return handle(res, (requestId, now) => ({ type, requestId, now, txId }));
+      asyncRoute(async (req, res) => {
+        counted('requests', { route: type });
+        counted('messages', { type });
+        const answer = await run({ type, body: parse(decisionSchema, req.body) });
+        sendAnswer(res, answer.status, answer.body);
       }),
     );
+  }
+
+  if (options.batching !== false) {
+    router.post(
+      '/v1/2pc/batch',
+      asyncRoute(async (req, res) => {
+        counted('requests', { route: 'batch' });
+        const { messages } = parse(batchSchema, req.body);
+        if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+        const replies = await repliesWithin(
+          messages.map((raw, i) => replyTo(raw, i)),
+          BATCH_REPLY_WAIT_MS_MAX,
+        );
+        sendAnswer(res, 200, { replies });
+      }),
+    );
+  }
+
+  /** A batch's message: checked by its single route's schema, run, and answered as that route would have answered. */
+  async function replyTo(raw: unknown, i: number): Promise<BatchReply> {
+    const type = (raw as { type?: unknown } | null)?.type;
+    counted('messages', { type: type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid' });
+    let txId: string | undefined;
+    try {
+      const m = message(raw, `messages[${i}]`);
+      txId = m.body.txId;
+      const answer = await run(m);
+      return { txId, status: answer.status, body: answer.body };
+    } catch (error) {
+      const known = toTwopcError(error);
+      if (known === undefined) options.logger?.error({ err: error, step: 'batch.message-failed', txId }, 'unhandled error in a batched message');
+      const e = known ?? new TwopcError('internal', 'Internal error; see the server log.');
+      return { ...(txId !== undefined && { txId }), status: e.status, body: e.toBody() };
+    }
   }
 
   router.get(
@@ -153,6 +236,31 @@ export function createParticipantRouter(options: RouterOptions): Router {
     next(err);
   });
   return router;
+}
+
+/** One reply of a batch: the status and body the message's single route would have sent, and whose message it answers. */
+interface BatchReply {
+  readonly txId?: string;
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * Every reply, once all have come or `waitMs` has passed; a message unanswered by then gets a 503.
+ * Its work may still finish: exactly as for a single request whose caller gave up.
+ */
+async function repliesWithin(replies: readonly Promise<BatchReply>[], waitMs: number): Promise<BatchReply[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new TwopcError('unavailable', `No reply within ${waitMs} ms; the outcome of this message is unknown.`);
+  const deadline = new Promise<BatchReply>((resolve) => {
+    timer = setTimeout(() => resolve({ status: late.status, body: late.toBody() }), waitMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.all(replies.map((r) => Promise.race([r, deadline])));
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function untilReady(ready: () => Promise<void>, waitMs: number): Promise<void> {
