@@ -28,6 +28,11 @@ function failureOf(error: unknown): { error: SendFailure; message: string } {
 
 const httpFailure = (status: number): SendFailure => (status >= 500 ? 'server-error' : 'rejected');
 
+/** What a 4xx/5xx answer says, as a failure: a 4xx was not acted on, a 5xx may have been. */
+export function refusalOf(status: number, data: unknown): { error: SendFailure; message: string } {
+  return { error: httpFailure(status), message: errorMessage(status, data) };
+}
+
 /** The decision a commit or abort message carries. */
 const decidedOf = (e: SendEffect): Outcome => (e.message.type === 'commit' ? 'committed' : 'aborted');
 

@@ -30,12 +30,24 @@ export interface HttpResult<T> {
   readonly data: T;
 }
 
-export interface CallOptions {
-  readonly timeoutMs?: number;
-  /** Extra attempts after the first, for idempotent calls only. Retries on transport errors and 5xx. */
+/** How an idempotent call is repeated: extra attempts after the first, on transport errors and 5xx. */
+export interface RetryOptions {
   readonly retries?: number;
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+}
+
+export interface CallOptions extends RetryOptions {
+  readonly timeoutMs?: number;
+}
+
+/**
+ * A request body already serialized as JSON, sent as it is. A caller that must know a
+ * body's size before sending it (a batch kept under the server's body limit) serializes
+ * each part once, instead of once to measure and again to send.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
 }
 
 export interface HttpClientOptions {
@@ -52,6 +64,48 @@ export interface HttpClient {
 }
 
 const RETRIES_MAX = 10;
+
+/**
+ * Runs `attempt`, and again, up to `retries` more times, while it throws or answers a 5xx
+ * (p-retry, with jittered backoff). After the last attempt a 5xx still answers with its status;
+ * only silence rejects. An error `isFinal` says will not change on a retry is thrown at once.
+ */
+export function withRetries<T>(
+  url: string,
+  attempt: () => Promise<HttpResult<T>>,
+  opts: RetryOptions & { readonly isFinal?: (error: unknown) => boolean },
+): Promise<HttpResult<T>> {
+  const retries = Math.min(opts.retries ?? 0, RETRIES_MAX);
+  if (retries === 0) return attempt();
+  let last5xx: HttpResult<T> | undefined;
+  return pRetry(
+    async () => {
+      let result: HttpResult<T>;
+      try {
+        result = await attempt();
+      } catch (error) {
+        last5xx = undefined;
+        throw opts.isFinal?.(error) === true ? new AbortError(error instanceof Error ? error : String(error)) : error;
+      }
+      if (result.status >= 500) {
+        last5xx = result;
+        throw new Error(`HTTP ${result.status} from ${url}`);
+      }
+      return result;
+    },
+    {
+      retries,
+      minTimeout: opts.retryMinMs ?? 50,
+      maxTimeout: opts.retryMaxMs ?? 1_000,
+      randomize: true,
+      shouldRetry: ({ error }) => !(error instanceof AbortError),
+    },
+  ).catch((error: unknown) => {
+    // After the last retry, a 5xx still answers with its status; only silence rejects.
+    if (last5xx !== undefined) return last5xx;
+    throw error;
+  });
+}
 
 function classify(error: unknown, url: string): TransportError {
   const e = error as AxiosError;
@@ -85,36 +139,21 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   async function call<T>(method: 'get' | 'post', url: string, body: unknown, opts: CallOptions): Promise<HttpResult<T>> {
     const once = async (): Promise<HttpResult<T>> => {
       try {
-        const res = await instance.request<T>({ method, url, data: body, timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000 });
+        const raw = body instanceof JsonText;
+        const res = await instance.request<T>({
+          method,
+          url,
+          // A Buffer passes axios's request transforms untouched; a string would be parsed again to check it.
+          data: raw ? Buffer.from(body.text) : body,
+          ...(raw && { headers: { 'content-type': 'application/json' } }),
+          timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000,
+        });
         return { status: res.status, data: res.data };
       } catch (error) {
         throw classify(error, url);
       }
     };
-    const retries = Math.min(opts.retries ?? 0, RETRIES_MAX);
-    if (retries === 0) return once();
-    let last5xx: HttpResult<T> | undefined;
-    return pRetry(
-      async () => {
-        const result = await once();
-        if (result.status >= 500) {
-          last5xx = result;
-          throw new Error(`HTTP ${result.status} from ${url}`);
-        }
-        return result;
-      },
-      {
-        retries,
-        minTimeout: opts.retryMinMs ?? 50,
-        maxTimeout: opts.retryMaxMs ?? 1_000,
-        randomize: true,
-        shouldRetry: ({ error }) => !(error instanceof AbortError),
-      },
-    ).catch((error: unknown) => {
-      // After the last retry, a 5xx still answers with its status; only silence rejects.
-      if (!(error instanceof TransportError) && last5xx !== undefined) return last5xx;
-      throw error;
-    });
+    return withRetries(url, once, opts);
   }
 
   return {
