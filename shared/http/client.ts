@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
+import { SERVER_LIMITS_DEFAULT } from './limits.ts';
 
 export type TransportErrorCode = 'timeout' | 'unreachable' | 'reset';
 
@@ -39,6 +40,8 @@ export interface RetryOptions {
 
 export interface CallOptions extends RetryOptions {
   readonly timeoutMs?: number;
+  /** Extra request headers for this call (the client's token is sent on every call already). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -64,6 +67,13 @@ export interface HttpClient {
 }
 
 const RETRIES_MAX = 10;
+
+/**
+ * An idle keep-alive socket is closed after this long, a second before our servers close
+ * theirs (SERVER_LIMITS_DEFAULT.keepAliveTimeoutMs): a request written on a socket the server
+ * is closing fails with a reset, and a prepare that fails is not sent again.
+ */
+export const IDLE_SOCKET_MS = SERVER_LIMITS_DEFAULT.keepAliveTimeoutMs - 1_000;
 
 /**
  * Runs `attempt`, and again, up to `retries` more times, while it throws or answers a 5xx
@@ -121,8 +131,11 @@ function classify(error: unknown, url: string): TransportError {
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxSockets = options.socketsPerHostMax ?? 64;
-  const httpAgent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
-  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  // Keep-alive, no Nagle delay, and the most recently used socket first (lifo): it is the one
+  // least likely to have been closed by the server meanwhile, and the others idle out.
+  const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: IDLE_SOCKET_MS, scheduling: 'lifo', noDelay: true } as const;
+  const httpAgent = new http.Agent(agentOptions);
+  const httpsAgent = new https.Agent(agentOptions);
   const instance: AxiosInstance = axios.create({
     httpAgent,
     httpsAgent,
@@ -140,12 +153,13 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const once = async (): Promise<HttpResult<T>> => {
       try {
         const raw = body instanceof JsonText;
+        const headers = { ...opts.headers, ...(raw && { 'content-type': 'application/json' }) };
         const res = await instance.request<T>({
           method,
           url,
           // A Buffer passes axios's request transforms untouched; a string would be parsed again to check it.
           data: raw ? Buffer.from(body.text) : body,
-          ...(raw && { headers: { 'content-type': 'application/json' } }),
+          headers,
           timeout: opts.timeoutMs ?? options.timeoutMs ?? 2_000,
         });
         return { status: res.status, data: res.data };
