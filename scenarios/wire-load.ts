@@ -37,7 +37,8 @@ const data = fs.mkdtempSync(path.join(os.tmpdir(), 'wire-load-'));
 const children: ChildProcess[] = [];
 
 function start(name: string, cliArgs: string[]): ChildProcess {
-  const node = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []), '--import', 'tsx', path.join(root, 'bin/twopc.ts')];
+  // One directory per process: tsx's loader thread writes a profile of its own beside the main thread's.
+  const node = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []), '--import', 'tsx', path.join(root, 'bin/twopc.ts')];
   const child = spawn(process.execPath, [...node, ...cliArgs, ...(batching ? [] : ['--no-batching'])], {
     cwd: root,
     env: { ...process.env, TWOPC_LOG_LEVEL: 'warn' },
