@@ -122,11 +122,12 @@ export function createParticipantRouter(options: RouterOptions): Router {
   const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
   const message = batchMessageSchema(prepare);
-  const counted = (name: 'requests' | 'messages', label: Record<string, string>) =>
+  const counted = (name: 'requests' | 'messages', label: Record<string, string>, by = 1) =>
     options.metrics?.inc(
       `participant_2pc_${name}_total`,
       name === 'requests' ? 'Protocol requests received (prepare, commit, abort, batch), by route.' : 'Protocol messages received, alone or in a batch, by type.',
       label,
+      by,
     );
 
   /** One protocol message through the runtime: the single routes and each message of a batch take this same path. */
@@ -166,6 +167,14 @@ export function createParticipantRouter(options: RouterOptions): Router {
       asyncRoute(async (req, res) => {
         counted('requests', { route: 'batch' });
         const { messages } = parse(batchSchema, req.body);
+        // Counted once per type and batch, not once per message: this is the hot path.
+        const types = new Map<string, number>();
+        for (const m of messages) {
+          const type = (m as { type?: unknown } | null)?.type;
+          const label = type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid';
+          types.set(label, (types.get(label) ?? 0) + 1);
+        }
+        for (const [type, n] of types) counted('messages', { type }, n);
         if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
         const replies = await repliesWithin(
           messages.map((raw, i) => replyTo(raw, i)),
@@ -178,8 +187,6 @@ export function createParticipantRouter(options: RouterOptions): Router {
 
   /** A batch's message: checked by its single route's schema, run, and answered as that route would have answered. */
   async function replyTo(raw: unknown, i: number): Promise<BatchReply> {
-    const type = (raw as { type?: unknown } | null)?.type;
-    counted('messages', { type: type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid' });
     let txId: string | undefined;
     try {
       const m = message(raw, `messages[${i}]`);
