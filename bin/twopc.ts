@@ -4,7 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 
 const program = new Command();
@@ -67,6 +67,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .description('run one coordinator')
   .addOption(opt('--participants <list>', 'p1=URL,p2=URL,... (the only participants it will talk to)').argParser(parseParticipants).makeOptionMandatory())
   .addOption(opt('--name <name>', 'node name').default('coordinator'))
+  .addOption(batchingOpt())
   .addOption(opt('--protocol <variant>', 'presumption').choices(['presumed-abort', 'presumed-nothing', 'presumed-commit']).default('presumed-abort'))
   .addOption(
     opt('--tx-timeout-max-ms <n>', "largest timeoutMs a client may ask for; also caps an interactive transaction's default")
@@ -93,6 +94,7 @@ withOptions(program.command('coordinator'), serviceOpts())
         protocol: o.protocol,
         core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax },
         http: httpLimitsOf(o),
+        batching: batchingOf(o.batching),
       }),
     );
   });
@@ -104,6 +106,7 @@ withOptions(program.command('coordinator'), serviceOpts())
 withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
+  .addOption(batchingOpt())
   .addOption(opt('--coordinator <url>', "the coordinator's base URL").argParser(serviceUrlArg('--coordinator')).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
@@ -126,6 +129,7 @@ withOptions(program.command('participant'), serviceOpts())
         lockWaitMs: o.lockWaitMs,
         ...(o.peers !== undefined && { peers: o.peers }),
         http: httpLimitsOf(o),
+        batching: batchingOf(o.batching),
         resource: o.resource,
         ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
         postgres: {

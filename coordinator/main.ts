@@ -52,6 +52,11 @@ export interface StartCoordinatorOptions {
   readonly checkpointEveryRecords?: number;
   /** How long a client request that arrives during recovery waits for it before a 503. */
   readonly recoveryWaitMs?: number;
+  /**
+   * Messages bound for one participant while requests to it are in flight share the next
+   * request (`POST /v1/2pc/batch`). On by default; false is one request per message (`--no-batching`).
+   */
+  readonly batching?: boolean;
 }
 
 export interface RunningCoordinator {
@@ -136,7 +141,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       },
       log,
       recovered: opened.recovered,
-      transport: createHttpTransport({ http, prepareTimeoutMs }),
+      transport: createHttpTransport({ http, prepareTimeoutMs, batching: options.batching ?? true, metrics, logger }),
       clock: systemClock,
       timers,
       crashPoints,

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { defineRoute, type AnyRouteSpec, type ResponseSpec, type RouteSpec } from '../shared/http/route-table.ts';
-import { decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
+import { BATCH_MESSAGES_MAX, batchSchema, decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
 import type { DecisionRequest, PrepareRequest, TxId } from '../shared/types.ts';
 
 const txIdParams = z.strictObject({ txId: txIdSchema });
@@ -73,6 +73,23 @@ export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
       body: decisionSchema,
       responses: decisionResponses(type),
     });
+  const batch = defineRoute<undefined, undefined, { messages: unknown[] }>({
+    method: 'post',
+    path: '/v1/2pc/batch',
+    tag: '2pc',
+    summary: 'Many protocol messages (prepare, commit, abort) in one request; each is answered as its own route would answer it.',
+    description: `Each message is \`{type: "prepare"|"commit"|"abort", body}\`, \`body\` what that route takes; 1 to ${BATCH_MESSAGES_MAX} messages. A malformed envelope is a 400 for the request; a malformed message gets its own 400 reply. Absent when the participant runs with \`--no-batching\` (a coordinator then falls back to the single routes).`,
+    body: batchSchema,
+    responses: {
+      200: {
+        description: 'One reply per message, in order: the status and body its single route would have sent.',
+        schema: z.strictObject({
+          replies: z.array(z.strictObject({ txId: z.string().optional(), status: z.int(), body: z.unknown() })),
+        }),
+      },
+      400: { description: 'A malformed envelope (not 1 to 256 messages).' },
+    },
+  });
   const list = defineRoute<undefined, { state?: 'prepared' }, undefined>({
     method: 'get',
     path: '/v1/2pc/transactions',
@@ -117,7 +134,7 @@ export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
     bodyOptional: true,
     responses: { 200: { description: 'What is known here.', schema: txStateReply } },
   });
-  return { prepare, commit: decision('commit'), abort: decision('abort'), list, get, heuristic, inquiry };
+  return { prepare, commit: decision('commit'), abort: decision('abort'), batch, list, get, heuristic, inquiry };
 }
 
 export type ParticipantRoutes = ReturnType<typeof participantRoutes>;

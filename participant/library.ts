@@ -55,6 +55,11 @@ export interface CreateParticipantOptions {
   readonly logger?: Logger;
   /** This participant's URL as the coordinator lists it; also settable in `start`. */
   readonly selfUrl?: string;
+  /**
+   * Serve `POST /v1/2pc/batch`, where a coordinator sends many messages in one request (default).
+   * False leaves only the one-message routes; a batching coordinator then falls back to them.
+   */
+  readonly batching?: boolean;
 
   // ---- for tests, tuning and the harness --------------------------------------------------
   /** Further core settings: decision wait, inquiry backoff, limits. */
@@ -154,6 +159,9 @@ export function createParticipant(options: CreateParticipantOptions): Participan
     },
     ...(options.token !== undefined && { token: options.token }),
     ...(options.bodyLimitBytes !== undefined && { bodyLimitBytes: options.bodyLimitBytes }),
+    batching: options.batching ?? true,
+    metrics,
+    logger,
     target: {
       request: (make) => {
         if (runtime === undefined) return Promise.reject(new TwopcError('unavailable', 'The participant has not started.'));

@@ -49,6 +49,8 @@ export interface StartParticipantOptions {
   readonly onFatal?: CreateParticipantOptions['onFatal'];
   /** Core tuning for tests and demos (decision wait, inquiry backoff, limits). */
   readonly core?: CreateParticipantOptions['core'];
+  /** Serve `POST /v1/2pc/batch` (default); false is one request per message only (`--no-batching`). */
+  readonly batching?: boolean;
 }
 
 export const RESOURCE_KINDS = ['kv', 'postgres'] as const;
@@ -84,6 +86,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }),
     ...(options.onFatal !== undefined && { onFatal: options.onFatal }),
     ...(options.core !== undefined && { core: options.core }),
+    ...(options.batching !== undefined && { batching: options.batching }),
     // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
     ...(chaosFs !== undefined && { wal: { fs: chaosFs } }),
   });

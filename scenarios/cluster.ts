@@ -4,6 +4,7 @@
  * that runs a transfer; Ctrl-C stops everything; a restart recovers from --data.
  */
 import path from 'node:path';
+import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
 import { ProcessCluster } from './harness.ts';
 
 export interface RunClusterOptions {
@@ -19,9 +20,8 @@ export interface RunClusterOptions {
 const ACCOUNTS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
 const OPENING_BALANCE = 100;
 
-function authHeaders(token: string | undefined): Record<string, string> {
-  return { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
-}
+/** Bound on each call that funds the demo accounts. */
+const FUND_TIMEOUT_MS = 10_000;
 
 export function transferBody(from: string, to: string, amount: number): unknown {
   return {
@@ -35,19 +35,23 @@ export function transferBody(from: string, to: string, amount: number): unknown 
 async function fundIfFresh(cluster: ProcessCluster, token: string | undefined): Promise<void> {
   const first = cluster.participants[0];
   if (!first) return;
-  const res = await fetch(`${first.url}/v1/kv`, { headers: authHeaders(token) });
-  const body = (await res.json()) as { entries?: Record<string, unknown> };
+  const http = createHttpClient({ ...(token !== undefined && { token }), timeoutMs: FUND_TIMEOUT_MS });
+  try {
+    await fund(cluster, first.url, http);
+  } finally {
+    http.close();
+  }
+}
+
+async function fund(cluster: ProcessCluster, firstUrl: string, http: HttpClient): Promise<void> {
+  const body = (await http.get<{ entries?: Record<string, unknown> }>(`${firstUrl}/v1/kv`)).data;
   if (body.entries && Object.keys(body.entries).length > 0) return;
   const branches = cluster.participants.map((p, i) => ({
     participant: p.name,
     ops: [{ op: 'put', key: ACCOUNTS[i % ACCOUNTS.length], value: OPENING_BALANCE }],
   }));
-  const seeded = await fetch(`${cluster.coordinator.url}/v1/transactions`, {
-    method: 'POST',
-    headers: authHeaders(token),
-    body: JSON.stringify({ branches }),
-  });
-  if (!seeded.ok) throw new Error(`could not fund the demo accounts: HTTP ${seeded.status} ${await seeded.text()}`);
+  const seeded = await http.post(`${cluster.coordinator.url}/v1/transactions`, { branches });
+  if (seeded.status !== 200) throw new Error(`could not fund the demo accounts: HTTP ${seeded.status} ${JSON.stringify(seeded.data)}`);
 }
 
 export async function runCluster(options: RunClusterOptions): Promise<void> {

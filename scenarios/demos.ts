@@ -10,7 +10,7 @@
  *   heuristic                an operator settles an in-doubt participant against the decision
  */
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
-import { ScenarioCluster, waitFor, type KitOptions } from './kit.ts';
+import { call, ScenarioCluster, waitFor, type KitOptions } from './kit.ts';
 import { COORDINATOR_LANE } from './timeline.ts';
 
 /** How long a demo waits for a node to die at its crash point, to restart, or for a settlement. */
@@ -304,12 +304,8 @@ export function heuristic(ctx: ScenarioContext): Promise<ScenarioResult> {
     }
     say(`2. An operator, tired of p1 holding its locks, settles ${txId} at p1 by hand: ABORT (the coordinator had decided commit).`);
     const atMs = Date.now();
-    const r = await fetch(`${c.node('p1').url}/v1/2pc/transactions/${encodeURIComponent(txId)}/heuristic`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ outcome: 'aborted' }),
-      signal: AbortSignal.timeout(5_000),
-    }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> }), () => undefined);
+    const settled = await call('POST', `${c.node('p1').url}/v1/2pc/transactions/${encodeURIComponent(txId)}/heuristic`, { outcome: 'aborted' }, 5_000);
+    const r = settled.ok ? settled : undefined;
     c.events.push({ kind: 'message', atMs, lane: 'client', to: 'p1', toAtMs: atMs, label: 'operator: heuristic abort', message: 'client', txId });
     say(`   p1 answers ${JSON.stringify(r?.body ?? null)}: the heuristic decision is logged (forced) and its locks are released.`);
     checks.push(check('the operator settles p1 by hand', r?.status === 200 && r.body.state === 'aborted', JSON.stringify(r ?? null)));

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHttpClient } from '../shared/http/client.ts';
 import { freePorts } from './ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,6 +48,10 @@ export interface NodeSpec {
 export type ExitInfo = { code: number | null; signal: NodeJS.Signals | null };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Health checks go through the services' own HTTP client, each bounded by HEALTH_TIMEOUT_MS. */
+const HEALTH_TIMEOUT_MS = 1_000;
+const health = createHttpClient({ timeoutMs: HEALTH_TIMEOUT_MS });
 
 export class NodeProcess {
   private child: ChildProcess | undefined;
@@ -99,8 +104,8 @@ export class NodeProcess {
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`${this.name} exited during start; log:\n${this.tail()}`);
       try {
-        const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok && ((await res.json()) as { recovering?: unknown }).recovering === false) return;
+        const res = await health.get<{ recovering?: unknown }>(`${this.url}/healthz`);
+        if (res.status === 200 && res.data.recovering === false) return;
       } catch {
         // Not listening yet.
       }

@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHttpClient, TransportError } from '../shared/http/client.ts';
 import { NodeProcess, type ExitInfo } from './harness.ts';
 import { freePorts } from './ports.ts';
 import { startFaultProxy, type FaultProxy } from './proxy.ts';
@@ -27,6 +28,9 @@ export type CallResult<T = Record<string, unknown>> =
 
 export const CALL_TIMEOUT_MS = 10_000;
 
+/** The services' own HTTP client (axios, keep-alive), so scenarios call nodes the way nodes call each other. */
+const client = createHttpClient({ timeoutMs: CALL_TIMEOUT_MS });
+
 export async function call<T = Record<string, unknown>>(
   method: 'GET' | 'POST',
   url: string,
@@ -34,27 +38,18 @@ export async function call<T = Record<string, unknown>>(
   timeoutMs = CALL_TIMEOUT_MS,
 ): Promise<CallResult<T>> {
   try {
-    const res = await fetch(url, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let parsed: unknown = {};
-    try {
-      parsed = text === '' ? {} : JSON.parse(text);
-    } catch {
-      parsed = { text };
-    }
-    return { ok: true, status: res.status, body: parsed as T };
+    const res = method === 'GET' ? await client.get<unknown>(url, { timeoutMs }) : await client.post<unknown>(url, body, { timeoutMs });
+    return { ok: true, status: res.status, body: jsonBody(res.data) as T };
   } catch (error) {
-    const e = error as { name?: string; message?: string; cause?: { code?: string } };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return { ok: false, error: 'timeout', message: `no answer from ${url} in ${timeoutMs} ms` };
-    const code = e.cause?.code ?? '';
-    if (code === 'ECONNREFUSED') return { ok: false, error: 'unreachable', message: `${url} refused the connection` };
-    return { ok: false, error: 'reset', message: `${url}: ${code || e.message || 'connection failed'}` };
+    if (error instanceof TransportError) return { ok: false, error: error.code, message: error.message };
+    return { ok: false, error: 'reset', message: `${url}: ${error instanceof Error ? error.message : String(error)}` };
   }
+}
+
+/** A body axios could not parse as JSON comes as text: kept as `{text}`, and an empty one as `{}`. */
+export function jsonBody(data: unknown): unknown {
+  if (typeof data !== 'string') return data ?? {};
+  return data === '' ? {} : { text: data };
 }
 
 /** GETs are idempotent: a stale keep-alive socket to a restarted node gets a few more tries. */

@@ -167,6 +167,23 @@ export function routeOf(method: string, url: string): RouteLabel {
   return 'other';
 }
 
+/**
+ * The protocol messages a batch request (POST /v1/2pc/batch) carries, by type, in order; empty
+ * for any other request or a body that is not a batch. A rule for a single route
+ * (`pathPrefix: '/v1/2pc/commit'`) also hits a batch carrying that message, and the batch is
+ * counted under its first message's route: a batch is lost or delayed whole, as its messages are.
+ */
+export function batchCarries(method: string, url: string, body: Buffer): string[] {
+  if (method.toUpperCase() !== 'POST' || (url.split('?')[0] ?? '').replace(/\/$/, '') !== '/v1/2pc/batch') return [];
+  try {
+    const messages = (JSON.parse(body.toString('utf8')) as { messages?: unknown }).messages;
+    if (!Array.isArray(messages)) return [];
+    return messages.map((m) => (m as { type?: unknown } | null)?.type).filter((t): t is string => typeof t === 'string');
+  } catch {
+    return [];
+  }
+}
+
 /** Throws a RangeError naming the rule and field when a rule cannot be applied as written. */
 export function validateRules(rules: readonly FaultRule[]): FaultRule[] {
   if (!Array.isArray(rules)) throw new RangeError('rules must be an array');
@@ -247,6 +264,8 @@ interface Incoming {
   readonly headers: http.IncomingHttpHeaders;
   readonly body: Buffer;
   readonly route: RouteLabel;
+  /** For a batch request, the types of the messages it carries (see batchCarries). */
+  readonly carries: readonly string[];
 }
 
 interface Held {
@@ -344,7 +363,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     for (const rule of rules) {
       const { method, pathPrefix, bodyIncludes } = rule.match;
       if (method !== undefined && method.toUpperCase() !== request.method.toUpperCase()) continue;
-      if (pathPrefix !== undefined && !request.url.startsWith(pathPrefix)) continue;
+      if (pathPrefix !== undefined && !request.url.startsWith(pathPrefix) && !request.carries.some((t) => `/v1/2pc/${t}`.startsWith(pathPrefix))) continue;
       if (bodyIncludes !== undefined) {
         bodyText ??= request.body.toString('utf8');
         if (!bodyText.includes(bodyIncludes)) continue;
@@ -525,8 +544,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.on('error', () => undefined);
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
+    // A batch is counted under the route of its first message, known once its body is read.
+    const batch = method.toUpperCase() === 'POST' && (url.split('?')[0] ?? '').replace(/\/$/, '') === '/v1/2pc/batch';
     const route = routeOf(method, url);
-    bump(route, 'received');
+    if (!batch) bump(route, 'received');
     if (closed) {
       res.destroy();
       return;
@@ -534,12 +555,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     void readBody(req, maxBodyBytes).then((result) => {
       if (closed || result.kind === 'aborted') return;
       if (result.kind === 'too-large') {
+        if (batch) bump(route, 'received');
         extra.tooLarge += 1;
         res.setHeader('connection', 'close');
         sendJson(res, 413, 'payload_too_large', `fault proxy forwards bodies up to ${maxBodyBytes} bytes`);
         return;
       }
-      handle({ method, url, headers: req.headers, body: result.body, route }, res);
+      const carries = batch ? batchCarries(method, url, result.body) : [];
+      const first = carries[0];
+      const routed = first === 'prepare' || first === 'commit' || first === 'abort' ? first : route;
+      if (batch) bump(routed, 'received');
+      handle({ method, url, headers: req.headers, body: result.body, route: routed, carries }, res);
     }).catch(() => {
       // A bug here must not leave the caller waiting forever; it sees a reset instead.
       res.destroy();

@@ -131,3 +131,23 @@ export const parsePeers = asArgParser((value: string): string[] =>
     .filter(Boolean)
     .map((part) => parseServiceUrl(/^[A-Za-z0-9_.-]{1,64}=/.test(part) ? part.slice(part.indexOf('=') + 1) : part, '--peers')),
 );
+
+/**
+ * `--no-batching`: one HTTP request per protocol message, the path before batching. Batching is
+ * on by default. Commander treats the environment variable of a boolean flag as set whatever its
+ * value, so TWOPC_BATCHING is read here instead, and only `true` or `false` (or 1/0) are accepted.
+ */
+export function batchingOpt(): Option {
+  return new Option('--no-batching', 'one HTTP request per protocol message instead of batches (env TWOPC_BATCHING=false)');
+}
+
+/** Whether batching is on, from the parsed `--no-batching` and TWOPC_BATCHING; a value other than true/false/1/0 is a ConfigError. */
+export function batchingOf(fromCli: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (fromCli === false) return false;
+  const raw = env.TWOPC_BATCHING;
+  if (raw === undefined || raw === '') return true;
+  const value = raw.trim().toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(`Expected TWOPC_BATCHING to be true or false, got "${raw}".`);
+}

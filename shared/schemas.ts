@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { badRequest } from './errors.ts';
-import { issueText, sentenceOf } from './schema-errors.ts';
+import { issueText, pathText, sentenceOf } from './schema-errors.ts';
 import type { CreateTransactionRequest, DecisionRequest, Op, PrepareRequest, TxId } from './types.ts';
 
 export { z };
@@ -40,6 +40,17 @@ export function parse<T>(schema: Schema<T>, value: unknown, root = 'body'): T {
   if (result.success) return result.data;
   const first = result.error.issues[0];
   throw badRequest(first === undefined ? `Expected \`${root}\` to be valid.` : sentenceOf(first, root));
+}
+
+/**
+ * As `parse`, for a value found at `at` inside a larger body (a batch's `messages[1]`): the
+ * message names the field from the body's root, so one bad message says which one it is.
+ */
+export function parseAt<T>(schema: Schema<T>, value: unknown, at: readonly (string | number)[]): T {
+  const result = schema.safeParse(value, { error: issueText, reportInput: true });
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  throw badRequest(first === undefined ? `Expected \`${pathText(at)}\` to be valid.` : sentenceOf({ ...first, path: [...at, ...first.path] }, pathText(at)));
 }
 
 /** A string bounded in length: every string the services accept has a maximum. */
@@ -145,3 +156,21 @@ export const OUTCOMES = ['committed', 'aborted'] as const;
 export const heuristicSchema = z.strictObject({ outcome: z.enum(OUTCOMES) });
 
 export const crashAtSchema = z.strictObject({ point: str(128, 1) });
+
+// ---- Batches of protocol messages (POST /v1/2pc/batch) ------------------------------
+
+/** Messages one `POST /v1/2pc/batch` may carry; coordinators batch up to it. */
+export const BATCH_MESSAGES_MAX = 256;
+
+/** The envelope only: a malformed envelope is a 400 for the whole request; each message is checked on its own, so one bad message is its own 400, not the batch's. */
+export const batchSchema = z.strictObject({ messages: z.array(z.unknown()).min(1).max(BATCH_MESSAGES_MAX) });
+
+export type BatchMessage = { readonly type: 'prepare'; readonly body: PrepareRequest } | { readonly type: 'commit' | 'abort'; readonly body: DecisionRequest };
+
+/** One message of a batch: its type, and the body its single route takes, checked by that route's schema. */
+export const batchMessageSchema = (prepare: Schema<PrepareRequest>): Schema<BatchMessage> =>
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('prepare'), body: prepare }),
+    z.strictObject({ type: z.literal('commit'), body: decisionSchema }),
+    z.strictObject({ type: z.literal('abort'), body: decisionSchema }),
+  ]) as unknown as Schema<BatchMessage>;

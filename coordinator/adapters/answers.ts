@@ -1,11 +1,7 @@
 /**
- * What a participant's answer means to the coordinator core: the pure half of
- * the transport. An HTTP answer (status and body) or a failed call becomes
- * exactly one transport event, without the time (the runtime stamps it).
- *
- * No I/O here, so the HTTP transport (./http-transport.ts) and the
- * deterministic simulator (test/sim/coordinator-node.ts) map through the same
- * code: what the simulator checks is what the service does with an answer.
+ * From what a participant answered (or the lack of an answer) to the transport
+ * event the coordinator core expects. Pure: no I/O, so the real transport (one
+ * request per message, or a batch), and the simulator map answers the same way.
  */
 import { TransportError } from '../../shared/http/client.ts';
 import type { Outcome, ParticipantTxState, Vote } from '../../shared/types.ts';
@@ -17,7 +13,7 @@ export type TransportAnswer = TransportEvent extends infer E ? (E extends { now:
 const VOTES: readonly string[] = ['yes', 'no', 'read-only'] satisfies Vote[];
 const STATES: readonly string[] = ['prepared', 'committed', 'aborted', 'unknown'] satisfies ParticipantTxState[];
 /** Error messages from a participant are quoted into logs and client replies; keep them short. */
-const MESSAGE_CHARS_MAX = 300;
+export const MESSAGE_CHARS_MAX = 300;
 
 function errorMessage(status: number, data: unknown): string {
   const m = (data as { error?: { message?: unknown } } | undefined)?.error?.message;
@@ -25,59 +21,69 @@ function errorMessage(status: number, data: unknown): string {
   return `HTTP ${status}${text ? `: ${text.slice(0, MESSAGE_CHARS_MAX)}` : ''}`;
 }
 
+function failureOf(error: unknown): { error: SendFailure; message: string } {
+  if (error instanceof TransportError) return { error: error.code, message: error.message };
+  return { error: 'reset', message: error instanceof Error ? error.message : String(error) };
+}
+
 const httpFailure = (status: number): SendFailure => (status >= 500 ? 'server-error' : 'rejected');
 
-const baseOf = (e: SendEffect) => ({ txId: e.message.body.txId, participant: e.to });
+/** What a 4xx/5xx answer says, as a failure: a 4xx was not acted on, a 5xx may have been. */
+export function refusalOf(status: number, data: unknown): { error: SendFailure; message: string } {
+  return { error: httpFailure(status), message: errorMessage(status, data) };
+}
 
-function prepareAnswer(e: SendEffect, status: number, body: unknown): TransportAnswer {
-  const base = baseOf(e);
-  if (status !== 200) return { type: 'prepareFailed', ...base, error: httpFailure(status), message: errorMessage(status, body) };
-  const data = body as { vote?: unknown; reason?: unknown; state?: unknown } | undefined;
-  if (typeof data?.vote !== 'string' || !VOTES.includes(data.vote)) {
+/** The decision a commit or abort message carries. */
+const decidedOf = (e: SendEffect): Outcome => (e.message.type === 'commit' ? 'committed' : 'aborted');
+
+/** A participant's answer to a prepare, as the core's event. */
+export function prepareAnswer(e: SendEffect, status: number, data: unknown): TransportAnswer {
+  const base = { txId: e.message.body.txId, participant: e.to };
+  if (status !== 200) return { type: 'prepareFailed', ...base, error: httpFailure(status), message: errorMessage(status, data) };
+  const body = data as { vote?: unknown; reason?: unknown; state?: unknown } | undefined;
+  if (typeof body?.vote !== 'string' || !VOTES.includes(body.vote)) {
     // An answer we cannot read says nothing about what the participant did.
     return { type: 'prepareFailed', ...base, error: 'server-error', message: 'the participant answered without a valid vote' };
   }
   return {
     type: 'prepareResult',
     ...base,
-    vote: data.vote as Vote,
-    ...(typeof data.reason === 'string' ? { reason: data.reason.slice(0, MESSAGE_CHARS_MAX) } : {}),
-    ...(typeof data.state === 'string' && STATES.includes(data.state) ? { state: data.state as ParticipantTxState } : {}),
+    vote: body.vote as Vote,
+    ...(typeof body.reason === 'string' ? { reason: body.reason.slice(0, MESSAGE_CHARS_MAX) } : {}),
+    ...(typeof body.state === 'string' && STATES.includes(body.state) ? { state: body.state as ParticipantTxState } : {}),
   };
 }
 
-function decisionAnswer(e: SendEffect, decided: Outcome, status: number, body: unknown): TransportAnswer {
-  const base = baseOf(e);
+/** A participant's answer to a commit or abort, as the core's event. */
+export function decisionAnswer(e: SendEffect, status: number, data: unknown): TransportAnswer {
+  const base = { txId: e.message.body.txId, participant: e.to };
+  const decided = decidedOf(e);
   if (status === 409) {
     // The participant holds the other outcome (settled by hand, or worse): report it, never retry it away.
     return { type: 'decisionAcked', ...base, heuristic: decided === 'committed' ? 'aborted' : 'committed' };
   }
-  if (status !== 200) return { type: 'decisionFailed', ...base, error: httpFailure(status), message: errorMessage(status, body) };
-  const data = body as { state?: unknown; heuristic?: unknown } | undefined;
-  const heuristic = data?.heuristic === 'committed' || data?.heuristic === 'aborted' ? data.heuristic : undefined;
-  const state = data?.state;
+  if (status !== 200) return { type: 'decisionFailed', ...base, error: httpFailure(status), message: errorMessage(status, data) };
+  const body = data as { state?: unknown; heuristic?: unknown } | undefined;
+  const heuristic = body?.heuristic === 'committed' || body?.heuristic === 'aborted' ? body.heuristic : undefined;
+  const state = body?.state;
   const contrary = (state === 'committed' || state === 'aborted') && state !== decided ? state : undefined;
   const reported = heuristic ?? contrary;
   return { type: 'decisionAcked', ...base, ...(reported ? { heuristic: reported } : {}) };
 }
 
-/** The event for an HTTP answer to `e`: its status and its (parsed JSON) body. */
-export function answerOf(e: SendEffect, status: number, body: unknown): TransportAnswer {
-  switch (e.message.type) {
-    case 'prepare':
-      return prepareAnswer(e, status, body);
-    case 'commit':
-      return decisionAnswer(e, 'committed', status, body);
-    case 'abort':
-      return decisionAnswer(e, 'aborted', status, body);
-  }
+/** Any HTTP answer (status and JSON body) to the message `e` carried, as the core's event. */
+export function answerOf(e: SendEffect, status: number, data: unknown): TransportAnswer {
+  return e.message.type === 'prepare' ? prepareAnswer(e, status, data) : decisionAnswer(e, status, data);
 }
 
-/** The event for a call to `e` that got no answer: a TransportError says how; anything else counts as a reset. */
-export function failureOf(e: SendEffect, error: unknown): TransportAnswer {
-  const failure =
-    error instanceof TransportError
-      ? { error: error.code, message: error.message }
-      : { error: 'reset' as const, message: error instanceof Error ? error.message : String(error) };
-  return { type: e.message.type === 'prepare' ? 'prepareFailed' : 'decisionFailed', ...baseOf(e), ...failure };
+/** No usable answer to the message `e` carried, for the reason given. */
+export function failedAnswer(e: SendEffect, error: SendFailure, message: string): TransportAnswer {
+  const base = { txId: e.message.body.txId, participant: e.to, error, message };
+  return e.message.type === 'prepare' ? { type: 'prepareFailed', ...base } : { type: 'decisionFailed', ...base };
+}
+
+/** No answer at all (a TransportError, or anything thrown on the way), as the core's event. */
+export function failureAnswer(e: SendEffect, error: unknown): TransportAnswer {
+  const { error: code, message } = failureOf(error);
+  return failedAnswer(e, code, message);
 }

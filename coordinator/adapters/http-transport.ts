@@ -1,16 +1,22 @@
 /**
  * Delivers the core's `send` effects over HTTP and turns each answer (or the
- * lack of one) into the transport event the core expects. It never throws:
- * every call ends as exactly one event. What an answer means is decided in
- * ./answers.ts (pure, shared with the simulator); this file does the calls.
+ * lack of one) into the transport event the core expects, through the pure
+ * mapping of ./answers.ts. It never throws: every call ends as exactly one event.
+ *
+ * With batching (the default), messages to one participant share requests
+ * (./batches.ts); without it, each message is its own request to its own route.
+ * Either way each message is answered, timed out and retried on its own.
  *
  * Prepares are sent once: a lost prepare is the core's business (it aborts, or
  * for one-phase asks again). Commit and abort are idempotent, so a short p-retry
  * covers a blip before the core's own slower backoff takes over.
  */
-import type { HttpClient } from '../../shared/http/client.ts';
+import { withRetries, type HttpClient, type HttpResult } from '../../shared/http/client.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
 import type { SendEffect } from '../core/index.ts';
-import { answerOf, failureOf, type TransportAnswer } from './answers.ts';
+import { answerOf, failedAnswer, failureAnswer, type TransportAnswer } from './answers.ts';
+import { BatchFailure, Batcher, countSent, type BatchLimits } from './batches.ts';
 
 export type { TransportAnswer } from './answers.ts';
 
@@ -26,40 +32,52 @@ export interface HttpTransportOptions {
   readonly decisionTimeoutMs?: number;
   /** Quick retries of commit/abort inside one delivery, before the core's backoff. */
   readonly decisionRetries?: number;
+  /** Messages to one participant share requests (default); false: one request per message. */
+  readonly batching?: boolean;
+  /** The batches' bounds (./batches.ts BATCH_DEFAULTS). */
+  readonly batch?: Partial<BatchLimits>;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
 }
 
 export function createHttpTransport(options: HttpTransportOptions): Transport {
   const { http } = options;
   const decisionTimeoutMs = options.decisionTimeoutMs ?? 5_000;
   const decisionRetries = options.decisionRetries ?? 2;
+  const batcher =
+    options.batching === false
+      ? undefined
+      : new Batcher({
+          http,
+          ...options.batch,
+          ...(options.metrics !== undefined && { metrics: options.metrics }),
+          ...(options.logger !== undefined && { logger: options.logger }),
+        });
 
-  async function prepare(e: SendEffect): Promise<TransportAnswer> {
-    try {
-      const res = await http.post<unknown>(`${e.url}/v1/2pc/prepare`, e.message.body, { timeoutMs: e.timeoutMs ?? options.prepareTimeoutMs });
-      return answerOf(e, res.status, res.data);
-    } catch (error) {
-      return failureOf(e, error);
-    }
-  }
-
-  async function decision(e: SendEffect, path: 'commit' | 'abort'): Promise<TransportAnswer> {
-    try {
-      const res = await http.post<unknown>(`${e.url}/v1/2pc/${path}`, e.message.body, { timeoutMs: decisionTimeoutMs, retries: decisionRetries });
-      return answerOf(e, res.status, res.data);
-    } catch (error) {
-      return failureOf(e, error);
-    }
-  }
+  /** One attempt at one message: its own request, or its place in the next batch. */
+  const attempt = (e: SendEffect, timeoutMs: number): Promise<HttpResult<unknown>> => {
+    if (batcher !== undefined) return batcher.send(e.url, e.message, timeoutMs);
+    countSent(options.metrics, 'single', 1);
+    return http.post<unknown>(`${e.url}/v1/2pc/${e.message.type}`, e.message.body, { timeoutMs });
+  };
 
   return {
-    deliver(e) {
-      switch (e.message.type) {
-        case 'prepare':
-          return prepare(e);
-        case 'commit':
-          return decision(e, 'commit');
-        case 'abort':
-          return decision(e, 'abort');
+    async deliver(e) {
+      try {
+        if (e.message.type === 'prepare') {
+          const res = await attempt(e, e.timeoutMs ?? options.prepareTimeoutMs);
+          return answerOf(e, res.status, res.data);
+        }
+        // Each commit or abort is retried on its own: another batch, or another request.
+        const res = await withRetries(e.url, () => attempt(e, decisionTimeoutMs), {
+          retries: decisionRetries,
+          // A batch refused with a 4xx would be refused again; the core's own backoff takes it from there.
+          isFinal: (error) => error instanceof BatchFailure && error.failure === 'rejected',
+        });
+        return answerOf(e, res.status, res.data);
+      } catch (error) {
+        if (error instanceof BatchFailure) return failedAnswer(e, error.failure, error.message);
+        return failureAnswer(e, error);
       }
     },
   };

@@ -9,6 +9,8 @@
  *
  *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
  *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
+ *   POST /v1/2pc/batch                            {messages:[{type, body}]} -> {replies:[{txId?, status, body}]}
+ *                                                 (many protocol messages in one request; each answered as its own route would)
  *   GET  /v1/2pc/transactions/:txId               {txId, state, since?, heuristic?}
  *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list; each entry
  *                                                 gains `resource` when the resource can say how it holds it)
@@ -20,6 +22,9 @@ import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
 import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
 import { mountRoute } from '../../shared/http/route-table.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
+import { batchMessageSchema, parseAt, prepareSchema, type BatchMessage } from '../../shared/schemas.ts';
 import { participantRoutes, type ParticipantRoutes } from '../api.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { TxId } from '../../shared/types.ts';
@@ -48,7 +53,19 @@ export interface RouterOptions {
    * ../runtime/peers.ts), before the core or the WAL sees it. Absent: the list is kept.
    */
   readonly vetPeers?: (participants: readonly string[], txId: TxId) => Promise<readonly string[]>;
+  /** Serve `POST /v1/2pc/batch` (default true); without it a batching coordinator falls back to the single routes. */
+  readonly batching?: boolean;
+  /** Counts protocol requests and messages (`participant_2pc_requests_total`, `participant_2pc_messages_total`). */
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
 }
+
+/**
+ * How long a batch's answer may wait for its slowest message. Each message is bounded already
+ * (a lock wait, the resource's prepare timeout); this only keeps a request from hanging on a
+ * bug. A message still unanswered then gets a 503, which a coordinator reads as "no answer".
+ */
+export const BATCH_REPLY_WAIT_MS_MAX = 30_000;
 
 /**
  * A resource that keeps prepared branches itself can describe them (PostgreSQL: the gid and
@@ -96,14 +113,75 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
   const resource = options.resource;
   const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
-  mountRoute(router, routes.prepare, async ({ body: parsed }, _req, res) => {
-    const body = options.vetPeers === undefined ? parsed : { ...parsed, participants: await options.vetPeers(parsed.participants, parsed.txId) };
+  const message = batchMessageSchema(prepareSchema(options.resource.opsSchema));
+  const counted = (name: 'requests' | 'messages', label: Record<string, string>, by = 1) =>
+    options.metrics?.inc(
+      `participant_2pc_${name}_total`,
+      name === 'requests' ? 'Protocol requests received (prepare, commit, abort, batch), by route.' : 'Protocol messages received, alone or in a batch, by type.',
+      label,
+      by,
+    );
+
+  /** One protocol message through the runtime: the single routes and each message of a batch take this same path. */
+  const run = async (m: BatchMessage): Promise<Answer> => {
+    if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+    if (m.type !== 'prepare') return options.target.request((requestId, now) => ({ type: m.type, requestId, now, txId: m.body.txId }));
+    const body = options.vetPeers === undefined ? m.body : { ...m.body, participants: await options.vetPeers(m.body.participants, m.body.txId) };
     const digest = opsDigest(body.ops ?? []);
-    return handle(res, (requestId, now) => prepareEvent(body, requestId, now, digest));
+    return options.target.request((requestId, now) => prepareEvent(body, requestId, now, digest));
+  };
+
+  mountRoute(router, routes.prepare, async ({ body }, _req, res) => {
+    counted('requests', { route: 'prepare' });
+    counted('messages', { type: 'prepare' });
+    const answer = await run({ type: 'prepare', body });
+    sendAnswer(res, answer.status, answer.body);
   });
   for (const type of ['commit', 'abort'] as const) {
-    mountRoute(router, routes[type], ({ body: { txId } }, _req, res) => handle(res, (requestId, now) => ({ type, requestId, now, txId })));
+    mountRoute(router, routes[type], async ({ body }, _req, res) => {
+      counted('requests', { route: type });
+      counted('messages', { type });
+      const answer = await run({ type, body });
+      sendAnswer(res, answer.status, answer.body);
+    });
   }
+
+  if (options.batching !== false) {
+    mountRoute(router, routes.batch, async ({ body: { messages } }, _req, res) => {
+      counted('requests', { route: 'batch' });
+      // Counted once per type and batch, not once per message: this is the hot path.
+      const types = new Map<string, number>();
+      for (const m of messages) {
+        const type = (m as { type?: unknown } | null)?.type;
+        const label = type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid';
+        types.set(label, (types.get(label) ?? 0) + 1);
+      }
+      for (const [type, n] of types) counted('messages', { type }, n);
+      if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+      const replies = await repliesWithin(
+        messages.map((raw, i) => replyTo(raw, i)),
+        BATCH_REPLY_WAIT_MS_MAX,
+      );
+      sendAnswer(res, 200, { replies });
+    });
+  }
+
+  /** A batch's message: checked by its single route's schema, run, and answered as that route would have answered. */
+  async function replyTo(raw: unknown, i: number): Promise<BatchReply> {
+    let txId: string | undefined;
+    try {
+      const m = parseAt(message, raw, ['messages', i]);
+      txId = m.body.txId;
+      const answer = await run(m);
+      return { txId, status: answer.status, body: answer.body };
+    } catch (error) {
+      const known = toTwopcError(error);
+      if (known === undefined) options.logger?.error({ err: error, step: 'batch.message-failed', txId }, 'unhandled error in a batched message');
+      const e = known ?? new TwopcError('internal', 'Internal error; see the server log.');
+      return { ...(txId !== undefined && { txId }), status: e.status, body: e.toBody() };
+    }
+  }
+
   mountRoute(router, routes.list, ({ query }, _req, res) =>
     handle(res, (requestId, now) => ({ type: 'listTx', requestId, now, state: query.state ?? 'prepared' }), annotateInDoubt),
   );
@@ -121,6 +199,31 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     next(err);
   });
   return { router, routes };
+}
+
+/** One reply of a batch: the status and body the message's single route would have sent, and whose message it answers. */
+interface BatchReply {
+  readonly txId?: string;
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * Every reply, once all have come or `waitMs` has passed; a message unanswered by then gets a 503.
+ * Its work may still finish: exactly as for a single request whose caller gave up.
+ */
+async function repliesWithin(replies: readonly Promise<BatchReply>[], waitMs: number): Promise<BatchReply[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new TwopcError('unavailable', `No reply within ${waitMs} ms; the outcome of this message is unknown.`);
+  const deadline = new Promise<BatchReply>((resolve) => {
+    timer = setTimeout(() => resolve({ status: late.status, body: late.toBody() }), waitMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.all(replies.map((r) => Promise.race([r, deadline])));
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function untilReady(ready: () => Promise<void>, waitMs: number): Promise<void> {

@@ -1,10 +1,18 @@
-/** A small JSON-over-HTTP client for tests: every call is bounded by a timeout. */
+/**
+ * JSON over HTTP for tests, every call bounded by a timeout: the services' own
+ * client (shared/http/client.ts) for well-formed calls, and bare fetch only for
+ * what a test sends raw on purpose (malformed bodies, methods the client lacks).
+ */
+import { createHttpClient } from '../../shared/http/client.ts';
+import { jsonBody } from '../../scenarios/kit.ts';
+
 export interface Answer<T = Record<string, unknown>> {
   readonly status: number;
   readonly body: T;
 }
 
 const CALL_TIMEOUT_MS = 15_000;
+const client = createHttpClient({ timeoutMs: CALL_TIMEOUT_MS });
 
 export async function call<T = Record<string, unknown>>(
   method: string,
@@ -12,6 +20,11 @@ export async function call<T = Record<string, unknown>>(
   body?: unknown,
   options: { headers?: Record<string, string>; raw?: string; timeoutMs?: number } = {},
 ): Promise<Answer<T>> {
+  if (options.raw === undefined && (method === 'GET' || method === 'POST')) {
+    const opts = { timeoutMs: options.timeoutMs ?? CALL_TIMEOUT_MS, ...(options.headers !== undefined && { headers: options.headers }) };
+    const res = method === 'GET' ? await client.get<unknown>(url, opts) : await client.post<unknown>(url, body, opts);
+    return { status: res.status, body: jsonBody(res.data) as T };
+  }
   const payload = options.raw ?? (body === undefined ? undefined : JSON.stringify(body));
   const res = await fetch(url, {
     method,

@@ -184,6 +184,10 @@ describe('GET /openapi.json', () => {
     // Refused (409), or reported with the operator's heuristic outcome (200) when the heuristic came first.
     expect([200, 409]).toContain((await pa.call('post /v1/2pc/commit', '/v1/2pc/commit', { txId: 'tx-900-1' })).status);
     expect((await pa.call('post /v1/2pc/commit', '/v1/2pc/commit', { txId: 'tx-999-999' })).status).toBe(404);
+    const batch = await pa.call('post /v1/2pc/batch', '/v1/2pc/batch', { messages: [{ type: 'abort', body: { txId: 'tx-900-2' } }, { type: 'commit', body: { txId: 5 } }] });
+    expect(batch.status).toBe(200);
+    expect((batch.body as { replies: { status: number }[] }).replies.map((r) => r.status)).toEqual([200, 400]);
+    expect((await pa.call('post /v1/2pc/batch', '/v1/2pc/batch', { messages: [] })).status).toBe(400);
     expect((await pa.call('get /v1/2pc/transactions/{txId}', `/v1/2pc/transactions/${wholeId}`)).status).toBe(200);
     expect((await pa.call('get /v1/kv', '/v1/kv')).body).toMatchObject({ entries: { k: { a: 1 }, n: 2 } });
     expect((await pa.call('get /v1/kv/{key}', '/v1/kv/k')).body).toEqual({ key: 'k', value: { a: 1 } });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPrng } from '../../scenarios/prng.ts';
-import { routeOf, startFaultProxy, validateRules, type FaultProxy, type FaultRule } from '../../scenarios/proxy.ts';
+import { batchCarries, routeOf, startFaultProxy, validateRules, type FaultProxy, type FaultRule } from '../../scenarios/proxy.ts';
 
 /** Bounds for every wait in this file, so a broken proxy fails the test instead of hanging it. */
 const CLIENT_TIMEOUT_MS = 5_000;
@@ -328,6 +328,20 @@ describe('fault proxy: rule matching', () => {
     p.setRules([]);
     expect(await send(p.url, '/v1/transactions/t/outcome', { method: 'GET' })).toMatchObject({ ok: true, status: 201 });
     expect(target.seen).toHaveLength(3);
+  });
+
+  it('applies a rule for a single route to a batch carrying that message, and counts the batch under it', async () => {
+    const p = await proxyWith([always('drop-request', { pathPrefix: '/v1/2pc/commit' })]);
+    const batch = (...types: string[]) => JSON.stringify({ messages: types.map((type, i) => ({ type, body: { txId: `tx-1-${i}` } })) });
+    expect((await send(p.url, '/v1/2pc/batch', { body: batch('abort', 'commit') })).ok).toBe(false);
+    expect(await send(p.url, '/v1/2pc/batch', { body: batch('prepare', 'prepare') })).toMatchObject({ ok: true, status: 201 });
+    expect(await send(p.url, '/v1/2pc/batch', { body: '{"messages":' })).toMatchObject({ ok: true, status: 201 });
+    expect(p.history().map((d) => d.fault)).toEqual(['drop-request', 'none', 'none']);
+    expect(p.stats().routes.abort.faults['drop-request']).toBe(1);
+    expect(p.stats().routes.prepare.forwarded).toBe(1);
+    expect(target.seen.map((r) => r.url)).toEqual(['/v1/2pc/batch', '/v1/2pc/batch']);
+    expect(batchCarries('POST', '/v1/2pc/batch', Buffer.from(batch('commit', 'abort')))).toEqual(['commit', 'abort']);
+    expect(batchCarries('POST', '/v1/2pc/commit', Buffer.from(batch('commit')))).toEqual([]);
   });
 
   it('rejects rules it cannot apply, naming the field', () => {

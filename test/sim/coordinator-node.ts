@@ -4,7 +4,7 @@
  * transport events by the HTTP transport's own mapping
  * (coordinator/adapters/answers.ts).
  */
-import { answerOf, failureOf } from '../../coordinator/adapters/answers.ts';
+import { answerOf, failureAnswer } from '../../coordinator/adapters/answers.ts';
 import {
   initialState,
   snapshotOf,
@@ -154,7 +154,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
   /** Each call ends as exactly one transport event, mapped by the HTTP transport's own code. */
   async onCallResult(context: unknown, result: CallResult): Promise<void> {
     const e = (context as SendContext).effect;
-    const answer = result.kind === 'answer' ? answerOf(e, result.status, result.body) : failureOf(e, new TransportError(result.error, `sim: ${result.error}`, e.url));
+    const answer = result.kind === 'answer' ? answerOf(e, result.status, result.body) : failureAnswer(e, new TransportError(result.error, `sim: ${result.error}`, e.url));
     return this.feed({ ...answer, now: this.now } as TransportEvent);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerOf, failureOf } from '../../../coordinator/adapters/answers.ts';
+import { answerOf, failureAnswer } from '../../../coordinator/adapters/answers.ts';
 import type { SendEffect } from '../../../coordinator/core/index.ts';
 import { TransportError } from '../../../shared/http/client.ts';
 import { asTxId } from '../../../shared/types.ts';
@@ -34,9 +34,9 @@ describe('answers: what a participant\'s answer means to the coordinator core', 
   });
 
   it('turns a call without an answer into a failure of its kind; anything but a TransportError is a reset', () => {
-    expect(failureOf(send('prepare'), new TransportError('timeout', 'timed out', 'http://127.0.0.1:1'))).toStrictEqual({ type: 'prepareFailed', ...base, error: 'timeout', message: 'timed out' });
-    expect(failureOf(send('commit'), new TransportError('unreachable', 'ECONNREFUSED', 'http://127.0.0.1:1'))).toStrictEqual({ type: 'decisionFailed', ...base, error: 'unreachable', message: 'ECONNREFUSED' });
-    expect(failureOf(send('abort'), new Error('socket hang up'))).toStrictEqual({ type: 'decisionFailed', ...base, error: 'reset', message: 'socket hang up' });
-    expect(failureOf(send('abort'), 'odd')).toStrictEqual({ type: 'decisionFailed', ...base, error: 'reset', message: 'odd' });
+    expect(failureAnswer(send('prepare'), new TransportError('timeout', 'timed out', 'http://127.0.0.1:1'))).toStrictEqual({ type: 'prepareFailed', ...base, error: 'timeout', message: 'timed out' });
+    expect(failureAnswer(send('commit'), new TransportError('unreachable', 'ECONNREFUSED', 'http://127.0.0.1:1'))).toStrictEqual({ type: 'decisionFailed', ...base, error: 'unreachable', message: 'ECONNREFUSED' });
+    expect(failureAnswer(send('abort'), new Error('socket hang up'))).toStrictEqual({ type: 'decisionFailed', ...base, error: 'reset', message: 'socket hang up' });
+    expect(failureAnswer(send('abort'), 'odd')).toStrictEqual({ type: 'decisionFailed', ...base, error: 'reset', message: 'odd' });
   });
 });

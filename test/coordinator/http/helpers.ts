@@ -2,11 +2,16 @@
  * A real coordinator (file WAL in a temp dir, listening on 127.0.0.1:0) whose
  * participants are msw handlers at http://p1.test and http://p2.test. Every call
  * a participant receives is recorded, so tests assert what went over the wire.
+ *
+ * The fakes serve the batch route too (POST /v1/2pc/batch): each message in a
+ * batch gets the same behaviour as alone and is recorded as its own call, so a
+ * test runs unchanged with batching on or off. A behaviour that drops the
+ * connection (HttpResponse.error()) drops its whole batch, as a real one would.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { http, HttpResponse, type HttpResponseResolver } from 'msw';
+import { http, HttpResponse } from 'msw';
 import type { SetupServer } from 'msw/node';
 import { startCoordinator, type RunningCoordinator, type StartCoordinatorOptions } from '../../../coordinator/main.ts';
 import { silentLogger } from '../../../shared/logger.ts';
@@ -42,21 +47,27 @@ export class Cluster {
     const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-coord-http-'));
     const calls: Call[] = [];
     const counts = new Map<string, number>();
-    const handlers = (Object.keys(PARTICIPANTS) as Name[]).flatMap((name) =>
-      (['prepare', 'commit', 'abort'] as const).map((action) => {
-        const resolver: HttpResponseResolver = async ({ request }) => {
-          const body = (await request.json()) as Record<string, unknown>;
-          calls.push({ participant: name, action, body });
-          const key = `${name}/${action}`;
-          const nth = (counts.get(key) ?? 0) + 1;
-          counts.set(key, nth);
-          const custom = behaviour[name]?.[action];
-          if (custom) return custom(body, nth);
-          return action === 'prepare' ? yes() : ack(body, action === 'commit' ? 'committed' : 'aborted');
-        };
-        return http.post(`${PARTICIPANTS[name]}/v1/2pc/${action}`, resolver);
+    const answer = async (name: Name, action: Call['action'], body: Record<string, unknown>): Promise<Response> => {
+      calls.push({ participant: name, action, body });
+      const key = `${name}/${action}`;
+      const nth = (counts.get(key) ?? 0) + 1;
+      counts.set(key, nth);
+      const custom = behaviour[name]?.[action];
+      if (custom) return custom(body, nth);
+      return action === 'prepare' ? yes() : ack(body, action === 'commit' ? 'committed' : 'aborted');
+    };
+    const handlers = (Object.keys(PARTICIPANTS) as Name[]).flatMap((name) => [
+      ...(['prepare', 'commit', 'abort'] as const).map((action) =>
+        http.post(`${PARTICIPANTS[name]}/v1/2pc/${action}`, async ({ request }) => answer(name, action, (await request.json()) as Record<string, unknown>)),
+      ),
+      http.post(`${PARTICIPANTS[name]}/v1/2pc/batch`, async ({ request }) => {
+        const { messages } = (await request.json()) as { messages: { type: Call['action']; body: Record<string, unknown> }[] };
+        const answers = await Promise.all(messages.map((m) => answer(name, m.type, m.body)));
+        if (answers.some((r) => r.type === 'error')) return HttpResponse.error();
+        const replies = await Promise.all(answers.map(async (r, i) => ({ txId: messages[i]?.body.txId, status: r.status, body: await r.json() })));
+        return HttpResponse.json({ replies });
       }),
-    );
+    ]);
     server.use(...handlers);
     const coordinator = await startCoordinator({
       port: 0,

@@ -1,6 +1,7 @@
 /**
  * The coordinator against misbehaving participants (msw fakes): votes no, time
- * out, answer 503 then succeed, drop the connection, settle by hand.
+ * out, answer 503 then succeed, drop the connection, settle by hand. Every case
+ * runs with batching on (messages share POST /v1/2pc/batch) and off.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { delay, HttpResponse } from 'msw';
@@ -18,9 +19,9 @@ afterEach(async () => {
 });
 afterAll(() => server.close());
 
-describe('coordinator over HTTP with fake participants', () => {
+describe.each([true, false])('coordinator over HTTP with fake participants (batching: %s)', (batching) => {
   it('commits: every participant gets a prepare naming the coordinator and all branches, then a commit', async () => {
-    cluster = await Cluster.start(server);
+    cluster = await Cluster.start(server, {}, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res).toEqual({
       status: 200,
@@ -47,7 +48,7 @@ describe('coordinator over HTTP with fake participants', () => {
   });
 
   it('aborts on a no vote: the yes voter hears abort, the no voter is left alone', async () => {
-    cluster = await Cluster.start(server, { p1: { prepare: () => HttpResponse.json({ vote: 'no', reason: 'alice below min' }) } });
+    cluster = await Cluster.start(server, { p1: { prepare: () => HttpResponse.json({ vote: 'no', reason: 'alice below min' }) } }, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ outcome: 'aborted', applied: true, reason: 'p1 voted no: alice below min' });
@@ -65,7 +66,7 @@ describe('coordinator over HTTP with fake participants', () => {
           return HttpResponse.json({ vote: 'yes' });
         },
       },
-    });
+    }, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.body).toMatchObject({ outcome: 'aborted' });
     expect(res.body.reason).toMatch(/p2/);
@@ -76,7 +77,7 @@ describe('coordinator over HTTP with fake participants', () => {
   });
 
   it('aborts when a participant drops the connection on prepare', async () => {
-    cluster = await Cluster.start(server, { p2: { prepare: () => HttpResponse.error() } });
+    cluster = await Cluster.start(server, { p2: { prepare: () => HttpResponse.error() } }, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.body).toMatchObject({ outcome: 'aborted' });
     expect(res.body.reason).toMatch(/^p2 did not answer the prepare/);
@@ -85,7 +86,7 @@ describe('coordinator over HTTP with fake participants', () => {
   it('retries a commit answered 503, then succeeds', async () => {
     cluster = await Cluster.start(server, {
       p2: { commit: (body, nth) => (nth === 1 ? HttpResponse.json({ error: { code: 'unavailable', message: 'recovering' } }, { status: 503 }) : ack(body)) },
-    });
+    }, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.body).toMatchObject({ outcome: 'committed', applied: true });
     expect(cluster.callsTo('p2', 'commit')).toHaveLength(2);
@@ -93,7 +94,7 @@ describe('coordinator over HTTP with fake participants', () => {
 
   it('keeps re-sending a commit through a long outage; the client hears applied:false, then the acks arrive', async () => {
     // Each delivery makes 3 attempts (p-retry); 7 failures span three deliveries and the core's backoff.
-    cluster = await Cluster.start(server, { p2: { commit: (body, nth) => (nth <= 7 ? HttpResponse.error() : ack(body)) } }, { core: { replyWaitMs: 50 } });
+    cluster = await Cluster.start(server, { p2: { commit: (body, nth) => (nth <= 7 ? HttpResponse.error() : ack(body)) } }, { batching, core: { replyWaitMs: 50 } });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.body).toMatchObject({ outcome: 'committed', applied: false });
     const done = await cluster.waitFor('/v1/transactions/tx-1-1', (b) => b.state === 'committed');
@@ -102,7 +103,7 @@ describe('coordinator over HTTP with fake participants', () => {
   });
 
   it('commits a single branch in one phase: no commit message at all', async () => {
-    cluster = await Cluster.start(server, { p1: { prepare: () => HttpResponse.json({ vote: 'yes', state: 'committed' }) } });
+    cluster = await Cluster.start(server, { p1: { prepare: () => HttpResponse.json({ vote: 'yes', state: 'committed' }) } }, { batching });
     const res = await cluster.post('/v1/transactions', { branches: [{ participant: 'p1', ops: [{ op: 'put', key: 'k', value: 1 }] }] });
     expect(res.body).toMatchObject({ outcome: 'committed', applied: true });
     expect(cluster.callsTo('p1', 'prepare')[0]?.body).toMatchObject({ onePhase: true });
@@ -112,7 +113,7 @@ describe('coordinator over HTTP with fake participants', () => {
   it('reports heuristic-mixed when a participant was settled by hand the other way', async () => {
     cluster = await Cluster.start(server, {
       p2: { commit: (body) => HttpResponse.json({ txId: body.txId, state: 'aborted', heuristic: 'aborted' }) },
-    });
+    }, { batching });
     const res = await cluster.post('/v1/transactions', transfer());
     expect(res.body).toMatchObject({ outcome: 'heuristic-mixed' });
     expect((await cluster.get('/v1/transactions/tx-1-1')).body).toMatchObject({ state: 'committed', outcome: 'heuristic-mixed' });

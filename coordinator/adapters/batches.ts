@@ -1,0 +1,305 @@
+/**
+ * Batching on the wire, the network's group commit: messages bound for one
+ * participant while requests to it are in flight wait, and share the next
+ * request (`POST /v1/2pc/batch`), whose answer carries one reply per message.
+ * The participant then runs them together, and its WAL's group commit covers
+ * their records with one fdatasync.
+ *
+ * A message that finds a free request slot goes at once, alone: batching costs
+ * an idle participant no latency, and batches grow only as fast as requests
+ * come back. Each participant has two lanes, prepares and decisions, each with
+ * its own bounded requests in flight, so a commit, which releases locks, never
+ * waits behind a batch whose reply is held up by a prepare waiting for a lock.
+ *
+ * Each message keeps its own fate. It has its own timeout, counted from when
+ * it was handed over, waiting included; when it passes, that message alone
+ * fails as a timeout, whatever happens to its batch. A batch that gets no
+ * answer, or an answer that is not a batch of replies, fails each message it
+ * carried with that error. A reply is matched to its message by position, and
+ * checked by the transaction id the participant echoes: replies out of order
+ * fail the whole batch, since no vote in it can be trusted. What a reply means
+ * is decided by ./answers.ts, as for a single request. Retries belong to the
+ * caller (./http-transport.ts), per message.
+ *
+ * A participant without the batch route (started with --no-batching, or an
+ * older version) answers 404; that participant is then sent one request per
+ * message for a while, and the messages of the refused batch go that way too
+ * (a 404 means none of them was acted on). A batch larger than the participant
+ * accepts (413) is sent message by message the same way.
+ */
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
+import { BATCH_MESSAGES_MAX } from '../../shared/schemas.ts';
+import { JsonText, TransportError, type HttpClient, type HttpResult } from '../../shared/http/client.ts';
+import type { CoordinatorMessage, SendFailure } from '../core/index.ts';
+import { refusalOf } from './answers.ts';
+
+export const BATCH_DEFAULTS = {
+  /** Messages in one request; the participant accepts at most this many. */
+  batchMessagesMax: BATCH_MESSAGES_MAX,
+  /** Bytes of JSON in one request, below the participant's default body limit (256 KiB); a bigger message goes alone. */
+  batchBytesMax: 192 * 1024,
+  /** Requests in flight at once to one participant, per lane (prepares, decisions). */
+  requestsInFlightMax: 2,
+  /** Messages waiting for a request slot, per lane; beyond it a message fails at once, unsent. */
+  queuedMessagesMax: 8_192,
+  /** After a 404 from the batch route, how long a participant is sent single requests before batches are tried again. */
+  singleRoutesMs: 60_000,
+} as const;
+
+export type BatchLimits = { -readonly [K in keyof typeof BATCH_DEFAULTS]: number };
+
+/** A message that got no reply of its own: what the core should hear about it, and why. */
+export class BatchFailure extends Error {
+  constructor(
+    readonly failure: SendFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BatchFailure';
+  }
+}
+
+export interface BatcherOptions extends Partial<BatchLimits> {
+  readonly http: HttpClient;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  /** Milliseconds, for the 404 fallback window only. */
+  readonly now?: () => number;
+}
+
+/** One message handed over and not yet settled. */
+interface Waiting {
+  readonly url: string;
+  readonly message: CoordinatorMessage;
+  /** The message as JSON, serialized once: its size decides the batch it fits, and it is sent as is. */
+  readonly json: string;
+  readonly deadline: number;
+  readonly timer: ReturnType<typeof setTimeout>;
+  done: boolean;
+  readonly resolve: (result: HttpResult<unknown>) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class Batcher {
+  private readonly limits: BatchLimits;
+  private readonly lanes = new Map<string, Lane>();
+  /** Participants that refused the batch route, and until when they get single requests. */
+  private readonly singleUntil = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: BatcherOptions) {
+    this.limits = {
+      batchMessagesMax: o.batchMessagesMax ?? BATCH_DEFAULTS.batchMessagesMax,
+      batchBytesMax: o.batchBytesMax ?? BATCH_DEFAULTS.batchBytesMax,
+      requestsInFlightMax: o.requestsInFlightMax ?? BATCH_DEFAULTS.requestsInFlightMax,
+      queuedMessagesMax: o.queuedMessagesMax ?? BATCH_DEFAULTS.queuedMessagesMax,
+      singleRoutesMs: o.singleRoutesMs ?? BATCH_DEFAULTS.singleRoutesMs,
+    };
+    for (const [name, v] of Object.entries(this.limits)) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${String(v)}.`);
+    }
+    if (this.limits.batchMessagesMax > BATCH_MESSAGES_MAX) throw new TypeError(`Expected \`batchMessagesMax\` to be at most ${BATCH_MESSAGES_MAX}.`);
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * Sends one message to the participant at `url` with the next request to it, and resolves with
+   * its own reply (status and body, as its single route would have answered), or rejects with a
+   * TransportError or a BatchFailure. Settles within `timeoutMs`.
+   */
+  send(url: string, message: CoordinatorMessage, timeoutMs: number): Promise<HttpResult<unknown>> {
+    if (this.sendsSingly(url)) return this.single(url, message, timeoutMs);
+    return new Promise((resolve, reject) => {
+      const w: Waiting = {
+        url,
+        message,
+        json: JSON.stringify(message),
+        deadline: performance.now() + timeoutMs,
+        timer: setTimeout(() => fail(w, new TransportError('timeout', `no answer from ${url} within ${timeoutMs} ms`, url)), timeoutMs),
+        done: false,
+        resolve,
+        reject,
+      };
+      // Never keeps a stopping process alive: the promise alone does not.
+      w.timer.unref();
+      const key = `${url} ${message.type === 'prepare' ? 'prepare' : 'decision'}`;
+      let lane = this.lanes.get(key);
+      if (lane === undefined) {
+        lane = new Lane(url, this);
+        this.lanes.set(key, lane);
+      }
+      lane.enqueue(w);
+    });
+  }
+
+  // ---- for the lanes ----------------------------------------------------------------------
+
+  get bounds(): BatchLimits {
+    return this.limits;
+  }
+
+  /** Posts one batch and settles each of its messages. */
+  async post(url: string, batch: readonly Waiting[]): Promise<void> {
+    const timeoutMs = Math.max(1, Math.ceil(Math.max(...batch.map((w) => w.deadline)) - performance.now()));
+    this.count('batch', batch.length);
+    let res: HttpResult<unknown>;
+    try {
+      res = await this.o.http.post(`${url}/v1/2pc/batch`, new JsonText(`{"messages":[${batch.map((w) => w.json).join(',')}]}`), { timeoutMs });
+    } catch (error) {
+      for (const w of batch) fail(w, error);
+      return;
+    }
+    if (res.status === 200) return distribute(batch, res.data);
+    if (res.status === 404 || (res.status === 413 && batch.length > 1)) {
+      // Nothing in this batch was acted on: each message goes again, alone.
+      if (res.status === 404) this.refusedBatches(url);
+      await Promise.all(batch.filter((w) => !w.done).map((w) => this.singleFor(w)));
+      return;
+    }
+    // A status for the whole batch is never one message's answer (a 409 here is no heuristic).
+    const refused = refusalOf(res.status, res.data);
+    for (const w of batch) fail(w, new BatchFailure(refused.error, `the batch was refused: ${refused.message}`));
+  }
+
+  // ---- one request per message ------------------------------------------------------------
+
+  private sendsSingly(url: string): boolean {
+    const until = this.singleUntil.get(url);
+    if (until === undefined) return false;
+    if (this.now() < until) return true;
+    this.singleUntil.delete(url);
+    return false;
+  }
+
+  private refusedBatches(url: string): void {
+    if (this.sendsSingly(url)) return;
+    this.singleUntil.set(url, this.now() + this.limits.singleRoutesMs);
+    this.o.logger?.warn(
+      { step: 'batch.not-served', url, singleRoutesMs: this.limits.singleRoutesMs },
+      `the participant at ${url} has no batch route (404); sending it one request per message for a while`,
+    );
+  }
+
+  private async single(url: string, message: CoordinatorMessage, timeoutMs: number): Promise<HttpResult<unknown>> {
+    this.count('single', 1);
+    return this.o.http.post(`${url}/v1/2pc/${message.type}`, message.body, { timeoutMs });
+  }
+
+  private async singleFor(w: Waiting): Promise<void> {
+    try {
+      answer(w, await this.single(w.url, w.message, Math.max(1, Math.ceil(w.deadline - performance.now()))));
+    } catch (error) {
+      fail(w, error);
+    }
+  }
+
+  private count(mode: 'batch' | 'single', messages: number): void {
+    countSent(this.o.metrics, mode, messages);
+  }
+}
+
+/** Counts one request to a participant and the protocol messages it carried. */
+export function countSent(metrics: Metrics | undefined, mode: 'batch' | 'single', messages: number): void {
+  metrics?.inc('coordinator_participant_requests_total', 'Requests sent to participants, by mode (batch: POST /v1/2pc/batch; single: one message).', { mode });
+  metrics?.inc('coordinator_participant_messages_total', 'Protocol messages sent to participants, by the mode of the request that carried them.', { mode }, messages);
+}
+
+/** The messages for one participant of one kind (prepares, or decisions), and the requests carrying them. */
+class Lane {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+  private pumpQueued = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly batcher: Batcher,
+  ) {}
+
+  enqueue(w: Waiting): void {
+    const { queuedMessagesMax } = this.batcher.bounds;
+    if (this.queue.length >= queuedMessagesMax) {
+      this.queue = this.queue.filter((q) => !q.done);
+      if (this.queue.length >= queuedMessagesMax) {
+        return fail(w, new BatchFailure('unreachable', `not sent: ${queuedMessagesMax} messages already wait for ${this.url}`));
+      }
+    }
+    this.queue.push(w);
+    // Messages handed over in the same turn (one step's sends) leave together.
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(() => {
+        this.pumpQueued = false;
+        this.pump();
+      });
+    }
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.batcher.bounds.requestsInFlightMax) {
+      const batch = this.take();
+      if (batch.length === 0) return;
+      this.inFlight++;
+      void this.batcher.post(this.url, batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** The next batch: unsettled messages in arrival order, up to the message and byte bounds (at least one). */
+  private take(): Waiting[] {
+    const { batchMessagesMax, batchBytesMax } = this.batcher.bounds;
+    const batch: Waiting[] = [];
+    let bytes = 0;
+    let i = 0;
+    for (; i < this.queue.length && batch.length < batchMessagesMax; i++) {
+      const w = this.queue[i] as Waiting;
+      if (w.done) continue;
+      if (batch.length > 0 && bytes + w.json.length + 1 > batchBytesMax) break;
+      bytes += w.json.length + 1;
+      batch.push(w);
+    }
+    this.queue.splice(0, i);
+    return batch;
+  }
+}
+
+/** Settles a message with its own reply, unless it is settled already (a message settles once). */
+function answer(w: Waiting, result: HttpResult<unknown>): void {
+  if (w.done) return;
+  w.done = true;
+  clearTimeout(w.timer);
+  w.resolve(result);
+}
+
+/** Settles a message with the error that stands for its reply, unless it is settled already. */
+function fail(w: Waiting, error: unknown): void {
+  if (w.done) return;
+  w.done = true;
+  clearTimeout(w.timer);
+  w.reject(error);
+}
+
+/** Hands each message its reply, by position; an answer that is not one reply per message, in order, fails them all. */
+function distribute(batch: readonly Waiting[], data: unknown): void {
+  const replies = (data as { replies?: unknown } | undefined)?.replies;
+  const whole = (why: string) => {
+    for (const w of batch) fail(w, new BatchFailure('server-error', `the participant's batch answer ${why}`));
+  };
+  if (!Array.isArray(replies)) return whole('has no replies');
+  if (replies.length !== batch.length) return whole(`has ${replies.length} replies for ${batch.length} messages`);
+  const misplaced = replies.findIndex((r, i) => {
+    const txId = (r as { txId?: unknown } | null)?.txId;
+    return txId !== undefined && txId !== batch[i]?.message.body.txId;
+  });
+  if (misplaced >= 0) return whole(`is out of order (reply ${misplaced} names another transaction)`);
+  batch.forEach((w, i) => {
+    const r = replies[i] as { status?: unknown; body?: unknown } | null;
+    const status = r?.status;
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+      return fail(w, new BatchFailure('server-error', 'the participant sent no readable reply to this message in its batch answer'));
+    }
+    answer(w, { status, data: r?.body });
+  });
+}
