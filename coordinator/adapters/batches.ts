@@ -123,7 +123,7 @@ export class Batcher {
       };
       // Never keeps a stopping process alive: the promise alone does not.
       w.timer.unref();
-      const key = `${url} ${message.type === 'prepare' ? 'prepare' : 'decision'}`;
+      const key = `${url} ${laneOf(message)}`;
       let lane = this.lanes.get(key);
       if (lane === undefined) {
         lane = new Lane(url, this);
@@ -249,19 +249,7 @@ class Lane {
 
   /** The next batch: unsettled messages in arrival order, up to the message and byte bounds (at least one). */
   private take(): Waiting[] {
-    const { batchMessagesMax, batchBytesMax } = this.batcher.bounds;
-    const batch: Waiting[] = [];
-    let bytes = 0;
-    let i = 0;
-    for (; i < this.queue.length && batch.length < batchMessagesMax; i++) {
-      const w = this.queue[i] as Waiting;
-      if (w.done) continue;
-      if (batch.length > 0 && bytes + w.json.length + 1 > batchBytesMax) break;
-      bytes += w.json.length + 1;
-      batch.push(w);
-    }
-    this.queue.splice(0, i);
-    return batch;
+    return takeBatch(this.queue, this.batcher.bounds);
   }
 }
 
@@ -283,23 +271,82 @@ function fail(w: Waiting, error: unknown): void {
 
 /** Hands each message its reply, by position; an answer that is not one reply per message, in order, fails them all. */
 function distribute(batch: readonly Waiting[], data: unknown): void {
+  const matched = matchReplies(
+    batch.map((w) => w.message.body.txId),
+    data,
+  );
+  if ('whole' in matched) {
+    for (const w of batch) fail(w, new BatchFailure('server-error', matched.whole));
+    return;
+  }
+  batch.forEach((w, i) => {
+    const r = matched.replies[i];
+    if (r?.kind === 'answer') answer(w, { status: r.status, data: r.data });
+    else fail(w, new BatchFailure('server-error', r?.message ?? 'the participant sent no reply to this message'));
+  });
+}
+
+// ---- the pure part, shared with the simulator (test/sim/batching.ts) -----------------------
+
+/** The lane a message travels in: commits and aborts never wait behind prepares. */
+export type LaneKind = 'prepare' | 'decision';
+
+export function laneOf(message: CoordinatorMessage): LaneKind {
+  return message.type === 'prepare' ? 'prepare' : 'decision';
+}
+
+/** What a lane's queue holds, as far as grouping goes: whether it settled already, and its JSON. */
+export interface Batchable {
+  readonly done: boolean;
+  readonly json: string;
+}
+
+/**
+ * Takes the next batch off the front of `queue` (in place): its unsettled messages in arrival
+ * order, up to the message and byte bounds, and at least one however big; settled ones skipped
+ * on the way are dropped.
+ */
+export function takeBatch<T extends Batchable>(queue: T[], bounds: Pick<BatchLimits, 'batchMessagesMax' | 'batchBytesMax'>): T[] {
+  const batch: T[] = [];
+  let bytes = 0;
+  let i = 0;
+  for (; i < queue.length && batch.length < bounds.batchMessagesMax; i++) {
+    const w = queue[i] as T;
+    if (w.done) continue;
+    if (batch.length > 0 && bytes + w.json.length + 1 > bounds.batchBytesMax) break;
+    bytes += w.json.length + 1;
+    batch.push(w);
+  }
+  queue.splice(0, i);
+  return batch;
+}
+
+/** One message's own reply from a batch answer: its status and body, or why there is none. */
+export type MatchedReply = { readonly kind: 'answer'; readonly status: number; readonly data: unknown } | { readonly kind: 'unreadable'; readonly message: string };
+
+/**
+ * Matches a batch answer to the messages it answers (`txIds`, in the order sent): by position,
+ * checked by the transaction id each reply echoes. An answer that is not one reply per message,
+ * in order, is `whole`: the reason every message of the batch fails.
+ */
+export function matchReplies(txIds: readonly string[], data: unknown): { readonly whole: string } | { readonly replies: readonly MatchedReply[] } {
   const replies = (data as { replies?: unknown } | undefined)?.replies;
-  const whole = (why: string) => {
-    for (const w of batch) fail(w, new BatchFailure('server-error', `the participant's batch answer ${why}`));
-  };
+  const whole = (why: string) => ({ whole: `the participant's batch answer ${why}` });
   if (!Array.isArray(replies)) return whole('has no replies');
-  if (replies.length !== batch.length) return whole(`has ${replies.length} replies for ${batch.length} messages`);
+  if (replies.length !== txIds.length) return whole(`has ${replies.length} replies for ${txIds.length} messages`);
   const misplaced = replies.findIndex((r, i) => {
     const txId = (r as { txId?: unknown } | null)?.txId;
-    return txId !== undefined && txId !== batch[i]?.message.body.txId;
+    return txId !== undefined && txId !== txIds[i];
   });
   if (misplaced >= 0) return whole(`is out of order (reply ${misplaced} names another transaction)`);
-  batch.forEach((w, i) => {
-    const r = replies[i] as { status?: unknown; body?: unknown } | null;
-    const status = r?.status;
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
-      return fail(w, new BatchFailure('server-error', 'the participant sent no readable reply to this message in its batch answer'));
-    }
-    answer(w, { status, data: r?.body });
-  });
+  return {
+    replies: replies.map((raw): MatchedReply => {
+      const r = raw as { status?: unknown; body?: unknown } | null;
+      const status = r?.status;
+      if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+        return { kind: 'unreadable', message: 'the participant sent no readable reply to this message in its batch answer' };
+      }
+      return { kind: 'answer', status, data: r?.body };
+    }),
+  };
 }

@@ -15,10 +15,17 @@
  *   it), as participant/core/recovery.ts once did: under presumed commit such
  *   a transaction writes its ABORTED lazily, and one lost in a crash after the
  *   ack is later "learned" as committed from a coordinator that forgot it.
+ * - batch-replies-by-position: the coordinator matches a batch's replies to
+ *   its messages by position alone, without the transaction id each reply
+ *   echoes, so a reordered answer hands one transaction's vote (or ack) to
+ *   another. It runs the service's own matching on the replies with their
+ *   txIds stripped.
  */
 import { snapshotOf, step as coordinatorStep, type CoordinatorEffect, type CoordinatorSnapshot, type CoordinatorState } from '../../coordinator/core/index.ts';
 import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
 import { step as participantStep } from '../../participant/core/index.ts';
+import { matchReplies } from '../../coordinator/adapters/batches.ts';
+import type { MatchReplies } from './batching.ts';
 import type { CoordinatorStep } from './coordinator-node.ts';
 import type { ParticipantStep } from './participant-node.ts';
 import type { PlantedBug } from './profile.ts';
@@ -30,7 +37,18 @@ export interface Planted {
   readonly coordinatorSnapshot?: (state: CoordinatorState) => CoordinatorSnapshot;
   /** The effect driver every node runs. */
   readonly newDriver?: <R, E extends { kind: string }>(hooks: DriverHooks<R, E>) => EffectDriver<R, E>;
+  /** How the coordinator matches a batch answer to its messages. */
+  readonly matchReplies?: MatchReplies;
 }
+
+const repliesByPosition: MatchReplies = (txIds, data) => {
+  const replies = (data as { replies?: unknown } | undefined)?.replies;
+  if (!Array.isArray(replies)) return matchReplies(txIds, data);
+  return matchReplies(
+    txIds,
+    { replies: replies.map((r) => ({ ...(r as object), txId: undefined })) },
+  );
+};
 
 const commitWithoutAllVotes: CoordinatorStep = (state, event) => {
   const first = coordinatorStep(state, event);
@@ -115,5 +133,7 @@ export function plant(bug: PlantedBug | undefined): Planted {
       return { coordinatorSnapshot: checkpointDropsOwedCommits };
     case 'driver-sends-before-persist':
       return { newDriver: (hooks) => new SendsBeforePersistDriver(hooks) };
+    case 'batch-replies-by-position':
+      return { matchReplies: repliesByPosition };
   }
 }

@@ -14,10 +14,18 @@ describe('the real cores under seeded faults', () => {
     expect(t.unknown).toBeGreaterThan(0);
     const kinds = ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late'];
     const targeted = ['crash-after-prepared', 'crash-after-lazy-reply', 'crash-after-first-ack', 'crash-commit-owed', 'checkpoint-commit-owed', 'crash-before-commit-logged'];
-    for (const kind of [...kinds, ...targeted]) {
+    // The batched path and its faults: a batch (or its answer) lost, an answer cut short, replies reordered
+    // (each failing the whole batch), and an answer that came after some of its messages' own timeouts.
+    const batchKinds = ['batch-lost', 'batch-half-answered', 'batch-reordered', 'batch-late', 'batch-reply-past-timeouts', 'batch-failed-whole'];
+    for (const kind of [...kinds, ...targeted, ...batchKinds]) {
       expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
     }
     expect(t.crashes).toBeGreaterThan(0);
+    // Batching on by default, off on some seeds; batches carried several messages at once.
+    expect(t.batchingSeeds).toBeGreaterThan(t.seeds / 2);
+    expect(t.batchingSeeds).toBeLessThan(t.seeds);
+    expect(t.sharedBatches).toBeGreaterThan(0);
+    expect(t.batchedMessages).toBeGreaterThan(t.batches);
     expect(t.disks['memory']).toBeGreaterThan(0);
     expect(t.disks['file']).toBeGreaterThan(0);
     for (const p of ['presumed-abort', 'presumed-nothing', 'presumed-commit']) expect(t.protocols[p] ?? 0, p).toBeGreaterThan(0);

@@ -74,6 +74,7 @@ export function render(t: RunTotals, replay: string | undefined): string {
     `heuristics     ${t.heuristics} made by hand, ${t.heuristicMixed} reported heuristic-mixed`,
     `driver         ${t.slowSyncs} fsyncs and ${t.slowApplies} applies took simulated time; ${t.overtakes} effects ran past a laned apply in flight`,
     `messages       ${t.messages}`,
+    `batching       on in ${t.batchingSeeds} of ${t.seeds} seeds: ${t.batches} batch requests carried ${t.batchedMessages} messages, ${t.sharedBatches} of them more than one`,
     `setups         ${[...Object.entries(t.disks).map(([k, v]) => `${k} WAL ${v}`), ...Object.entries(t.protocols).map(([k, v]) => `${k} ${v}`)].join(', ')} (seeds)`,
     `faults         ${Object.entries(t.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `crashes        ${t.crashes}, restarts ${t.restarts}`,

@@ -2,9 +2,11 @@
  * The coordinator as a simulated process: the real coordinator core and effect
  * driver, a simulated disk, and the calls to participants turned into
  * transport events by the HTTP transport's own mapping
- * (coordinator/adapters/answers.ts).
+ * (coordinator/adapters/answers.ts). Messages to participants go batched, by
+ * the service's batching logic (./batching.ts), unless the seed turns it off:
+ * then each is its own call, as with `--no-batching`.
  */
-import { answerOf, failureAnswer } from '../../coordinator/adapters/answers.ts';
+import { answerOf, failureAnswer, type TransportAnswer } from '../../coordinator/adapters/answers.ts';
 import {
   initialState,
   snapshotOf,
@@ -20,6 +22,7 @@ import {
 } from '../../coordinator/core/index.ts';
 import { coordinatorCodec, decodeSnapshot, encodeSnapshot } from '../../coordinator/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
+import { SimBatcher, type BatchContext, type MatchReplies } from './batching.ts';
 import { TransportError } from '../../shared/http/client.ts';
 import { checkHeuristicReport } from './checks.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
@@ -43,9 +46,14 @@ export interface CoordinatorNodeOptions {
   readonly finishedKeep?: number;
   /** What a checkpoint keeps of the state; a planted bug replaces it. */
   readonly snapshot?: (state: CoordinatorState) => CoordinatorSnapshot;
+  /** Batching on, with this many requests in flight per participant and lane; absent: one call per message. */
+  readonly batchRequestsInFlightMax?: number;
+  /** How a batch answer is matched to its messages; a planted bug replaces it. */
+  readonly matchReplies?: MatchReplies;
 }
 
 interface SendContext {
+  readonly kind: 'single';
   readonly effect: SendEffect;
 }
 
@@ -56,6 +64,8 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
   private readonly stepFn: CoordinatorStep;
   /** Transactions already offered to the fault injector as owing a commit, in this incarnation. */
   private owedOffered = new Set<string>();
+  /** This incarnation's batching transport (its lanes die with the process). */
+  private batcher: SimBatcher | undefined;
 
   constructor(
     host: Host,
@@ -87,6 +97,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     if (opened.torn) this.host.stats.fault('torn-write');
     this.opened(opened.lastLsn, opened.checkpointLsn);
     this.owedOffered = new Set();
+    this.batcher = this.newBatcher();
     this.state = initialState(this.options.config);
     await this.recover({
       type: 'recover',
@@ -135,8 +146,36 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     if (e.kind !== 'send') return;
     const payload: RequestPayload = e.message.type === 'prepare' ? { type: 'prepare', body: e.message.body } : { type: e.message.type, body: e.message.body };
     if (e.message.type === 'commit') this.host.ghost.commitSent(e.message.body.txId);
-    const context: SendContext = { effect: e };
-    this.host.request(this, this.options.nodeOf(e.url), payload, e.timeoutMs ?? TIMING.callTimeoutMs, context);
+    const timeoutMs = e.timeoutMs ?? TIMING.callTimeoutMs;
+    if (this.batcher) {
+      const refused = this.batcher.send(e, this.options.nodeOf(e.url), timeoutMs);
+      // A full lane refuses at once; the event follows the step, as the service's rejected promise does.
+      for (const answer of refused) this.host.expireAfter(this, 0, { kind: 'refused', answer });
+      return;
+    }
+    const context: SendContext = { kind: 'single', effect: e };
+    this.host.request(this, this.options.nodeOf(e.url), payload, timeoutMs, context);
+  }
+
+  private newBatcher(): SimBatcher | undefined {
+    const inFlightMax = this.options.batchRequestsInFlightMax;
+    if (inFlightMax === undefined) return undefined;
+    const incarnation = this.incarnation;
+    const alive = (): boolean => this.up && this.incarnation === incarnation;
+    return new SimBatcher(
+      {
+        now: () => this.now,
+        request: (to, payload, timeoutMs, context) => {
+          if (alive()) this.host.request(this, to, payload, timeoutMs, context);
+        },
+        expireAfter: (timeoutMs, context) => (alive() ? this.host.expireAfter(this, timeoutMs, context) : -1),
+        cancel: (id) => this.calls.delete(id),
+        fault: (kind) => this.host.stats.fault(kind),
+        sent: (messages) => this.host.stats.batch(messages),
+      },
+      inFlightMax,
+      this.options.matchReplies,
+    );
   }
 
   protected onReply(payload: RequestPayload, status: number, body: unknown): void {
@@ -153,7 +192,13 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
 
   /** Each call ends as exactly one transport event, mapped by the HTTP transport's own code. */
   async onCallResult(context: unknown, result: CallResult): Promise<void> {
-    const e = (context as SendContext).effect;
+    const c = context as SendContext | BatchContext | { readonly kind: 'refused'; readonly answer: TransportAnswer };
+    if (c.kind === 'refused') return this.feed({ ...c.answer, now: this.now } as TransportEvent);
+    if (c.kind !== 'single') {
+      for (const answer of this.batcher?.onResult(c, result) ?? []) await this.feed({ ...answer, now: this.now } as TransportEvent);
+      return;
+    }
+    const e = c.effect;
     const answer = result.kind === 'answer' ? answerOf(e, result.status, result.body) : failureAnswer(e, new TransportError(result.error, `sim: ${result.error}`, e.url));
     return this.feed({ ...answer, now: this.now } as TransportEvent);
   }

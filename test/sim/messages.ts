@@ -5,6 +5,7 @@
  */
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import type { ParticipantEvent } from '../../participant/core/index.ts';
+import type { BatchMessage } from '../../shared/schemas.ts';
 import type { DecisionRequest, PrepareRequest } from '../../shared/types.ts';
 
 /** `coordinator`, `p1`..`pN`, or `client`. */
@@ -16,6 +17,8 @@ export type RequestPayload =
   | { readonly type: 'prepare'; readonly body: PrepareRequest }
   /** POST /v1/2pc/commit and /abort */
   | { readonly type: 'commit' | 'abort'; readonly body: DecisionRequest }
+  /** POST /v1/2pc/batch: many protocol messages, answered `{replies: [{txId, status, body}]}` in order */
+  | { readonly type: 'batch'; readonly messages: readonly BatchMessage[] }
   /** GET /v1/transactions/:txId/outcome */
   | { readonly type: 'getOutcome'; readonly txId: string }
   /** POST /v1/2pc/transactions/:txId/inquiry (cooperative termination) */
@@ -47,6 +50,8 @@ export interface ResponseMsg {
   readonly to: NodeId;
   readonly status: number;
   readonly body: unknown;
+  /** The answer to a `batch` request: the network's batch faults (cut short, reordered, late) apply to it. */
+  readonly batch?: true;
 }
 
 /**
@@ -105,6 +110,8 @@ export function describePayload(p: RequestPayload): string {
     case 'getOutcome':
     case 'peerInquiry':
       return `${p.type} ${p.txId}`;
+    case 'batch':
+      return `batch[${p.messages.map((m) => `${m.type} ${m.body.txId}`).join(', ')}]`;
     case 'runWhole':
       return `runWhole#${p.index} ${p.branches.map((b) => b.participant).join('+')}`;
     case 'txBegin':

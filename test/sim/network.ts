@@ -12,11 +12,16 @@
  * since the connection died with the process (which reset every request it
  * held). Requests that are not idempotent (a client's runWhole) are never
  * duplicated, as no HTTP client would resend them.
+ *
+ * Batches (`POST /v1/2pc/batch` and its answer) have faults of their own, drawn
+ * from their own stream: a batch or its answer lost, an answer cut short (half
+ * its replies), its replies reordered, or the answer held up past some of its
+ * messages' own timeouts.
  */
 import type { Prng } from '../../scenarios/prng.ts';
-import type { Message, NodeId, SimEvent } from './messages.ts';
-import type { FaultProfile } from './profile.ts';
-import { TIMING } from './profile.ts';
+import type { Message, NodeId, ResponseMsg, SimEvent } from './messages.ts';
+import type { BatchProfile, FaultProfile } from './profile.ts';
+import { BATCH_LATE_MS_MAX, BATCH_LATE_MS_MIN, TIMING } from './profile.ts';
 import type { EventQueue } from './queue.ts';
 import type { Stats } from './stats.ts';
 
@@ -38,20 +43,28 @@ export class Network {
     private readonly profile: FaultProfile,
     private readonly stats: Stats,
     private readonly process: (node: NodeId) => { readonly up: boolean; readonly incarnation: number },
+    private readonly batch?: { readonly rng: Prng; readonly profile: BatchProfile },
   ) {}
 
-  send(msg: Message): void {
+  send(sent: Message): void {
+    let msg = sent;
     this.stats.messages++;
     if (this.blocked(msg.from, msg.to)) {
       this.stats.fault('partition-drop');
       return;
     }
     const p = this.faultsOn ? this.profile : undefined;
+    let lateMs = 0;
+    if (p && this.batch && isBatch(msg)) {
+      const faulted = this.batchFault(msg, this.batch.rng, this.batch.profile);
+      if (faulted === undefined) return;
+      ({ msg, lateMs } = faulted);
+    }
     if (p && this.rng.next() < p.dropP) {
       this.stats.fault('drop');
       return;
     }
-    this.queue.after(this.delayMs(p), { kind: 'deliver', msg });
+    this.queue.after(this.delayMs(p) + lateMs, { kind: 'deliver', msg });
     // A begin is not idempotent either, but its duplicate only makes an empty transaction that times out.
     const idempotent = msg.kind !== 'request' || msg.payload.type !== 'runWhole';
     // A duplicate's copy never duplicates again, so a message yields at most two deliveries.
@@ -59,6 +72,30 @@ export class Network {
       this.stats.fault('duplicate');
       this.queue.after(this.delayMs(p) + this.rng.int(0, 200), { kind: 'deliver', msg });
     }
+  }
+
+  /** A batch's own faults: undefined when it is lost, else the message as it will arrive and how late. */
+  private batchFault(msg: Message, rng: Prng, b: BatchProfile): { msg: Message; lateMs: number } | undefined {
+    if (rng.next() < b.lostP) {
+      this.stats.fault('batch-lost');
+      return undefined;
+    }
+    if (msg.kind !== 'response') return { msg, lateMs: 0 };
+    const replies = (msg.body as { replies?: unknown } | undefined)?.replies;
+    let out: ResponseMsg = msg;
+    if (Array.isArray(replies) && rng.next() < b.halfAnsweredP) {
+      this.stats.fault('batch-half-answered');
+      out = { ...msg, body: { replies: replies.slice(0, Math.floor(replies.length / 2)) } };
+    } else if (Array.isArray(replies) && replies.length >= 2 && rng.next() < b.reorderedP) {
+      // Rotated by one: every reply lands on another message's place.
+      this.stats.fault('batch-reordered');
+      out = { ...msg, body: { replies: [...replies.slice(1), replies[0]] } };
+    }
+    if (rng.next() < b.lateP) {
+      this.stats.fault('batch-late');
+      return { msg: out, lateMs: rng.int(BATCH_LATE_MS_MIN, BATCH_LATE_MS_MAX) };
+    }
+    return { msg: out, lateMs: 0 };
   }
 
   private delayMs(p: FaultProfile | undefined): number {
@@ -124,4 +161,8 @@ export class Network {
   blocked(from: NodeId, to: NodeId): boolean {
     return this.cut.size > 0 && this.cut.has(`${from}>${to}`);
   }
+}
+
+function isBatch(msg: Message): boolean {
+  return msg.kind === 'request' ? msg.payload.type === 'batch' : msg.kind === 'response' && msg.batch === true;
 }

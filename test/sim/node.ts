@@ -56,7 +56,12 @@ export interface Host {
   newToken(): number;
   /** Makes a call: the answer, a failure or a timeout reaches `from.onCallResult` with `context`. */
   request(from: Endpoint, to: NodeId, payload: RequestPayload, timeoutMs: number, context: unknown): void;
-  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown): void;
+  /**
+   * A local timer that ends like a call nobody answers: after `timeoutMs`, `from.onCallResult` gets
+   * `context` with a timeout (a batched message's own timeout). Returns its id in `from.calls`.
+   */
+  expireAfter(from: Endpoint, timeoutMs: number, context: unknown): number;
+  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch?: boolean): void;
   /** Whether `node` will crash when it reaches this crash point (drawn when the step is queued). */
   crashDraw(node: NodeId, point: string): CrashPlan | undefined;
   /** The node dies now. */
@@ -94,6 +99,16 @@ interface Inbound {
   readonly callId: number;
   readonly from: NodeId;
   readonly payload: RequestPayload;
+  /** For a message of a batch: where its reply goes in the batch's answer. */
+  readonly slot?: { readonly answer: BatchAnswer; readonly index: number };
+}
+
+/** A batch being answered: one reply per message, sent together once the last is in (as the batch route does). */
+export interface BatchAnswer {
+  readonly callId: number;
+  readonly from: NodeId;
+  readonly replies: { txId: string; status: number; body: unknown }[];
+  left: number;
 }
 
 type CommonOutward = { readonly kind: 'reply' | 'setTimer' | 'cancelTimer' | 'log' } & Record<string, unknown>;
@@ -239,10 +254,21 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
     return `${this.id}.${this.incarnation}.${++this.requestSeq}`;
   }
 
-  protected hold(msg: RequestMsg): string {
+  protected hold(msg: RequestMsg, batched?: { readonly payload: RequestPayload; readonly answer: BatchAnswer; readonly index: number }): string {
     const requestId = this.newRequestId();
-    this.inbound.set(requestId, { callId: msg.callId, from: msg.from, payload: msg.payload });
+    const { callId, from } = msg;
+    this.inbound.set(requestId, batched ? { callId, from, payload: batched.payload, slot: batched } : { callId, from, payload: msg.payload });
     return requestId;
+  }
+
+  /** Puts one batched message's reply in its place; true when it was the last, and the batch's answer has left. */
+  private answerInBatch(held: Inbound, status: number, body: unknown): boolean {
+    const slot = held.slot;
+    if (slot === undefined || (held.payload.type !== 'prepare' && held.payload.type !== 'commit' && held.payload.type !== 'abort')) return false;
+    slot.answer.replies[slot.index] = { txId: held.payload.body.txId, status, body };
+    if (--slot.answer.left > 0) return false;
+    this.host.respond(this.id, slot.answer.from, slot.answer.callId, 200, { replies: slot.answer.replies }, true);
+    return true;
   }
 
   /** Throws once the incarnation that queued an effect is gone. */
@@ -370,7 +396,8 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
         this.inbound.delete(requestId);
         const status = c['status'] as number;
         this.onReply(held.payload, status, c['body']);
-        this.host.respond(this.id, held.from, held.callId, status, c['body']);
+        if (held.slot !== undefined && !this.answerInBatch(held, status, c['body'])) return;
+        if (held.slot === undefined) this.host.respond(this.id, held.from, held.callId, status, c['body']);
         // The answer is on the wire; a write of this node's may not be durable yet.
         if (this.disk.unsynced > 0 && this.host.crashAfterLazyReply(this.id)) throw new Crashed(this.id);
         return;
@@ -407,7 +434,8 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
   crash(): Inbound[] {
     this.up = false;
     this.disk.crash();
-    const held = [...this.inbound.values()];
+    // A batch's messages share one connection: it is reset once.
+    const held = [...new Map([...this.inbound.values()].map((h) => [h.callId, h])).values()];
     this.inbound.clear();
     this.calls.clear();
     this.timers.clear();

@@ -30,7 +30,7 @@ import { opsDigest } from '../../shared/digest.ts';
 import { asTxId, type Op, type TxId } from '../../shared/types.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
-import { type CallResult, type Host, SimNode } from './node.ts';
+import { type BatchAnswer, type CallResult, type Host, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
 
 export type ParticipantStep = (state: ParticipantState, event: ParticipantEvent) => StepResult<ParticipantState, ParticipantEffect>;
@@ -120,6 +120,19 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
         return this.feed({ type: p.type, requestId: this.hold(msg), now, txId: p.body.txId });
       case 'peerInquiry':
         return this.feed({ type: 'peerInquiry', requestId: this.hold(msg), now, txId: asTxId(p.txId) });
+      case 'batch': {
+        // Each message as its own route would take it, in order; the answer leaves with the last reply.
+        const answer: BatchAnswer = { callId: msg.callId, from: msg.from, replies: [], left: p.messages.length };
+        const incarnation = this.incarnation;
+        for (const [index, m] of p.messages.entries()) {
+          // A crash part-way through takes the whole request with it.
+          if (!this.up || this.incarnation !== incarnation) return;
+          const requestId = this.hold(msg, { payload: m, answer, index });
+          if (m.type === 'prepare') await this.feed(prepareEvent(m.body, requestId, this.now, opsDigest(m.body.ops ?? [])));
+          else await this.feed({ type: m.type, requestId, now: this.now, txId: m.body.txId });
+        }
+        return;
+      }
       default:
         this.host.respond(this.id, msg.from, msg.callId, 404, { error: { code: 'not_found', message: `no route for ${p.type}` } });
     }

@@ -20,6 +20,7 @@ export const PLANTED_BUGS = [
   'forget-commit-after-first-ack',
   'checkpoint-drops-owed-commits',
   'driver-sends-before-persist',
+  'batch-replies-by-position',
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -214,4 +215,47 @@ function owedCommitFaults(later: Prng): Pick<FaultProfile, 'afterFirstAckCrashP'
   if (later.next() >= OWED_COMMIT_CRASH_SEED_P) return { afterFirstAckCrashP: 0, owedCommitCrashP: 0, owedCommitCheckpointP: 0, beforeCommitCrashP: 0 };
   const level = (): number => OWED_COMMIT_CRASH_P_MIN + later.next() * (OWED_COMMIT_CRASH_P_MAX - OWED_COMMIT_CRASH_P_MIN);
   return { afterFirstAckCrashP: level(), owedCommitCrashP: level(), owedCommitCheckpointP: OWED_COMMIT_CHECKPOINT_P, beforeCommitCrashP: level() };
+}
+
+/**
+ * How the coordinator sends to participants in one seed: batched (coordinator/adapters/batches.ts,
+ * as the service does by default) on most seeds, one request per message on the rest; and the
+ * faults the network plays on batches, when faults are on.
+ */
+export interface BatchProfile {
+  readonly batching: boolean;
+  /** Requests in flight per participant and lane: at 1, messages queue behind any slow request and batches grow. */
+  readonly requestsInFlightMax: number;
+  /** A batch request, or its answer, lost on the way. */
+  readonly lostP: number;
+  /** An answer cut short: half its replies (rounded down) arrive. */
+  readonly halfAnsweredP: number;
+  /** An answer whose replies arrive in another order (two or more replies). */
+  readonly reorderedP: number;
+  /** An answer held up long enough that some of its messages' own timeouts pass first. */
+  readonly lateP: number;
+}
+
+/** Seeds that run the one-request-per-message path instead (variety: both paths stay under the checks). */
+const UNBATCHED_SEED_P = 0.15;
+/** Each batch fault kind is on for this share of seeds, at up to this chance per batch. */
+const BATCH_FAULT_SEED_P = 0.5;
+const BATCH_FAULT_P_MAX = 0.3;
+const BATCH_REORDER_SEED_P = 0.75;
+const BATCH_REORDER_P_MIN = 0.3;
+/** How late a late batch answer comes, beyond its latency. */
+export const BATCH_LATE_MS_MIN = 200;
+export const BATCH_LATE_MS_MAX = 1_500;
+
+export const NO_BATCH_FAULTS: Omit<BatchProfile, 'batching' | 'requestsInFlightMax'> = { lostP: 0, halfAnsweredP: 0, reorderedP: 0, lateP: 0 };
+
+/** Draws a seed's batching (from its own stream, so the other draws stay as they were). */
+export function drawBatchProfile(rng: Prng, faults: boolean): BatchProfile {
+  const batching = rng.next() >= UNBATCHED_SEED_P;
+  const requestsInFlightMax = rng.int(1, 2);
+  const level = (): number => (rng.next() < BATCH_FAULT_SEED_P ? rng.next() * BATCH_FAULT_P_MAX : 0);
+  // Reordering needs an answer with two replies or more, which is rarer: it is on more often, and stronger.
+  const reorderedP = rng.next() < BATCH_REORDER_SEED_P ? BATCH_REORDER_P_MIN + rng.next() * (1 - BATCH_REORDER_P_MIN) : 0;
+  const drawn = { lostP: level(), halfAnsweredP: level(), reorderedP, lateP: level() };
+  return { batching, requestsInFlightMax, ...(faults && batching ? drawn : NO_BATCH_FAULTS) };
 }

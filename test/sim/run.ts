@@ -35,6 +35,11 @@ export interface RunTotals {
   readonly overtakes: number;
   readonly slowSyncs: number;
   readonly slowApplies: number;
+  /** Seeds that batched, and the coordinator's batch requests, messages batched, and batches carrying more than one message. */
+  readonly batchingSeeds: number;
+  readonly batches: number;
+  readonly batchedMessages: number;
+  readonly sharedBatches: number;
   readonly violations: number;
   /** Seeds with at least one violation. */
   readonly failedSeeds: readonly number[];
@@ -75,6 +80,10 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     overtakes: 0,
     slowSyncs: 0,
     slowApplies: 0,
+    batchingSeeds: 0,
+    batches: 0,
+    batchedMessages: 0,
+    sharedBatches: 0,
     violations: 0,
   };
   const failedSeeds: number[] = [];
@@ -104,6 +113,10 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     t.overtakes += r.overtakes;
     t.slowSyncs += r.slowSyncs;
     t.slowApplies += r.slowApplies;
+    if (r.batchProfile.batching) t.batchingSeeds++;
+    t.batches += r.batches;
+    t.batchedMessages += r.batchedMessages;
+    t.sharedBatches += r.sharedBatches;
     t.violations += r.violations.length;
     if (r.violations.length > 0) {
       failedSeeds.push(seed);

@@ -12,6 +12,16 @@ export class Stats {
   slowSyncs = 0;
   slowApplies = 0;
   readonly faults: Record<string, number> = {};
+  /** Batch requests sent, the messages they carried, and those carrying more than one message. */
+  batches = 0;
+  batchedMessages = 0;
+  sharedBatches = 0;
+
+  batch(messages: number): void {
+    this.batches++;
+    this.batchedMessages += messages;
+    if (messages > 1) this.sharedBatches++;
+  }
 
   fault(kind: string, n = 1): void {
     this.faults[kind] = (this.faults[kind] ?? 0) + n;

@@ -32,7 +32,17 @@ import { describeMessage, type Message, type NodeId, type RequestPayload, type S
 import { Network } from './network.ts';
 import type { CallResult, CrashPlan, Endpoint, Host } from './node.ts';
 import { ParticipantNode } from './participant-node.ts';
-import { DEFAULT_OPTIONS, drawProfile, NO_FAULTS, TIMING, type FaultProfile, type PlantedBug, type SimOptions } from './profile.ts';
+import {
+  DEFAULT_OPTIONS,
+  drawBatchProfile,
+  drawProfile,
+  NO_FAULTS,
+  TIMING,
+  type BatchProfile,
+  type FaultProfile,
+  type PlantedBug,
+  type SimOptions,
+} from './profile.ts';
 import { EventQueue } from './queue.ts';
 import { Stats } from './stats.ts';
 import { Trace } from './trace.ts';
@@ -97,6 +107,11 @@ const OPERATOR_POLLS_MAX = 400;
 /** Chance the operator acts on a chance it sees (rather than at the first moment it can). */
 const OPERATOR_ACT_P = 0.5;
 
+/** Batching seeds whose transfers partly arrive in bursts, how many bursts at most, and the share of transfers in them. */
+const BURST_SEED_P = 0.5;
+const BURSTS_MAX = 3;
+const BURST_SHARE = 0.5;
+
 export type Phase = 'setup' | 'faults' | 'heal' | 'cycle';
 
 export interface SeedResult {
@@ -125,6 +140,11 @@ export interface SeedResult {
   readonly steps: number;
   readonly simulatedMs: number;
   readonly profile: FaultProfile;
+  readonly batchProfile: BatchProfile;
+  /** Batch requests the coordinator sent, the messages they carried, and those that carried more than one. */
+  readonly batches: number;
+  readonly batchedMessages: number;
+  readonly sharedBatches: number;
   readonly checkpointEveryRecords: number;
   readonly disk: DiskKind;
   readonly protocol: ProtocolVariant;
@@ -150,6 +170,8 @@ export class World implements Host {
   readonly finishedKeep: number | undefined;
   readonly disk: DiskKind;
   readonly protocol: ProtocolVariant;
+  /** Whether the coordinator batches its messages in this seed, and the network's batch faults. */
+  readonly batchProfile: BatchProfile;
   private readonly options: SimOptions;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly net: Network;
@@ -160,6 +182,7 @@ export class World implements Host {
   private readonly clientRng: Prng;
   private readonly operatorRng: Prng;
   private readonly lossRng: Prng;
+  private readonly burstRng: Prng;
   private readonly operator: boolean;
   private readonly planted: Planted;
   private plans: Plan[] = [];
@@ -203,6 +226,10 @@ export class World implements Host {
     // Likewise for fault kinds added later: their own stream, drawn last.
     const laterProfileRng = sub();
     this.lossRng = sub();
+    // Batching and its faults came later still: their own streams.
+    this.batchProfile = drawBatchProfile(sub(), this.options.faults);
+    const batchNetRng = sub();
+    this.burstRng = sub();
     this.operator = this.options.faults && this.operatorRng.next() < OPERATOR_SEED_P;
     this.profile = this.options.faults ? drawProfile(profileRng, laterProfileRng) : NO_FAULTS;
     this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
@@ -212,7 +239,10 @@ export class World implements Host {
     const variant = profileRng.pick(PROTOCOL_MIX);
     this.protocol = this.options.protocol === 'mixed' ? variant : this.options.protocol;
     this.trace = new Trace(this.options.traceKeep);
-    this.net = new Network(this.queue, netRng, this.profile, this.stats, (node) => this.endpoints.get(node) ?? { up: false, incarnation: 0 });
+    this.net = new Network(this.queue, netRng, this.profile, this.stats, (node) => this.endpoints.get(node) ?? { up: false, incarnation: 0 }, {
+      rng: batchNetRng,
+      profile: this.batchProfile,
+    });
 
     const names = Array.from({ length: this.options.participants }, (_, i) => `p${i + 1}`);
     const nodeOf = (url: string): NodeId => url.replace(/^sim:\/\//, '');
@@ -236,6 +266,8 @@ export class World implements Host {
         ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
         ...(planted.coordinatorSnapshot ? { snapshot: planted.coordinatorSnapshot } : {}),
         ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
+        ...(this.batchProfile.batching && { batchRequestsInFlightMax: this.batchProfile.requestsInFlightMax }),
+        ...(planted.matchReplies ? { matchReplies: planted.matchReplies } : {}),
       },
       () => diskRng.next(),
       this.disk,
@@ -305,8 +337,15 @@ export class World implements Host {
     this.queue.after(timeoutMs, { kind: 'callTimeout', node: from.id, callId });
   }
 
-  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown): void {
-    this.net.send({ kind: 'response', callId, from, to, status, body });
+  expireAfter(from: Endpoint, timeoutMs: number, context: unknown): number {
+    const callId = ++this.callSeq;
+    from.calls.set(callId, context);
+    this.queue.after(timeoutMs, { kind: 'callTimeout', node: from.id, callId });
+    return callId;
+  }
+
+  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch = false): void {
+    this.net.send({ kind: 'response', callId, from, to, status, body, ...(batch && { batch: true as const }) });
   }
 
   crashDraw(node: NodeId, point: string): CrashPlan | undefined {
@@ -365,7 +404,7 @@ export class World implements Host {
   async run(): Promise<SeedResult> {
     for (const node of this.servers()) await this.boot(node);
     this.trace.add(
-      `${this.stamp()} boot ${this.serverIds().join(' ')} ${this.protocol} disk=${this.disk} checkpointEvery=${this.checkpointEveryRecords}${this.finishedKeep === undefined ? '' : ` history=${this.finishedKeep}`} profile=${JSON.stringify(this.profile)}`,
+      `${this.stamp()} boot ${this.serverIds().join(' ')} ${this.protocol} disk=${this.disk} checkpointEvery=${this.checkpointEveryRecords}${this.finishedKeep === undefined ? '' : ` history=${this.finishedKeep}`} profile=${JSON.stringify(this.profile)} batching=${JSON.stringify(this.batchProfile)}`,
     );
     const opening = openingTransaction({
       participants: this.participants.map((p) => p.id),
@@ -514,7 +553,11 @@ export class World implements Host {
     this.transfers = this.drawTransfers();
     const { submitWindowMs, faultPhaseMs } = this.options;
     this.plans = this.transfers.map((t) => this.drawPlan(t));
-    this.transfers.forEach((_, index) => this.queue.after(this.workRng.int(0, submitWindowMs), { kind: 'submit', index }));
+    const bursts = this.burstTimes(submitWindowMs);
+    this.transfers.forEach((_, index) => {
+      const at = this.workRng.int(0, submitWindowMs);
+      this.queue.after(bursts.length > 0 && this.burstRng.next() < BURST_SHARE ? this.burstRng.pick(bursts) : at, { kind: 'submit', index });
+    });
     if (this.operator) this.queue.after(this.operatorRng.int(OPERATOR_POLL_MIN_MS, OPERATOR_POLL_MAX_MS), { kind: 'heuristic', attempt: 1 });
     const p = this.profile;
     const servers = this.serverIds();
@@ -536,6 +579,15 @@ export class World implements Host {
     this.queue.at(this.healAt, { kind: 'heal' });
     if (p.partitions > 0) this.stats.fault('partition', p.partitions);
     if (p.oneWayPartitions > 0) this.stats.fault('one-way-partition', p.oneWayPartitions);
+  }
+
+  /**
+   * On some batching seeds, moments at which several transfers arrive together: a participant's
+   * lane is then busy while more messages come for it, and batches carry more than one message.
+   */
+  private burstTimes(submitWindowMs: number): number[] {
+    if (!this.options.faults || !this.batchProfile.batching || this.burstRng.next() >= BURST_SEED_P) return [];
+    return Array.from({ length: this.burstRng.int(1, BURSTS_MAX) }, () => this.burstRng.int(0, submitWindowMs));
   }
 
   private drawTransfers(): Transfer[] {
@@ -707,6 +759,10 @@ export class World implements Host {
       steps: this.stats.steps,
       simulatedMs: this.queue.now,
       profile: this.profile,
+      batchProfile: this.batchProfile,
+      batches: this.stats.batches,
+      batchedMessages: this.stats.batchedMessages,
+      sharedBatches: this.stats.sharedBatches,
       checkpointEveryRecords: this.checkpointEveryRecords,
       disk: this.disk,
       protocol: this.protocol,
