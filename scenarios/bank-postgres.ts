@@ -22,7 +22,7 @@
  */
 import { BankClient, failureReasons, infoOutcomes, type BankBranch } from './bank-client.ts';
 import { checkBank, reportChecks } from './checker.ts';
-import { ScenarioCluster, sleep, waitFor } from './kit.ts';
+import { restartDown, ScenarioCluster, sleep, waitFor } from './kit.ts';
 import { OwnPostgres, preparedIn, sql } from './postgres.ts';
 import { createPrng } from './prng.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
@@ -76,22 +76,16 @@ interface Nemesis {
   preparedAtPgRestart: number;
 }
 
-/** Starts a node that is down, retrying a failed start (its database may be coming back), said out loud. */
-async function restart(c: ScenarioCluster, name: string, n: Nemesis, say: (line: string) => void): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (!c.node(name).running) await c.start(name);
-      return;
-    } catch (error) {
+/** Starts a node that is down, retrying a failed start, said out loud (kit.ts restartDown). */
+const restart = (c: ScenarioCluster, name: string, n: Nemesis, say: (line: string) => void): Promise<void> =>
+  restartDown(c, name, {
+    attemptsMax: RESTART_ATTEMPTS_MAX,
+    retryMs: RESTART_RETRY_MS,
+    onFailure: (attempt, message) => {
       n.restartFailures++;
-      const message = error instanceof Error ? error.message : String(error);
-      say(`  restart of ${name} failed (attempt ${attempt}): ${message.slice(-600)}`);
-      if (attempt >= RESTART_ATTEMPTS_MAX) throw error;
-      await c.node(name).kill().catch(() => undefined);
-      await sleep(RESTART_RETRY_MS);
-    }
-  }
-}
+      say(`  restart of ${name} failed (attempt ${attempt}): ${message}`);
+    },
+  });
 
 async function preparedCount(pgServer: OwnPostgres): Promise<number> {
   let n = 0;

@@ -109,6 +109,33 @@ export interface InDoubtEntry {
   readonly blockedMs?: number;
 }
 
+/**
+ * Starts `name` when it is down, retrying a failed start up to `attemptsMax` times (the harness's
+ * start timeout can pass on a loaded machine, a database can be coming back). Each failure is
+ * reported with the tail of its message (the node's last log lines): a node that cannot
+ * recover from its WAL would be a bug, not noise. The last failure is thrown.
+ */
+export async function restartDown(
+  c: ScenarioCluster,
+  name: string,
+  o: { readonly attemptsMax: number; readonly retryMs?: number; readonly onFailure: (attempt: number, message: string) => void },
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!c.node(name).running) await c.start(name);
+      return;
+    } catch (error) {
+      o.onFailure(attempt, (error instanceof Error ? error.message : String(error)).slice(-RESTART_MESSAGE_CHARS_MAX));
+      if (attempt >= o.attemptsMax) throw error;
+      await c.node(name).kill().catch(() => undefined);
+      if (o.retryMs !== undefined) await sleep(o.retryMs);
+    }
+  }
+}
+
+/** How much of a failed start's message a scenario prints. */
+const RESTART_MESSAGE_CHARS_MAX = 2_000;
+
 /** Coordinator states in which a transaction is not finished. */
 export const UNFINISHED_STATES = ['preparing', 'committing', 'aborting'] as const;
 

@@ -19,7 +19,7 @@
  */
 import { BankClient, failureReasons, infoOutcomes } from './bank-client.ts';
 import { checkBank, reportChecks } from './checker.ts';
-import { ScenarioCluster, sleep } from './kit.ts';
+import { restartDown, ScenarioCluster, sleep } from './kit.ts';
 import { createPrng, type Prng } from './prng.ts';
 import { FAULT_KINDS, type FaultKind, type FaultRule } from './proxy.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
@@ -70,25 +70,15 @@ interface Nemesis {
   restartFailures: number;
 }
 
-/**
- * Restarts a node that is down. A failed start is retried (the harness's start timeout can
- * pass on a loaded machine), and said out loud with the node's last log lines: a node that
- * cannot recover from its WAL would be a bug, not noise.
- */
-async function restart(c: ScenarioCluster, name: string, n: Nemesis, say: (line: string) => void): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (!c.node(name).running) await c.start(name);
-      return;
-    } catch (error) {
+/** Starts a node that is down, retrying a failed start, said out loud (kit.ts restartDown). */
+const restart = (c: ScenarioCluster, name: string, n: Nemesis, say: (line: string) => void): Promise<void> =>
+  restartDown(c, name, {
+    attemptsMax: RESTART_ATTEMPTS_MAX,
+    onFailure: (attempt, message) => {
       n.restartFailures++;
-      const message = error instanceof Error ? error.message : String(error);
-      say(`  restart of ${name} failed (attempt ${attempt}): ${message.slice(0, 2_000)}`);
-      if (attempt >= RESTART_ATTEMPTS_MAX) throw error;
-      await c.node(name).kill().catch(() => undefined);
-    }
-  }
-}
+      say(`  restart of ${name} failed (attempt ${attempt}): ${message}`);
+    },
+  });
 
 export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult> {
   const say = ctx.log;
