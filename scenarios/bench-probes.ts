@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createHttpClient } from '../shared/http/client.ts';
+import { parseExposition } from './exposition.ts';
 
 export interface LatencySummary {
   readonly p50Ms: number;
@@ -217,17 +218,12 @@ export async function scrapeCounters(baseUrl: string): Promise<NodeCounters> {
   try {
     const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(METRICS_TIMEOUT_MS) });
     const text = await res.text();
+    const families = parseExposition(text);
     // Sums every series of a counter; for requests, leaves out the observer's own (/metrics, /healthz).
-    const total = (name: string, skip?: RegExp): number | undefined => {
-      let sum: number | undefined;
-      for (const m of text.matchAll(new RegExp(`^twopc_${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) {
-        if (skip !== undefined && m[1] !== undefined && skip.test(m[1])) continue;
-        sum = (sum ?? 0) + Number(m[2]);
-      }
-      return sum;
-    };
-    const httpRequests = total('http_requests_total', /route="\/(metrics|healthz)"/);
-    const walDatasyncs = total('wal_fsyncs_total');
+    const total = (family: string, skip?: (labels: Readonly<Record<string, string>>) => boolean): number | undefined =>
+      families.get(family)?.samples.reduce((sum, x) => (skip?.(x.labels) === true ? sum : sum + x.value), 0);
+    const httpRequests = total('twopc_http_requests_total', (l) => l.route === '/metrics' || l.route === '/healthz');
+    const walDatasyncs = total('twopc_wal_fsyncs_total');
     return { ...(httpRequests !== undefined && { httpRequests }), ...(walDatasyncs !== undefined && { walDatasyncs }) };
   } catch {
     return {};

@@ -1,6 +1,6 @@
 /**
  * Issue 9, "must show" 3: /metrics of real processes parses (a strict parser
- * of the exposition format, test/helpers/exposition.ts) and has the histograms
+ * of the exposition format, scenarios/exposition.ts) and has the histograms
  * the issue names, whose counts move when a transaction commits: phase
  * latencies (prepare, decision, ack) at the coordinator, blocked seconds at a
  * participant, WAL fsync latency and batch size at both; also the counters a
@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessCluster } from '../../scenarios/harness.ts';
 import { startCluster } from '../helpers/cluster.ts';
-import { parseExposition, valueOf, type Family } from '../helpers/exposition.ts';
+import { parseExposition, valueOf, type Family } from '../../scenarios/exposition.ts';
 import { eventually, post } from '../helpers/http.ts';
 
 let c: ProcessCluster;

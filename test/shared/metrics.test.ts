@@ -1,7 +1,7 @@
 /** The metrics registry: escaping, bounded series, one series object per label set, and a strict parse of its text. */
 import { describe, expect, it } from 'vitest';
 import { Metrics, SERIES_PER_METRIC_MAX } from '../../shared/metrics.ts';
-import { parseExposition, valueOf } from '../helpers/exposition.ts';
+import { parseExposition, valueOf } from '../../scenarios/exposition.ts';
 
 describe('Metrics', () => {
   it('escapes label values instead of rewriting them', async () => {

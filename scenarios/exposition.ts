@@ -1,6 +1,6 @@
 /**
  * A small strict parser of the Prometheus text exposition format (version
- * 0.0.4), for tests that scrape /metrics: every line must be a HELP, a TYPE or
+ * 0.0.4), for what scrapes /metrics (the tests, `twopc bench`): every line must be a HELP, a TYPE or
  * a sample of a family whose TYPE came first; label values are unescaped;
  * a series appears once; a histogram's buckets are cumulative, end at +Inf,
  * and +Inf equals its _count. Anything else throws, naming the line.
