@@ -114,13 +114,17 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
   const annotateInDoubt = describesPrepared(resource) ? (body: unknown) => annotateList(resource, body) : undefined;
 
   const message = batchMessageSchema(prepareSchema(options.resource.opsSchema));
+  // Each series is looked up once here, not per request: these counters are on the hot path.
+  const metrics = options.metrics;
+  const seriesOf = (name: string, help: string, label: string, values: readonly string[]) => {
+    if (metrics === undefined) return new Map<string, { inc(by?: number): void }>();
+    const counter = metrics.counterFor(name, help, [label]);
+    return new Map(values.map((v) => [v, metrics.child(counter, v)]));
+  };
+  const requestsBy = seriesOf('participant_2pc_requests_total', 'Protocol requests received (prepare, commit, abort, batch), by route.', 'route', ['prepare', 'commit', 'abort', 'batch']);
+  const messagesBy = seriesOf('participant_2pc_messages_total', 'Protocol messages received, alone or in a batch, by type.', 'type', ['prepare', 'commit', 'abort', 'invalid']);
   const counted = (name: 'requests' | 'messages', label: Record<string, string>, by = 1) =>
-    options.metrics?.inc(
-      `participant_2pc_${name}_total`,
-      name === 'requests' ? 'Protocol requests received (prepare, commit, abort, batch), by route.' : 'Protocol messages received, alone or in a batch, by type.',
-      label,
-      by,
-    );
+    (name === 'requests' ? requestsBy.get(label.route ?? '') : messagesBy.get(label.type ?? ''))?.inc(by);
 
   /** One protocol message through the runtime: the single routes and each message of a batch take this same path. */
   const run = async (m: BatchMessage): Promise<Answer> => {
