@@ -1,11 +1,15 @@
 /**
  * `twopc cluster` (and `npm start`): a coordinator and participants as real
- * processes on loopback, WALs under --data. Prints the URLs and a curl line
- * that runs a transfer; Ctrl-C stops everything; a restart recovers from --data.
+ * processes on loopback, WALs under --data, and the live lab (scenarios/lab)
+ * served by this process, its internal messages passing the lab's proxies.
+ * Prints the URLs and a curl line that runs a transfer; Ctrl-C stops
+ * everything; a restart recovers from --data.
  */
 import path from 'node:path';
 import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
 import { ProcessCluster } from './harness.ts';
+import { Lab } from './lab/index.ts';
+import { LAB_TRANSFER_TIMEOUT_MS } from './lab/server.ts';
 
 export interface RunClusterOptions {
   readonly participants: number;
@@ -14,6 +18,8 @@ export interface RunClusterOptions {
   readonly fsync: 'always' | 'group' | 'none';
   readonly token?: string;
   readonly chaos: boolean;
+  /** The lab's port; by default the one after the last participant's (any free one if that is taken). */
+  readonly labPort?: number;
 }
 
 /** Demo accounts, one per participant, funded on a fresh cluster so the printed transfer can commit. */
@@ -56,6 +62,12 @@ async function fund(cluster: ProcessCluster, firstUrl: string, http: HttpClient)
 
 export async function runCluster(options: RunClusterOptions): Promise<void> {
   const dataDir = path.resolve(options.dataDir);
+  const lab = await Lab.open({
+    participants: options.participants,
+    chaos: options.chaos,
+    ...(options.token !== undefined && { token: options.token }),
+    port: options.labPort ?? (options.basePort > 0 ? options.basePort + options.participants + 1 : 0),
+  });
   const cluster = await ProcessCluster.create({
     participants: options.participants,
     basePort: options.basePort,
@@ -63,12 +75,18 @@ export async function runCluster(options: RunClusterOptions): Promise<void> {
     fsync: options.fsync,
     token: options.token,
     chaos: options.chaos,
+    peerUrlOf: lab.peerUrlOf,
+    // The lab reads each node's WAL writes from its debug log lines.
+    env: { TWOPC_LOG_LEVEL: 'debug' },
+    // A person stepping messages by hand needs longer than a machine to deliver a vote.
+    coordinatorArgs: ['--lab-url', lab.url, '--prepare-timeout-ms', String(LAB_TRANSFER_TIMEOUT_MS)],
   });
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the cluster…');
+    await lab.close();
     await cluster.stop();
     process.exit(code);
   };
@@ -76,6 +94,7 @@ export async function runCluster(options: RunClusterOptions): Promise<void> {
   process.once('SIGTERM', () => void stop(0));
 
   try {
+    await lab.attach(cluster, dataDir, () => transferBody('alice', 'bob', 10), options.token);
     await cluster.start();
     await fundIfFresh(cluster, options.token);
   } catch (error) {
@@ -89,6 +108,7 @@ export async function runCluster(options: RunClusterOptions): Promise<void> {
   console.log(`twopc cluster is up (WALs and logs under ${dataDir})
   coordinator  ${cluster.coordinator.url}   dashboard: ${cluster.coordinator.url}/
 ${cluster.participants.map((p) => `  ${p.name.padEnd(11)}  ${p.url}`).join('\n')}
+lab: ${lab.url}${options.token ? `#token=${options.token}` : ''}${options.chaos ? '' : '   (read-only; start with --chaos for its buttons)'}
 
 Run a transfer of 10 from alice (p1) to bob (p2):
   curl -s -X POST ${cluster.coordinator.url}/v1/transactions -H 'content-type: application/json'${auth} -d '${body}'
