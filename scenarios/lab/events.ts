@@ -52,7 +52,8 @@ export type LabEvent =
   | { readonly type: 'node'; readonly node: NodeView }
   | { readonly type: 'tx'; readonly tx: TxView }
   | { readonly type: 'indoubt'; readonly node: string; readonly transactions: readonly InDoubtEntry[] }
-  | { readonly type: 'wal'; readonly node: string; readonly lsn: number; readonly record: string; readonly forced: boolean; readonly txId?: string }
+  /** `timeMs`: when the node wrote it (its log line's time); the lab reads logs a little later. */
+  | { readonly type: 'wal'; readonly node: string; readonly lsn: number; readonly record: string; readonly forced: boolean; readonly txId?: string; readonly timeMs?: number }
   | {
       readonly type: 'message';
       readonly id: number;

@@ -144,7 +144,7 @@ export class LabObserver {
       if (published >= WAL_RECORDS_PER_LOOK_MAX) break;
       if (typeof line.step !== 'string' || !line.step.startsWith('wal.') || typeof line.lsn !== 'number') continue;
       published += 1;
-      this.hub.publish({ type: 'wal', node: p.name, lsn: line.lsn, record: line.step.slice(4), forced: line.forced === true, ...(line.txId !== undefined && { txId: line.txId }) });
+      this.hub.publish({ type: 'wal', node: p.name, lsn: line.lsn, record: line.step.slice(4), forced: line.forced === true, ...(line.txId !== undefined && { txId: line.txId }), ...(typeof line.time === 'number' && { timeMs: line.time }) });
     }
   }
 

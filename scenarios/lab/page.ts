@@ -92,7 +92,7 @@ function renderNodes() {
       (n.state === 'paused' ? '<button data-node="' + esc(n.name) + '" data-action="cont">SIGCONT</button>' : '<button data-node="' + esc(n.name) + '" data-action="stop">SIGSTOP</button>') +
       '<button data-node="' + esc(n.name) + '" data-action="restart">restart</button>' +
       '<select data-points="' + esc(n.name) + '"><option value="">crash point…</option>' +
-        (state.points.get(n.name) ?? []).map((p) => '<option' + (state.picked.get(n.name) === p ? ' selected' : '') + '>' + esc(p) + '</option>').join('') + '</select>' +
+        (state.points.get(n.name) ?? []).map((p) => '<option value="' + esc(p.name) + '" title="' + esc(p.when) + '"' + (state.picked.get(n.name) === p.name ? ' selected' : '') + '>' + esc(p.name) + '</option>').join('') + '</select>' +
       '<button data-node="' + esc(n.name) + '" data-action="crash-at">arm</button></div>' : '';
     return '<div class="node" id="node-' + esc(n.name) + '" data-state="' + esc(n.state) + '">' +
       '<b>' + esc(n.name) + '</b> <span class="state">' + esc(n.state) + '</span>' +
@@ -124,8 +124,11 @@ function tick() {
 
 const COLORS = { prepare: '#1b4fa6', vote: '#17702a', commit: '#17702a', abort: '#a61b1b', ack: '#555', outcome: '#a66b00', inquiry: '#a66b00', transfer: '#222' };
 function colorOf(label) { for (const k of Object.keys(COLORS)) if (label.startsWith(k)) return COLORS[k]; return '#444'; }
+/** Rows stay in time order: a WAL write is read from the node's log a little after it happened. */
 function addRow(row) {
-  state.rows.push(row);
+  let i = state.rows.length;
+  while (i > 0 && state.rows[i - 1].at > row.at) i--;
+  state.rows.splice(i, 0, row);
   if (state.rows.length > DIAGRAM_ROWS_MAX) state.rows.splice(0, state.rows.length - DIAGRAM_ROWS_MAX);
   drawDiagram();
 }
@@ -160,7 +163,7 @@ function apply(e) {
     case 'node': {
       const before = state.nodes.get(e.node.name);
       state.nodes.set(e.node.name, e.node);
-      if (before && before.state !== e.node.state) addRow({ kind: 'mark', lane: e.node.name, label: e.node.state + (e.node.pid ? ' (pid ' + e.node.pid + ')' : ''), mark: 'node', bad: e.node.state === 'down' });
+      if (before && before.state !== e.node.state) addRow({ kind: 'mark', at: e.atMs, lane: e.node.name, label: e.node.state + (e.node.pid ? ' (pid ' + e.node.pid + ')' : ''), mark: 'node', bad: e.node.state === 'down' });
       if (e.node.state !== 'up') state.inDoubt.delete(e.node.name);
       return renderNodes();
     }
@@ -171,14 +174,14 @@ function apply(e) {
       list.unshift(e);
       list.length = Math.min(list.length, WAL_SHOWN_MAX);
       state.wal.set(e.node, list);
-      addRow({ kind: 'mark', lane: e.node, label: e.record + (e.forced ? ' (forced)' : '') + ' #' + e.lsn, mark: 'wal' });
+      addRow({ kind: 'mark', at: e.timeMs ?? e.atMs, lane: e.node, label: e.record + (e.forced ? ' (forced)' : '') + ' #' + e.lsn, mark: 'wal' });
       return renderNodes();
     }
-    case 'message': return addRow({ kind: 'message', ...e });
+    case 'message': return addRow({ kind: 'message', at: e.atMs, ...e });
     case 'step': state.step = { on: e.on, queue: e.queue }; return renderQueue();
     case 'action':
       logLine((e.node ? e.node + ': ' : '') + e.action + ' — ' + e.detail, !e.ok);
-      if (e.node) addRow({ kind: 'mark', lane: e.node, label: e.action + ': ' + e.detail, mark: 'action', bad: !e.ok });
+      if (e.node) addRow({ kind: 'mark', at: e.atMs, lane: e.node, label: e.action + ': ' + e.detail, mark: 'action', bad: !e.ok });
       return;
   }
 }

@@ -195,12 +195,17 @@ export class LabServer {
     return n;
   }
 
-  private async points(n: NodeProcess): Promise<{ points: string[] }> {
+  /** The node's crash points, each with when it fires (the node's own list). */
+  private async points(n: NodeProcess): Promise<{ points: { name: string; when: string }[] }> {
     if (!this.o.chaos) return { points: [] };
     if (!n.running) throw new ActionError(409, 'node_down', `${n.name} is not running`);
     const res = await this.http.get<{ points?: unknown }>(`${n.url}/v1/chaos/points`).catch(() => undefined);
     if (res?.status !== 200 || !Array.isArray(res.data.points)) throw new ActionError(502, 'node_unreachable', `${n.name} did not list its crash points`);
-    return { points: res.data.points.filter((x): x is string => typeof x === 'string') };
+    return {
+      points: res.data.points
+        .filter((x): x is { name: string; when?: unknown } => typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string')
+        .map((x) => ({ name: x.name, when: typeof x.when === 'string' ? x.when : '' })),
+    };
   }
 
   private async nodeAction(n: NodeProcess, action: string, body: Record<string, unknown>): Promise<unknown> {
@@ -257,7 +262,7 @@ export class LabServer {
   private async arm(n: NodeProcess, point: unknown): Promise<string> {
     if (typeof point !== 'string' || point === '') throw new ActionError(400, 'invalid_request', 'body.point must name a crash point');
     const { points } = await this.points(n);
-    if (!points.includes(point)) throw new ActionError(400, 'invalid_request', `${n.name} has no crash point ${point}`);
+    if (!points.some((x) => x.name === point)) throw new ActionError(400, 'invalid_request', `${n.name} has no crash point ${point}`);
     const res = await this.http.post<unknown>(`${n.url}/v1/chaos/crash-at`, { point }).catch(() => undefined);
     if (res === undefined || res.status >= 300) throw new ActionError(502, 'node_unreachable', `${n.name} did not arm ${point}`);
     return `armed ${point}`;
