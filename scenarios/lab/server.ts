@@ -57,7 +57,10 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(text);
 }
 
-const sendError = (res: http.ServerResponse, e: ActionError) => sendJson(res, e.status, { error: { code: e.code, message: e.message } });
+const sendError = (res: http.ServerResponse, e: ActionError) => {
+  if (e.status === 413) res.setHeader('connection', 'close');
+  sendJson(res, e.status, { error: { code: e.code, message: e.message } });
+};
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -65,16 +68,20 @@ function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > ACTION_BODY_BYTES_MAX) {
+        // Keep draining, unbuffered, so the caller can read the 413; the connection closes after it.
+        req.off('data', onData);
+        req.resume();
         reject(new ActionError(413, 'payload_too_large', `an action's body is at most ${ACTION_BODY_BYTES_MAX} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.once('end', () => {
+      if (size > ACTION_BODY_BYTES_MAX) return;
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve({});
       try {
