@@ -60,7 +60,16 @@ async function fund(cluster: ProcessCluster, firstUrl: string, http: HttpClient)
   if (seeded.status !== 200) throw new Error(`could not fund the demo accounts: HTTP ${seeded.status} ${JSON.stringify(seeded.data)}`);
 }
 
-export async function runCluster(options: RunClusterOptions): Promise<void> {
+/** A cluster with its lab, as `twopc cluster` runs it (and the lab's replay scenario). */
+export interface LabCluster {
+  readonly lab: Lab;
+  readonly cluster: ProcessCluster;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Opens the lab, then starts the nodes with their messages through its proxies, and funds the demo accounts. */
+export async function startLabCluster(options: RunClusterOptions): Promise<LabCluster> {
   const dataDir = path.resolve(options.dataDir);
   const lab = await Lab.open({
     participants: options.participants,
@@ -81,27 +90,42 @@ export async function runCluster(options: RunClusterOptions): Promise<void> {
     // A person stepping messages by hand needs longer than a machine to deliver a vote.
     coordinatorArgs: ['--lab-url', lab.url, '--prepare-timeout-ms', String(LAB_TRANSFER_TIMEOUT_MS)],
   });
+  const stop = async () => {
+    await lab.close();
+    await cluster.stop();
+  };
+  try {
+    await lab.attach(cluster, dataDir, () => transferBody('alice', 'bob', 10), options.token);
+    await cluster.start();
+    await fundIfFresh(cluster, options.token);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { lab, cluster, dataDir, stop };
+}
+
+export async function runCluster(options: RunClusterOptions): Promise<void> {
   let stopping = false;
+  let running: LabCluster | undefined;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the cluster…');
-    await lab.close();
-    await cluster.stop();
+    await running?.stop();
     process.exit(code);
   };
   process.once('SIGINT', () => void stop(0));
   process.once('SIGTERM', () => void stop(0));
 
   try {
-    await lab.attach(cluster, dataDir, () => transferBody('alice', 'bob', 10), options.token);
-    await cluster.start();
-    await fundIfFresh(cluster, options.token);
+    running = await startLabCluster(options);
   } catch (error) {
     console.error(String(error instanceof Error ? error.message : error));
     await stop(1);
     return;
   }
+  const { lab, cluster, dataDir } = running;
 
   const auth = options.token ? ` -H 'authorization: Bearer ${options.token}'` : '';
   const body = JSON.stringify(transferBody('alice', 'bob', 10));

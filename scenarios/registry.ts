@@ -64,6 +64,11 @@ export const SCENARIOS: readonly Scenario[] = [
     'Presumed abort, presumed nothing and presumed commit side by side: one committed and one aborted transaction each, on real processes; forced WAL writes, all WAL writes and messages sent per transaction at each node, as a table, checked against what each presumption prescribes.',
     async () => (await import('./protocol-variants.ts')).runProtocolVariants,
   ),
+  lazy(
+    'replay',
+    'Plays a lab session saved from the lab page (--file SESSION.json) again on a fresh cluster: its transfers, kills, pauses, restarts, crash points and step-mode decisions in order; checks that every decision found its message and the transfers ended as in the session.',
+    async () => (await import('./lab/replay.ts')).runReplay,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {

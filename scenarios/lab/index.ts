@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { ProcessCluster } from '../harness.ts';
 import { COORDINATOR_LANE, CLIENT_LANE } from '../timeline.ts';
-import { LabHub } from './events.ts';
+import { LabHub, type Snapshot, type Stamped } from './events.ts';
 import { LabObserver } from './observer.ts';
 import { LabServer } from './server.ts';
 import { LabWire } from './wire.ts';
@@ -43,6 +43,14 @@ export class Lab {
       url = await server.listen(0);
     }
     return new Lab(url, hub, wire, server);
+  }
+
+  /** What the lab knows now, and what it has published (for the replay scenario, in-process). */
+  snapshot(): Snapshot {
+    return this.hub.snapshot();
+  }
+  events(): readonly Stamped[] {
+    return this.hub.events();
   }
 
   /** For ProcessCluster.create: internal messages go through the lab's proxies. */
