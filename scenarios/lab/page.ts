@@ -145,6 +145,13 @@ function drawDiagram() {
       out += '<circle cx="' + x(r.lane) + '" cy="' + y + '" r="4" fill="' + (r.bad ? '#b22' : r.mark === 'wal' ? '#888' : '#d90') + '"/><text x="' + (x(r.lane) + 8) + '" y="' + (y + 4) + '" font-size="11" fill="' + (r.bad ? '#b22' : '#555') + '">' + esc(r.label) + '</text>';
       return;
     }
+    // A peer's inquiry does not say who sent it: drawn on the lane of the one end that is known.
+    const known = lanes.includes(r.from) ? r.from : r.to;
+    if (!lanes.includes(r.from) || !lanes.includes(r.to)) {
+      const text = (lanes.includes(r.from) ? r.label + ' → a peer' : r.label + ' from a peer') + (r.fate !== 'passed' ? ' [' + r.fate + ']' : '') + (r.txIds && r.txIds.length ? ' ' + r.txIds.join(' ') : '');
+      out += '<text x="' + (x(known) + 8) + '" y="' + (y + 4) + '" font-size="11" fill="' + colorOf(r.label) + '">' + (lanes.includes(r.from) ? '⇢ ' : '⇠ ') + esc(text) + '</text>';
+      return;
+    }
     const x1 = x(r.from), x2 = x(r.to), c = colorOf(r.label);
     const dash = r.fate === 'held' ? ' stroke-dasharray="4 3"' : '';
     const end = r.fate === 'dropped' ? (x1 + x2) / 2 : x2;
