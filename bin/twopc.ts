@@ -74,6 +74,8 @@ withOptions(program.command('coordinator'), serviceOpts())
       .argParser(intArg('tx-timeout-max-ms', 1, 600_000))
       .default(COORDINATOR_DEFAULTS.txTimeoutMsMax),
   )
+  .addOption(opt('--prepare-timeout-ms <n>', 'how long to wait for each vote before aborting').argParser(intArg('prepare-timeout-ms', 1, 600_000)))
+  .addOption(opt('--lab-url <url>', "the live lab's URL, for the dashboard's link (twopc cluster passes it)"))
   .addOption(
     opt('--active-tx-max <n>', 'unfinished transactions at once; beyond it new ones get a 503')
       .argParser(intArg('active-tx-max', 1, 1_000_000))
@@ -92,7 +94,8 @@ withOptions(program.command('coordinator'), serviceOpts())
         token: o.token,
         chaos: Boolean(o.chaos),
         protocol: o.protocol,
-        core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax },
+        ...(o.labUrl !== undefined && { labUrl: o.labUrl }),
+        core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax, ...(o.prepareTimeoutMs !== undefined && { prepareTimeoutMs: o.prepareTimeoutMs }) },
         http: httpLimitsOf(o),
         batching: batchingOf(o.batching),
       }),
@@ -143,8 +146,9 @@ withOptions(program.command('participant'), serviceOpts())
 withOptions(program.command('cluster'), accessOpts())
   .description('a local cluster: coordinator on --port, participants p1..pN on the next ports')
   .addOption(opt('--participants <n>', 'how many participants').argParser(intArg('participants', 1, 16)).default(3))
-  .addOption(opt('--port <n>', "the coordinator's port").argParser(intArg('port', 1, 65_000)).default(7000))
+  .addOption(opt('--port <n>', "the coordinator's port, the participants' on the next ones (0: any free ports)").argParser(intArg('port', 0, 65_000)).default(7000))
   .addOption(opt('--data <dir>', 'directory for every WAL').default('.twopc'))
+  .addOption(opt('--lab-port <n>', "the live lab's port (default: the one after the last participant's; 0: any free one)").argParser(intArg('lab-port', 0, 65_535)))
   .addOption(fsyncOpt())
   .addOption(logLevelOpt())
   .action(async (o) => {
@@ -156,6 +160,7 @@ withOptions(program.command('cluster'), accessOpts())
       fsync: o.fsync,
       token: o.token,
       chaos: Boolean(o.chaos),
+      ...(o.labPort !== undefined && { labPort: o.labPort }),
     });
   });
 

@@ -26,6 +26,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </head>
 <body>
 <h1>twopc coordinator</h1>
+<!--lab-->
 <div id="health">connecting…</div>
 <label>state
   <select id="state">
@@ -72,3 +73,13 @@ export const DASHBOARD_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/**
+ * The page, with a link to the live lab when the coordinator runs inside `twopc cluster`
+ * (which passes --lab-url). The URL is the operator's own flag, escaped all the same.
+ */
+export function dashboardHtml(labUrl?: string): string {
+  if (labUrl === undefined) return DASHBOARD_HTML;
+  const href = labUrl.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return DASHBOARD_HTML.replace('<!--lab-->', `<p id="lab">The live lab of this cluster: <a href="${href}">${href}</a> (nodes, in-doubt timers, messages, chaos buttons).</p>`);
+}

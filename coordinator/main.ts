@@ -37,6 +37,8 @@ export interface StartCoordinatorOptions {
   readonly token?: string;
   readonly chaos?: boolean;
   readonly protocol?: ProtocolVariant;
+  /** The live lab's URL (`twopc cluster` passes it): the dashboard links to it. */
+  readonly labUrl?: string;
   readonly logger?: Logger;
   /** A crash point to arm at start; defaults to TWOPC_CRASH_AT with --chaos. */
   readonly crashAt?: string;
@@ -112,6 +114,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     logger,
     ...(options.token !== undefined && { token: options.token }),
     ...(options.chaos !== undefined && { chaos: options.chaos }),
+    ...(options.labUrl !== undefined && { labUrl: options.labUrl }),
   });
   const listening = await listen(app, options.port, options.host ?? '127.0.0.1', { limits: options.http ?? {}, metrics, logger });
 

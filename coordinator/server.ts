@@ -33,7 +33,7 @@ import {
   outcomesRoute,
   participantsRoute,
 } from './api.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { dashboardHtml } from './dashboard.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
 
 /** What the routes need from the runtime. */
@@ -46,6 +46,8 @@ export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'
   readonly target: CoordinatorTarget;
   /** name → base URL: what GET /v1/participants vouches for, so participants know whom to trust as peers. */
   readonly participants: Readonly<Record<string, string>>;
+  /** The live lab's URL when `twopc cluster` runs this coordinator: the dashboard links to it. */
+  readonly labUrl?: string;
 };
 
 export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
@@ -60,8 +62,9 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
     sendAnswer(res, a.status, a.body);
   };
 
+  const dashboard = dashboardHtml(options.labUrl);
   mountRoute(app, dashboardRoute, (_input, _req, res) => {
-    res.type('html').send(DASHBOARD_HTML);
+    res.type('html').send(dashboard);
   });
 
   // The coordinator's authenticated word on who its participants are: a participant asks its

@@ -78,7 +78,8 @@ export function registerScenarioCommands(program: Command, io: ScenarioIo = proc
     .addOption(opt('--kills <n>', 'chaos-soak: how many SIGKILLs').argParser(intArg('kills', 0, 100_000)))
     .addOption(opt('--duration <d>', 'chaos-soak, network-faults: longest fault phase, e.g. 90s or 10m').argParser(parseDuration))
     .addOption(opt('--keep-data', 'keep the WALs and node logs, and print where they are').default(false))
-    .action(async (name: string, o: { seed?: number; json: boolean; html?: string; kills?: number; duration?: number; keepData: boolean }) => {
+    .addOption(opt('--file <session.json>', 'replay: the lab session to play again (saved from the lab page)'))
+    .action(async (name: string, o: { seed?: number; json: boolean; html?: string; kills?: number; duration?: number; keepData: boolean; file?: string }) => {
       const s = findScenario(name);
       if (!s) {
         io.stderr(`twopc: unknown scenario "${name}" (known: ${SCENARIOS.map((x) => x.name).join(', ')})\n`);
@@ -98,6 +99,7 @@ export function registerScenarioCommands(program: Command, io: ScenarioIo = proc
           ...(o.kills !== undefined ? { kills: o.kills } : {}),
           ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
           keepData: o.keepData,
+          ...(o.file !== undefined ? { file: o.file } : {}),
         });
       } catch (error) {
         io.stderr(`twopc: scenario ${name} could not run: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -1,11 +1,15 @@
 /**
  * `twopc cluster` (and `npm start`): a coordinator and participants as real
- * processes on loopback, WALs under --data. Prints the URLs and a curl line
- * that runs a transfer; Ctrl-C stops everything; a restart recovers from --data.
+ * processes on loopback, WALs under --data, and the live lab (scenarios/lab)
+ * served by this process, its internal messages passing the lab's proxies.
+ * Prints the URLs and a curl line that runs a transfer; Ctrl-C stops
+ * everything; a restart recovers from --data.
  */
 import path from 'node:path';
 import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
 import { ProcessCluster } from './harness.ts';
+import { Lab } from './lab/index.ts';
+import { LAB_TRANSFER_TIMEOUT_MS } from './lab/server.ts';
 
 export interface RunClusterOptions {
   readonly participants: number;
@@ -14,6 +18,8 @@ export interface RunClusterOptions {
   readonly fsync: 'always' | 'group' | 'none';
   readonly token?: string;
   readonly chaos: boolean;
+  /** The lab's port; by default the one after the last participant's (any free one if that is taken). */
+  readonly labPort?: number;
 }
 
 /** Demo accounts, one per participant, funded on a fresh cluster so the printed transfer can commit. */
@@ -54,8 +60,23 @@ async function fund(cluster: ProcessCluster, firstUrl: string, http: HttpClient)
   if (seeded.status !== 200) throw new Error(`could not fund the demo accounts: HTTP ${seeded.status} ${JSON.stringify(seeded.data)}`);
 }
 
-export async function runCluster(options: RunClusterOptions): Promise<void> {
+/** A cluster with its lab, as `twopc cluster` runs it (and the lab's replay scenario). */
+export interface LabCluster {
+  readonly lab: Lab;
+  readonly cluster: ProcessCluster;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Opens the lab, then starts the nodes with their messages through its proxies, and funds the demo accounts. */
+export async function startLabCluster(options: RunClusterOptions): Promise<LabCluster> {
   const dataDir = path.resolve(options.dataDir);
+  const lab = await Lab.open({
+    participants: options.participants,
+    chaos: options.chaos,
+    ...(options.token !== undefined && { token: options.token }),
+    port: options.labPort ?? (options.basePort > 0 ? options.basePort + options.participants + 1 : 0),
+  });
   const cluster = await ProcessCluster.create({
     participants: options.participants,
     basePort: options.basePort,
@@ -63,32 +84,55 @@ export async function runCluster(options: RunClusterOptions): Promise<void> {
     fsync: options.fsync,
     token: options.token,
     chaos: options.chaos,
+    peerUrlOf: lab.peerUrlOf,
+    // The lab reads each node's WAL writes from its debug log lines.
+    env: { TWOPC_LOG_LEVEL: 'debug' },
+    // A person stepping messages by hand needs longer than a machine to deliver a vote.
+    coordinatorArgs: ['--lab-url', lab.url, '--prepare-timeout-ms', String(LAB_TRANSFER_TIMEOUT_MS)],
   });
+  const stop = async () => {
+    await lab.close();
+    await cluster.stop();
+  };
+  try {
+    await lab.attach(cluster, dataDir, () => transferBody('alice', 'bob', 10), options.token);
+    await cluster.start();
+    await fundIfFresh(cluster, options.token);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { lab, cluster, dataDir, stop };
+}
+
+export async function runCluster(options: RunClusterOptions): Promise<void> {
   let stopping = false;
+  let running: LabCluster | undefined;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the cluster…');
-    await cluster.stop();
+    await running?.stop();
     process.exit(code);
   };
   process.once('SIGINT', () => void stop(0));
   process.once('SIGTERM', () => void stop(0));
 
   try {
-    await cluster.start();
-    await fundIfFresh(cluster, options.token);
+    running = await startLabCluster(options);
   } catch (error) {
     console.error(String(error instanceof Error ? error.message : error));
     await stop(1);
     return;
   }
+  const { lab, cluster, dataDir } = running;
 
   const auth = options.token ? ` -H 'authorization: Bearer ${options.token}'` : '';
   const body = JSON.stringify(transferBody('alice', 'bob', 10));
   console.log(`twopc cluster is up (WALs and logs under ${dataDir})
   coordinator  ${cluster.coordinator.url}   dashboard: ${cluster.coordinator.url}/
 ${cluster.participants.map((p) => `  ${p.name.padEnd(11)}  ${p.url}`).join('\n')}
+lab: ${lab.url}${options.token ? `#token=${options.token}` : ''}${options.chaos ? '' : '   (read-only; start with --chaos for its buttons)'}
 
 Run a transfer of 10 from alice (p1) to bob (p2):
   curl -s -X POST ${cluster.coordinator.url}/v1/transactions -H 'content-type: application/json'${auth} -d '${body}'

@@ -179,6 +179,11 @@ export interface ClusterOptions {
   /** Arguments for one participant only, e.g. `--resource postgres --pg-url URL` for p1. */
   readonly participantArgsOf?: (name: string) => readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The URL node `from` is told for node `name` (whose own URL is `url`): a proxy in front of
+   * it, as in the lab (scenarios/lab). The node's own URL by default.
+   */
+  readonly peerUrlOf?: (name: string, url: string, from: string) => string;
 }
 
 /** A coordinator plus participants p1..pN, each a real process with its own WAL under dataDir. */
@@ -195,6 +200,7 @@ export class ProcessCluster {
         ? Array.from({ length: n + 1 }, (_, i) => (options.basePort as number) + i)
         : await freePorts(n + 1);
     const [cport, ...pports] = ports as [number, ...number[]];
+    const peerUrlOf = options.peerUrlOf ?? ((_name: string, url: string) => url);
     const coordUrl = `http://127.0.0.1:${cport}`;
     const common = [
       '--fsync', options.fsync ?? 'group',
@@ -213,7 +219,7 @@ export class ProcessCluster {
             '--name', `p${i + 1}`,
             '--port', String(port),
             '--data', path.join(options.dataDir, `p${i + 1}`),
-            '--coordinator', coordUrl,
+            '--coordinator', peerUrlOf('coordinator', coordUrl, `p${i + 1}`),
             ...(options.lockWaitMs !== undefined ? ['--lock-wait-ms', String(options.lockWaitMs)] : []),
             ...common,
             ...(options.participantArgs ?? []),
@@ -230,7 +236,7 @@ export class ProcessCluster {
       args: [
         '--port', String(cport),
         '--data', path.join(options.dataDir, 'coordinator'),
-        '--participants', participants.map((p) => `${p.name}=${p.url}`).join(','),
+        '--participants', participants.map((p) => `${p.name}=${peerUrlOf(p.name, p.url, 'coordinator')}`).join(','),
         ...common,
         ...(options.coordinatorArgs ?? []),
       ],

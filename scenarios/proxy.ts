@@ -67,6 +67,32 @@ export interface FaultProxyOptions {
   readonly upstreamTimeoutMs?: number;
   /** A hung request is released (its socket destroyed) after this long even if nobody heals the proxy. */
   readonly maxHangMs?: number;
+  /**
+   * Sees every request and its answer, and may decide their fate in place of the rules: the
+   * lab's step mode (scenarios/lab) parks each message until a person delivers or drops it.
+   */
+  readonly tap?: ProxyTap;
+}
+
+/** A request as the tap sees it. */
+export interface TappedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly route: RouteLabel;
+  /** For a batch, the types of the messages it carries. */
+  readonly carries: readonly string[];
+  readonly body: Buffer;
+}
+
+/** What the tap wants done with a request: `rules` leaves it to the proxy's rules as usual. */
+export type TapVerdict =
+  | { readonly action: 'rules' | 'deliver' | 'drop' | 'duplicate' }
+  | { readonly action: 'delay'; readonly delayMs: number };
+
+export interface ProxyTap {
+  request(request: TappedRequest): Promise<TapVerdict>;
+  /** The target's answer, before the caller gets it; `drop` resets the caller's connection instead. */
+  response(request: TappedRequest, status: number, body: Buffer): Promise<'deliver' | 'drop'>;
 }
 
 export type FaultCounts = Record<FaultKind, number>;
@@ -442,7 +468,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   /** Forwards and answers with the target's reply, or 502 when the target gave none. */
   const relay = (request: Incoming, res: http.ServerResponse): void => {
     forward(request).then(
-      (upstream) => answer(res, upstream),
+      (upstream) => {
+        if (options.tap === undefined) return answer(res, upstream);
+        const tapped = tappedOf(request);
+        options.tap.response(tapped, upstream.status, upstream.body).then(
+          (fate) => (fate === 'drop' ? res.destroy() : answer(res, upstream)),
+          () => res.destroy(),
+        );
+      },
       (error: Error) => {
         if (closed) return;
         sendJson(res, 502, 'bad_gateway', `fault proxy could not reach ${options.target}: ${error.message}`);
@@ -486,8 +519,30 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
   };
 
-  const handle = (request: Incoming, res: http.ServerResponse): void => {
-    let choice = decide(request);
+  const tappedOf = (request: Incoming): TappedRequest => ({
+    method: request.method,
+    path: request.url,
+    route: request.route,
+    carries: request.carries,
+    body: request.body,
+  });
+
+  /** With a tap, the tap's verdict stands in for the rules' roll. */
+  const handleTapped = (request: Incoming, res: http.ServerResponse): void => {
+    if (options.tap === undefined) return handle(request, res);
+    options.tap.request(tappedOf(request)).then(
+      (verdict) => {
+        if (closed) return;
+        if (verdict.action === 'rules') return handle(request, res);
+        const fault = verdict.action === 'deliver' ? 'none' : verdict.action === 'drop' ? 'drop-request' : verdict.action;
+        handle(request, res, { fault, ...(verdict.action === 'delay' ? { delayMs: verdict.delayMs } : {}) });
+      },
+      () => res.destroy(),
+    );
+  };
+
+  const handle = (request: Incoming, res: http.ServerResponse, chosen?: { fault: FaultKind | 'none'; delayMs?: number }): void => {
+    let choice = chosen ?? decide(request);
     let overCapacity = false;
     if (choice.fault !== 'none' && holdsRequest(choice.fault) && held.size >= maxHeld) {
       overCapacity = true;
@@ -565,7 +620,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const first = carries[0];
       const routed = first === 'prepare' || first === 'commit' || first === 'abort' ? first : route;
       if (batch) bump(routed, 'received');
-      handle({ method, url, headers: req.headers, body: result.body, route: routed, carries }, res);
+      handleTapped({ method, url, headers: req.headers, body: result.body, route: routed, carries }, res);
     }).catch(() => {
       // A bug here must not leave the caller waiting forever; it sees a reset instead.
       res.destroy();

@@ -59,6 +59,16 @@ export const SCENARIOS: readonly Scenario[] = [
     "The bank workload over two PostgreSQL databases (--resource postgres) and a key-value participant, with SIGKILLs of the coordinator and the participants (--kills N) and PostgreSQL itself crashed and restarted once while transactions are prepared in it; the checker proves the total unchanged over all three and nothing left in pg_prepared_xacts. Runs its own PostgreSQL server.",
     async () => (await import('./bank-postgres.ts')).runBankPostgres,
   ),
+  lazy(
+    'protocol-variants',
+    'Presumed abort, presumed nothing and presumed commit side by side: one committed and one aborted transaction each, on real processes; forced WAL writes, all WAL writes and messages sent per transaction at each node, as a table, checked against what each presumption prescribes.',
+    async () => (await import('./protocol-variants.ts')).runProtocolVariants,
+  ),
+  lazy(
+    'replay',
+    'Plays a lab session saved from the lab page (--file SESSION.json) again on a fresh cluster: its transfers, kills, pauses, restarts, crash points and step-mode decisions in order; checks that every decision found its message and the transfers ended as in the session.',
+    async () => (await import('./lab/replay.ts')).runReplay,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {

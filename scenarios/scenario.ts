@@ -70,6 +70,8 @@ export interface ScenarioContext {
   readonly durationMs?: number;
   /** Keep the data directories (WALs, node logs) after the run, and say where they are. */
   readonly keepData?: boolean;
+  /** replay: the lab session (JSON saved from the lab page) to play again. */
+  readonly file?: string;
 }
 
 export interface Scenario {
