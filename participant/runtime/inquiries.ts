@@ -115,7 +115,9 @@ export class OutcomeInquiries {
         return { kind: 'failed', txId, reason: `the coordinator (${this.url}) says ${String(outcome)}`, coordinatorReachable: true };
       });
     } catch (error) {
-      return failAll(error instanceof TransportError ? error.message : String(error), false);
+      const reason = error instanceof TransportError ? error.message : String(error);
+      this.o.logger.warn({ step: 'inquiry.request-failed', url: this.url, txs: txIds.length, reason }, 'could not ask the coordinator for outcomes; the transactions stay in doubt and are asked again');
+      return failAll(reason, false);
     }
   }
 }
