@@ -126,7 +126,7 @@ export function* preparedRecords(n: number, name: string, coordinatorUrl: string
   }
 }
 
-function* decisionRecords(n: number, participants: readonly { name: string; url: string }[]): Generator<CoordinatorRecord> {
+export function* decisionRecords(n: number, participants: readonly { name: string; url: string }[]): Generator<CoordinatorRecord> {
   yield { type: 'BOOT', epoch: 1 };
   for (let i = 0; i < n; i++) yield { type: 'DECISION', txId: txIdOf(i) as never, outcome: 'committed', participants };
 }
