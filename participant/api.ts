@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { defineRoute, type AnyRouteSpec, type ResponseSpec, type RouteSpec } from '../shared/http/route-table.ts';
-import { BATCH_MESSAGES_MAX, batchSchema, decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
+import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, batchSchema, decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
 import type { DecisionRequest, PrepareRequest, TxId } from '../shared/types.ts';
 
 const txIdParams = z.strictObject({ txId: txIdSchema });
@@ -82,10 +82,17 @@ export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
     body: batchSchema,
     responses: {
       200: {
-        description: 'One reply per message, in order: the status and body its single route would have sent.',
+        description: `One reply per message, in order: the status and body its single route would have sent. With \`Accept: ${BATCH_STREAM_CONTENT_TYPE}\`, the replies stream instead, one JSON line per message as soon as it is settled, in completion order.`,
         schema: z.strictObject({
           replies: z.array(z.strictObject({ txId: z.string().optional(), status: z.int(), body: z.unknown() })),
         }),
+        alternatives: [
+          {
+            contentType: BATCH_STREAM_CONTENT_TYPE,
+            schema: batchLineSchema,
+            description: 'Each line of the stream (newline-delimited JSON): message `i` of the batch (from 0), its transaction id when it had a readable one, and its reply. Every message gets exactly one line; a message still unanswered after 30 s gets a 503 line.',
+          },
+        ],
       },
       400: { description: 'A malformed envelope (not 1 to 256 messages).' },
     },

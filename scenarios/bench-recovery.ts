@@ -85,7 +85,7 @@ export const RECOVERY_METHOD =
 
 const txIdOf = (i: number) => `tx-1-${i + 1}`;
 
-async function writeLog<R extends { type: string }>(dir: string, codec: { encode(r: R): { type: number; payload: Uint8Array } }, records: Iterable<R>): Promise<void> {
+export async function writeLog<R extends { type: string }>(dir: string, codec: { encode(r: R): { type: number; payload: Uint8Array } }, records: Iterable<R>): Promise<void> {
   const { log } = await openFileLog(dir, { owner: 'twopc bench --recovery', syncPolicy: 'group' });
   try {
     let n = 0;
@@ -106,7 +106,7 @@ async function writeLog<R extends { type: string }>(dir: string, codec: { encode
 }
 
 /** PREPARED records as the participant writes them for a `put` of the transaction's own key. */
-function* preparedRecords(n: number, name: string, coordinatorUrl: string, participantUrls: readonly string[]): Generator<ParticipantRecord> {
+export function* preparedRecords(n: number, name: string, coordinatorUrl: string, participantUrls: readonly string[]): Generator<ParticipantRecord> {
   const kv = new KvStore();
   const at = Date.now();
   for (let i = 0; i < n; i++) {
@@ -126,7 +126,7 @@ function* preparedRecords(n: number, name: string, coordinatorUrl: string, parti
   }
 }
 
-function* decisionRecords(n: number, participants: readonly { name: string; url: string }[]): Generator<CoordinatorRecord> {
+export function* decisionRecords(n: number, participants: readonly { name: string; url: string }[]): Generator<CoordinatorRecord> {
   yield { type: 'BOOT', epoch: 1 };
   for (let i = 0; i < n; i++) yield { type: 'DECISION', txId: txIdOf(i) as never, outcome: 'committed', participants };
 }

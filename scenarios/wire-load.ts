@@ -75,6 +75,11 @@ async function metric(url: string, name: string): Promise<Record<string, number>
   return out;
 }
 
+/** A reason without its transaction ids and keys, so equal causes count together. */
+function reasonKind(reason: string): string {
+  return reason.replace(/tx-[0-9a-z-]+/g, 'TX').replace(/acct-p\d+-\d+/g, 'KEY').slice(0, 120);
+}
+
 try {
   const cPort = await freePort();
   const pPorts = await Promise.all(Array.from({ length: participants }, () => freePort()));
@@ -94,6 +99,8 @@ try {
   let issued = 0;
   let committed = 0;
   let aborted = 0;
+  /** Why transfers aborted, by the kind of reason the coordinator gave: the head-of-line measurement. */
+  const abortReasons = new Map<string, number>();
   const latencies: number[] = [];
   const t0 = performance.now();
   await Promise.all(
@@ -104,10 +111,14 @@ try {
         for (let i = 0; i < 8 && t && t.from.participant === t.to.participant; i++) t = randomTransfer(rng, all, 10);
         if (!t) continue;
         const s = performance.now();
-        const r = await http.post<{ outcome?: string }>(`${cUrl}/v1/transactions`, t.body);
+        const r = await http.post<{ outcome?: string; reason?: string }>(`${cUrl}/v1/transactions`, t.body);
         latencies.push(performance.now() - s);
         if (r.data.outcome === 'committed') committed++;
-        else aborted++;
+        else {
+          aborted++;
+          const kind = reasonKind(r.data.reason ?? String(r.status));
+          abortReasons.set(kind, (abortReasons.get(kind) ?? 0) + 1);
+        }
       }
     }),
   );
@@ -124,6 +135,7 @@ try {
     txPerS: Math.round(done / elapsedS),
     p50Ms: q(0.5),
     p99Ms: q(0.99),
+    abortReasons: Object.fromEntries(abortReasons),
     cpuMsPerTx: Object.fromEntries(procs.map(([n], i) => [n, Math.round((((cpu1[i] ?? 0) - (cpu0[i] ?? 0)) / done) * 1000) / 1000])),
     coordinatorSent: await metric(cUrl, 'coordinator_participant_'),
     p1Received: await metric(`http://127.0.0.1:${pPorts[0]}`, 'participant_2pc_'),

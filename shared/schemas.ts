@@ -174,3 +174,20 @@ export const batchMessageSchema = (prepare: Schema<PrepareRequest>): Schema<Batc
     z.strictObject({ type: z.literal('commit'), body: decisionSchema }),
     z.strictObject({ type: z.literal('abort'), body: decisionSchema }),
   ]) as unknown as Schema<BatchMessage>;
+
+/**
+ * A batch's answer streamed as it settles (a request that accepts this type): one JSON line per
+ * message, `{i, txId?, status, body}`, in the order the messages settle, so a message that waits
+ * (a prepare held in a lock wait) holds back no other message's reply.
+ */
+export const BATCH_STREAM_CONTENT_TYPE = 'application/x-ndjson';
+
+/** One line of a streamed batch answer: message `i` of the batch (from 0), answered as its single route would have answered. */
+export const batchLineSchema = z.strictObject({
+  i: z.int().min(0).max(BATCH_MESSAGES_MAX - 1),
+  txId: z.string().optional(),
+  status: z.int().min(100).max(599),
+  body: z.unknown(),
+});
+
+export type BatchLine = z.infer<typeof batchLineSchema>;

@@ -10,6 +10,7 @@
  *   POST /v1/2pc/prepare                          {txId, coordinator, participants, ops?, onePhase?}
  *   POST /v1/2pc/commit | /v1/2pc/abort           {txId}
  *   POST /v1/2pc/batch                            {messages:[{type, body}]} -> {replies:[{txId?, status, body}]}
+ *                                                 or, with Accept: application/x-ndjson, lines {i, txId?, status, body} as each settles
  *                                                 (many protocol messages in one request; each answered as its own route would)
  *   GET  /v1/2pc/transactions/:txId               {txId, state, since?, heuristic?}
  *   GET  /v1/2pc/transactions?state=prepared      {transactions: [...]}  (the in-doubt list; each entry
@@ -24,7 +25,7 @@ import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcE
 import { mountRoute } from '../../shared/http/route-table.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import { batchMessageSchema, parseAt, prepareSchema, type BatchMessage } from '../../shared/schemas.ts';
+import { BATCH_STREAM_CONTENT_TYPE, batchMessageSchema, parseAt, prepareSchema, type BatchMessage } from '../../shared/schemas.ts';
 import { participantRoutes, type ParticipantRoutes } from '../api.ts';
 import { prepareEvent, type ParticipantEvent } from '../core/index.ts';
 import type { TxId } from '../../shared/types.ts';
@@ -151,7 +152,7 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
   }
 
   if (options.batching !== false) {
-    mountRoute(router, routes.batch, async ({ body: { messages } }, _req, res) => {
+    mountRoute(router, routes.batch, async ({ body: { messages } }, req, res) => {
       counted('requests', { route: 'batch' });
       // Counted once per type and batch, not once per message: this is the hot path.
       const types = new Map<string, number>();
@@ -162,11 +163,9 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
       }
       for (const [type, n] of types) counted('messages', { type }, n);
       if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
-      const replies = await repliesWithin(
-        messages.map((raw, i) => replyTo(raw, i)),
-        BATCH_REPLY_WAIT_MS_MAX,
-      );
-      sendAnswer(res, 200, { replies });
+      const pending = messages.map((raw, i) => replyTo(raw, i));
+      if (acceptsStream(req)) return streamReplies(res, pending, BATCH_REPLY_WAIT_MS_MAX);
+      sendAnswer(res, 200, { replies: await repliesWithin(pending, BATCH_REPLY_WAIT_MS_MAX) });
     });
   }
 
@@ -228,6 +227,46 @@ async function repliesWithin(replies: readonly Promise<BatchReply>[], waitMs: nu
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether the caller asked for the batch's answer as a stream of lines (a coordinator that reads them as they come). */
+function acceptsStream(req: Request): boolean {
+  return req.headers.accept?.includes(BATCH_STREAM_CONTENT_TYPE) === true;
+}
+
+/**
+ * Answers a batch as a stream: one line `{i, txId?, status, body}` per message as soon as it is
+ * settled, in completion order, so a message waiting for a lock holds back no other message's
+ * reply (with one JSON answer, the whole batch waited for its slowest message). Replies settled
+ * in the same turn (one group commit's) go out as one write. A message unanswered after `waitMs`
+ * gets a 503 line, as in the JSON answer; the response ends once every message has its line.
+ */
+async function streamReplies(res: Response, replies: readonly Promise<BatchReply>[], waitMs: number): Promise<void> {
+  res.status(200).set('content-type', BATCH_STREAM_CONTENT_TYPE);
+  let buffered = '';
+  let flushQueued = false;
+  const flush = () => {
+    flushQueued = false;
+    // A caller that gave up (its own timeout) closed the connection: its lines have nowhere to go.
+    if (buffered !== '' && !res.destroyed && !res.writableEnded) res.write(buffered);
+    buffered = '';
+  };
+  const written = new Set<number>();
+  const line = (i: number, r: BatchReply) => {
+    if (written.has(i)) return;
+    written.add(i);
+    buffered += `${JSON.stringify({ i, ...r })}\n`;
+    if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flush);
+    }
+  };
+  await repliesWithin(
+    replies.map((r, i) => r.then((reply) => (line(i, reply), reply))),
+    waitMs,
+  ).then((all) => all.forEach((reply, i) => line(i, reply)));
+  flush();
+  if (!res.destroyed && !res.writableEnded) res.end();
 }
 
 async function untilReady(ready: () => Promise<void>, waitMs: number): Promise<void> {

@@ -76,7 +76,9 @@ const WARN_STEPS = new Set([
   'heuristic',
   'heuristic-mismatch',
   'heuristic-hazard',
-  'inquiry-failed',
+  // Not 'inquiry-failed': with thousands in doubt and the coordinator down, a warning per
+  // transaction per round was tens of thousands of lines a second (issue 12's recovery bench);
+  // ./inquiries.ts warns once per failed request instead, naming how many it carried.
   'vote-no',
   'orphan-rolled-back',
   'orphan-unknown',

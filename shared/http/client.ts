@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import { SERVER_LIMITS_DEFAULT } from './limits.ts';
@@ -62,8 +63,29 @@ export interface HttpClientOptions {
   readonly socketsPerHostMax?: number;
 }
 
+/** How `postLines` reads a newline-delimited answer. */
+export interface LinesOptions {
+  /** The whole exchange, lines included, ends within this long (no retries: a streamed call is not repeated). */
+  readonly timeoutMs: number;
+  /** The content type that marks a streamed answer, also sent as the preferred one in Accept. */
+  readonly linesType: string;
+  /** Called with each line as it arrives; throwing stops the reading and rejects the call with that error. */
+  readonly onLine: (line: string) => void;
+}
+
+/** The answer to `postLines`: streamed (its lines went to `onLine`, `data` is undefined) or whole (status and JSON body). */
+export interface LinesResult extends HttpResult<unknown> {
+  readonly streamed: boolean;
+}
+
 export interface HttpClient {
   post<T>(url: string, body: unknown, options?: CallOptions): Promise<HttpResult<T>>;
+  /**
+   * POSTs `body` and, when the answer is a 200 of `linesType`, hands each of its lines to `onLine`
+   * as it arrives; any other answer is read whole. Rejects with a TransportError when the answer
+   * stops before its end (a cut connection, the timeout): the lines read by then stay delivered.
+   */
+  postLines(url: string, body: JsonText, options: LinesOptions): Promise<LinesResult>;
   get<T>(url: string, options?: CallOptions): Promise<HttpResult<T>>;
   close(): void;
 }
@@ -132,6 +154,62 @@ function classify(error: unknown, url: string): TransportError {
   return new TransportError('reset', `connection to ${url} failed (${code || e.message})`, url);
 }
 
+/** Characters read from one streamed (or whole) answer before it is given up as broken: a batch's 256 replies are far below it. */
+const ANSWER_CHARS_MAX = 8 * 1024 * 1024;
+
+/** Hands each complete line of `stream` to `onLine`; an answer that stops mid-line, or mid-stream, is cut short. */
+async function readLines(stream: Readable, onLine: (line: string) => void, url: string): Promise<void> {
+  let rest = '';
+  let chars = 0;
+  try {
+    for await (const chunk of stream) {
+      const text = String(chunk);
+      chars += text.length;
+      if (chars > ANSWER_CHARS_MAX) throw new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url);
+      rest += text;
+      let end = rest.indexOf('\n');
+      while (end >= 0) {
+        const line = rest.slice(0, end);
+        rest = rest.slice(end + 1);
+        if (line.trim() !== '') onLine(line);
+        end = rest.indexOf('\n');
+      }
+    }
+  } catch (error) {
+    if (error instanceof TransportError || !isStreamCut(error)) throw error;
+    throw new TransportError('reset', `the answer from ${url} was cut short (${(error as Error).message})`, url);
+  }
+  if (rest.trim() !== '') throw new TransportError('reset', `the answer from ${url} was cut short mid-line`, url);
+}
+
+/** An error of the connection itself (ECONNRESET, aborted: node's errors carry a code), not one thrown by the reader's callback. */
+function isStreamCut(error: unknown): boolean {
+  return typeof (error as { code?: unknown } | null)?.code === 'string';
+}
+
+async function readAll(stream: Readable, url: string): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of stream) {
+      text += String(chunk);
+      if (text.length > ANSWER_CHARS_MAX) throw new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url);
+    }
+  } catch (error) {
+    if (error instanceof TransportError) throw error;
+    throw new TransportError('reset', `the answer from ${url} was cut short (${(error as Error).message})`, url);
+  }
+  return text;
+}
+
+/** A body as axios would have given it: parsed JSON where it is JSON, else the text. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxSockets = options.socketsPerHostMax ?? 64;
   // Keep-alive, no Nagle delay, and the most recently used socket first (lifo): it is the one
@@ -176,7 +254,37 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     return withRetries(url, once, opts);
   }
 
+  async function postLines(url: string, body: JsonText, opts: LinesOptions): Promise<LinesResult> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TransportError('timeout', `no whole answer from ${url} within ${opts.timeoutMs} ms`, url)), opts.timeoutMs);
+    try {
+      const res = await instance.request<Readable>({
+        method: 'post',
+        url,
+        data: Buffer.from(body.text),
+        headers: { 'content-type': 'application/json', accept: `${opts.linesType}, application/json` },
+        responseType: 'stream',
+        // The timer above bounds the whole exchange; axios's own timeout would stop at the headers.
+        timeout: 0,
+        signal: controller.signal,
+      });
+      const type = String(res.headers['content-type'] ?? '');
+      if (res.status === 200 && type.startsWith(opts.linesType)) {
+        await readLines(res.data, opts.onLine, url);
+        return { status: res.status, data: undefined, streamed: true };
+      }
+      return { status: res.status, data: jsonOrText(await readAll(res.data, url)), streamed: false };
+    } catch (error) {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      if (error instanceof TransportError || !axios.isAxiosError(error)) throw error;
+      throw classify(error, url);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
+    postLines,
     post: (url, body, opts = {}) => call('post', url, body, opts),
     get: (url, opts = {}) => call('get', url, undefined, opts),
     close: () => {

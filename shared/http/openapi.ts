@@ -54,7 +54,9 @@ function responsesOf(route: AnyRouteSpec): JsonSchema {
       out[status] = errorResponse(r.description);
       continue;
     }
-    out[status] = { description: r.description, content: { [type]: { schema: r.schema === undefined ? { type: 'string' } : jsonSchemaOf(r.schema, 'output') } } };
+    const content: JsonSchema = { [type]: { schema: r.schema === undefined ? { type: 'string' } : jsonSchemaOf(r.schema, 'output') } };
+    for (const a of r.alternatives ?? []) content[a.contentType] = { schema: { ...jsonSchemaOf(a.schema, 'output'), description: a.description } };
+    out[status] = { description: r.description, content };
   }
   out['4XX'] ??= errorResponse('Bad input (a message names the field), an unknown id, a conflict, or a missing token.');
   out['5XX'] ??= errorResponse('Unavailable (recovering, or a limit reached: see Retry-After), or an internal error.');

@@ -21,6 +21,8 @@ export interface ResponseSpec {
   readonly schema?: z.ZodType;
   /** Default application/json. */
   readonly contentType?: string;
+  /** The same answer in other forms, chosen by the request's Accept header (a batch's streamed lines). */
+  readonly alternatives?: readonly { readonly contentType: string; readonly schema: z.ZodType; readonly description: string }[];
 }
 
 export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {

@@ -3,14 +3,17 @@
  * is what the message's single route answers, bad input is refused per
  * envelope or per message without touching the WAL, a batch's forced records
  * share fdatasyncs, and `batching: false` leaves only the single routes.
+ * Asked for a stream, it answers each message on its own line as soon as it
+ * is settled, so a prepare in a lock wait holds back no other reply.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createParticipant } from '../../participant/library.ts';
 import { participantCodec } from '../../participant/runtime/records.ts';
 import { finishApp, listen } from '../../shared/http/app.ts';
-import { BATCH_MESSAGES_MAX } from '../../shared/schemas.ts';
+import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, type BatchLine } from '../../shared/schemas.ts';
 import { openFileLog } from '../../wal/file-log.ts';
 import { nodeFs, type WalFile, type WalFs } from '../../wal/fs.ts';
 import { Cleanup, json, participant, stubCoordinator, tempDir } from './fixtures.ts';
@@ -49,7 +52,65 @@ function countingSyncs(inner: WalFs): { fs: WalFs; syncs: () => number } {
   return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, syncs: () => syncs };
 }
 
+/** A batch posted with `Accept: application/x-ndjson`: its content type, and its lines read one at a time as they arrive. */
+function streamedBatch(url: string, messages: Message[]): Promise<{ contentType: string; nextLine: () => Promise<BatchLine | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/v1/2pc/batch`, { method: 'POST', headers: { 'content-type': 'application/json', accept: BATCH_STREAM_CONTENT_TYPE } }, (res) => {
+      res.setEncoding('utf8');
+      const lines: string[] = [];
+      let rest = '';
+      let ended = false;
+      let wake: (() => void) | undefined;
+      res.on('data', (chunk: string) => {
+        rest += chunk;
+        const parts = rest.split('\n');
+        rest = parts.pop() ?? '';
+        lines.push(...parts.filter((l) => l !== ''));
+        wake?.();
+      });
+      res.on('end', () => {
+        ended = true;
+        wake?.();
+      });
+      const nextLine = async (): Promise<BatchLine | undefined> => {
+        while (lines.length === 0 && !ended) await new Promise<void>((r) => (wake = r));
+        const l = lines.shift();
+        // Each line is what the route table documents (participant/api.ts), checked by its schema.
+        return l === undefined ? undefined : batchLineSchema.parse(JSON.parse(l));
+      };
+      resolve({ contentType: String(res.headers['content-type']), nextLine });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ messages }));
+  });
+}
+
 describe('POST /v1/2pc/batch', () => {
+  it('streams each reply as soon as its message settles: a prepare in a lock wait holds back no other', async () => {
+    const coord = await stubCoordinator(cleanup);
+    // A lock wait far longer than the test: the waiting prepare is answered only when the lock is released.
+    const p = await participant(cleanup, { coordinatorUrl: coord.url, lockWaitMs: 60_000 });
+    const holder = await json('POST', `${p.url}/v1/2pc/prepare`, prepare('tx-1-1', coord.url, p.url, [{ op: 'put', key: 'a', value: 1 }]).body);
+    expect(holder.body).toEqual({ vote: 'yes' });
+    const stream = await streamedBatch(p.url, [
+      prepare('tx-1-2', coord.url, p.url, [{ op: 'put', key: 'a', value: 2 }]),
+      prepare('tx-1-3', coord.url, p.url, [{ op: 'put', key: 'b', value: 3 }]),
+      { type: 'commit', body: { txId: 'tx-9-9' } },
+    ]);
+    expect(stream.contentType).toContain(BATCH_STREAM_CONTENT_TYPE);
+    // Messages 1 and 2 are answered while message 0 still waits for tx-1-1's lock on `a`.
+    const early = [await stream.nextLine(), await stream.nextLine()].sort((x, y) => (x?.i ?? 0) - (y?.i ?? 0));
+    expect(early).toEqual([
+      { i: 1, txId: 'tx-1-3', status: 200, body: { vote: 'yes' } },
+      { i: 2, txId: 'tx-9-9', status: 404, body: { error: { code: 'not_found', message: expect.any(String) } } },
+    ]);
+    expect((await json('GET', `${p.url}/v1/kv/a`)).body).toEqual({ key: 'a', lockedBy: 'tx-1-1' });
+    // Releasing the lock lets the waiting prepare in; its line comes, and the answer ends.
+    expect((await json('POST', `${p.url}/v1/2pc/commit`, { txId: 'tx-1-1' })).status).toBe(200);
+    expect(await stream.nextLine()).toEqual({ i: 0, txId: 'tx-1-2', status: 200, body: { vote: 'yes' } });
+    expect(await stream.nextLine()).toBeUndefined();
+  });
+
   it('answers each message exactly as its single route answers it', async () => {
     const coord = await stubCoordinator(cleanup);
     const single = await participant(cleanup, { coordinatorUrl: coord.url });

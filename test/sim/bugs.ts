@@ -19,13 +19,14 @@
  *   its messages by position alone, without the transaction id each reply
  *   echoes, so a reordered answer hands one transaction's vote (or ack) to
  *   another. It runs the service's own matching on the replies with their
- *   txIds stripped.
+ *   txIds stripped; for a streamed answer, on each line with its txId stripped,
+ *   so a line naming another message's place is believed.
  */
 import { snapshotOf, step as coordinatorStep, type CoordinatorEffect, type CoordinatorSnapshot, type CoordinatorState } from '../../coordinator/core/index.ts';
 import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
 import { step as participantStep } from '../../participant/core/index.ts';
-import { matchReplies } from '../../coordinator/adapters/batches.ts';
-import type { MatchReplies } from './batching.ts';
+import { matchLine, matchReplies } from '../../coordinator/adapters/batches.ts';
+import type { MatchLine, MatchReplies } from './batching.ts';
 import type { CoordinatorStep } from './coordinator-node.ts';
 import type { ParticipantStep } from './participant-node.ts';
 import type { PlantedBug } from './profile.ts';
@@ -39,6 +40,8 @@ export interface Planted {
   readonly newDriver?: <R, E extends { kind: string }>(hooks: DriverHooks<R, E>) => EffectDriver<R, E>;
   /** How the coordinator matches a batch answer to its messages. */
   readonly matchReplies?: MatchReplies;
+  /** How the coordinator matches a line of a streamed batch answer to its message. */
+  readonly matchLine?: MatchLine;
 }
 
 const repliesByPosition: MatchReplies = (txIds, data) => {
@@ -48,6 +51,16 @@ const repliesByPosition: MatchReplies = (txIds, data) => {
     txIds,
     { replies: replies.map((r) => ({ ...(r as object), txId: undefined })) },
   );
+};
+
+const lineByPosition: MatchLine = (txIds, seen, line) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return matchLine(txIds, seen, line);
+  }
+  return matchLine(txIds, seen, JSON.stringify({ ...(parsed as object), txId: undefined }));
 };
 
 const commitWithoutAllVotes: CoordinatorStep = (state, event) => {
@@ -134,6 +147,6 @@ export function plant(bug: PlantedBug | undefined): Planted {
     case 'driver-sends-before-persist':
       return { newDriver: (hooks) => new SendsBeforePersistDriver(hooks) };
     case 'batch-replies-by-position':
-      return { matchReplies: repliesByPosition };
+      return { matchReplies: repliesByPosition, matchLine: lineByPosition };
   }
 }

@@ -16,7 +16,20 @@ describe('the real cores under seeded faults', () => {
     const targeted = ['crash-after-prepared', 'crash-after-lazy-reply', 'crash-after-first-ack', 'crash-commit-owed', 'checkpoint-commit-owed', 'crash-before-commit-logged'];
     // The batched path and its faults: a batch (or its answer) lost, an answer cut short, replies reordered
     // (each failing the whole batch), and an answer that came after some of its messages' own timeouts.
-    const batchKinds = ['batch-lost', 'batch-half-answered', 'batch-reordered', 'batch-late', 'batch-reply-past-timeouts', 'batch-failed-whole'];
+    // Streamed answers: the stream cut mid-way, a line naming its neighbour's place (failing the
+    // messages still open), the end lost.
+    const batchKinds = [
+      'batch-lost',
+      'batch-half-answered',
+      'batch-reordered',
+      'batch-late',
+      'batch-reply-past-timeouts',
+      'batch-failed-whole',
+      'batch-stream-cut',
+      'batch-line-misplaced',
+      'batch-stream-failed',
+      'batch-end-lost',
+    ];
     for (const kind of [...kinds, ...targeted, ...batchKinds]) {
       expect(t.faults[kind] ?? 0, kind).toBeGreaterThan(0);
     }

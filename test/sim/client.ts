@@ -22,7 +22,7 @@
 import type { BranchInput } from '../../coordinator/core/index.ts';
 import type { ClientResult, Ghost } from './ghost.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
-import type { CallResult, Endpoint, Host } from './node.ts';
+import { isWhole, type CallResult, type Endpoint, type Host, type WholeResult } from './node.ts';
 import { TIMING } from './profile.ts';
 
 export interface ClientRecord {
@@ -104,7 +104,9 @@ export class Client implements Endpoint {
     this.host.respond(this.id, msg.from, msg.callId, 404, { error: { code: 'not_found', message: 'the client serves nothing' } });
   }
 
-  async onCallResult(context: unknown, r: CallResult): Promise<void> {
+  async onCallResult(context: unknown, result: CallResult): Promise<void> {
+    if (!isWhole(result)) return;
+    const r = result;
     const c = context as Context;
     if (c.call === 'whole') return this.finish(c.index, classify(c.index, r));
     const t = this.interactive.get(c.index);
@@ -184,11 +186,11 @@ export class Client implements Endpoint {
   }
 }
 
-function describe(r: CallResult): string {
+function describe(r: WholeResult): string {
   return r.kind === 'error' ? r.error : `HTTP ${r.status}`;
 }
 
-function classify(index: number, r: CallResult): ClientRecord {
+function classify(index: number, r: WholeResult): ClientRecord {
   if (r.kind === 'error') {
     // Refused: the request never reached a live coordinator, so nothing was started.
     return { index, result: r.error === 'unreachable' ? 'fail' : 'info', outcome: r.error };

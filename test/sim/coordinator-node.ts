@@ -22,12 +22,12 @@ import {
 } from '../../coordinator/core/index.ts';
 import { coordinatorCodec, decodeSnapshot, encodeSnapshot } from '../../coordinator/runtime/records.ts';
 import type { StepResult } from '../../shared/core.ts';
-import { SimBatcher, type BatchContext, type MatchReplies } from './batching.ts';
+import { SimBatcher, type BatchContext, type MatchLine, type MatchReplies } from './batching.ts';
 import { TransportError } from '../../shared/http/client.ts';
 import { checkHeuristicReport } from './checks.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
-import { type CallResult, type Host, SimNode } from './node.ts';
+import { type CallResult, type Host, isWhole, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
 
 export type CoordinatorStep = (state: CoordinatorState, event: CoordinatorEvent) => StepResult<CoordinatorState, CoordinatorEffect>;
@@ -46,10 +46,14 @@ export interface CoordinatorNodeOptions {
   readonly finishedKeep?: number;
   /** What a checkpoint keeps of the state; a planted bug replaces it. */
   readonly snapshot?: (state: CoordinatorState) => CoordinatorSnapshot;
-  /** Batching on, with this many requests in flight per participant and lane; absent: one call per message. */
-  readonly batchRequestsInFlightMax?: number;
+  /** Batching on, with this many requests per participant and lane not yet being answered; absent: one call per message. */
+  readonly batchRequestsAwaitingMax?: number;
+  /** Batches ask for streamed answers (default true). */
+  readonly batchStreamed?: boolean;
   /** How a batch answer is matched to its messages; a planted bug replaces it. */
   readonly matchReplies?: MatchReplies;
+  /** How a line of a streamed batch answer is matched to its message; a planted bug replaces it. */
+  readonly matchLine?: MatchLine;
 }
 
 interface SendContext {
@@ -158,8 +162,8 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
   }
 
   private newBatcher(): SimBatcher | undefined {
-    const inFlightMax = this.options.batchRequestsInFlightMax;
-    if (inFlightMax === undefined) return undefined;
+    const awaitingMax = this.options.batchRequestsAwaitingMax;
+    if (awaitingMax === undefined) return undefined;
     const incarnation = this.incarnation;
     const alive = (): boolean => this.up && this.incarnation === incarnation;
     return new SimBatcher(
@@ -173,8 +177,10 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
         fault: (kind) => this.host.stats.fault(kind),
         sent: (messages) => this.host.stats.batch(messages),
       },
-      inFlightMax,
+      awaitingMax,
       this.options.matchReplies,
+      this.options.batchStreamed ?? true,
+      this.options.matchLine,
     );
   }
 
@@ -198,6 +204,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
       for (const answer of this.batcher?.onResult(c, result) ?? []) await this.feed({ ...answer, now: this.now } as TransportEvent);
       return;
     }
+    if (!isWhole(result)) return;
     const e = c.effect;
     const answer = result.kind === 'answer' ? answerOf(e, result.status, result.body) : failureAnswer(e, new TransportError(result.error, `sim: ${result.error}`, e.url));
     return this.feed({ ...answer, now: this.now } as TransportEvent);

@@ -17,8 +17,12 @@ export type RequestPayload =
   | { readonly type: 'prepare'; readonly body: PrepareRequest }
   /** POST /v1/2pc/commit and /abort */
   | { readonly type: 'commit' | 'abort'; readonly body: DecisionRequest }
-  /** POST /v1/2pc/batch: many protocol messages, answered `{replies: [{txId, status, body}]}` in order */
-  | { readonly type: 'batch'; readonly messages: readonly BatchMessage[] }
+  /**
+   * POST /v1/2pc/batch: many protocol messages, answered `{replies: [{txId, status, body}]}` in order,
+   * or with `stream` (the service's Accept: application/x-ndjson) one line `{i, txId, status, body}`
+   * per message as each settles, then the end of the answer
+   */
+  | { readonly type: 'batch'; readonly messages: readonly BatchMessage[]; readonly stream?: true }
   /** GET /v1/transactions/:txId/outcome */
   | { readonly type: 'getOutcome'; readonly txId: string }
   /** POST /v1/2pc/transactions/:txId/inquiry (cooperative termination) */
@@ -52,6 +56,11 @@ export interface ResponseMsg {
   readonly body: unknown;
   /** The answer to a `batch` request: the network's batch faults (cut short, reordered, late) apply to it. */
   readonly batch?: true;
+  /**
+   * A streamed batch answer comes in parts on one connection: each `line` (its body the line's
+   * JSON text) leaves the call open, and the `end` closes it. The network keeps them in order.
+   */
+  readonly stream?: 'line' | 'end';
 }
 
 /**
@@ -129,7 +138,8 @@ export function describeMessage(m: Message): string {
     case 'request':
       return `#${m.callId} ${m.from}->${m.to} ${describePayload(m.payload)}`;
     case 'response':
-      return `#${m.callId} ${m.from}->${m.to} ${m.status} ${JSON.stringify(m.body).slice(0, 160)}`;
+      if (m.stream === 'end') return `#${m.callId} ${m.from}->${m.to} end of the streamed answer`;
+      return `#${m.callId} ${m.from}->${m.to} ${m.status} ${m.stream === 'line' ? 'line ' : ''}${JSON.stringify(m.body).slice(0, 160)}`;
     case 'failure':
       return `#${m.callId} ${m.from}->${m.to} ${m.error}`;
   }

@@ -17,6 +17,14 @@
  * from their own stream: a batch or its answer lost, an answer cut short (half
  * its replies), its replies reordered, or the answer held up past some of its
  * messages' own timeouts.
+ *
+ * A streamed batch answer (a line per message as it settles, then the end)
+ * travels on one connection, so its parts keep their order: each is delivered
+ * no earlier than the part before it, and none is duplicated. Its faults: the
+ * stream cut mid-way (the caller hears a reset after the lines already sent,
+ * and nothing after), a line naming another message's place, a part held up,
+ * and the end lost (the caller's timeout ends the call). A part lost on the way
+ * (a drop, a partition) loses everything after it on that connection too.
  */
 import type { Prng } from '../../scenarios/prng.ts';
 import type { Message, NodeId, ResponseMsg, SimEvent } from './messages.ts';
@@ -36,6 +44,10 @@ export class Network {
   private readonly bound = new Map<number, number>();
   /** Faults are off during setup and after the heal; latency stays. */
   faultsOn = false;
+  /** Streamed answers under way: callId → when their latest part is delivered (later parts never overtake it). */
+  private readonly streamAt = new Map<number, number>();
+  /** Streamed answers whose connection was cut or lost a part: nothing more of them arrives. */
+  private readonly cutStreams = new Set<number>();
 
   constructor(
     private readonly queue: EventQueue<SimEvent>,
@@ -49,29 +61,71 @@ export class Network {
   send(sent: Message): void {
     let msg = sent;
     this.stats.messages++;
+    const part = isStreamPart(msg);
+    if (part && this.cutStreams.has(msg.callId)) return;
     if (this.blocked(msg.from, msg.to)) {
       this.stats.fault('partition-drop');
+      if (part) this.cutStreams.add(msg.callId);
       return;
     }
     const p = this.faultsOn ? this.profile : undefined;
     let lateMs = 0;
     if (p && this.batch && isBatch(msg)) {
-      const faulted = this.batchFault(msg, this.batch.rng, this.batch.profile);
+      const faulted = part ? this.streamFault(msg as ResponseMsg, this.batch.rng, this.batch.profile) : this.batchFault(msg, this.batch.rng, this.batch.profile);
       if (faulted === undefined) return;
       ({ msg, lateMs } = faulted);
     }
     if (p && this.rng.next() < p.dropP) {
       this.stats.fault('drop');
+      if (part) this.cutStreams.add(msg.callId);
       return;
     }
+    if (part || this.streamAt.has(msg.callId)) return this.inOrder(msg, this.delayMs(p) + lateMs);
     this.queue.after(this.delayMs(p) + lateMs, { kind: 'deliver', msg });
     // A begin is not idempotent either, but its duplicate only makes an empty transaction that times out.
     const idempotent = msg.kind !== 'request' || msg.payload.type !== 'runWhole';
     // A duplicate's copy never duplicates again, so a message yields at most two deliveries.
+    // (A part of a streamed answer returned above: one connection never delivers a byte twice.)
     if (p && idempotent && this.rng.next() < p.duplicateP) {
       this.stats.fault('duplicate');
       this.queue.after(this.delayMs(p) + this.rng.int(0, 200), { kind: 'deliver', msg });
     }
+  }
+
+  /** Delivers a part of a streamed answer (or what ends its connection) no earlier than the part before it. */
+  private inOrder(msg: Message, delayMs: number): void {
+    const at = Math.max(this.queue.now + delayMs, this.streamAt.get(msg.callId) ?? 0);
+    if (isStreamPart(msg) && (msg as ResponseMsg).stream === 'line') this.streamAt.set(msg.callId, at);
+    else this.streamAt.delete(msg.callId);
+    this.queue.at(at, { kind: 'deliver', msg });
+  }
+
+  /** A streamed answer's own faults: undefined when the part (and so the rest) is lost, else the part as it will arrive and how late. */
+  private streamFault(msg: ResponseMsg, rng: Prng, b: BatchProfile): { msg: Message; lateMs: number } | undefined {
+    if (msg.stream === 'end' && rng.next() < b.lostP) {
+      this.stats.fault('batch-end-lost');
+      this.cutStreams.add(msg.callId);
+      return undefined;
+    }
+    let out: ResponseMsg = msg;
+    if (msg.stream === 'line' && rng.next() < b.halfAnsweredP) {
+      // The connection breaks here: the caller hears a reset after the lines already on their way.
+      this.stats.fault('batch-stream-cut');
+      this.cutStreams.add(msg.callId);
+      this.inOrder({ kind: 'failure', callId: msg.callId, from: msg.from, to: msg.to, error: 'reset' }, this.delayMs(undefined));
+      return undefined;
+    }
+    if (msg.stream === 'line' && rng.next() < b.reorderedP / 2) {
+      // The line names its neighbour's place (0 and 1, 2 and 3, ...): its txId is the only tell.
+      const line = JSON.parse(String(msg.body)) as { i: number };
+      this.stats.fault('batch-line-misplaced');
+      out = { ...msg, body: JSON.stringify({ ...line, i: line.i ^ 1 }) };
+    }
+    if (rng.next() < b.lateP) {
+      this.stats.fault('batch-late');
+      return { msg: out, lateMs: rng.int(BATCH_LATE_MS_MIN, BATCH_LATE_MS_MAX) };
+    }
+    return { msg: out, lateMs: 0 };
   }
 
   /** A batch's own faults: undefined when it is lost, else the message as it will arrive and how late. */
@@ -121,8 +175,11 @@ export class Network {
   arrive(msg: Message): Arrival {
     if (this.blocked(msg.from, msg.to)) {
       this.stats.fault('partition-drop');
+      // What follows a lost part on its connection is lost with it.
+      if (isStreamPart(msg)) this.cutStreams.add(msg.callId);
       return 'partitioned';
     }
+    if (isStreamPart(msg) && this.cutStreams.has(msg.callId)) return 'reset';
     const dest = this.process(msg.to);
     if (msg.kind !== 'request') return dest.up ? 'taken' : 'dead';
     const bound = this.bound.get(msg.callId);
@@ -165,4 +222,9 @@ export class Network {
 
 function isBatch(msg: Message): boolean {
   return msg.kind === 'request' ? msg.payload.type === 'batch' : msg.kind === 'response' && msg.batch === true;
+}
+
+/** A line or the end of a streamed batch answer. */
+function isStreamPart(msg: Message): boolean {
+  return msg.kind === 'response' && msg.stream !== undefined;
 }

@@ -30,9 +30,18 @@ import type { NodeId, RequestMsg, RequestPayload, SimEvent } from './messages.ts
 import { TIMING, type FaultProfile, type PlantedBug } from './profile.ts';
 import type { Stats } from './stats.ts';
 
+/** How a call that asked for no stream ends: an answer, or none. */
+export type WholeResult = { readonly kind: 'answer'; readonly status: number; readonly body: unknown } | { readonly kind: 'error'; readonly error: 'timeout' | 'unreachable' | 'reset' };
+
 export type CallResult =
-  | { readonly kind: 'answer'; readonly status: number; readonly body: unknown }
-  | { readonly kind: 'error'; readonly error: 'timeout' | 'unreachable' | 'reset' };
+  | WholeResult
+  /** One line of a streamed batch answer (its JSON text); the call stays open for more. */
+  | { readonly kind: 'line'; readonly line: string }
+  /** A streamed batch answer's end: every line has come that will come. */
+  | { readonly kind: 'end' };
+
+/** Whether a call's result is whole: only a coordinator's batch asks for a streamed answer, so every other call's result is. */
+export const isWhole = (r: CallResult): r is WholeResult => r.kind === 'answer' || r.kind === 'error';
 
 /** Where and how a crash point kills a node, when the seed says it does. */
 export interface CrashPlan {
@@ -61,7 +70,7 @@ export interface Host {
    * `context` with a timeout (a batched message's own timeout). Returns its id in `from.calls`.
    */
   expireAfter(from: Endpoint, timeoutMs: number, context: unknown): number;
-  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch?: boolean): void;
+  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch?: boolean, stream?: 'line' | 'end'): void;
   /** Whether `node` will crash when it reaches this crash point (drawn when the step is queued). */
   crashDraw(node: NodeId, point: string): CrashPlan | undefined;
   /** The node dies now. */
@@ -103,10 +112,14 @@ interface Inbound {
   readonly slot?: { readonly answer: BatchAnswer; readonly index: number };
 }
 
-/** A batch being answered: one reply per message, sent together once the last is in (as the batch route does). */
+/**
+ * A batch being answered, as the batch route does: one reply per message, sent together once the
+ * last is in, or (`stream`) each on its own line as soon as it is in, then the end.
+ */
 export interface BatchAnswer {
   readonly callId: number;
   readonly from: NodeId;
+  readonly stream: boolean;
   readonly replies: { txId: string; status: number; body: unknown }[];
   left: number;
 }
@@ -265,9 +278,13 @@ export abstract class SimNode<S, Ev, Eff extends { readonly kind: string }, R ex
   private answerInBatch(held: Inbound, status: number, body: unknown): boolean {
     const slot = held.slot;
     if (slot === undefined || (held.payload.type !== 'prepare' && held.payload.type !== 'commit' && held.payload.type !== 'abort')) return false;
-    slot.answer.replies[slot.index] = { txId: held.payload.body.txId, status, body };
-    if (--slot.answer.left > 0) return false;
-    this.host.respond(this.id, slot.answer.from, slot.answer.callId, 200, { replies: slot.answer.replies }, true);
+    const reply = { txId: held.payload.body.txId, status, body };
+    const { answer } = slot;
+    if (answer.stream) this.host.respond(this.id, answer.from, answer.callId, 200, JSON.stringify({ i: slot.index, ...reply }), true, 'line');
+    else answer.replies[slot.index] = reply;
+    if (--answer.left > 0) return false;
+    if (answer.stream) this.host.respond(this.id, answer.from, answer.callId, 200, undefined, true, 'end');
+    else this.host.respond(this.id, answer.from, answer.callId, 200, { replies: answer.replies }, true);
     return true;
   }
 

@@ -30,7 +30,7 @@ import { opsDigest } from '../../shared/digest.ts';
 import { asTxId, type Op, type TxId } from '../../shared/types.ts';
 import { SimDisk, type DiskKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
-import { type BatchAnswer, type CallResult, type Host, SimNode } from './node.ts';
+import { type BatchAnswer, type CallResult, type Host, isWhole, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
 
 export type ParticipantStep = (state: ParticipantState, event: ParticipantEvent) => StepResult<ParticipantState, ParticipantEffect>;
@@ -122,7 +122,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
         return this.feed({ type: 'peerInquiry', requestId: this.hold(msg), now, txId: asTxId(p.txId) });
       case 'batch': {
         // Each message as its own route would take it, in order; the answer leaves with the last reply.
-        const answer: BatchAnswer = { callId: msg.callId, from: msg.from, replies: [], left: p.messages.length };
+        const answer: BatchAnswer = { callId: msg.callId, from: msg.from, stream: p.stream === true, replies: [], left: p.messages.length };
         const incarnation = this.incarnation;
         for (const [index, m] of p.messages.entries()) {
           // A crash part-way through takes the whole request with it.
@@ -210,7 +210,9 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
   }
 
   /** Mirrors the participant runtime: any HTTP answer means the coordinator is reachable. */
-  async onCallResult(context: unknown, r: CallResult): Promise<void> {
+  async onCallResult(context: unknown, result: CallResult): Promise<void> {
+    if (!isWhole(result)) return;
+    const r = result;
     const c = context as CallContext;
     const now = this.now;
     if (c.kind === 'inquire') {

@@ -224,18 +224,22 @@ function owedCommitFaults(later: Prng): Pick<FaultProfile, 'afterFirstAckCrashP'
  */
 export interface BatchProfile {
   readonly batching: boolean;
-  /** Requests in flight per participant and lane: at 1, messages queue behind any slow request and batches grow. */
-  readonly requestsInFlightMax: number;
+  /** Requests per participant and lane not yet being answered: at 1, messages queue behind any slow request and batches grow. */
+  readonly requestsAwaitingMax: number;
+  /** Batches ask for a streamed answer (a line per message as it settles), as the service does; else the whole answer. */
+  readonly streamed: boolean;
   /** A batch request, or its answer, lost on the way. */
   readonly lostP: number;
-  /** An answer cut short: half its replies (rounded down) arrive. */
+  /** An answer cut short: half its replies (rounded down) arrive; a streamed answer, per line: the connection breaks before it. */
   readonly halfAnsweredP: number;
-  /** An answer whose replies arrive in another order (two or more replies). */
+  /** An answer whose replies arrive in another order (two or more replies); a streamed answer, per line at half this: the line names its neighbour's place. */
   readonly reorderedP: number;
   /** An answer held up long enough that some of its messages' own timeouts pass first. */
   readonly lateP: number;
 }
 
+/** Of the batching seeds, those whose batches ask for the whole answer (an older participant's form) rather than a stream. */
+const WHOLE_ANSWER_SEED_P = 0.2;
 /** Seeds that run the one-request-per-message path instead (variety: both paths stay under the checks). */
 const UNBATCHED_SEED_P = 0.15;
 /** Each batch fault kind is on for this share of seeds, at up to this chance per batch. */
@@ -247,15 +251,17 @@ const BATCH_REORDER_P_MIN = 0.3;
 export const BATCH_LATE_MS_MIN = 200;
 export const BATCH_LATE_MS_MAX = 1_500;
 
-export const NO_BATCH_FAULTS: Omit<BatchProfile, 'batching' | 'requestsInFlightMax'> = { lostP: 0, halfAnsweredP: 0, reorderedP: 0, lateP: 0 };
+export const NO_BATCH_FAULTS: Omit<BatchProfile, 'batching' | 'requestsAwaitingMax' | 'streamed'> = { lostP: 0, halfAnsweredP: 0, reorderedP: 0, lateP: 0 };
 
 /** Draws a seed's batching (from its own stream, so the other draws stay as they were). */
 export function drawBatchProfile(rng: Prng, faults: boolean): BatchProfile {
   const batching = rng.next() >= UNBATCHED_SEED_P;
-  const requestsInFlightMax = rng.int(1, 2);
+  const requestsAwaitingMax = rng.int(1, 2);
   const level = (): number => (rng.next() < BATCH_FAULT_SEED_P ? rng.next() * BATCH_FAULT_P_MAX : 0);
   // Reordering needs an answer with two replies or more, which is rarer: it is on more often, and stronger.
   const reorderedP = rng.next() < BATCH_REORDER_SEED_P ? BATCH_REORDER_P_MIN + rng.next() * (1 - BATCH_REORDER_P_MIN) : 0;
   const drawn = { lostP: level(), halfAnsweredP: level(), reorderedP, lateP: level() };
-  return { batching, requestsInFlightMax, ...(faults && batching ? drawn : NO_BATCH_FAULTS) };
+  // Drawn last, so the draws above stay as they were.
+  const streamed = rng.next() >= WHOLE_ANSWER_SEED_P;
+  return { batching, requestsAwaitingMax, streamed, ...(faults && batching ? drawn : NO_BATCH_FAULTS) };
 }

@@ -266,8 +266,9 @@ export class World implements Host {
         ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
         ...(planted.coordinatorSnapshot ? { snapshot: planted.coordinatorSnapshot } : {}),
         ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
-        ...(this.batchProfile.batching && { batchRequestsInFlightMax: this.batchProfile.requestsInFlightMax }),
+        ...(this.batchProfile.batching && { batchRequestsAwaitingMax: this.batchProfile.requestsAwaitingMax, batchStreamed: this.batchProfile.streamed }),
         ...(planted.matchReplies ? { matchReplies: planted.matchReplies } : {}),
+        ...(planted.matchLine ? { matchLine: planted.matchLine } : {}),
       },
       () => diskRng.next(),
       this.disk,
@@ -344,8 +345,8 @@ export class World implements Host {
     return callId;
   }
 
-  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch = false): void {
-    this.net.send({ kind: 'response', callId, from, to, status, body, ...(batch && { batch: true as const }) });
+  respond(from: NodeId, to: NodeId, callId: number, status: number, body: unknown, batch = false, stream?: 'line' | 'end'): void {
+    this.net.send({ kind: 'response', callId, from, to, status, body, ...(batch && { batch: true as const }), ...(stream && { stream }) });
   }
 
   crashDraw(node: NodeId, point: string): CrashPlan | undefined {
@@ -531,8 +532,14 @@ export class World implements Host {
     }
     const context = ep.calls.get(msg.callId);
     if (context === undefined) return `${what} (stale)`;
+    if (msg.kind === 'response' && msg.stream === 'line') {
+      // A line leaves its call open: more lines, the end, a reset or the call's timeout follow.
+      await ep.onCallResult(context, { kind: 'line', line: String(msg.body) });
+      return what;
+    }
     ep.calls.delete(msg.callId);
-    const result: CallResult = msg.kind === 'response' ? { kind: 'answer', status: msg.status, body: msg.body } : { kind: 'error', error: msg.error };
+    const result: CallResult =
+      msg.kind === 'failure' ? { kind: 'error', error: msg.error } : msg.stream === 'end' ? { kind: 'end' } : { kind: 'answer', status: msg.status, body: msg.body };
     await ep.onCallResult(context, result);
     return what;
   }

@@ -58,7 +58,7 @@ const okReply = (m: Message): Reply =>
 function transport(options: Partial<HttpTransportOptions> = {}): Transport {
   const client = createHttpClient({ timeoutMs: 5_000 });
   clients.push(client);
-  return createHttpTransport({ http: client, prepareTimeoutMs: 5_000, decisionRetries: 2, ...options, batch: { requestsInFlightMax: 1, ...options.batch } });
+  return createHttpTransport({ http: client, prepareTimeoutMs: 5_000, decisionRetries: 2, ...options, batch: { requestsAwaitingMax: 1, ...options.batch } });
 }
 
 function send(type: Message['type'], id: string, timeoutMs?: number): SendEffect {
