@@ -104,6 +104,14 @@ export class Leadership {
     return Object.values(all).sort();
   }
 
+  /**
+   * Stops leading now (a log write was refused or failed, or the log could not be loaded): the lease
+   * is revoked, so another member, or this one with a new lease, takes over from etcd.
+   */
+  resign(reason: string): void {
+    this.depose(reason);
+  }
+
   /** Steps down (the lease is revoked, so the next member takes over at once) and stops campaigning. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -36,6 +36,12 @@ export interface OutcomeInquiriesOptions {
   readonly http: HttpClient;
   /** The configured coordinator's base URL. */
   readonly coordinatorUrl: string;
+  /**
+   * The other members of an HA coordinator group (coordinator/ha.ts), if any. A request that gets no
+   * answer from one member goes to the next at once, so an inquiry reaches whichever is alive; the
+   * member that answered is asked first next time.
+   */
+  readonly otherCoordinatorUrls?: readonly string[];
   readonly timeoutMs: number;
   readonly logger: Logger;
   /** Receives one answer per id, in the order the ids were sent. */
@@ -48,12 +54,13 @@ export class OutcomeInquiries {
   private readonly queued = new Set<TxId>();
   private inFlight = false;
   private stopped = false;
-  private readonly url: string;
+  /** Every coordinator's `/v1/outcomes`, the one that answered last first. */
+  private readonly urls: string[];
   private readonly batchMax: number;
   private readonly intervalMs: number;
 
   constructor(private readonly o: OutcomeInquiriesOptions) {
-    this.url = `${o.coordinatorUrl}/v1/outcomes`;
+    this.urls = [o.coordinatorUrl, ...(o.otherCoordinatorUrls ?? [])].map((u) => `${u}/v1/outcomes`);
     this.batchMax = o.batchTxsMax ?? INQUIRY_DEFAULTS.batchTxsMax;
     this.intervalMs = o.requestIntervalMsMin ?? INQUIRY_DEFAULTS.requestIntervalMsMin;
   }
@@ -97,22 +104,35 @@ export class OutcomeInquiries {
     }
   }
 
+  /** Asks each coordinator in turn (at most one round) until one answers; the last failure otherwise. */
   private async ask(txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
-    this.o.logger.debug({ step: 'inquiry.sent', url: this.url, txIds }, 'asking the coordinator for outcomes');
+    let answers: InquiryAnswer[] = [];
+    for (let i = 0; i < this.urls.length; i++) {
+      const url = this.urls[0] as string;
+      answers = await this.askOne(url, txIds);
+      if (answers.some((a) => a.kind === 'learned' || a.coordinatorReachable)) return answers;
+      // No answer from this one: the next member is asked first from now on.
+      this.urls.push(this.urls.shift() as string);
+    }
+    return answers;
+  }
+
+  private async askOne(url: string, txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
+    this.o.logger.debug({ step: 'inquiry.sent', url, txIds }, 'asking the coordinator for outcomes');
     const failAll = (reason: string, coordinatorReachable: boolean) => txIds.map((txId): InquiryAnswer => ({ kind: 'failed', txId, reason, coordinatorReachable }));
     try {
-      const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(this.url, { txIds }, { timeoutMs: this.o.timeoutMs });
+      const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(url, { txIds }, { timeoutMs: this.o.timeoutMs });
       const outcomes = res.status === 200 ? res.data?.outcomes : undefined;
       // Only the coordinator's own answer means it is alive and will decide. A 502 from a gateway in
       // front of a dead coordinator, or a 503 from one that is stopping, decides nothing, so the peers
       // are asked as if it were unreachable; asking them is always safe.
       if (outcomes === undefined || outcomes === null || typeof outcomes !== 'object') {
-        return failAll(`the coordinator (${this.url}) answered HTTP ${res.status}`, false);
+        return failAll(`the coordinator (${url}) answered HTTP ${res.status}`, false);
       }
       return txIds.map((txId): InquiryAnswer => {
         const outcome = outcomes[txId];
         if (outcome === 'committed' || outcome === 'aborted') return { kind: 'learned', txId, outcome };
-        return { kind: 'failed', txId, reason: `the coordinator (${this.url}) says ${String(outcome)}`, coordinatorReachable: true };
+        return { kind: 'failed', txId, reason: `the coordinator (${url}) says ${String(outcome)}`, coordinatorReachable: true };
       });
     } catch (error) {
       return failAll(error instanceof TransportError ? error.message : String(error), false);
