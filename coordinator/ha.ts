@@ -135,9 +135,14 @@ export class HaMember implements CoordinatorTarget {
     return this.notLeader();
   }
 
+  /**
+   * Stops: a leader first stops its runtime while it still leads (its last checkpoint is written,
+   * fenced), then gives the leadership up at once (the lease is revoked), so a standby takes over
+   * without waiting for the TTL.
+   */
   async close(): Promise<void> {
+    await this.endTerm('stopping', { graceful: true });
     await this.leadership.stop();
-    await this.endTerm('stopping');
     this.client.close();
   }
 
@@ -200,10 +205,22 @@ export class HaMember implements CoordinatorTarget {
     void this.endTerm(reason);
   }
 
-  private async endTerm(reason: string): Promise<void> {
+  /**
+   * Ends the current term. Deposed, the log is abandoned first: nothing more of this term reaches
+   * etcd (etcd would refuse it anyway). Stopping gracefully, the runtime stops first, while its
+   * writes are still fenced by a valid leadership.
+   */
+  private async endTerm(reason: string, o: { graceful?: boolean } = {}): Promise<void> {
     const term = this.term;
     if (term === undefined) return;
     this.term = undefined;
+    if (o.graceful === true) {
+      await term.ready;
+      await term.runtime?.stop().catch((error: unknown) => this.o.logger.error({ step: 'ha.stop-failed', err: error }));
+      term.ended = true;
+      await term.log?.close().catch(() => undefined);
+      return;
+    }
     term.ended = true;
     term.log?.abandon(`this coordinator stopped leading: ${reason}`);
     term.timers.clearAll();

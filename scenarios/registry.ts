@@ -59,6 +59,11 @@ export const SCENARIOS: readonly Scenario[] = [
     "The bank workload over two PostgreSQL databases (--resource postgres) and a key-value participant, with SIGKILLs of the coordinator and the participants (--kills N) and PostgreSQL itself crashed and restarted once while transactions are prepared in it; the checker proves the total unchanged over all three and nothing left in pg_prepared_xacts. Runs its own PostgreSQL server.",
     async () => (await import('./bank-postgres.ts')).runBankPostgres,
   ),
+  lazy(
+    'coordinator-failover',
+    'HA (etcd): the leader of two coordinators is SIGKILLed right after logging COMMIT while every participant is prepared; the standby takes over from the log in etcd within one lease and every participant commits without the old leader restarting. Beside it, the same crash with a single coordinator, blocked until it restarts. Runs its own etcd.',
+    async () => (await import('./ha.ts')).coordinatorFailover,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {
