@@ -72,6 +72,8 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
     metrics,
     recoveryWaitMs: options.recoveryWaitMs ?? 10_000,
     ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
+    // Chaos only: a leader that trusts nothing but etcd's fencing (the fencing test).
+    ...(options.chaos === true && process.env.TWOPC_CHAOS_HA_BLIND_LEADER === '1' && { blindLeader: true }),
   });
   started.member = running;
   running.start();

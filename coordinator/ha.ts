@@ -70,6 +70,8 @@ export interface HaMemberOptions {
   readonly metrics: Metrics;
   readonly recoveryWaitMs: number;
   readonly checkpointEveryRecords?: number;
+  /** Chaos only: a leader blind to its lease (./adapters/etcd-leadership.ts `blind`). */
+  readonly blindLeader?: boolean;
 }
 
 /** One leadership term: the runtime and log this member runs while it leads. */
@@ -101,6 +103,7 @@ export class HaMember implements CoordinatorTarget {
       onElected: (fence) => this.lead(fence),
       onDeposed: (reason) => this.follow(reason),
       onError: (step, error) => o.logger.warn({ step, err: error }, 'etcd call failed; retrying'),
+      ...(o.blindLeader === true && { blind: true }),
     });
     this.setLeaderGauge(false);
   }

@@ -25,6 +25,8 @@ export interface HaClusterOptions {
   readonly keepData?: boolean;
   readonly lockWaitMs?: number;
   readonly env?: Readonly<Record<string, string>>;
+  /** Environment for the coordinators only (chaos knobs such as TWOPC_CHAOS_HA_BLIND_LEADER). */
+  readonly coordinatorEnv?: Readonly<Record<string, string>>;
 }
 
 /** A single /metrics read is bounded; a paused or dead node simply does not lead. */
@@ -63,7 +65,7 @@ export class HaCluster {
     const list = participants.map((p) => `${p.name}=${p.url}`).join(',');
     // prettier-ignore
     const coordinators = cports.map((port, i) => new NodeProcess({
-      name: `c${i + 1}`, role: 'coordinator', port, logFile: path.join(dataDir, 'logs', `c${i + 1}.log`), ...env,
+      name: `c${i + 1}`, role: 'coordinator', port, logFile: path.join(dataDir, 'logs', `c${i + 1}.log`), env: { ...o.env, ...o.coordinatorEnv },
       args: ['--name', `c${i + 1}`, '--port', String(port), '--data', path.join(dataDir, `c${i + 1}`), '--participants', list,
         '--etcd', etcd.urls, '--group', o.prefix, '--lease-ms', String(leaseMs), '--chaos'],
     }));

@@ -43,6 +43,12 @@ export interface LeadershipOptions {
   readonly onElected: (fence: Fence) => void;
   /** Called once each time this member stops being leader (lease lost, paused past it, or stopping). */
   readonly onDeposed: (reason: string) => void;
+  /**
+   * Chaos only (TWOPC_CHAOS_HA_BLIND_LEADER=1 with --chaos): the leader ignores its own lease clock
+   * and etcd's word that its lease is gone, and so believes it leads until a write is refused. Only
+   * etcd's fencing then stands between a deposed leader and the log; the fencing test shows it holds.
+   */
+  readonly blind?: boolean;
   /** Errors that do not stop the loop (etcd unreachable for a while): logged by the caller. */
   readonly onError: (step: string, error: unknown) => void;
 }
@@ -82,7 +88,7 @@ export class Leadership {
   /** True only while this member holds the leader key and its lease is valid by its own clock. */
   isLeader(): boolean {
     if (this.term === undefined) return false;
-    if (performance.now() < this.renewSentAt + this.ttlMs) return true;
+    if (performance.now() < this.renewSentAt + this.ttlMs || this.o.blind === true) return true;
     this.depose('the lease ran out by this member\'s clock (paused, or etcd unreachable)');
     return false;
   }
@@ -194,6 +200,7 @@ export class Leadership {
   }
 
   private forgetLease(reason: string): void {
+    if (this.o.blind === true && this.term !== undefined) return;
     this.depose(reason);
     this.dropLease();
   }

@@ -104,17 +104,28 @@ export class OutcomeInquiries {
     }
   }
 
-  /** Asks each coordinator in turn (at most one round) until one answers; the last failure otherwise. */
+  /**
+   * Asks the coordinators in turn (one round at most) until every id has a decided outcome. With
+   * one coordinator that is one request, as before. In an HA group only the leader presumes abort;
+   * a follower says "pending" for what is not decided in etcd, so a "pending" goes on to the next
+   * member too. A member that did not answer at all is asked last from now on.
+   */
   private async ask(txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
-    let answers: InquiryAnswer[] = [];
-    for (let i = 0; i < this.urls.length; i++) {
-      const url = this.urls[0] as string;
-      answers = await this.askOne(url, txIds);
-      if (answers.some((a) => a.kind === 'learned' || a.coordinatorReachable)) return answers;
-      // No answer from this one: the next member is asked first from now on.
-      this.urls.push(this.urls.shift() as string);
+    const best = new Map<TxId, InquiryAnswer>();
+    for (const url of [...this.urls]) {
+      const open = txIds.filter((id) => best.get(id)?.kind !== 'learned');
+      if (open.length === 0) break;
+      const answers = await this.askOne(url, open);
+      if (!answers.some((a) => a.kind === 'learned' || a.coordinatorReachable)) {
+        this.urls.push(...this.urls.splice(this.urls.indexOf(url), 1));
+      }
+      for (const a of answers) {
+        const had = best.get(a.txId);
+        // Learned beats anything; an answer from a live coordinator beats no answer.
+        if (had === undefined || a.kind === 'learned' || (had.kind === 'failed' && !had.coordinatorReachable)) best.set(a.txId, a);
+      }
     }
-    return answers;
+    return txIds.map((id) => best.get(id) as InquiryAnswer);
   }
 
   private async askOne(url: string, txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
