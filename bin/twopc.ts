@@ -159,7 +159,14 @@ withOptions(program.command('cluster'), accessOpts())
   .addOption(opt('--data <dir>', 'directory for every WAL').default('.twopc'))
   .addOption(fsyncOpt())
   .addOption(logLevelOpt())
+  .addOption(opt('--ha', 'add a local etcd and a second coordinator (an HA group; needs the etcd binary)').default(false))
+  .addOption(opt('--etcd <urls>', 'with --ha: use this etcd instead of starting one'))
   .action(async (o) => {
+    if (o.ha === true || o.etcd !== undefined) {
+      const { runHaCluster } = await import('../scenarios/cluster-ha.ts');
+      await runHaCluster({ participants: o.participants, basePort: o.port, dataDir: o.data, fsync: o.fsync, token: o.token, chaos: Boolean(o.chaos), ...(o.etcd !== undefined && { etcd: o.etcd }) });
+      return;
+    }
     const { runCluster } = await import('../scenarios/cluster.ts');
     await runCluster({
       participants: o.participants,

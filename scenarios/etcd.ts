@@ -141,6 +141,12 @@ export interface EtcdClusterOptions {
   readonly members?: 1 | 3;
   /** Where the members' data directories go; a new temporary directory by default (removed by `remove`). */
   readonly dir?: string;
+  /**
+   * Fixed ports, client ports first then peer ports (2 per member), for a cluster that is started
+   * again on the same data (`twopc cluster --ha`): a member keeps its peer URL across restarts.
+   * Free ports by default.
+   */
+  readonly ports?: readonly number[];
 }
 
 /** One or three etcd members forming one cluster. */
@@ -155,7 +161,8 @@ export class EtcdCluster {
     const count = options.members ?? 1;
     const ownsDir = options.dir === undefined;
     const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-etcd-'));
-    const ports = await freePorts(count * 2);
+    const ports = options.ports ?? (await freePorts(count * 2));
+    if (ports.length !== count * 2) throw new Error(`etcd needs ${count * 2} ports for ${count} member(s), got ${ports.length}`);
     const names = Array.from({ length: count }, (_, i) => `e${i + 1}`);
     const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[count + i]}`).join(',');
     const members = names.map((n, i) => new EtcdMember(n, ports[i] as number, ports[count + i] as number, path.join(dir, n), initialCluster));
