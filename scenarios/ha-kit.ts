@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, type ExitInfo } from './harness.ts';
 import { startEtcd, type EtcdCluster } from './etcd.ts';
-import { call, getJson, waitFor, type CallResult, type InDoubtEntry } from './kit.ts';
+import { call, getJson, UNFINISHED_STATES, waitFor, type CallResult, type InDoubtEntry } from './kit.ts';
 import { freePorts } from './ports.ts';
 import { parseLogLines, type LogLine } from './timeline.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -35,6 +35,12 @@ const metricsClient = createHttpClient({ timeoutMs: METRICS_TIMEOUT_MS });
 
 export class HaCluster {
   private closed = false;
+  /** The leader as last seen (`trackLeader`); the bank client sends its transfers there. */
+  private lastLeaderUrl: string;
+  private tracking: Promise<void> | undefined;
+  /** No proxies in an HA cluster; the bank client's quiet check reads these. */
+  readonly proxies: ReadonlyMap<string, { stats(): { held: number } }> = new Map();
+  readonly coordinatorProxy = undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -43,7 +49,58 @@ export class HaCluster {
     readonly participants: readonly NodeProcess[],
     readonly leaseMs: number,
     private readonly keepData: boolean,
-  ) {}
+  ) {
+    this.lastLeaderUrl = (coordinators[0] as NodeProcess).url;
+  }
+
+  /** The coordinator the bank client talks to: the leader as last seen. */
+  get coordinator(): { readonly url: string } {
+    return { url: this.lastLeaderUrl };
+  }
+
+  /** Keeps `coordinator.url` on the current leader, reading who leads every `everyMs` until close. */
+  trackLeader(everyMs = 100): void {
+    this.tracking ??= (async () => {
+      while (!this.closed) {
+        for (const c of this.coordinators) {
+          if (await this.leads(c)) {
+            this.lastLeaderUrl = c.url;
+            break;
+          }
+        }
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    })();
+  }
+
+  async kv(name: string): Promise<Record<string, unknown> | undefined> {
+    return (await getJson<{ entries?: Record<string, unknown> }>(`${this.node(name).url}/v1/kv`))?.entries;
+  }
+
+  /** Transactions the leader has not finished; undefined when no leader answers. */
+  async unfinished(): Promise<number | undefined> {
+    const leader = await this.leader(5_000);
+    if (leader === undefined) return undefined;
+    let total = 0;
+    for (const state of UNFINISHED_STATES) {
+      const body = await getJson<{ total?: number; transactions?: unknown[] }>(`${leader.url}/v1/transactions?state=${state}`);
+      if (!body) return undefined;
+      total += body.total ?? body.transactions?.length ?? 0;
+    }
+    return total;
+  }
+
+  async settled(options: { coordinator?: boolean } = {}): Promise<boolean> {
+    for (const p of this.participants) {
+      const list = await this.inDoubt(p.name);
+      if (list === undefined || list.length > 0) return false;
+    }
+    return options.coordinator === true ? (await this.unfinished()) === 0 : true;
+  }
+
+  async waitSettled(timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
+    return (await waitFor(async () => ((await this.settled(options)) ? true : undefined), timeoutMs, 200)) === true;
+  }
 
   static async start(o: HaClusterOptions): Promise<HaCluster> {
     const dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `twopc-ha-${o.prefix}-`));
@@ -155,7 +212,9 @@ export class HaCluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.tracking;
     for (const n of this.nodes) n.resume();
+    for (const m of this.etcd.members) m.resume();
     await Promise.all(this.nodes.map((n) => n.stop().catch(() => n.kill().catch(() => undefined))));
     await this.etcd.stop().catch(() => undefined);
     if (!this.keepData) await fs.promises.rm(this.dataDir, { recursive: true, force: true });
