@@ -38,6 +38,8 @@ export interface HaBenchReport {
 
 /** A request slower than this counts as failed; the bench stops rather than wait on a stuck node. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** As the other benches: per-message debug lines would cost more than the logs under test. */
+const NODE_ENV = { TWOPC_LOG_LEVEL: 'warn' } as const;
 /** Transactions of warm-up before the clock starts (tsx compiles, connections open). */
 const WARMUP_TRANSACTIONS = 50;
 
@@ -81,7 +83,7 @@ async function drive(url: string, participants: readonly string[], transactions:
 export async function runHaBench(o: HaBenchOptions, say: (line: string) => void): Promise<HaBenchReport> {
   const dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'twopc-bench-ha-'));
   let localWal: HaBenchFigures;
-  const single = await ProcessCluster.create({ participants: o.participants, dataDir: path.join(dataDir, 'single'), fsync: o.fsync });
+  const single = await ProcessCluster.create({ participants: o.participants, dataDir: path.join(dataDir, 'single'), fsync: o.fsync, env: NODE_ENV });
   try {
     await single.start();
     say(`bench --ha: ${o.transactions} transfers, concurrency ${o.concurrency}, ${o.participants} participants, fsync ${o.fsync}`);
@@ -90,7 +92,7 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
   } finally {
     await single.stop();
   }
-  const ha = await HaCluster.start({ prefix: 'bench', participants: o.participants });
+  const ha = await HaCluster.start({ prefix: 'bench', participants: o.participants, env: NODE_ENV });
   let etcdLog: HaBenchFigures;
   try {
     const leader = await ha.leader();
