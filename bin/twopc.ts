@@ -4,7 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parsePeers, serviceOpts, serviceUrlArg } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 
 const program = new Command();
@@ -81,24 +81,35 @@ withOptions(program.command('coordinator'), serviceOpts())
       .argParser(intArg('active-tx-max', 1, 1_000_000))
       .default(COORDINATOR_DEFAULTS.maxActiveTransactions),
   )
+  .addOption(opt('--etcd <urls>', 'HA: etcd client URLs, URL[,URL...]; coordinators of one --group share a decision log there and elect a leader'))
+  .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
+  .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
   .action(async (o) => {
+    const common = {
+      name: o.name,
+      port: o.port,
+      host: o.host,
+      participants: o.participants,
+      token: o.token,
+      chaos: Boolean(o.chaos),
+      protocol: o.protocol,
+      ...(o.labUrl !== undefined && { labUrl: o.labUrl }),
+      core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax, ...(o.prepareTimeoutMs !== undefined && { prepareTimeoutMs: o.prepareTimeoutMs }) },
+      http: httpLimitsOf(o),
+      batching: batchingOf(o.batching),
+    };
+    if (o.etcd !== undefined || o.group !== undefined) {
+      const { haOptionsOf } = await import('../coordinator/ha-options.ts');
+      const { startHaCoordinator } = await import('../coordinator/ha-main.ts');
+      // haOptionsOf throws a ConfigError inside startService, which reports it in one line.
+      await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () =>
+        startHaCoordinator({ ...common, ha: haOptionsOf(o.etcd, o.group, o.leaseMs) }),
+      );
+      return;
+    }
     const { startCoordinator } = await import('../coordinator/main.ts');
     await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () =>
-      startCoordinator({
-        name: o.name,
-        port: o.port,
-        host: o.host,
-        dataDir: o.data,
-        participants: o.participants,
-        fsync: o.fsync,
-        token: o.token,
-        chaos: Boolean(o.chaos),
-        protocol: o.protocol,
-        ...(o.labUrl !== undefined && { labUrl: o.labUrl }),
-        core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax, ...(o.prepareTimeoutMs !== undefined && { prepareTimeoutMs: o.prepareTimeoutMs }) },
-        http: httpLimitsOf(o),
-        batching: batchingOf(o.batching),
-      }),
+      startCoordinator({ ...common, dataDir: o.data, fsync: o.fsync }),
     );
   });
 
@@ -110,7 +121,7 @@ withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
   .addOption(batchingOpt())
-  .addOption(opt('--coordinator <url>', "the coordinator's base URL").argParser(serviceUrlArg('--coordinator')).makeOptionMandatory())
+  .addOption(opt('--coordinator <urls>', "the coordinator's base URL; with an HA group, every member's, URL[,URL...]").argParser(parseCoordinatorUrls).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
   .addOption(opt('--lock-wait-ms <n>', 'how long a prepare waits for a locked key').argParser(intArg('lock-wait-ms', 0, 600_000)).default(500))
   .addOption(opt('--resource <kind>', 'the state under 2PC: the key-value store, or a PostgreSQL database').choices(['kv', 'postgres']).default('kv'))
@@ -125,7 +136,8 @@ withOptions(program.command('participant'), serviceOpts())
         port: o.port,
         host: o.host,
         dataDir: o.data,
-        coordinatorUrl: o.coordinator,
+        coordinatorUrl: o.coordinator[0],
+        ...(o.coordinator.length > 1 && { otherCoordinatorUrls: o.coordinator.slice(1) }),
         fsync: o.fsync,
         token: o.token,
         chaos: Boolean(o.chaos),
@@ -151,7 +163,14 @@ withOptions(program.command('cluster'), accessOpts())
   .addOption(opt('--lab-port <n>', "the live lab's port (default: the one after the last participant's; 0: any free one)").argParser(intArg('lab-port', 0, 65_535)))
   .addOption(fsyncOpt())
   .addOption(logLevelOpt())
+  .addOption(opt('--ha', 'add a local etcd and a second coordinator (an HA group; needs the etcd binary)').default(false))
+  .addOption(opt('--etcd <urls>', 'with --ha: use this etcd instead of starting one'))
   .action(async (o) => {
+    if (o.ha === true || o.etcd !== undefined) {
+      const { runHaCluster } = await import('../scenarios/cluster-ha.ts');
+      await runHaCluster({ participants: o.participants, basePort: o.port, dataDir: o.data, fsync: o.fsync, token: o.token, chaos: Boolean(o.chaos), ...(o.etcd !== undefined && { etcd: o.etcd }) });
+      return;
+    }
     const { runCluster } = await import('../scenarios/cluster.ts');
     await runCluster({
       participants: o.participants,

@@ -40,6 +40,11 @@ export interface CreateParticipantOptions {
    * and its `GET /v1/participants` says which peers to trust (see runtime/peers.ts).
    */
   readonly coordinatorUrl: string;
+  /**
+   * With an HA coordinator group (`twopc coordinator --etcd ... --group ...`): the other members'
+   * base URLs. Inquiries go to whichever member answers, and each is trusted like `coordinatorUrl`.
+   */
+  readonly otherCoordinatorUrls?: readonly string[];
   /** Peers trusted by configuration, besides those the coordinator vouches for. */
   readonly peers?: readonly string[];
   /** The state under 2PC; the built-in key-value store when omitted. */
@@ -111,6 +116,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   if (typeof options.coordinatorUrl !== 'string') throw new TypeError('Expected `coordinatorUrl` to be the coordinator\'s base URL.');
   // Inquiries go only here (runtime/peers.ts says why); a bad URL is a ConfigError, exit 64 from the CLI.
   const coordinatorUrl = parseServiceUrl(options.coordinatorUrl, 'coordinatorUrl');
+  const otherCoordinatorUrls = (options.otherCoordinatorUrls ?? []).map((u) => parseServiceUrl(u, 'otherCoordinatorUrls'));
   const resource = options.resource ?? new KvStore();
   // A resource that can be neither locked by the core nor locks for itself is refused here, not at start.
   coreKeysOf(resource);
@@ -124,7 +130,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   let selfUrl = options.selfUrl;
   const http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: 2_000 });
   const peers = new TrustedPeers({
-    coordinators: [coordinatorUrl],
+    coordinators: [coordinatorUrl, ...otherCoordinatorUrls],
     ...(options.peers !== undefined && { peers: options.peers }),
     http,
     logger,
@@ -216,6 +222,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
             ...(selfUrl !== undefined && { selfUrl }),
           },
           coordinatorUrl,
+          ...(otherCoordinatorUrls.length > 0 && { otherCoordinatorUrls }),
           ...(options.checkpointEveryRecords !== undefined && { checkpointEveryRecords: options.checkpointEveryRecords }),
           ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
           onFatal: options.onFatal ?? defaultOnFatal,

@@ -28,6 +28,8 @@ export interface StartParticipantOptions {
   readonly dataDir: string;
   /** The coordinator's base URL; a malformed one is a ConfigError. */
   readonly coordinatorUrl: string;
+  /** The other members of an HA coordinator group (`--coordinator URL,URL,...` after the first). */
+  readonly otherCoordinatorUrls?: readonly string[];
   /** Peers trusted by configuration (see runtime/peers.ts). */
   readonly peers?: readonly string[];
   readonly fsync: SyncPolicy;
@@ -75,6 +77,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     name: options.name,
     dataDir: options.dataDir,
     coordinatorUrl,
+    ...(options.otherCoordinatorUrls !== undefined && { otherCoordinatorUrls: options.otherCoordinatorUrls }),
     ...(options.peers !== undefined && { peers: options.peers }),
     resource,
     fsync: options.fsync,

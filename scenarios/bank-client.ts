@@ -11,7 +11,7 @@
  * resolves it from what the participants recorded.
  */
 import { finalOutcome, type Delta, type FinalObservation, type TotalRead, type TransferRecord } from './checker.ts';
-import { call, sleep, waitFor, type ScenarioCluster } from './kit.ts';
+import { call, sleep, waitFor, type InDoubtEntry } from './kit.ts';
 import type { Prng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
 
@@ -38,6 +38,23 @@ export interface BankClientOptions {
   readonly balancesOf?: (participant: string) => Promise<Record<string, unknown> | undefined>;
 }
 
+/**
+ * What the bank client needs of a cluster: a ScenarioCluster (scenarios/kit.ts), or an HA cluster
+ * (scenarios/ha-kit.ts) whose `coordinator.url` is the current leader's.
+ */
+export interface BankCluster {
+  readonly coordinator: { readonly url: string };
+  readonly participants: readonly { readonly name: string }[];
+  readonly nodes: readonly { readonly running: boolean }[];
+  readonly proxies: ReadonlyMap<string, { stats(): { held: number } }>;
+  readonly coordinatorProxy: { stats(): { held: number } } | undefined;
+  kv(name: string): Promise<Record<string, unknown> | undefined>;
+  txState(name: string, txId: string): Promise<string | undefined>;
+  inDoubt(name: string): Promise<InDoubtEntry[] | undefined>;
+  settled(options?: { coordinator?: boolean }): Promise<boolean>;
+  waitSettled(timeoutMs: number, options?: { coordinator?: boolean }): Promise<boolean>;
+}
+
 export interface BankBranch {
   readonly participant: string;
   readonly ops: unknown[];
@@ -61,7 +78,7 @@ export class BankClient {
   private readonly all;
 
   constructor(
-    private readonly c: ScenarioCluster,
+    private readonly c: BankCluster,
     private readonly o: BankClientOptions,
   ) {
     this.all = accounts(o.bank);

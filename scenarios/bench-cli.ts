@@ -32,6 +32,7 @@ interface BenchFlags {
   recovery: boolean;
   recoveryTransactions: number;
   standard: boolean;
+  ha: boolean;
   html?: string;
   svgDir?: string;
   json: boolean;
@@ -57,6 +58,7 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(opt('--recovery', 'time a restarted coordinator and a restarted participant to settle a backlog of decided/in-doubt transactions').default(false))
     .addOption(opt('--recovery-transactions <n>', 'with --recovery: the backlog').argParser(intArg('recovery-transactions', 1, 100_000)).default(10_000))
     .addOption(opt('--standard', 'the standard configurations (concurrency 64, one client, unbatched, recovery) and a summary; npm run bench').default(false))
+    .addOption(opt('--ha', 'the decision log in etcd (an HA group, its own etcd) beside the local WAL, same transfers, same run').default(false))
     .addOption(opt('--html <file>', 'also write one self-contained HTML page with the pictures'))
     .addOption(opt('--svg-dir <dir>', 'also write the pictures as throughput.svg, latency.svg and cpu.svg there (docs/performance.md embeds them)'))
     .addOption(opt('--json', 'print one JSON object').default(false))
@@ -67,6 +69,18 @@ export function registerBenchCommand(program: Command): Command {
         const { runRecoveryBench, formatRecovery } = await import('./bench-recovery.ts');
         const r = await runRecoveryBench({ transactions: o.recoveryTransactions, participants: o.participants, fsync: o.fsync }, say);
         write(o.json ? JSON.stringify(r) : formatRecovery(r));
+        return;
+      }
+      if (o.ha) {
+        const { runHaBench } = await import('./bench-ha.ts');
+        const r = await runHaBench({ transactions: o.transactions ?? 2_000, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync }, say);
+        write(
+          o.json
+            ? JSON.stringify(r)
+            : `local WAL ${r.localWal.throughputTxPerS} tx/s (p50 ${r.localWal.latency.p50Ms} ms, p99 ${r.localWal.latency.p99Ms} ms); ` +
+                `etcd log ${r.etcdLog.throughputTxPerS} tx/s (p50 ${r.etcdLog.latency.p50Ms} ms, p99 ${r.etcdLog.latency.p99Ms} ms); ` +
+                `etcd/local: throughput x${r.ratios.throughput}, p50 x${r.ratios.p50}, p99 x${r.ratios.p99}`,
+        );
         return;
       }
       if (o.standard) {

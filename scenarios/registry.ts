@@ -69,6 +69,16 @@ export const SCENARIOS: readonly Scenario[] = [
     'Plays a lab session saved from the lab page (--file SESSION.json) again on a fresh cluster: its transfers, kills, pauses, restarts, crash points and step-mode decisions in order; checks that every decision found its message and the transfers ended as in the session.',
     async () => (await import('./lab/replay.ts')).runReplay,
   ),
+  lazy(
+    'coordinator-failover',
+    'HA (etcd): the leader of two coordinators is SIGKILLed right after logging COMMIT while every participant is prepared; the standby takes over from the log in etcd within one lease and every participant commits without the old leader restarting. Beside it, the same crash with a single coordinator, blocked until it restarts. Runs its own etcd.',
+    async () => (await import('./ha.ts')).coordinatorFailover,
+  ),
+  lazy(
+    'failover-soak',
+    'HA (etcd): the bank workload on three etcd members, two coordinators and three participants, with SIGKILLs of the leader, the follower, participants and one etcd member in turn (--kills N, 20 by default), the leader paused past its lease now and then; then heal and check: acked lost 0, split 0, in doubt 0, total unchanged. Runs its own etcd.',
+    async () => (await import('./failover-soak.ts')).runFailoverSoak,
+  ),
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -132,6 +132,17 @@ export const parsePeers = asArgParser((value: string): string[] =>
     .map((part) => parseServiceUrl(/^[A-Za-z0-9_.-]{1,64}=/.test(part) ? part.slice(part.indexOf('=') + 1) : part, '--peers')),
 );
 
+/** Parses `--coordinator URL[,URL...]` (every member of an HA group; one URL otherwise) into base URLs in normal form. */
+export const parseCoordinatorUrls = asArgParser((value: string): string[] => {
+  const urls = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((u) => parseServiceUrl(u, '--coordinator'));
+  if (urls.length === 0) throw new ConfigError('Expected --coordinator to be a URL (or URL,URL,... for an HA group).');
+  return urls;
+});
+
 /**
  * `--no-batching`: one HTTP request per protocol message, the path before batching. Batching is
  * on by default. Commander treats the environment variable of a boolean flag as set whatever its

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'unknown_participant'
   | 'not_chaos' // chaos endpoints without --chaos
   | 'unavailable' // recovering, shutting down, or a limit reached
+  | 'not_leader' // an HA coordinator that does not lead its group (the message names the leader)
   | 'internal';
 
 const statusOf: Record<ErrorCode, number> = {
@@ -27,6 +28,7 @@ const statusOf: Record<ErrorCode, number> = {
   unknown_participant: 400,
   not_chaos: 404,
   unavailable: 503,
+  not_leader: 503,
   internal: 500,
 };
 

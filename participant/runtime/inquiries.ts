@@ -38,6 +38,12 @@ export interface OutcomeInquiriesOptions {
   readonly http: HttpClient;
   /** The configured coordinator's base URL. */
   readonly coordinatorUrl: string;
+  /**
+   * The other members of an HA coordinator group (coordinator/ha.ts), if any. A request that gets no
+   * answer from one member goes to the next at once, so an inquiry reaches whichever is alive; the
+   * member that answered is asked first next time.
+   */
+  readonly otherCoordinatorUrls?: readonly string[];
   readonly timeoutMs: number;
   readonly logger: Logger;
   /** Receives one answer per id, in the order the ids were sent. */
@@ -50,12 +56,13 @@ export class OutcomeInquiries {
   private readonly queued = new Set<TxId>();
   private inFlight = false;
   private stopped = false;
-  private readonly url: string;
+  /** Every coordinator's `/v1/outcomes`, the one that answered last first. */
+  private readonly urls: string[];
   private readonly batchMax: number;
   private readonly intervalMs: number;
 
   constructor(private readonly o: OutcomeInquiriesOptions) {
-    this.url = `${o.coordinatorUrl}/v1/outcomes`;
+    this.urls = [o.coordinatorUrl, ...(o.otherCoordinatorUrls ?? [])].map((u) => `${u}/v1/outcomes`);
     this.batchMax = o.batchTxsMax ?? INQUIRY_DEFAULTS.batchTxsMax;
     this.intervalMs = o.requestIntervalMsMin ?? INQUIRY_DEFAULTS.requestIntervalMsMin;
   }
@@ -103,26 +110,50 @@ export class OutcomeInquiries {
     }
   }
 
+  /**
+   * Asks the coordinators in turn (one round at most) until every id has a decided outcome. With
+   * one coordinator that is one request, as before. In an HA group only the leader presumes abort;
+   * a follower says "pending" for what is not decided in etcd, so a "pending" goes on to the next
+   * member too. A member that did not answer at all is asked last from now on.
+   */
   private async ask(txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
-    this.o.logger.debug({ step: 'inquiry.sent', url: this.url, txIds }, 'asking the coordinator for outcomes');
+    const best = new Map<TxId, InquiryAnswer>();
+    for (const url of [...this.urls]) {
+      const open = txIds.filter((id) => best.get(id)?.kind !== 'learned');
+      if (open.length === 0) break;
+      const answers = await this.askOne(url, open);
+      if (!answers.some((a) => a.kind === 'learned' || a.coordinatorReachable)) {
+        this.urls.push(...this.urls.splice(this.urls.indexOf(url), 1));
+      }
+      for (const a of answers) {
+        const had = best.get(a.txId);
+        // Learned beats anything; an answer from a live coordinator beats no answer.
+        if (had === undefined || a.kind === 'learned' || (had.kind === 'failed' && !had.coordinatorReachable)) best.set(a.txId, a);
+      }
+    }
+    return txIds.map((id) => best.get(id) as InquiryAnswer);
+  }
+
+  private async askOne(url: string, txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
+    this.o.logger.debug({ step: 'inquiry.sent', url, txIds }, 'asking the coordinator for outcomes');
     const failAll = (reason: string, coordinatorReachable: boolean) => txIds.map((txId): InquiryAnswer => ({ kind: 'failed', txId, reason, coordinatorReachable }));
     try {
-      const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(this.url, { txIds }, { timeoutMs: this.o.timeoutMs });
+      const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(url, { txIds }, { timeoutMs: this.o.timeoutMs });
       const outcomes = res.status === 200 ? res.data?.outcomes : undefined;
       // Only the coordinator's own answer means it is alive and will decide. A 502 from a gateway in
       // front of a dead coordinator, or a 503 from one that is stopping, decides nothing, so the peers
       // are asked as if it were unreachable; asking them is always safe.
       if (outcomes === undefined || outcomes === null || typeof outcomes !== 'object') {
-        return failAll(`the coordinator (${this.url}) answered HTTP ${res.status}`, false);
+        return failAll(`the coordinator (${url}) answered HTTP ${res.status}`, false);
       }
       return txIds.map((txId): InquiryAnswer => {
         const outcome = outcomes[txId];
         if (outcome === 'committed' || outcome === 'aborted') return { kind: 'learned', txId, outcome };
-        return { kind: 'failed', txId, reason: `the coordinator (${this.url}) says ${String(outcome)}`, coordinatorReachable: true };
+        return { kind: 'failed', txId, reason: `the coordinator (${url}) says ${String(outcome)}`, coordinatorReachable: true };
       });
     } catch (error) {
       const reason = error instanceof TransportError ? error.message : String(error);
-      this.o.logger.warn({ step: 'inquiry.request-failed', url: this.url, txs: txIds.length, reason }, 'could not ask the coordinator for outcomes; the transactions stay in doubt and are asked again');
+      this.o.logger.warn({ step: 'inquiry.request-failed', url, txs: txIds.length, reason }, 'could not ask the coordinator for outcomes; the transactions stay in doubt and are asked again');
       return failAll(reason, false);
     }
   }

@@ -60,6 +60,8 @@ export interface RuntimeOptions extends RuntimeHostOptions {
    * (that one is kept in PREPARED for the record; see ./peers.ts for why).
    */
   readonly coordinatorUrl: string;
+  /** The other members of an HA coordinator group: inquiries go to whichever answers (./inquiries.ts). */
+  readonly otherCoordinatorUrls?: readonly string[];
   /** A resource prepare that takes longer votes no. */
   readonly resourcePrepareTimeoutMs?: number;
   /** Timeout of each inquiry to the coordinator or a peer. */
@@ -108,6 +110,7 @@ export class ParticipantRuntime {
     this.inquiries = new OutcomeInquiries({
       http: o.http,
       coordinatorUrl: trimUrl(o.coordinatorUrl),
+      ...(o.otherCoordinatorUrls !== undefined && { otherCoordinatorUrls: o.otherCoordinatorUrls.map(trimUrl) }),
       timeoutMs: this.inquiryTimeoutMs,
       logger: o.logger,
       answer: (a) => {
