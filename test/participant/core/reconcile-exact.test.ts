@@ -102,4 +102,26 @@ describe('reconcile at recovery, exactly', () => {
       { kind: 'persist', record: { type: 'HEURISTIC', txId: tx(1), outcome: 'aborted', at: 10_000 }, sync: true },
     ]);
   });
+
+  it('a decision against what the resource did: the heuristic-hazard line names both, and how the decision came', () => {
+    const recovered = (said: 'committed' | 'unknown') =>
+      step(fresh({ keysOf: undefined }), { type: 'recover', now: 10_000, records: [prepared(1)], resource: { prepared: [], outcomes: [[tx(1), said]] } }).state;
+    const hazard = (effects: readonly ParticipantEffect[]) => effects.filter((e) => e.kind === 'log' && e.step === 'heuristic-hazard');
+    expect(hazard(step(recovered('committed'), decide('abort', tx(1), 'a1')).effects)).toStrictEqual([
+      log('heuristic-hazard', tx(1), {
+        decision: 'aborted',
+        resource: 'committed',
+        via: 'coordinator',
+        message: "the decision is aborted, but the resource's branch is committed",
+      }),
+    ]);
+    expect(hazard(step(recovered('unknown'), { type: 'outcomeLearned', now: 11_000, txId: tx(1), outcome: 'committed' }).effects)).toStrictEqual([
+      log('heuristic-hazard', tx(1), {
+        decision: 'committed',
+        resource: 'unknown',
+        via: 'inquiry',
+        message: "the decision is committed, but the resource's branch is gone without trace",
+      }),
+    ]);
+  });
 });
