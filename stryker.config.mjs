@@ -26,7 +26,7 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
   // break: the score recorded in docs/testing.md; a run below it fails (exit code 1).
-  thresholds: { high: 90, low: 85, break: 95 },
+  thresholds: { high: 90, low: 85, break: 96 },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };
