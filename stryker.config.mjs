@@ -10,14 +10,13 @@ export default {
   // module graph per mutant: hours here. They are listed as ignored, not scored (docs/testing.md).
   ignoreStatic: true,
   // Only files whose results are in the incremental file: a file without them costs a full run of
-  // its mutants (the WAL's 2,682 took hours here). The WAL joins file by file once measured
-  // (docs/testing.md, "Measuring the WAL"); wal/bench.ts (a benchmark script) and wal/cli.ts (the
-  // `twopc wal` commands' wiring, tested through a child process) are not library code.
+  // its mutants (the WAL's 2,682 take two hours or more here). The WAL joins file by file once measured
+  // (docs/testing.md, "The WAL", which also says which of its files are scored and why).
   mutate: ['coordinator/core/**/*.ts', 'participant/core/**/*.ts', 'shared/driver.ts', 'shared/runtime.ts'],
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
-  // Two test runners on the two cores: a run is a heavy job, so it runs alone
-  // (`flock /work/heavy.lock npm run mutate` where the machine is shared).
+  // Two test runners on the two cores. Where the machine is shared, run it under `nice -n 19`, so it
+  // uses only idle CPU (docs/testing.md, "Mutation testing").
   concurrency: 2,
   timeoutMS: 10_000,
   // The dry run runs every selected test once with coverage: minutes on a loaded 2-core machine.
@@ -27,7 +26,7 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
   // break: the score recorded in docs/testing.md; a run below it fails (exit code 1).
-  thresholds: { high: 90, low: 85, break: 94 },
+  thresholds: { high: 90, low: 85, break: 96 },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

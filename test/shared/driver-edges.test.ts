@@ -207,4 +207,42 @@ describe('EffectDriver, edges', () => {
     expect(c.events).toEqual(['point x', 'send laned']);
     expect(c.fatal.map(String)).toEqual(['Error: resource failed']);
   });
+
+  it('a laned effect that fails in a strict batch stops the crash point after it too', async () => {
+    const c = controlled();
+    const driver = new EffectDriver<string, Eff>({
+      ...c,
+      execute: (e) => {
+        c.execute(e);
+        if (e.kind === 'send' && e.to === 'laned') return Promise.reject(new Error('resource failed'));
+      },
+      lanesOf: (e) => (e.kind === 'send' && e.to === 'laned' ? ['key a'] : undefined),
+    });
+    await driver.run([{ kind: 'send', to: 'laned' }, { kind: 'crashPoint', point: 'after' }, { kind: 'send', to: 'p2' }]);
+    expect(c.events).toEqual(['send laned']);
+    expect(c.fatal.map(String)).toEqual(['Error: resource failed']);
+  });
+
+  it('a laned effect that waited for its lane and then fails is fail-stop, and reported', async () => {
+    const c = controlled();
+    let releaseFirst = (): void => undefined;
+    const driver = new EffectDriver<string, Eff>({
+      ...c,
+      execute: (e) => {
+        c.execute(e);
+        if (e.kind !== 'send') return;
+        if (e.to === 'first') return new Promise<void>((resolve) => (releaseFirst = resolve));
+        if (e.to === 'second') return Promise.reject(new Error('resource failed'));
+      },
+      lanesOf: (e) => (e.kind === 'send' && e.to !== 'p2' ? ['key a'] : undefined),
+    });
+    await driver.run([{ kind: 'send', to: 'first' }]);
+    await driver.run([{ kind: 'send', to: 'second' }]);
+    expect(c.events).toEqual(['send first']);
+    releaseFirst();
+    await driver.idle();
+    expect(c.events).toEqual(['send first', 'send second']);
+    expect(c.fatal.map(String)).toEqual(['Error: resource failed']);
+    expect(driver.poisoned).toBe(true);
+  });
 });

@@ -298,4 +298,54 @@ describe('EffectDriver lanes: slow calls off the queue', () => {
     await done;
     expect(events).toEqual(['persisted COMMITTED A', 'apply A started', 'apply A done', 'crash point after-apply', 'reply A']);
   });
+
+  it('a laned call that returns at once (a synchronous reply) is no failure: nothing is reported', async () => {
+    const { events, fatal, driver } = setup();
+    await driver.run([{ kind: 'reply', tx: 'A' }, { kind: 'send', to: 'p1' }]);
+    await driver.idle();
+    expect(events).toEqual(['reply A', 'send p1']);
+    expect(fatal).toEqual([]);
+    expect(driver.poisoned).toBe(false);
+    expect(driver.lanedInFlight).toBe(0);
+  });
+
+  it('a laned call that throws at once is fail-stop like one that rejects: reported once, nothing after it runs', async () => {
+    const fatal: unknown[] = [];
+    const events: string[] = [];
+    const driver = new EffectDriver<string, { kind: 'apply' | 'send'; to: string }>({
+      persist: () => Promise.resolve(),
+      execute: (e) => {
+        if (e.kind === 'apply') throw new Error(`apply ${e.to} threw`);
+        events.push(`send ${e.to}`);
+      },
+      onFatal: (e) => fatal.push(e),
+      lanesOf: (e) => (e.kind === 'apply' ? [`key:${e.to}`] : undefined),
+    });
+    await driver.run([{ kind: 'apply', to: 'k' }, { kind: 'send', to: 'p1' }]);
+    await driver.run([{ kind: 'send', to: 'later' }]);
+    await driver.idle();
+    expect(fatal.map(String)).toEqual(['Error: apply k threw']);
+    expect(events).toEqual([]);
+    expect(driver.poisoned).toBe(true);
+  });
+
+  it('a lane stays ordered past its first call: a third call waits for the second, which started when the first ended', async () => {
+    const { events, applies, driver } = setup();
+    void driver.run([{ kind: 'apply', tx: 'A', keys: ['k'] }]);
+    void driver.run([{ kind: 'apply', tx: 'B', keys: ['k'] }]);
+    await settle();
+    applies.get('A')?.resolve();
+    await settle();
+    expect(events).toEqual(['apply A started', 'apply A done', 'apply B started']);
+    // A's end must not clear the lane B now holds: C, on the same key, waits for B.
+    void driver.run([{ kind: 'apply', tx: 'C', keys: ['k'] }]);
+    await settle();
+    expect(events).toEqual(['apply A started', 'apply A done', 'apply B started']);
+    applies.get('B')?.resolve();
+    await settle();
+    expect(events).toEqual(['apply A started', 'apply A done', 'apply B started', 'apply B done', 'apply C started']);
+    applies.get('C')?.resolve();
+    await driver.idle();
+    expect(driver.lanedInFlight).toBe(0);
+  });
 });

@@ -461,4 +461,39 @@ describe('CoreHost', () => {
     await settle();
     expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=1' }]);
   });
+
+  it("a laned effect holds up neither the queue nor the step's reply, and a checkpoint waits for it to finish", async () => {
+    let release = (): void => undefined;
+    let applied = 0;
+    const t = toy({
+      host: { checkpointEveryRecords: 1 },
+      side: {
+        // A resource apply: laned, slow, and part of the state a checkpoint captures.
+        lanesOf: (e) => (e.kind === 'poke' ? ['resource'] : undefined),
+        execute: () => new Promise<void>((resolve) => (release = resolve)).then(() => void applied++),
+        checkpointBytes: (s) => new TextEncoder().encode(`notes=${s.notes} applied=${applied}`),
+      },
+    });
+    await t.host.start();
+    let reply: unknown;
+    void t.host
+      .request((requestId, now) => ({
+        type: 'effects',
+        requestId,
+        now,
+        effects: [{ kind: 'persist', record: { type: 'NOTE', n: 1, txId: 'tx-1-1' }, sync: true }, { kind: 'poke', what: 'apply' }],
+      }))
+      .then((r) => (reply = r));
+    try {
+      // The reply comes back while the apply is still held, and no checkpoint is taken meanwhile.
+      for (let i = 0; i < 100 && reply === undefined; i++) await settle();
+      expect(reply).toMatchObject({ status: 202 });
+      for (let i = 0; i < 20; i++) await settle();
+      expect(t.log.checkpoints).toEqual([]);
+    } finally {
+      release();
+    }
+    for (let i = 0; i < 100 && t.log.checkpoints.length === 0; i++) await settle();
+    expect(t.log.checkpoints).toEqual([{ lsn: 1, data: 'notes=0 applied=1' }]);
+  });
 });
