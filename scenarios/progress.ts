@@ -28,7 +28,7 @@ export interface ProgressStream {
 export interface Progress {
   /** Records that the work is `done` of its total; redraws when the last redraw is old enough. */
   update(done: number): void;
-  /** Erases the bar, so the run's own output starts on a clean line. */
+  /** Erases the bar, so the run's own output (a narration line, the report) starts on a clean line. */
   finish(): void;
 }
 
@@ -53,7 +53,8 @@ export function createProgress(options: ProgressOptions): Progress {
   return {
     update(done) {
       const now = nowMs();
-      if (done < options.total && now - drawnAtMs < PROGRESS_REDRAW_MS_MIN) return;
+      // A bar erased for a narration line comes back at once: such redraws are bounded by the narration.
+      if (drawn && done < options.total && now - drawnAtMs < PROGRESS_REDRAW_MS_MIN) return;
       drawnAtMs = now;
       drawn = true;
       stream.write(CLEAR_LINE + renderProgress(options.label, done, options.total));

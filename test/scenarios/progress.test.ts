@@ -51,6 +51,16 @@ describe('createProgress', () => {
     ]);
   });
 
+  it('comes back at once after a narration line erased it, then keeps to the redraw rate', () => {
+    const out = stream(true);
+    const p = createProgress({ label: 'crash-points cases', total: 10, stream: out, nowMs: () => 0 });
+    p.update(1);
+    p.finish();
+    p.update(2);
+    p.update(3);
+    expect(out.written).toEqual([CLEAR_LINE + renderProgress('crash-points cases', 1, 10), CLEAR_LINE, CLEAR_LINE + renderProgress('crash-points cases', 2, 10)]);
+  });
+
   it('draws nothing with --json, or when the stream is not a terminal', () => {
     for (const [isTTY, json] of [[true, true], [false, false]] as const) {
       const out = stream(isTTY);
