@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { defineRoute, type AnyRouteSpec } from '../shared/http/route-table.ts';
-import { createTransactionSchema, emptySchema, enlistSchema, OUTCOMES, outcomesBatchSchema, txIdSchema } from '../shared/schemas.ts';
+import { createTransactionSchema, emptySchema, enlistSchema, OUTCOMES, outcomesBatchSchema, participantsInDoubtSchema, txIdSchema } from '../shared/schemas.ts';
 import { TX_PHASES, type TxPhase } from './core/index.ts';
 
 const txIdParams = z.strictObject({ txId: txIdSchema });
@@ -155,6 +155,16 @@ export const participantsRoute = defineRoute({
   },
 });
 
+export const participantsInDoubtRoute = defineRoute({
+  method: 'get',
+  path: '/v1/participants/in-doubt',
+  tag: 'ops',
+  summary: "Every participant's in-doubt list, asked now: the dashboard's view of who is blocked, and for how long.",
+  description:
+    'The coordinator asks each participant (GET /v1/2pc/transactions?state=prepared, with its own token), each within 2 s and a few at once; concurrent calls share one survey. A participant that does not answer is reported `reachable:false`, with why.',
+  responses: { 200: { description: 'One report per configured participant, in configuration order.', schema: participantsInDoubtSchema } },
+});
+
 export const dashboardRoute = defineRoute({
   method: 'get',
   path: '/',
@@ -175,5 +185,6 @@ export const COORDINATOR_ROUTES: readonly AnyRouteSpec[] = [
   outcomesRoute,
   listRoute,
   participantsRoute,
+  participantsInDoubtRoute,
   dashboardRoute,
 ];

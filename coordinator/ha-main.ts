@@ -12,6 +12,8 @@ import { createLogger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { CONFIG_DEFAULTS } from './core/index.ts';
 import { HaMember, type HaOptions } from './ha.ts';
+import { createInDoubtSurvey, IN_DOUBT_ASK_TIMEOUT_MS } from './in-doubt.ts';
+import { systemClock } from '../shared/clock.ts';
 import type { StartCoordinatorOptions } from './main.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
@@ -44,10 +46,14 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
       return Promise.resolve({ status: 503, body: { error: { code: 'not_leader', message: 'This coordinator is starting.' } } });
     },
   };
+  // Any member, leader or not, shows the participants' in-doubt lists on its read-only page.
+  const surveyHttp = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: IN_DOUBT_ASK_TIMEOUT_MS });
+  const surveyInDoubt = createInDoubtSurvey({ participants, http: surveyHttp, now: systemClock.now });
   const app = createCoordinatorApp({
     name,
     target,
     participants,
+    surveyInDoubt,
     metrics,
     crashPoints,
     logger,
@@ -89,6 +95,7 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
         await listening.close();
         await running.close();
         http.close();
+        surveyHttp.close();
       })();
       return closing;
     },

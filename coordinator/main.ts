@@ -24,6 +24,7 @@ import { createHttpTransport } from './adapters/http-transport.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
+import { createInDoubtSurvey, IN_DOUBT_ASK_TIMEOUT_MS } from './in-doubt.ts';
 
 export interface StartCoordinatorOptions {
   readonly name?: string;
@@ -105,9 +106,13 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       throw new TwopcError('unavailable', 'The coordinator is recovering.');
     },
   };
+  // Its own client: the dashboard's survey never queues behind (or holds sockets of) the protocol's messages.
+  const surveyHttp = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: IN_DOUBT_ASK_TIMEOUT_MS });
+  const surveyInDoubt = createInDoubtSurvey({ participants: options.participants, http: surveyHttp, now: systemClock.now });
   const app = createCoordinatorApp({
     name,
     target,
+    surveyInDoubt,
     participants: options.participants,
     metrics,
     crashPoints,
@@ -159,6 +164,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     await listening.close();
     await log?.close().catch(() => undefined);
     http.close();
+    surveyHttp.close();
     throw error;
   }
   const running = runtime;
@@ -178,6 +184,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
         await running.stop();
         await log?.close().catch((error: unknown) => logger.error({ err: error, step: 'wal.close-failed' }));
         http.close();
+    surveyHttp.close();
       })();
       return closing;
     },

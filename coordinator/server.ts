@@ -11,6 +11,7 @@
  *   POST /v1/outcomes                          {txIds}                  {outcomes: {txId: outcome}}, the same, batched
  *   GET  /v1/transactions?state=...                                     {transactions, total}
  *   GET  /v1/participants                                               {participants: [{name, url}]}
+ *   GET  /v1/participants/in-doubt                                      {askedAt, participants: [{name, url, reachable, transactions?, error?}]}
  *   GET  /                                                              the dashboard (a static page: no token needed)
  *
  * Each route is an entry of ./api.ts: its path parameters, query and body are
@@ -31,9 +32,11 @@ import {
   getTxRoute,
   listRoute,
   outcomesRoute,
+  participantsInDoubtRoute,
   participantsRoute,
 } from './api.ts';
 import { dashboardHtml } from './dashboard.ts';
+import type { ParticipantsInDoubt } from './in-doubt.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
 
 /** What the routes need from the runtime. */
@@ -48,6 +51,8 @@ export type CoordinatorAppOptions = Omit<BaseAppOptions, 'role' | 'isRecovering'
   readonly participants: Readonly<Record<string, string>>;
   /** The live lab's URL when `twopc cluster` runs this coordinator: the dashboard links to it. */
   readonly labUrl?: string;
+  /** Asks every participant for its in-doubt list (./in-doubt.ts), for the dashboard. */
+  readonly surveyInDoubt: () => Promise<ParticipantsInDoubt>;
 };
 
 export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
@@ -72,6 +77,10 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   const participantList = { participants: Object.entries(options.participants).map(([name, url]) => ({ name, url })) };
   mountRoute(app, participantsRoute, (_input, _req, res) => {
     res.json(participantList);
+  });
+
+  mountRoute(app, participantsInDoubtRoute, async (_input, _req, res) => {
+    res.json(await options.surveyInDoubt());
   });
 
   mountRoute(app, beginOrRunRoute, ({ body }, _req, res) => {

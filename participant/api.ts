@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { defineRoute, type AnyRouteSpec, type ResponseSpec, type RouteSpec } from '../shared/http/route-table.ts';
-import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, batchSchema, decisionSchema, heuristicSchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
+import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, batchSchema, decisionSchema, heuristicSchema, inDoubtEntrySchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
 import type { DecisionRequest, PrepareRequest, TxId } from '../shared/types.ts';
 
 const txIdParams = z.strictObject({ txId: txIdSchema });
@@ -19,19 +19,6 @@ const txStateReply = z
     heuristic: z.enum(OUTCOMES).optional().meta({ description: 'An operator settled it by hand, with this outcome.' }),
   })
   .meta({ title: 'BranchState' });
-
-const inDoubtEntry = z.strictObject({
-  txId: z.string(),
-  state: z.literal('prepared'),
-  since: z.number(),
-  blockedMs: z.number().meta({ description: 'How long it has blocked its keys.' }),
-  keys: z.array(z.string()),
-  coordinator: z.string(),
-  participants: z.array(z.string()),
-  inquiries: z.int(),
-  blocked: z.string().optional(),
-  resource: z.looseObject({}).optional().meta({ description: 'How the resource holds it (PostgreSQL: its gid and age).' }),
-});
 
 /** The `/v1/2pc` routes of a participant whose resource checks ops with `opsSchema`. */
 export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
@@ -106,7 +93,7 @@ export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
     responses: {
       200: {
         description: 'The in-doubt branches, with how long each has blocked and the keys it holds.',
-        schema: z.strictObject({ transactions: z.array(inDoubtEntry), resourceError: z.string().optional() }),
+        schema: z.strictObject({ transactions: z.array(inDoubtEntrySchema), resourceError: z.string().optional() }),
       },
     },
   });

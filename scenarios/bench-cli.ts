@@ -115,6 +115,7 @@ export function registerBenchCommand(program: Command): Command {
           ...(o.seed !== undefined && { seed: o.seed }),
           ...(o.rssCheck && { rssSampleAfter: Math.ceil(transactions / RSS_CHECK_SAMPLE_DIVISOR) }),
           ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
+          progress: !o.json,
         },
         say,
       );

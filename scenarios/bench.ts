@@ -36,6 +36,7 @@ import {
 import { CLI, ProcessCluster } from './harness.ts';
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
+import { createProgress } from './progress.ts';
 
 export { measureFdatasync, measureHttp, summarize, type LatencySummary } from './bench-probes.ts';
 
@@ -61,6 +62,8 @@ export interface BenchOptions {
   readonly oneClientTransactions?: number;
   /** Also read every node's RSS once this many transactions have finished (`--rss-check`: 20,000 of 200,000). */
   readonly rssSampleAfter?: number;
+  /** Draw a progress bar of each measured run on stderr, when it is a terminal (the CLI without --json). */
+  readonly progress?: boolean;
 }
 
 /** Where the accounts live and how a transfer is written for them: the key-value store or PostgreSQL. */
@@ -323,9 +326,17 @@ async function runPhase(
     const clientCpu0 = process.cpuUsage();
     let rssMbAtSample: PerProcess | undefined;
     const sampleAt = mode.batching ? options.rssSampleAfter : undefined;
+    // A --duration run counts seconds, since its transaction count is only a ceiling; others count transactions.
+    const byTime = options.durationMaxMs !== undefined;
+    const progress = createProgress({
+      label: `bench${mode.batching ? '' : ' (no batching)'}`,
+      total: byTime ? Math.ceil((options.durationMaxMs ?? 0) / 1000) : options.transactions,
+      json: options.progress !== true,
+    });
     const measured = await load.run(options.transactions, options.concurrency, options.durationMaxMs ?? DURATION_MAX_MS_DEFAULT, sampleAt, async () => {
       rssMbAtSample = rssOf(await sampleNodes(nodes));
-    });
+    }, (finished, elapsedMs) => progress.update(byTime ? Math.floor(elapsedMs / 1000) : finished));
+    progress.finish();
     const clientCpu = process.cpuUsage(clientCpu0);
     const after = await sampleNodes(nodes);
     const figures = phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, rssMbAtSample);
@@ -377,7 +388,14 @@ class Load {
     return t;
   }
 
-  async run(count: number, concurrency: number, durationMs: number, sampleAfter?: number, sample?: () => Promise<void>): Promise<LoadResult> {
+  async run(
+    count: number,
+    concurrency: number,
+    durationMs: number,
+    sampleAfter?: number,
+    sample?: () => Promise<void>,
+    onFinished?: (finished: number, elapsedMs: number) => void,
+  ): Promise<LoadResult> {
     const latenciesMs: number[] = [];
     const committedAtMs: number[] = [];
     let committed = 0;
@@ -405,6 +423,7 @@ class Load {
           } catch {
             errors++;
           }
+          onFinished?.(committed + aborted + errors, performance.now() - t0);
           if (sample && sampling === undefined && sampleAfter !== undefined && committed + aborted >= sampleAfter) sampling = sample();
         }
       }),

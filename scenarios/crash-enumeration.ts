@@ -24,6 +24,7 @@ import { PARTICIPANT_RECORD_CODES } from '../participant/runtime/records.ts';
 import { inspectWal } from '../wal/inspect.ts';
 import { ScenarioCluster, waitFor } from './kit.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
+import { createProgress } from './progress.ts';
 
 const CRASH_WAIT_MS = 15_000;
 const TX_TIMEOUT_MS = 15_000;
@@ -126,8 +127,13 @@ async function runCase(c: ScenarioCluster, cs: CrashCase, amount: number, expect
 }
 
 export async function runCrashPoints(ctx: ScenarioContext): Promise<ScenarioResult> {
-  const say = ctx.log;
   const plan = crashPlan();
+  // The bar counts the plan's cases; each narration line first erases it, and the next case redraws it.
+  const progress = createProgress({ label: 'crash-points cases', total: plan.length, json: ctx.json });
+  const say = (line: string): void => {
+    progress.finish();
+    ctx.log(line);
+  };
   const started = Date.now();
   const c = await ScenarioCluster.start({ prefix: 'crash-points', seed: ctx.seed, keepData: ctx.keepData === true });
   const reports: CaseReport[] = [];
@@ -137,7 +143,8 @@ export async function runCrashPoints(ctx: ScenarioContext): Promise<ScenarioResu
     const expected: Record<string, number> = {};
     const known = new Set<string>();
     let amount = 0;
-    for (const cs of plan) {
+    for (const [i, cs] of plan.entries()) {
+      progress.update(i);
       if (!cs.applicable) {
         say(`n/a   ${cs.path.padEnd(6)} ${cs.point}: ${cs.why}`);
         checks.push(check(`${cs.path} ${cs.point}`, true, `not applicable: ${cs.why}`));
@@ -152,6 +159,7 @@ export async function runCrashPoints(ctx: ScenarioContext): Promise<ScenarioResu
     // Read before close(): the node logs go with the data directory.
     if (ctx.timeline) timeline = c.timeline({ eventsMax: TIMELINE_EVENTS_MAX });
   } finally {
+    progress.finish();
     await c.close();
     if (ctx.keepData) say(`data and node logs kept in ${c.dataDir}`);
   }

@@ -23,6 +23,7 @@ import { restartDown, ScenarioCluster, sleep } from './kit.ts';
 import { createPrng, type Prng } from './prng.ts';
 import { FAULT_KINDS, type FaultKind, type FaultRule } from './proxy.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
+import { createProgress } from './progress.ts';
 import type { BankOptions } from './workloads/bank.ts';
 
 const BANK: BankOptions = { participants: ['p1', 'p2', 'p3'], accountsPerParticipant: 5, openingBalance: 100 };
@@ -81,8 +82,13 @@ const restart = (c: ScenarioCluster, name: string, n: Nemesis, say: (line: strin
   });
 
 export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult> {
-  const say = ctx.log;
   const killsTarget = ctx.kills ?? KILLS_DEFAULT;
+  // The bar counts kills, the soak's own measure of progress; a narration line first erases it.
+  const progress = createProgress({ label: 'chaos-soak kills', total: killsTarget, json: ctx.json });
+  const say = (line: string): void => {
+    progress.finish();
+    ctx.log(line);
+  };
   const durationMs = ctx.durationMs ?? Math.max(DURATION_MIN_MS, killsTarget * DURATION_PER_KILL_MS);
   const rng = createPrng(ctx.seed);
   const started = Date.now();
@@ -133,6 +139,7 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
           if (rng.next() < 0.3) victims.add(rng.pick(names));
           await Promise.all([...victims].map((v) => c.kill(v)));
           n.kills += victims.size;
+          progress.update(n.kills);
           for (const v of victims) n.killsBy[v] = (n.killsBy[v] ?? 0) + 1;
           await sleep(rng.int(...DOWN_MS));
           await Promise.all([...victims].map((v) => restart(c, v, n, say)));
@@ -225,6 +232,7 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     const timeline = ctx.timeline ? c.timeline({ marksOnly: true, eventsMax: 3_000 }) : undefined;
     return result('chaos-soak', checks, figures, { ...(timeline ? { timeline } : {}), lanes: c.lanes });
   } finally {
+    progress.finish();
     reading = false;
     await reader;
     await client?.stop();

@@ -191,3 +191,39 @@ export const batchLineSchema = z.strictObject({
 });
 
 export type BatchLine = z.infer<typeof batchLineSchema>;
+
+/** One branch a participant has prepared and not yet settled: an entry of its in-doubt list (GET /v1/2pc/transactions?state=prepared). */
+export const inDoubtEntrySchema = z
+  .strictObject({
+  txId: z.string(),
+  state: z.literal('prepared'),
+  since: z.number(),
+  blockedMs: z.number().meta({ description: 'How long it has blocked its keys.' }),
+  keys: z.array(z.string()),
+  coordinator: z.string(),
+  participants: z.array(z.string()),
+  inquiries: z.int(),
+  blocked: z.string().optional(),
+  resource: z.looseObject({}).optional().meta({ description: 'How the resource holds it (PostgreSQL: its gid and age).' }),
+  })
+  .meta({ title: 'InDoubtBranch' });
+
+/**
+ * The coordinator's survey of its participants' in-doubt lists (GET /v1/participants/in-doubt),
+ * for the read-only dashboard where no cluster process serves the lab. A participant that did
+ * not answer is reported as unreachable, with why, instead of failing the survey.
+ */
+export const participantsInDoubtSchema = z
+  .strictObject({
+    askedAt: z.number().meta({ description: 'When the survey began, in milliseconds since the epoch.' }),
+    participants: z.array(
+      z.strictObject({
+        name: z.string(),
+        url: z.string(),
+        reachable: z.boolean(),
+        transactions: z.array(inDoubtEntrySchema).optional().meta({ description: 'Its in-doubt list, when it answered.' }),
+        error: z.string().optional().meta({ description: 'Why it is unreachable, or what it answered instead of its list.' }),
+      }),
+    ),
+  })
+  .meta({ title: 'ParticipantsInDoubt' });

@@ -27,6 +27,10 @@ export const LAB_PAGE_HTML = `<!doctype html>
   .node[data-state=recovering], .node[data-state=starting] { border-left: 5px solid #d90; } .node[data-state=paused] { border-left: 5px solid #66a; background: #f4f4ff; }
   .node .meta { color: #666; font-size: 11px; word-break: break-all; }
   .node .actions { margin: .3rem 0; display: flex; flex-wrap: wrap; gap: .2rem; }
+  /* A select is as wide as its chosen option (coordinator.after-decision-logged is wider than a card):
+     grid items and the select may shrink, and the select takes at most its card's width. */
+  .node { min-width: 0; }
+  .node .actions select { min-width: 0; max-width: 100%; flex: 1 1 7rem; text-overflow: ellipsis; }
   .indoubt li { color: #a33; } .timer { font-weight: bold; }
   ul { margin: .2rem 0; padding-left: 1.1rem; } .wal { font: 11px ui-monospace, monospace; color: #444; }
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .15rem .4rem; border-bottom: 1px solid #eee; }

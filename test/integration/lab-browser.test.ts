@@ -140,6 +140,12 @@ describe('the lab in a browser', () => {
     const seconds = async () => Number.parseFloat((await page.locator('#node-p1 .indoubt .timer').textContent()) ?? 'NaN');
     const first = await seconds();
     await expect.poll(seconds, { timeout: SHOW_TIMEOUT_MS }).toBeGreaterThan(first);
+    // The chosen crash point's select, the widest thing on the card, stays inside the card.
+    const card = await page.locator('#node-coordinator').boundingBox();
+    const select = await page.locator('select[data-points="coordinator"]').boundingBox();
+    if (card === null || select === null) throw new Error('the coordinator card or its crash-point select is not drawn');
+    const fits = select.x >= card.x && select.x + select.width <= card.x + card.width;
+    expect(fits).toBe(true);
     await page.screenshot({ path: path.join(OUTPUT_DIR, 'lab-blocked.png'), fullPage: true });
 
     await page.click('button[data-node="coordinator"][data-action="restart"]');

@@ -171,6 +171,8 @@ describe('GET /openapi.json', () => {
     expect((await co.call('get /v1/transactions', '/v1/transactions?state=sideways')).status).toBe(400);
     expect((await co.call('post /v1/transactions', '/v1/transactions', { timeoutMS: 5 })).status).toBe(400);
     expect((await co.call('get /v1/participants', '/v1/participants')).status).toBe(200);
+    const survey = await co.call('get /v1/participants/in-doubt', '/v1/participants/in-doubt');
+    expect((survey.body as { participants: { name: string; reachable: boolean }[] }).participants.map((p) => p.reachable)).toContain(true);
 
     // Participant: the protocol's messages straight from here, as a coordinator sends them.
     const prepare = { txId: 'tx-900-1', coordinator: c.coordinator.url, participants: [pUrl], ops: [{ op: 'put', key: 'z', value: 1 }] };

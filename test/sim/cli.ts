@@ -10,6 +10,7 @@
  * violation. `--json` prints exactly one JSON object on stdout.
  */
 import type { Command } from 'commander';
+import { createProgress } from '../../scenarios/progress.ts';
 import { intArg, opt } from '../../shared/cli-options.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import { PLANTED_BUGS, type PlantedBug } from './profile.ts';
@@ -43,12 +44,16 @@ export function registerSimulateCommand(program: Command): void {
     .addOption(opt('--bug <name>', 'plant a bug in the cores or the driver, to watch the checks catch it').choices(PLANTED_BUGS))
     .action(async (flags: SimulateFlags) => {
       const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => i + 1);
+      const progress = createProgress({ label: 'simulate', total: seeds.length, json: flags.json === true });
+      let seedsDone = 0;
       const totals = await runSeeds(seeds, {
+        onSeed: () => progress.update(++seedsDone),
         transactions: flags.transactions,
         protocol: flags.protocol,
         stopAtFailure: false,
         ...(flags.bug ? { bug: flags.bug } : {}),
       });
+      progress.finish();
       const replay = totals.firstFailure ? replayCommand(totals.firstFailure.seed, flags) : undefined;
       if (flags.json) process.stdout.write(`${JSON.stringify({ ...totals, ...(replay ? { replay } : {}) })}\n`);
       else process.stdout.write(render(totals, replay));
