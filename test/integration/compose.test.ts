@@ -9,45 +9,18 @@
  * passes for each, and `docker compose stop` (SIGTERM to every service)
  * followed by `docker compose start` exits 0 and loses nothing.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { NodeProcess } from '../../scenarios/harness.ts';
 import { freePorts } from '../../scenarios/ports.ts';
 import { get, post } from '../helpers/http.ts';
 import { tempDir } from '../helpers/cluster.ts';
+import { buildImageApp, type ComposeService, finalStage, instruction, loadCompose, UNPRIVILEGED_ID } from '../helpers/compose-image.ts';
 
-interface Service {
-  command: string[];
-  environment: Record<string, string>;
-  volumes?: string[];
-}
-
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
-const compose = parseYaml(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, Service>;
-};
-/** The unprivileged user the processes run as when the test runs as root (`nobody`; the image's is `node`). */
-const UNPRIVILEGED_ID = 65_534;
-const BUILD_TIMEOUT_MS = 240_000;
-
-/** The instructions of the Dockerfile's last stage, the one that ships, by keyword (continuation lines joined). */
-function finalStage(): { keyword: string; args: string }[] {
-  const text = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  const from = lines.map((l) => l.split(/\s+/)[0]?.toUpperCase()).lastIndexOf('FROM');
-  return lines.slice(from).map((l) => {
-    const [keyword = '', ...rest] = l.split(/\s+/);
-    return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
-  });
-}
-
+const compose = { services: loadCompose('docker-compose.yml') };
 const stage = finalStage();
-const instruction = (keyword: string): string | undefined => stage.filter((i) => i.keyword === keyword).at(-1)?.args;
 
 const procs: NodeProcess[] = [];
 let dataDir = '';
@@ -77,15 +50,8 @@ describe('Dockerfile and docker-compose.yml', () => {
   it('runs as local processes from the built image, commits, and keeps it across SIGTERM and a restart', { timeout: 600_000 }, async () => {
     dataDir = await tempDir('compose');
     // The image's /app: dist/ built as the build stage builds it, package.json, the dependencies.
-    const app = path.join(dataDir, 'app');
-    await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], {
-      timeout: BUILD_TIMEOUT_MS,
-    });
-    fs.copyFileSync(path.join(root, 'package.json'), path.join(app, 'package.json'));
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(app, 'node_modules'), 'dir');
+    const app = await buildImageApp(dataDir);
     const asRoot = process.getuid?.() === 0;
-    // mkdtemp makes the directory private to its owner; the unprivileged user must reach the image and its data.
-    if (asRoot) fs.chmodSync(dataDir, 0o755);
 
     const [node, entry] = JSON.parse(instruction('ENTRYPOINT') as string) as [string, string];
     expect(node).toBe('node');
@@ -96,9 +62,9 @@ describe('Dockerfile and docker-compose.yml', () => {
     const remapUrls = (v: string) => v.replace(/http:\/\/([a-z0-9-]+):\d+/g, (m, host: string) => (hostPort.has(host) ? `http://127.0.0.1:${hostPort.get(host)}` : m));
 
     for (const name of names) {
-      const svc = compose.services[name] as Service;
+      const svc = compose.services[name] as ComposeService;
       const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(svc.environment)) env[k] = remapUrls(String(v));
+      for (const [k, v] of Object.entries(svc.environment ?? {})) env[k] = remapUrls(String(v));
       env.TWOPC_PORT = String(hostPort.get(name));
       env.TWOPC_HOST = '127.0.0.1';
       env.TWOPC_DATA = path.join(dataDir, name);
