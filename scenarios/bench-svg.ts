@@ -75,7 +75,7 @@ export interface ChartMark {
 }
 
 /** Rows the mark labels cycle through, so neighbouring marks do not print over each other. */
-const MARK_LABEL_ROWS = 4;
+const MARK_LABEL_ROWS = 6;
 
 function markLines(marks: readonly ChartMark[], xOf: (x: number) => number): string[] {
   return marks.flatMap((m, j) => {

@@ -139,9 +139,12 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
           p.setRules(rules);
           if (rules.length > 0) faulty.push(name);
         }
-        const coordinatorRules = rng.next() < 0.3 ? randomRules(rng, true) : [];
-        c.coordinatorProxy?.setRules(coordinatorRules);
-        if (c.coordinatorProxy && coordinatorRules.length > 0) faulty.push('coordinator');
+        // Drawn only when the proxy exists, as before, so a seed replays the same faults.
+        if (c.coordinatorProxy) {
+          const rules = rng.next() < 0.3 ? randomRules(rng, true) : [];
+          c.coordinatorProxy.setRules(rules);
+          if (rules.length > 0) faulty.push('coordinator');
+        }
         if (faulty.length > 0) c.mark(PROXY_LANE, 'fault', `proxy faults: ${faulty.join(' ')}`);
       }
       const actions = rng.int(1, 3);
