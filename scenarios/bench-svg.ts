@@ -65,8 +65,38 @@ function yAxis(top: number, step: number): string[] {
   return out;
 }
 
-/** Lines over a shared x axis: each series is its y values at x = i * xStep. */
-export function lineChart(o: { title: string; xLabel: string; yLabel: string; xStep: number; series: readonly Series<readonly number[]>[] }): string {
+/** A vertical line across a line chart at `x` (in the x axis's units), labelled: a kill, a pause, a fault. */
+export interface ChartMark {
+  readonly x: number;
+  readonly label: string;
+  readonly color: string;
+  /** Written as the line's data-mark attribute, so a reader (or a test) can pick the marks of one kind. */
+  readonly kind: string;
+}
+
+/** Rows the mark labels cycle through, so neighbouring marks do not print over each other. */
+const MARK_LABEL_ROWS = 6;
+
+function markLines(marks: readonly ChartMark[], xOf: (x: number) => number): string[] {
+  return marks.flatMap((m, j) => {
+    const x = xOf(m.x).toFixed(1);
+    const y = MARGIN.top + 9 + (j % MARK_LABEL_ROWS) * 10;
+    return [
+      `<line data-mark="${escapeXml(m.kind)}" x1="${x}" x2="${x}" y1="${MARGIN.top}" y2="${MARGIN.top + PLOT_H}" stroke="${m.color}" stroke-opacity="0.6" stroke-dasharray="2 2"><title>${escapeXml(m.label)}</title></line>`,
+      `<text x="${(Number(x) + 2).toFixed(1)}" y="${y}" font-family="system-ui, sans-serif" font-size="8" fill="${m.color}">${escapeXml(m.label)}</text>`,
+    ];
+  });
+}
+
+/** Lines over a shared x axis: each series is its y values at x = i * xStep; `marks` draw labelled vertical lines. */
+export function lineChart(o: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  xStep: number;
+  series: readonly Series<readonly number[]>[];
+  marks?: readonly ChartMark[];
+}): string {
   const points = Math.max(2, ...o.series.map((s) => s.values.length));
   const { top, step } = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)));
   const xOf = (i: number) => MARGIN.left + (i / (points - 1)) * PLOT_W;
@@ -82,6 +112,7 @@ export function lineChart(o: { title: string; xLabel: string; yLabel: string; xS
     const d = s.values.map((v, i) => `${i === 0 ? 'M' : 'L'}${xOf(i).toFixed(1)},${yOf(v).toFixed(1)}`).join(' ');
     body.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"/>`);
   }
+  body.push(...markLines(o.marks ?? [], (x) => xOf(x / o.xStep)));
   return frame(o.title, o.xLabel, o.yLabel, body, o.series);
 }
 

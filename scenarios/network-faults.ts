@@ -16,6 +16,7 @@ import { checkBank, reportChecks } from './checker.ts';
 import { ScenarioCluster, sleep } from './kit.ts';
 import { createPrng } from './prng.ts';
 import type { FaultKind, FaultRule, RouteLabel } from './proxy.ts';
+import { nemesisMarks, runPlots, sampleInDoubt, type InDoubtSampler } from './run-plots.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
 import type { BankOptions } from './workloads/bank.ts';
 
@@ -27,6 +28,8 @@ const TRANSFERS_MAX = 20_000;
 const DURATION_DEFAULT_MS = 60_000;
 const READ_WAIT_MS = 20_000;
 const HEAL_WAIT_MS = 90_000;
+/** The marks the charts draw come from their own timeline, which messages cannot crowd out. */
+const PLOT_MARKS_MAX = 1_000;
 
 interface Phase {
   readonly name: string;
@@ -111,14 +114,18 @@ export async function runNetworkFaults(ctx: ScenarioContext): Promise<ScenarioRe
   const started = Date.now();
   const c = await ScenarioCluster.start({ prefix: 'network-faults', seed: ctx.seed, proxies: true, keepData: ctx.keepData === true });
   let client: BankClient | undefined;
+  let sampler: InDoubtSampler | undefined;
   try {
     client = new BankClient(c, { bank: BANK, rng: createPrng(ctx.seed), concurrency: CONCURRENCY, transfersMax: TRANSFERS_MAX, amountMax: AMOUNT_MAX });
     await client.open();
     say(`accounts opened: ${BANK.participants.length * BANK.accountsPerParticipant} accounts of ${BANK.openingBalance}; ${phases.length} fault phases of ${phaseMs / 1000} s`);
+    // Only a page draws the in-doubt samples: without --html the run asks the participants nothing more.
+    if (ctx.timeline) sampler = sampleInDoubt(BANK.participants, (name) => c.inDoubt(name));
     client.start();
     for (const phase of phases) {
       for (const p of c.proxies.values()) p.setRules(phase.participants);
       c.coordinatorProxy?.setRules(phase.coordinator);
+      c.mark('proxies', 'fault', `proxy faults: ${phase.name}`);
       const before = client.transfersStarted;
       const phaseEnd = Date.now() + phaseMs;
       while (Date.now() < phaseEnd) {
@@ -134,6 +141,7 @@ export async function runNetworkFaults(ctx: ScenarioContext): Promise<ScenarioRe
     const healStart = Date.now();
     const converged = await c.waitSettled(HEAL_WAIT_MS, { coordinator: true });
     const convergeMs = Date.now() - healStart;
+    await sampler?.stop();
     const final = await client.observe();
     const report = checkBank({ opening: client.opening, history: client.history, reads: client.reads, final });
     const checks: ScenarioCheck[] = reportChecks(report);
@@ -172,10 +180,12 @@ export async function runNetworkFaults(ctx: ScenarioContext): Promise<ScenarioRe
     say(`  not ok, by reason: ${failureReasons(client.history)}`);
     for (const v of report.violations.slice(0, 10)) say(`  violation: ${v}`);
     const timeline = ctx.timeline ? c.timeline({ eventsMax: 1_500 }) : undefined;
-    return result('network-faults', checks, figures, { ...(timeline ? { timeline } : {}), lanes: c.lanes });
+    const plots = sampler ? runPlots(client.history, nemesisMarks(c.timeline({ marksOnly: true, eventsMax: PLOT_MARKS_MAX })), sampler.samples) : undefined;
+    return result('network-faults', checks, figures, { ...(timeline ? { timeline } : {}), ...(plots ? { plots } : {}), lanes: c.lanes });
   } finally {
     // Stop the workers first: against stopped nodes they would only fail, fast, until their bound.
     await client?.stop();
+    await sampler?.stop();
     await c.close();
     if (ctx.keepData) say(`data and node logs kept in ${c.dataDir}`);
   }

@@ -9,6 +9,7 @@
  * a dead coordinator) is drawn as a break labelled with its length, and the
  * left margin shows the time since the first event.
  */
+import { renderRunPlots } from './run-plots.ts';
 import type { Lane, ScenarioResult, TimelineEvent } from './scenario.ts';
 import { CLIENT_LANE, COORDINATOR_LANE } from './timeline.ts';
 
@@ -201,6 +202,7 @@ td { border-bottom: 1px solid #d0d7de; padding: 3px 10px; vertical-align: top; }
 tr.ok td:first-child { color: #1a7f37; } tr.bad td:first-child { color: #cf222e; } tr.bad { background: #ffebe9; }
 .verdict { font-weight: bold; color: ${result.ok ? '#1a7f37' : '#cf222e'}; }
 .legend { font-size: 12px; margin: 8px 0; }
+.chart { margin: 8px 0; }
 .diagram { overflow-x: auto; border: 1px solid #d0d7de; padding: 8px; }
 code { background: #f6f8fa; padding: 1px 4px; }
 </style>
@@ -213,6 +215,7 @@ ${options.seed !== undefined ? `<p>Seed: <code>${options.seed}</code></p>` : ''}
 <table>${checks}</table>
 <h2>Figures</h2>
 <table>${figures}</table>
+${result.plots ? renderRunPlots(result.plots) : ''}
 <h2>Timeline</h2>
 <p>Built from the nodes' JSON log lines and the harness's own events. Time runs down; rows are ordinal, and a long silence is shown as a break with its length. Hover an arrow or mark for its transaction id.</p>
 <div class="legend">${legend}</div>

@@ -5,6 +5,7 @@
  * reader or CI compares across runs) and, optionally, a timeline that
  * scenarios/render-html.ts draws as a sequence diagram.
  */
+import type { RunPlots } from './run-plots.ts';
 
 export interface ScenarioCheck {
   readonly name: string;
@@ -54,6 +55,8 @@ export interface ScenarioResult {
   readonly timeline?: readonly TimelineEvent[];
   /** The lanes in display order, when the scenario knows them (else derived from the timeline). */
   readonly lanes?: readonly Lane[];
+  /** chaos-soak and network-faults with a timeline: what happened over time, for the page's charts (scenarios/run-plots.ts). */
+  readonly plots?: RunPlots;
 }
 
 export interface ScenarioContext {
@@ -89,7 +92,7 @@ export function result(
   name: string,
   checks: readonly ScenarioCheck[],
   figures: Record<string, number | string>,
-  extra: { timeline?: readonly TimelineEvent[]; lanes?: readonly Lane[] } = {},
+  extra: { timeline?: readonly TimelineEvent[]; lanes?: readonly Lane[]; plots?: RunPlots } = {},
 ): ScenarioResult {
   return {
     name,
@@ -98,5 +101,6 @@ export function result(
     figures,
     ...(extra.timeline ? { timeline: extra.timeline } : {}),
     ...(extra.lanes ? { lanes: extra.lanes } : {}),
+    ...(extra.plots ? { plots: extra.plots } : {}),
   };
 }

@@ -24,6 +24,7 @@ import { createPrng, type Prng } from './prng.ts';
 import { FAULT_KINDS, type FaultKind, type FaultRule } from './proxy.ts';
 import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
 import { createProgress } from './progress.ts';
+import { nemesisMarks, runPlots, sampleInDoubt, type InDoubtSampler } from './run-plots.ts';
 import type { BankOptions } from './workloads/bank.ts';
 
 const BANK: BankOptions = { participants: ['p1', 'p2', 'p3'], accountsPerParticipant: 5, openingBalance: 100 };
@@ -44,6 +45,9 @@ const PAUSE_MS: readonly [number, number] = [200, 3_000];
 /** The delay between a SIGKILL and the restart, in ms. */
 const DOWN_MS: readonly [number, number] = [0, 1_500];
 const QUIET_MS: readonly [number, number] = [500, 2_000];
+
+/** The lane the diagram and the charts show proxy faults on: they belong to no single node. */
+const PROXY_LANE = 'proxies';
 
 const PATHS = ['/v1/2pc/prepare', '/v1/2pc/commit', '/v1/2pc/abort', '/v1/2pc/transactions/'];
 
@@ -97,6 +101,7 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
   let reading = true;
   let reader: Promise<void> | undefined;
   const pausesRunning: Promise<void>[] = [];
+  let sampler: InDoubtSampler | undefined;
   try {
     client = new BankClient(c, {
       bank: BANK,
@@ -108,6 +113,8 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     });
     await client.open();
     say(`chaos-soak: seed ${ctx.seed}, ${killsTarget} kills within ${Math.round(durationMs / 1000)} s, ${BANK.participants.length * BANK.accountsPerParticipant} accounts`);
+    // Only a page draws the in-doubt samples: without --html the soak asks the participants nothing more.
+    if (ctx.timeline) sampler = sampleInDoubt(BANK.participants, (name) => c.inDoubt(name));
     client.start();
     const bankClient = client;
     reader = (async () => {
@@ -126,8 +133,19 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
       // Every other cycle has proxy faults for sure, the others by chance, so no seed runs without them.
       if (n.cycles % 2 === 1 || rng.next() < 0.4) {
         n.proxyFaultPhases++;
-        for (const p of c.proxies.values()) p.setRules(rng.next() < 0.5 ? randomRules(rng, false) : []);
-        c.coordinatorProxy?.setRules(rng.next() < 0.3 ? randomRules(rng, true) : []);
+        const faulty: string[] = [];
+        for (const [name, p] of c.proxies) {
+          const rules = rng.next() < 0.5 ? randomRules(rng, false) : [];
+          p.setRules(rules);
+          if (rules.length > 0) faulty.push(name);
+        }
+        // Drawn only when the proxy exists, as before, so a seed replays the same faults.
+        if (c.coordinatorProxy) {
+          const rules = rng.next() < 0.3 ? randomRules(rng, true) : [];
+          c.coordinatorProxy.setRules(rules);
+          if (rules.length > 0) faulty.push('coordinator');
+        }
+        if (faulty.length > 0) c.mark(PROXY_LANE, 'fault', `proxy faults: ${faulty.join(' ')}`);
       }
       const actions = rng.int(1, 3);
       for (let a = 0; a < actions; a++) {
@@ -176,6 +194,7 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     const healStart = Date.now();
     const converged = await c.waitSettled(HEAL_WAIT_MS, { coordinator: true });
     const convergeMs = Date.now() - healStart;
+    await sampler?.stop();
     await client.quiescentRead(READ_WAIT_MS);
     const final = await client.observe();
     const report = checkBank({ opening: client.opening, history: client.history, reads: client.reads, final });
@@ -230,11 +249,13 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     for (const v of report.violations.slice(0, 10)) say(`  violation: ${v}`);
     // The whole soak has far too many messages to draw: the diagram shows the nemesis and what the nodes did about it.
     const timeline = ctx.timeline ? c.timeline({ marksOnly: true, eventsMax: 3_000 }) : undefined;
-    return result('chaos-soak', checks, figures, { ...(timeline ? { timeline } : {}), lanes: c.lanes });
+    const plots = timeline && sampler ? runPlots(client.history, nemesisMarks(timeline), sampler.samples) : undefined;
+    return result('chaos-soak', checks, figures, { ...(timeline ? { timeline } : {}), ...(plots ? { plots } : {}), lanes: c.lanes });
   } finally {
     progress.finish();
     reading = false;
     await reader;
+    await sampler?.stop();
     await client?.stop();
     await Promise.all(pausesRunning);
     await c.close();
