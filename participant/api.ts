@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { defineRoute, type AnyRouteSpec, type ResponseSpec, type RouteSpec } from '../shared/http/route-table.ts';
-import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, batchSchema, decisionSchema, heuristicSchema, inDoubtEntrySchema, LIMITS, OUTCOMES, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
+import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, batchSchema, decisionSchema, heuristicSchema, inDoubtEntrySchema, LIMITS, OUTCOMES, PEER_INQUIRIES_BATCH_MAX, peerInquiriesBatchSchema, prepareSchema, str, txIdSchema, type Schema } from '../shared/schemas.ts';
 import type { DecisionRequest, PrepareRequest, TxId } from '../shared/types.ts';
 
 const txIdParams = z.strictObject({ txId: txIdSchema });
@@ -128,7 +128,19 @@ export function participantRoutes(opsSchema: Schema<readonly unknown[]>) {
     bodyOptional: true,
     responses: { 200: { description: 'What is known here.', schema: txStateReply } },
   });
-  return { prepare, commit: decision('commit'), abort: decision('abort'), batch, list, get, heuristic, inquiry };
+  const inquiries = defineRoute<undefined, undefined, { txIds: TxId[]; from?: string }>({
+    method: 'post',
+    path: '/v1/2pc/inquiries',
+    tag: '2pc',
+    summary: "Many peers' cooperative-termination inquiries in one request; each id is answered as `POST /v1/2pc/transactions/:txId/inquiry` would answer it.",
+    description: `1 to ${PEER_INQUIRIES_BATCH_MAX} ids. An id this participant cannot answer now (too many requests waiting) is left out of \`states\`; the asker counts it unanswered and asks again. Older participants lack this route (404); askers then fall back to the single route.`,
+    body: peerInquiriesBatchSchema,
+    responses: {
+      200: { description: 'What is known here of each answered id, keyed by id.', schema: z.strictObject({ states: z.record(z.string(), txStateReply) }) },
+      400: { description: `Not 1 to ${PEER_INQUIRIES_BATCH_MAX} well-formed ids.` },
+    },
+  });
+  return { prepare, commit: decision('commit'), abort: decision('abort'), batch, list, get, heuristic, inquiry, inquiries };
 }
 
 export type ParticipantRoutes = ReturnType<typeof participantRoutes>;

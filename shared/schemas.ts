@@ -152,6 +152,16 @@ export const decisionSchema: Schema<DecisionRequest> = z.strictObject({ txId: tx
 export const OUTCOMES_BATCH_MAX = 256;
 export const outcomesBatchSchema = z.strictObject({ txIds: z.array(txIdSchema).max(OUTCOMES_BATCH_MAX) });
 
+/**
+ * Ids one `POST /v1/2pc/inquiries` may ask a peer about; participants batch their peer inquiries up
+ * to it, as they batch outcome inquiries to the coordinator.
+ */
+export const PEER_INQUIRIES_BATCH_MAX = 256;
+export const peerInquiriesBatchSchema = z.strictObject({
+  txIds: z.array(txIdSchema).min(1).max(PEER_INQUIRIES_BATCH_MAX),
+  from: str(2048).optional(),
+});
+
 export const OUTCOMES = ['committed', 'aborted'] as const;
 export const heuristicSchema = z.strictObject({ outcome: z.enum(OUTCOMES) });
 

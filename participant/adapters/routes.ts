@@ -17,6 +17,8 @@
  *                                                 gains `resource` when the resource can say how it holds it)
  *   POST /v1/2pc/transactions/:txId/heuristic     {outcome}
  *   POST /v1/2pc/transactions/:txId/inquiry       {from?}  (a peer's cooperative-termination inquiry)
+ *   POST /v1/2pc/inquiries                        {txIds, from?} -> {states: {txId: {txId, state, since?, heuristic?}}}
+ *                                                 (many peer inquiries in one request; each answered as the single route would)
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { opsDigest } from '../../shared/digest.ts';
@@ -54,7 +56,7 @@ export interface RouterOptions {
    * ../runtime/peers.ts), before the core or the WAL sees it. Absent: the list is kept.
    */
   readonly vetPeers?: (participants: readonly string[], txId: TxId) => Promise<readonly string[]>;
-  /** Serve `POST /v1/2pc/batch` (default true); without it a batching coordinator falls back to the single routes. */
+  /** Serve `POST /v1/2pc/batch` and `POST /v1/2pc/inquiries` (default true); without them callers fall back to the single routes. */
   readonly batching?: boolean;
   /** Counts protocol requests and messages (`participant_2pc_requests_total`, `participant_2pc_messages_total`). */
   readonly metrics?: Metrics;
@@ -122,7 +124,7 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     const counter = metrics.counterFor(name, help, [label]);
     return new Map(values.map((v) => [v, metrics.child(counter, v)]));
   };
-  const requestsBy = seriesOf('participant_2pc_requests_total', 'Protocol requests received (prepare, commit, abort, batch), by route.', 'route', ['prepare', 'commit', 'abort', 'batch']);
+  const requestsBy = seriesOf('participant_2pc_requests_total', 'Protocol requests received (prepare, commit, abort, batch, inquiries), by route.', 'route', ['prepare', 'commit', 'abort', 'batch', 'inquiries']);
   const messagesBy = seriesOf('participant_2pc_messages_total', 'Protocol messages received, alone or in a batch, by type.', 'type', ['prepare', 'commit', 'abort', 'invalid']);
   const counted = (name: 'requests' | 'messages', label: Record<string, string>, by = 1) =>
     (name === 'requests' ? requestsBy.get(label.route ?? '') : messagesBy.get(label.type ?? ''))?.inc(by);
@@ -193,6 +195,24 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     handle(res, (requestId, now) => ({ type: 'heuristic', requestId, now, txId, outcome })),
   );
   mountRoute(router, routes.inquiry, ({ params: { txId } }, _req, res) => handle(res, (requestId, now) => ({ type: 'peerInquiry', requestId, now, txId })));
+  // Peers' inquiries, batched (../runtime/peer-inquiries.ts): each id goes through the core as the
+  // single inquiry route's would, so a not-yet-voted id is aborted here exactly as it would be there.
+  // Absent with `batching: false`, like the batch route: askers then fall back to the single route.
+  if (options.batching !== false) {
+    mountRoute(router, routes.inquiries, async ({ body: { txIds } }, _req, res) => {
+      counted('requests', { route: 'inquiries' });
+      if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+      const ids = [...new Set(txIds)];
+      const answers = await Promise.allSettled(ids.map((txId) => options.target.request((requestId, now) => ({ type: 'peerInquiry', requestId, now, txId }))));
+      const states: Record<string, unknown> = {};
+      ids.forEach((txId, i) => {
+        const a = answers[i];
+        // A refused id (503: too many requests waiting) is left out; the asker counts it unanswered.
+        if (a?.status === 'fulfilled' && a.value.status === 200) states[txId] = a.value.body;
+      });
+      sendAnswer(res, 200, { states });
+    });
+  }
 
   // Errors of these routes become the contract's JSON errors even in a host app without our error handler.
   router.use('/v1/2pc', (err: unknown, _req: Request, res: Response, next: NextFunction) => {

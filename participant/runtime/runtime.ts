@@ -41,11 +41,8 @@ import {
 } from '../core/index.ts';
 import { coreKeysOf, type Resource, type ResourceOutcome } from '../resources/resource.ts';
 import { OutcomeInquiries } from './inquiries.ts';
-import { PerTargetLimit } from './limit.ts';
+import { PeerInquiries } from './peer-inquiries.ts';
 import { decodeSnapshot, encodeSnapshot, participantCodec } from './records.ts';
-
-/** Peer inquiries in flight to one peer; more wait their turn (the core asks each peer once per round per transaction). */
-export const PEER_CALLS_IN_FLIGHT_MAX = 8;
 
 export type { Answer } from '../../shared/runtime.ts';
 
@@ -98,13 +95,12 @@ export class ParticipantRuntime {
   private readonly inquiryTimeoutMs: number;
   /** Outcome inquiries, batched to the coordinator. */
   private readonly inquiries: OutcomeInquiries;
-  /** Peer inquiries, at most PEER_CALLS_IN_FLIGHT_MAX at once to each peer. */
-  private readonly peerCalls = new PerTargetLimit(PEER_CALLS_IN_FLIGHT_MAX);
-  /** `twopc_inquiries_total{to="peer"}`, found once. */
-  private readonly peerInquiries;
+  /** Peer inquiries, batched per peer (./peer-inquiries.ts). */
+  private readonly peerInquiries: PeerInquiries;
 
   constructor(private readonly o: RuntimeOptions) {
-    this.peerInquiries = o.metrics.child(o.metrics.inquiries, 'peer');
+    // `twopc_inquiries_total{to="peer"}` counts transactions asked about, batched or not; found once.
+    const peerInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'peer');
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
     this.inquiries = new OutcomeInquiries({
@@ -118,6 +114,14 @@ export class ParticipantRuntime {
         if (a.kind === 'learned') this.host.dispatch({ type: 'outcomeLearned', now, txId: a.txId, outcome: a.outcome });
         else this.host.dispatch({ type: 'inquiryFailed', now, txId: a.txId, reason: a.reason, coordinatorReachable: a.coordinatorReachable });
       },
+    });
+    this.peerInquiries = new PeerInquiries({
+      http: o.http,
+      timeoutMs: this.inquiryTimeoutMs,
+      logger: o.logger,
+      counted: () => peerInquiriesCounted.inc(),
+      answer: (txId, peerUrl, answer, heuristic) =>
+        this.host.dispatch({ type: 'peerAnswered', now: this.o.clock.now(), txId, peerUrl, answer, ...(heuristic && { heuristic }) }),
     });
     this.host = new CoreHost<ParticipantState, ParticipantEvent, OwnEffect, ParticipantRecord>(o, {
       role: 'participant',
@@ -146,7 +150,7 @@ export class ParticipantRuntime {
         for (const t of this.preparing.values()) clearTimeout(t);
         this.preparing.clear();
         this.inquiries.stop();
-        this.peerCalls.stop();
+        this.peerInquiries.stop();
       },
     });
   }
@@ -204,7 +208,7 @@ export class ParticipantRuntime {
         this.inquiries.enqueue(effect.txId);
         return;
       case 'askPeer':
-        this.peerCalls.run(effect.peerUrl, () => this.askPeer(effect.txId, effect.peerUrl));
+        this.peerInquiries.enqueue(effect.txId, effect.peerUrl);
         return;
     }
   }
@@ -276,23 +280,6 @@ export class ParticipantRuntime {
   }
 
   // ---- termination: asking the coordinator and the peers ------------------------------
-
-  private async askPeer(txId: TxId, peerUrl: string): Promise<void> {
-    const url = `${peerUrl}/v1/2pc/transactions/${encodeURIComponent(txId)}/inquiry`;
-    let answer: 'committed' | 'aborted' | 'prepared' | 'unreachable' = 'unreachable';
-    let heuristic = false;
-    this.o.logger.debug({ step: 'peer-inquiry.sent', txId, url }, 'asking a peer for the outcome');
-    this.peerInquiries.inc();
-    try {
-      const res = await this.o.http.post<{ state?: unknown; heuristic?: unknown }>(url, {}, { timeoutMs: this.inquiryTimeoutMs });
-      const state = res.status === 200 ? res.data?.state : undefined;
-      if (state === 'committed' || state === 'aborted' || state === 'prepared') answer = state;
-      heuristic = res.data?.heuristic !== undefined;
-    } catch {
-      // No answer: the peer counts as unreachable this round.
-    }
-    this.host.dispatch({ type: 'peerAnswered', now: this.o.clock.now(), txId, peerUrl, answer, ...(heuristic && { heuristic }) });
-  }
 
   private updateGauges(state: ParticipantState): void {
     const m = this.o.metrics;

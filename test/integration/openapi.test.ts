@@ -182,6 +182,10 @@ describe('GET /openapi.json', () => {
     // The coordinator never heard of tx-900-1, so the participant may abort it (presumed abort) any moment: either answer is documented.
     expect([200, 409]).toContain((await pa.call('post /v1/2pc/transactions/{txId}/heuristic', '/v1/2pc/transactions/tx-900-1/heuristic', { outcome: 'aborted' })).status);
     expect((await pa.call('post /v1/2pc/transactions/{txId}/inquiry', '/v1/2pc/transactions/tx-900-1/inquiry', { from: c.coordinator.url })).status).toBe(200);
+    const asked = await pa.call('post /v1/2pc/inquiries', '/v1/2pc/inquiries', { txIds: ['tx-900-1', 'tx-900-3'], from: c.coordinator.url });
+    expect(asked.status).toBe(200);
+    expect(Object.keys((asked.body as { states: object }).states).sort()).toEqual(['tx-900-1', 'tx-900-3']);
+    expect((await pa.call('post /v1/2pc/inquiries', '/v1/2pc/inquiries', { txIds: [] })).status).toBe(400);
     expect((await pa.call('post /v1/2pc/abort', '/v1/2pc/abort', { txId: 'tx-900-1' })).status).toBe(200);
     // Refused (409), or reported with the operator's heuristic outcome (200) when the heuristic came first.
     expect([200, 409]).toContain((await pa.call('post /v1/2pc/commit', '/v1/2pc/commit', { txId: 'tx-900-1' })).status);
