@@ -12,8 +12,7 @@ import { createLogger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { CONFIG_DEFAULTS } from './core/index.ts';
 import { HaMember, type HaOptions } from './ha.ts';
-import { createInDoubtSurvey, IN_DOUBT_ASK_TIMEOUT_MS } from './in-doubt.ts';
-import { systemClock } from '../shared/clock.ts';
+import { openInDoubtSurvey } from './in-doubt.ts';
 import type { StartCoordinatorOptions } from './main.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
@@ -47,13 +46,12 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
     },
   };
   // Any member, leader or not, shows the participants' in-doubt lists on its read-only page.
-  const surveyHttp = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: IN_DOUBT_ASK_TIMEOUT_MS });
-  const surveyInDoubt = createInDoubtSurvey({ participants, http: surveyHttp, now: systemClock.now });
+  const inDoubt = openInDoubtSurvey(participants, options.token);
   const app = createCoordinatorApp({
     name,
     target,
     participants,
-    surveyInDoubt,
+    surveyInDoubt: inDoubt.survey,
     metrics,
     crashPoints,
     logger,
@@ -95,7 +93,7 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
         await listening.close();
         await running.close();
         http.close();
-        surveyHttp.close();
+        inDoubt.close();
       })();
       return closing;
     },

@@ -5,7 +5,8 @@
  * concurrent surveys share one sweep: however many pages are open, the
  * participants see at most one list request each per sweep.
  */
-import type { HttpClient } from '../shared/http/client.ts';
+import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
+import { systemClock } from '../shared/clock.ts';
 import type { z } from '../shared/schemas.ts';
 import type { participantsInDoubtSchema } from '../shared/schemas.ts';
 
@@ -75,4 +76,13 @@ export function createInDoubtSurvey(options: InDoubtSurveyOptions): () => Promis
     });
     return sweep;
   };
+}
+
+/**
+ * The survey a coordinator process serves (standalone or an HA member), on its own HTTP client so
+ * the dashboard never queues behind, or holds sockets of, the protocol's messages. `close` ends the client.
+ */
+export function openInDoubtSurvey(participants: Readonly<Record<string, string>>, token: string | undefined): { survey: () => Promise<ParticipantsInDoubt>; close: () => void } {
+  const http = createHttpClient({ ...(token !== undefined && { token }), timeoutMs: IN_DOUBT_ASK_TIMEOUT_MS });
+  return { survey: createInDoubtSurvey({ participants, http, now: systemClock.now }), close: () => http.close() };
 }

@@ -24,7 +24,7 @@ import { createHttpTransport } from './adapters/http-transport.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
-import { createInDoubtSurvey, IN_DOUBT_ASK_TIMEOUT_MS } from './in-doubt.ts';
+import { openInDoubtSurvey } from './in-doubt.ts';
 
 export interface StartCoordinatorOptions {
   readonly name?: string;
@@ -106,13 +106,11 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       throw new TwopcError('unavailable', 'The coordinator is recovering.');
     },
   };
-  // Its own client: the dashboard's survey never queues behind (or holds sockets of) the protocol's messages.
-  const surveyHttp = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: IN_DOUBT_ASK_TIMEOUT_MS });
-  const surveyInDoubt = createInDoubtSurvey({ participants: options.participants, http: surveyHttp, now: systemClock.now });
+  const inDoubt = openInDoubtSurvey(options.participants, options.token);
   const app = createCoordinatorApp({
     name,
     target,
-    surveyInDoubt,
+    surveyInDoubt: inDoubt.survey,
     participants: options.participants,
     metrics,
     crashPoints,
@@ -164,7 +162,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     await listening.close();
     await log?.close().catch(() => undefined);
     http.close();
-    surveyHttp.close();
+    inDoubt.close();
     throw error;
   }
   const running = runtime;
@@ -184,7 +182,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
         await running.stop();
         await log?.close().catch((error: unknown) => logger.error({ err: error, step: 'wal.close-failed' }));
         http.close();
-    surveyHttp.close();
+        inDoubt.close();
       })();
       return closing;
     },
