@@ -56,6 +56,8 @@ async function packCopy(): Promise<string> {
   expect(shipped).toContain('dist/participant/index.js');
   expect(shipped).toContain('dist/client/index.d.ts');
   expect(shipped).toContain('bin/twopc.js');
+  // package.json says MIT; the licence's text travels with the package (npm always packs LICENSE).
+  expect(shipped).toContain('LICENSE');
   expect(shipped.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   expect(shipped.filter((f) => /\.test\.(js|d\.ts)$/.test(f))).toEqual([]);
   return path.join(dir, filename);
