@@ -335,6 +335,8 @@ describe('one-phase commit', () => {
         { kind: 'reply', requestId, status: 200, // The participant holds nothing, so there is nothing to acknowledge.
         body: { txId, outcome: 'aborted', applied: true, reason, branches: [{ participant: 'p1', acked: true }] } },
       ]);
+      // What GET /v1/transactions/:id reads afterwards: an aborted, finished transaction.
+      expect(h.state.finished.get(txId)).toMatchObject({ phase: 'aborted', outcome: 'aborted', onePhase: true, reason });
     }
   });
 

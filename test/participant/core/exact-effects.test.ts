@@ -320,6 +320,24 @@ describe('termination: answers that come too late, and the peers', () => {
       log('vote-no', tx(1), { reason }),
       { kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) },
     ]);
+    // The resource is still preparing: the keys stay held, so a second prepare on them waits, and the
+    // resource's late YES is undone before they are freed (the resource never holds two branches on one key).
+    const waiting = fx(r.state, prepare(tx(2), [put('a')]));
+    expect(waiting.state.txs.get(tx(2))).toMatchObject({ phase: 'waiting' });
+    const late = fx(waiting.state, yes(tx(1), { writes: ['late'] }));
+    expect(late.effects.slice(0, 1)).toStrictEqual([{ kind: 'resourceAbort', txId: tx(1), data: { writes: ['late'] }, keys: ['a'] }]);
+    expect(late.state.txs.has(tx(1))).toBe(false);
+    expect(late.state.txs.get(tx(2))).toMatchObject({ phase: 'preparing' });
+  });
+});
+
+describe("a peer's inquiry below the forgetting horizon", () => {
+  it('still aborts a transaction it holds, with the promise, though later outcomes were forgotten meanwhile', () => {
+    // tx-1-1 arrives and prepares; tx-1-2's and tx-1-3's aborts then push the horizon past tx-1-1's id.
+    const s = run(fresh({ outcomesMax: 1 }), prepare(tx(1), [put('a')]), decide('abort', tx(2)), decide('abort', tx(3))).state;
+    const r = fx(s, { type: 'peerInquiry', requestId: 'q', now: 2_000, txId: tx(1) });
+    expect(r.effects.at(-1)).toStrictEqual({ kind: 'reply', requestId: 'q', status: 200, body: { txId: tx(1), state: 'aborted' }, txId: tx(1) });
+    expect(r.effects).toContainEqual({ kind: 'reply', requestId: `prep-${tx(1)}`, status: 200, body: { vote: 'no', reason: 'a peer asked before this participant voted; it promised never to vote yes' } });
   });
 });
 

@@ -123,5 +123,15 @@ describe('reconcile at recovery, exactly', () => {
         message: "the decision is committed, but the resource's branch is gone without trace",
       }),
     ]);
+    // An operator settling it by hand against the resource: the line says it was the operator.
+    const byHand = step(recovered('committed'), { type: 'heuristic', requestId: 'h', now: 12_000, txId: tx(1), outcome: 'aborted' });
+    expect(hazard(byHand.effects)).toStrictEqual([
+      log('heuristic-hazard', tx(1), {
+        decision: 'aborted',
+        resource: 'committed',
+        via: 'operator',
+        message: "the decision is aborted, but the resource's branch is committed",
+      }),
+    ]);
   });
 });
