@@ -105,6 +105,8 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
 
   async start(): Promise<void> {
     this.boot();
+    // A fresh process knows nothing until its log is read (an HA member's read of etcd takes time, and inquiries come meanwhile).
+    this.state = initialState(this.options.config);
     const opened = await this.disk.open();
     if (opened.torn) this.host.stats.fault('torn-write');
     this.opened(opened.lastLsn, opened.checkpointLsn);

@@ -55,6 +55,8 @@ export interface EtcdHost {
   lost(node: NodeId): boolean;
   readonly rng: Prng;
   violation(kind: string, message: string, txId?: string): void;
+  /** A DECISION reached the group's log: it is durable now, whoever wrote it and whether or not the writer hears so. */
+  decided(txId: string, outcome: 'committed' | 'aborted', writer: NodeId): void;
 }
 
 type Compare = { readonly key: Buffer; readonly target: 'Create'; readonly result: 'Equal'; readonly create_revision: string | number };
@@ -235,6 +237,7 @@ export class SimEtcd {
     if (value === undefined || !key.startsWith(`${this.group.prefix}log/`)) return;
     const record = coordinatorCodec.decode(value[0] as number, new Uint8Array(value.subarray(1)));
     if (record.type !== 'DECISION') return;
+    this.host.decided(record.txId, record.outcome, writer);
     const first = this.decisions.get(record.txId);
     if (first === undefined) this.decisions.set(record.txId, record.outcome);
     else if (first !== record.outcome) {
@@ -274,6 +277,8 @@ export class SimEtcdDeadline extends Error {
  */
 export class SimEtcdClient {
   private alive = true;
+  /** When the process died (its held calls that had not left by then never leave). */
+  private killedAt = Number.POSITIVE_INFINITY;
   /** Calls held back while the member is paused before they left it (a pause mid-write). */
   private holdUntil = Number.NEGATIVE_INFINITY;
   readonly kv: {
@@ -301,6 +306,7 @@ export class SimEtcdClient {
   /** The process died: nothing more reaches it. */
   kill(): void {
     this.alive = false;
+    this.killedAt = Math.min(this.killedAt, this.etcd.host.now());
   }
 
   /** The member pauses now, before requests it issues leave: they go when it wakes. */
@@ -367,10 +373,12 @@ export class SimEtcdClient {
         fn();
       };
       const heldMs = Math.max(0, this.holdUntil - host.now());
+      const leavesAt = host.now() + heldMs;
       host.schedule(heldMs + ETCD_TIMING.callMsMax, this.node, `etcd ${what} deadline`, () => settle(() => reject(new SimEtcdDeadline(what))));
       if (host.lost(this.node)) return;
       host.schedule(heldMs + hop(), undefined, `etcd ${what}`, () => {
-        if (!this.etcd.quorum) return;
+        // A request held in a paused process that was killed before it woke never left it.
+        if (this.killedAt < leavesAt || !this.etcd.quorum) return;
         let answer: () => void;
         try {
           const result = apply();

@@ -72,7 +72,7 @@ export const DEFAULT_OPTIONS: SimOptions = {
   disk: 'mixed',
   protocol: 'mixed',
   tlaCheck: true,
-  ha: false,
+  ha: 'mixed',
 };
 
 /** Timeouts the cores and the simulated HTTP client run with: short, so a seed covers many rounds of retries. */

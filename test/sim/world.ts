@@ -351,6 +351,7 @@ export class World implements HaHost {
         lost: (node) => this.etcdLost(node),
         rng: etcdRng,
         violation: (kind, message, txId) => this.ghost.violation(kind, message, txId),
+        decided: (txId, outcome, writer) => this.ghost.tmDecided(txId, outcome, `${writer}'s ${outcome} DECISION is in etcd`),
       },
       { prefix: HA_PREFIX, leader: leaderKey(HA_PREFIX) },
     );
