@@ -229,18 +229,29 @@ export class Leadership {
 
   private async campaign(): Promise<void> {
     const key = leaderKey(this.o.prefix);
+    const leaseId = this.leaseId;
     const res = await this.o.client.kv.txn({
       compare: [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify({ name: this.o.name, url: this.o.url })), lease: this.leaseId } }],
+      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify({ name: this.o.name, url: this.o.url })), lease: leaseId } }],
+      failure: [{ request_range: { key: Buffer.from(key) } }],
     });
-    if (!res.succeeded || this.stopped) return;
+    if (this.stopped) return;
+    let createRevision = String(res.header.revision);
+    if (!res.succeeded) {
+      // The key may be ours: an earlier campaign won at etcd but its answer was lost (past its
+      // deadline). The key then lives under the lease this member keeps renewing, and without
+      // taking it up here nobody would ever lead again (found by the simulator, seed 631).
+      const held = res.responses[0]?.response_range?.kvs[0];
+      if (held === undefined || leaseId === undefined || String(held.lease) !== leaseId || leaseId !== this.leaseId) return;
+      createRevision = String(held.create_revision);
+    }
     // The key lives with the lease: valid by this clock until the last renewal's bound, never later.
     if (this.clock.now() >= this.renewSentAt + this.ttlMs) {
       // Won too late to trust: give the key back (with its lease) rather than hold it unused.
       this.dropLease();
       return;
     }
-    this.term = { key, createRevision: String(res.header.revision) };
+    this.term = { key, createRevision };
     this.o.onElected(this.term);
   }
 }

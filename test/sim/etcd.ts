@@ -67,7 +67,11 @@ type RequestOp =
 export interface TxnRequest {
   readonly compare?: readonly Compare[];
   readonly success?: readonly RequestOp[];
+  /** Run when a compare fails: only range reads (the leadership adapter reads the leader key). */
+  readonly failure?: readonly { readonly request_range: RangeRequest }[];
 }
+
+type TxnResponse = { succeeded: boolean; header: { revision: string }; responses: { response_range?: ReturnType<SimEtcd['range']> }[] };
 
 export interface RangeRequest {
   readonly key: Buffer;
@@ -178,11 +182,12 @@ export class SimEtcd {
    * One transaction, atomically: every compare must hold for its ops to apply. `term` is the term
    * that issued it, when a coordinator's log did (ground truth for the fencing check).
    */
-  txn(req: TxnRequest, term: string | undefined, writer: NodeId): { succeeded: boolean; header: { revision: string } } {
+  txn(req: TxnRequest, term: string | undefined, writer: NodeId): TxnResponse {
     const holds = (req.compare ?? []).every((c) => String(this.kvs.get(c.key.toString())?.create ?? 0) === String(c.create_revision));
     if (!holds) {
       if (term !== undefined) this.refused++;
-      return { succeeded: false, header: { revision: String(this.revision) } };
+      const responses = (req.failure ?? []).map((op) => ({ response_range: this.range(op.request_range) }));
+      return { succeeded: false, header: { revision: String(this.revision) }, responses };
     }
     const ops = req.success ?? [];
     for (const op of ops) {
@@ -202,7 +207,7 @@ export class SimEtcd {
       }
     }
     this.applied++;
-    return { succeeded: true, header: { revision: String(this.revision) } };
+    return { succeeded: true, header: { revision: String(this.revision) }, responses: [] };
   }
 
   private deleteKey(key: string): void {
@@ -212,14 +217,14 @@ export class SimEtcd {
   }
 
   /** Keys in [key, range_end) (or exactly `key`), in key order, at most `limit`. */
-  range(req: RangeRequest): { kvs: { key: Buffer; value: Buffer; create_revision: string }[]; more: boolean; count: string } {
+  range(req: RangeRequest): { kvs: { key: Buffer; value: Buffer; create_revision: string; lease: string }[]; more: boolean; count: string } {
     const from = req.key.toString();
     const end = req.range_end?.toString();
     const keys = [...this.kvs.keys()].filter((k) => (end === undefined ? k === from : k >= from && (end === '\0' || k < end))).sort();
     const limit = req.limit !== undefined && req.limit > 0 ? req.limit : keys.length;
     const kvs = keys.slice(0, limit).map((k) => {
       const kv = this.kvs.get(k) as StoredKv;
-      return { key: Buffer.from(k), value: kv.value, create_revision: String(kv.create) };
+      return { key: Buffer.from(k), value: kv.value, create_revision: String(kv.create), lease: kv.lease ?? '0' };
     });
     return { kvs, more: keys.length > limit, count: String(keys.length) };
   }
@@ -282,7 +287,7 @@ export class SimEtcdClient {
   /** Calls held back while the member is paused before they left it (a pause mid-write). */
   private holdUntil = Number.NEGATIVE_INFINITY;
   readonly kv: {
-    txn: (req: TxnRequest) => Promise<{ succeeded: boolean; header: { revision: string } }>;
+    txn: (req: TxnRequest) => Promise<TxnResponse>;
     range: (req: RangeRequest) => Promise<ReturnType<SimEtcd['range']>>;
   };
 
