@@ -51,7 +51,27 @@ export interface LeadershipOptions {
   readonly blind?: boolean;
   /** Errors that do not stop the loop (etcd unreachable for a while): logged by the caller. */
   readonly onError: (step: string, error: unknown) => void;
+  /**
+   * The monotonic clock the lease bound is kept on, and the wait between rounds: the process's
+   * own (performance.now, setTimeout) unless given; the simulator drives both from its virtual clock.
+   */
+  readonly clock?: LeaseClock;
 }
+
+/** A monotonic clock in ms and a wait on it. */
+export interface LeaseClock {
+  now(): number;
+  /** Resolves after `ms`; never keeps a stopping process alive. */
+  sleep(ms: number): Promise<void>;
+}
+
+const processClock: LeaseClock = {
+  now: () => performance.now(),
+  sleep: (ms) =>
+    new Promise<void>((resolve) => {
+      setTimeout(resolve, ms).unref();
+    }),
+};
 
 export const leaderKey = (prefix: string): string => `${prefix}leader`;
 export const membersPrefix = (prefix: string): string => `${prefix}members/`;
@@ -63,15 +83,17 @@ export class Leadership {
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   private term: Fence | undefined;
-  /** performance.now() when the last renewal that etcd answered (or the grant) was sent. */
+  /** clock.now() when the last renewal that etcd answered (or the grant) was sent. */
   private renewSentAt = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly ttlMs: number;
   private readonly intervalMs: number;
+  private readonly clock: LeaseClock;
 
   constructor(private readonly o: LeadershipOptions) {
+    this.clock = o.clock ?? processClock;
     this.ttlMs = leaseSecondsOf(o.leaseMs ?? LEADERSHIP_DEFAULTS.leaseMs) * 1000;
     this.intervalMs = o.campaignIntervalMs ?? LEADERSHIP_DEFAULTS.campaignIntervalMs;
   }
@@ -88,7 +110,7 @@ export class Leadership {
   /** True only while this member holds the leader key and its lease is valid by its own clock. */
   isLeader(): boolean {
     if (this.term === undefined) return false;
-    if (performance.now() < this.renewSentAt + this.ttlMs || this.o.blind === true) return true;
+    if (this.clock.now() < this.renewSentAt + this.ttlMs || this.o.blind === true) return true;
     this.depose('the lease ran out by this member\'s clock (paused, or etcd unreachable)');
     return false;
   }
@@ -152,9 +174,9 @@ export class Leadership {
     while (!this.stopped) {
       try {
         if (this.leaseId === undefined) await this.grant();
-        if (performance.now() - renewedAt >= this.ttlMs / 3) {
+        if (this.clock.now() - renewedAt >= this.ttlMs / 3) {
           await this.renew();
-          renewedAt = performance.now();
+          renewedAt = this.clock.now();
         }
         if (this.term === undefined && this.leaseId !== undefined) await this.campaign();
       } catch (error) {
@@ -164,13 +186,13 @@ export class Leadership {
       this.isLeader();
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, this.intervalMs).unref();
+        void this.clock.sleep(this.intervalMs).then(resolve);
       });
     }
   }
 
   private async grant(): Promise<void> {
-    const sentAt = performance.now();
+    const sentAt = this.clock.now();
     const lease = this.o.client.lease(this.ttlMs / 1000, { autoKeepAlive: false });
     lease.on('lost', () => undefined);
     const id = await lease.grant();
@@ -183,7 +205,7 @@ export class Leadership {
   private async renew(): Promise<void> {
     const lease = this.lease;
     if (lease === undefined) return;
-    const sentAt = performance.now();
+    const sentAt = this.clock.now();
     let ttl: number;
     try {
       ttl = Number((await lease.keepaliveOnce()).TTL);
@@ -207,18 +229,29 @@ export class Leadership {
 
   private async campaign(): Promise<void> {
     const key = leaderKey(this.o.prefix);
+    const leaseId = this.leaseId;
     const res = await this.o.client.kv.txn({
       compare: [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify({ name: this.o.name, url: this.o.url })), lease: this.leaseId } }],
+      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify({ name: this.o.name, url: this.o.url })), lease: leaseId } }],
+      failure: [{ request_range: { key: Buffer.from(key) } }],
     });
-    if (!res.succeeded || this.stopped) return;
+    if (this.stopped) return;
+    let createRevision = String(res.header.revision);
+    if (!res.succeeded) {
+      // The key may be ours: an earlier campaign won at etcd but its answer was lost (past its
+      // deadline). The key then lives under the lease this member keeps renewing, and without
+      // taking it up here nobody would ever lead again (found by the simulator, seed 631).
+      const held = res.responses[0]?.response_range?.kvs[0];
+      if (held === undefined || leaseId === undefined || String(held.lease) !== leaseId || leaseId !== this.leaseId) return;
+      createRevision = String(held.create_revision);
+    }
     // The key lives with the lease: valid by this clock until the last renewal's bound, never later.
-    if (performance.now() >= this.renewSentAt + this.ttlMs) {
+    if (this.clock.now() >= this.renewSentAt + this.ttlMs) {
       // Won too late to trust: give the key back (with its lease) rather than hold it unused.
       this.dropLease();
       return;
     }
-    this.term = { key, createRevision: String(res.header.revision) };
+    this.term = { key, createRevision };
     this.o.onElected(this.term);
   }
 }

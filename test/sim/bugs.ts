@@ -21,6 +21,14 @@
  *   another. It runs the service's own matching on the replies with their
  *   txIds stripped; for a streamed answer, on each line with its txId stripped,
  *   so a line naming another message's place is believed.
+ *
+ * Two more break the HA group's rules (they run the group, ./ha.ts):
+ * - writes-not-fenced: the etcd log's writes reach etcd without their compare
+ *   on the leader key's create revision, so a deposed leader's write (one it
+ *   sent, say, just as it paused past its lease) is applied.
+ * - leader-past-lease: a leader ignores its own lease clock and etcd's word that
+ *   its lease is gone (etcd-leadership.ts `blind`), so a member that wakes from
+ *   a pause keeps acting as leader until a write of its is refused.
  */
 import { snapshotOf, step as coordinatorStep, type CoordinatorEffect, type CoordinatorSnapshot, type CoordinatorState } from '../../coordinator/core/index.ts';
 import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
@@ -32,6 +40,10 @@ import type { ParticipantStep } from './participant-node.ts';
 import type { PlantedBug } from './profile.ts';
 
 export interface Planted {
+  /** The HA group's log writes go without their fencing compare (./ha.ts). */
+  readonly unfenced?: boolean;
+  /** HA leaders ignore their own lease clock (./ha.ts). */
+  readonly blindLeader?: boolean;
   readonly coordinatorStep?: CoordinatorStep;
   readonly participantStep?: ParticipantStep;
   /** What the coordinator's checkpoint keeps of its state. */
@@ -148,5 +160,9 @@ export function plant(bug: PlantedBug | undefined): Planted {
       return { newDriver: (hooks) => new SendsBeforePersistDriver(hooks) };
     case 'batch-replies-by-position':
       return { matchReplies: repliesByPosition, matchLine: lineByPosition };
+    case 'writes-not-fenced':
+      return { unfenced: true };
+    case 'leader-past-lease':
+      return { blindLeader: true };
   }
 }

@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { createProgress } from '../../scenarios/progress.ts';
 import { intArg, opt } from '../../shared/cli-options.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
-import { PLANTED_BUGS, type PlantedBug } from './profile.ts';
+import { ALL_PLANTED_BUGS, HA_PLANTED_BUGS, type PlantedBug } from './profile.ts';
 
 const PROTOCOLS: readonly ProtocolVariant[] = ['presumed-abort', 'presumed-nothing', 'presumed-commit'];
 import { runSeeds, type RunTotals } from './run.ts';
@@ -25,6 +25,7 @@ interface SimulateFlags {
   readonly json?: boolean;
   readonly bug?: PlantedBug;
   readonly protocol: ProtocolVariant | 'mixed';
+  readonly ha?: boolean;
 }
 
 export const SEEDS_DEFAULT = 100;
@@ -41,7 +42,8 @@ export function registerSimulateCommand(program: Command): void {
     .addOption(opt('--transactions <n>', 'bank transfers per seed').argParser(intArg('transactions', 1, TRANSACTIONS_MAX)).default(TRANSACTIONS_DEFAULT))
     .addOption(opt('--json', 'print one JSON object on stdout').default(false))
     .addOption(opt('--protocol <variant>', "the coordinator's presumption; 'mixed' draws one per seed (presumed abort on half the seeds, presumed commit on a third)").choices([...PROTOCOLS, 'mixed']).default('mixed'))
-    .addOption(opt('--bug <name>', 'plant a bug in the cores or the driver, to watch the checks catch it').choices(PLANTED_BUGS))
+    .addOption(opt('--bug <name>', `plant a bug in the cores, the driver or the HA group (${HA_PLANTED_BUGS.join(', ')} run the group), to watch the checks catch it`).choices(ALL_PLANTED_BUGS))
+    .addOption(opt('--ha', 'run every seed with an HA group of coordinators on a simulated etcd (by default a share of the seeds do)').default(false))
     .action(async (flags: SimulateFlags) => {
       const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => i + 1);
       const progress = createProgress({ label: 'simulate', total: seeds.length, json: flags.json === true });
@@ -52,6 +54,7 @@ export function registerSimulateCommand(program: Command): void {
         protocol: flags.protocol,
         stopAtFailure: false,
         ...(flags.bug ? { bug: flags.bug } : {}),
+        ...(flags.ha === true && { ha: true }),
       });
       progress.finish();
       const replay = totals.firstFailure ? replayCommand(totals.firstFailure.seed, flags) : undefined;
@@ -66,6 +69,7 @@ function replayCommand(seed: number, flags: SimulateFlags): string {
     flags.transactions !== TRANSACTIONS_DEFAULT ? ` --transactions ${flags.transactions}` : '',
     flags.protocol !== 'mixed' ? ` --protocol ${flags.protocol}` : '',
     flags.bug ? ` --bug ${flags.bug}` : '',
+    flags.ha === true ? ' --ha' : '',
   ].join('');
   return `twopc simulate --seed ${seed}${extra}`;
 }
@@ -80,6 +84,7 @@ export function render(t: RunTotals, replay: string | undefined): string {
     `driver         ${t.slowSyncs} fsyncs and ${t.slowApplies} applies took simulated time; ${t.overtakes} effects ran past a laned apply in flight`,
     `messages       ${t.messages}`,
     `batching       on in ${t.batchingSeeds} of ${t.seeds} seeds: ${t.batches} batch requests carried ${t.batchedMessages} messages, ${t.sharedBatches} of them more than one`,
+    `HA group       on in ${t.haSeeds} of ${t.seeds} seeds: ${t.terms} terms won, ${t.resignedTerms} ended by a refused or failed write, ${t.fencedWrites} log writes of deposed terms refused by etcd`,
     `setups         ${[...Object.entries(t.disks).map(([k, v]) => `${k} WAL ${v}`), ...Object.entries(t.protocols).map(([k, v]) => `${k} ${v}`)].join(', ')} (seeds)`,
     `faults         ${Object.entries(t.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `crashes        ${t.crashes}, restarts ${t.restarts}`,

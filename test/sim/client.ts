@@ -81,7 +81,8 @@ export class Client implements Endpoint {
   constructor(
     private readonly host: Host,
     private readonly ghost: Ghost,
-    private readonly coordinator: string,
+    /** Where requests go: the coordinator, or whichever member of an HA group leads now (a load balancer's view). */
+    private readonly coordinator: () => string,
     private readonly onResult: (index: number) => void,
   ) {}
 
@@ -145,7 +146,7 @@ export class Client implements Endpoint {
 
   private call(index: number, call: Call, payload: RequestPayload): void {
     const context: Context = { index, call };
-    this.host.request(this, this.coordinator, payload, TIMING.clientTimeoutMs, context);
+    this.host.request(this, this.coordinator(), payload, TIMING.clientTimeoutMs, context);
   }
 
   private enlist(index: number, t: Interactive, call: 'enlist' | 'enlist-again'): void {

@@ -6,7 +6,7 @@
  * the service's batching logic (./batching.ts), unless the seed turns it off:
  * then each is its own call, as with `--no-batching`.
  */
-import { answerOf, failureAnswer, type TransportAnswer } from '../../coordinator/adapters/answers.ts';
+import { answerOf, failedAnswer, failureAnswer, type TransportAnswer } from '../../coordinator/adapters/answers.ts';
 import {
   initialState,
   snapshotOf,
@@ -25,7 +25,7 @@ import type { StepResult } from '../../shared/core.ts';
 import { SimBatcher, type BatchContext, type MatchLine, type MatchReplies } from './batching.ts';
 import { TransportError } from '../../shared/http/client.ts';
 import { checkHeuristicReport } from './checks.ts';
-import { SimDisk, type DiskKind } from './disk.ts';
+import { SimDisk, type Backend, type LogKind } from './disk.ts';
 import type { RequestMsg, RequestPayload } from './messages.ts';
 import { type CallResult, type Host, isWhole, SimNode } from './node.ts';
 import { TIMING } from './profile.ts';
@@ -54,6 +54,13 @@ export interface CoordinatorNodeOptions {
   readonly matchReplies?: MatchReplies;
   /** How a line of a streamed batch answer is matched to its message; a planted bug replaces it. */
   readonly matchLine?: MatchLine;
+  /** The storage under the log, when it is not a local disk (an HA member's log in etcd). */
+  readonly backend?: Backend;
+  /**
+   * Asked before each protocol message leaves (an HA member: whether it still leads, by its own
+   * lease clock, as coordinator/ha.ts's term transport asks). A message it refuses is not sent.
+   */
+  readonly mayAct?: () => boolean;
 }
 
 interface SendContext {
@@ -76,7 +83,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     id: string,
     private readonly options: CoordinatorNodeOptions,
     random: () => number,
-    disk: DiskKind,
+    disk: LogKind,
   ) {
     super(
       host,
@@ -89,6 +96,7 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
           if (r.type === 'DECISION') host.ghost.tmDecided(r.txId, r.outcome, `the coordinator's ${r.outcome} DECISION is durable`);
         },
         (message) => host.ghost.violation('wal', `${id}: ${message}`),
+        options.backend,
       ),
     );
     this.stepFn = options.step ?? step;
@@ -97,6 +105,8 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
 
   async start(): Promise<void> {
     this.boot();
+    // A fresh process knows nothing until its log is read (an HA member's read of etcd takes time, and inquiries come meanwhile).
+    this.state = initialState(this.options.config);
     const opened = await this.disk.open();
     if (opened.torn) this.host.stats.fault('torn-write');
     this.opened(opened.lastLsn, opened.checkpointLsn);
@@ -148,6 +158,11 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
 
   protected executeOther(e: CoordinatorEffect): void {
     if (e.kind !== 'send') return;
+    if (!this.mayAct()) {
+      // Not sent: this member no longer leads (its term may have ended just now, in the check).
+      if (this.up) this.host.expireAfter(this, 0, { kind: 'refused', answer: failedAnswer(e, 'rejected', 'not sent: this coordinator no longer leads its group') });
+      return;
+    }
     const payload: RequestPayload = e.message.type === 'prepare' ? { type: 'prepare', body: e.message.body } : { type: e.message.type, body: e.message.body };
     if (e.message.type === 'commit') this.host.ghost.commitSent(e.message.body.txId);
     const timeoutMs = e.timeoutMs ?? TIMING.callTimeoutMs;
@@ -161,6 +176,10 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
     this.host.request(this, this.options.nodeOf(e.url), payload, timeoutMs, context);
   }
 
+  private mayAct(): boolean {
+    return this.options.mayAct?.() ?? true;
+  }
+
   private newBatcher(): SimBatcher | undefined {
     const awaitingMax = this.options.batchRequestsAwaitingMax;
     if (awaitingMax === undefined) return undefined;
@@ -170,7 +189,8 @@ export class CoordinatorNode extends SimNode<CoordinatorState, CoordinatorEvent,
       {
         now: () => this.now,
         request: (to, payload, timeoutMs, context) => {
-          if (alive()) this.host.request(this, to, payload, timeoutMs, context);
+          // A queued batch leaves later, when its lane frees: asked again then.
+          if (alive() && this.mayAct() && alive()) this.host.request(this, to, payload, timeoutMs, context);
         },
         expireAfter: (timeoutMs, context) => (alive() ? this.host.expireAfter(this, timeoutMs, context) : -1),
         cancel: (id) => this.calls.delete(id),

@@ -24,6 +24,9 @@ import { ioError, SimFs, type DataCrashMode } from '../../wal/sim-fs.ts';
 
 export type DiskKind = 'memory' | 'file';
 
+/** The kinds a node's log can be: a local disk, or the HA group's log in the simulated etcd (./ha.ts). */
+export type LogKind = DiskKind | 'etcd';
+
 export interface Opened<R> {
   readonly records: readonly R[];
   readonly checkpoint?: Uint8Array;
@@ -34,8 +37,10 @@ export interface Opened<R> {
 }
 
 /** The storage under a log, and how it fails. */
-interface Backend {
+export interface Backend {
   open(): Promise<{ log: Log; recovered: Recovered }>;
+  /** Every append that resolved is durable (etcd: a quorum has it), not only forced ones. */
+  readonly appendsDurable?: boolean;
   /** Power loss: the open log dies with the process. */
   crash(): void;
   /** The next fdatasync fails (EIO), as Linux reports it. */
@@ -112,13 +117,14 @@ export class SimDisk<R extends { type: string }> {
   private durableLsn = 0;
 
   constructor(
-    readonly kind: DiskKind,
+    readonly kind: LogKind,
     random: () => number,
     private readonly codec: RecordCodec<R>,
     private readonly onDurable: (record: R) => void,
     private readonly onLoss: (message: string) => void,
+    backend?: Backend,
   ) {
-    this.backend = kind === 'file' ? new FileBackend(random) : new MemoryBackend(random);
+    this.backend = backend ?? (kind === 'file' ? new FileBackend(random) : new MemoryBackend(random));
   }
 
   /** Opens the log on what the storage kept, as a restarting process does. */
@@ -157,6 +163,11 @@ export class SimDisk<R extends { type: string }> {
     return this.log?.lastLsn ?? 0;
   }
 
+  /** Every append is durable once it resolves (the etcd log). */
+  get appendsDurable(): boolean {
+    return this.backend.appendsDurable === true;
+  }
+
   /** Records appended but not yet known durable. */
   get unsynced(): number {
     return this.volatile.length;
@@ -177,7 +188,7 @@ export class SimDisk<R extends { type: string }> {
     this.volatile.push({ lsn, record });
     this.pendingBytes.set(lsn, { type, payload });
     await written;
-    if (sync) this.durableUpTo(lsn);
+    if (sync || this.backend.appendsDurable === true) this.durableUpTo(lsn);
   }
 
   /** The background flush: makes every lazy write so far durable. */

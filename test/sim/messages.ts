@@ -107,7 +107,13 @@ export type SimEvent =
   /** An operator may settle an in-doubt transaction by hand, if one is in doubt where the coordinator cannot answer. */
   | { readonly kind: 'heuristic'; readonly attempt: number }
   /** Faults stop: partitions heal and crashed nodes restart. */
-  | { readonly kind: 'heal' };
+  | { readonly kind: 'heal' }
+  /**
+   * A step of the HA group (./ha.ts, ./etcd.ts): etcd takes a request, an answer reaches a member,
+   * a member's lease loop wakes, a fault of the group strikes. With `node`, it is an event of that
+   * member's process, and waits while the process is paused.
+   */
+  | { readonly kind: 'nodeEvent'; readonly node?: NodeId; readonly what: string; readonly run: () => void };
 
 export function describePayload(p: RequestPayload): string {
   switch (p.type) {

@@ -39,9 +39,14 @@ export interface ParticipantNodeOptions {
   readonly config: Omit<ParticipantConfig, 'keysOf'>;
   readonly step?: ParticipantStep;
   readonly nodeOf: (url: string) => string;
+  /**
+   * Every coordinator of an HA group (the service's `--coordinator URL,URL`): an inquiry asks them
+   * in turn, one round at most, until one knows the outcome. Absent: the URL the core names.
+   */
+  readonly coordinators?: readonly string[];
 }
 
-type CallContext = { readonly kind: 'inquire'; readonly txId: TxId } | { readonly kind: 'askPeer'; readonly txId: TxId; readonly peerUrl: string };
+type CallContext = { readonly kind: 'inquire'; readonly txId: TxId; readonly asked: number } | { readonly kind: 'askPeer'; readonly txId: TxId; readonly peerUrl: string };
 
 export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent, ParticipantEffect, ParticipantRecord> {
   state: ParticipantState;
@@ -174,7 +179,7 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
         this.kv.restore(e.snapshot);
         return;
       case 'inquire':
-        this.host.request(this, this.options.nodeOf(e.coordinator), { type: 'getOutcome', txId: e.txId }, TIMING.callTimeoutMs, { kind: 'inquire', txId: e.txId });
+        this.inquire(e.txId, 0, e.coordinator);
         return;
       case 'askPeer':
         this.host.request(this, this.options.nodeOf(e.peerUrl), { type: 'peerInquiry', txId: e.txId }, TIMING.callTimeoutMs, {
@@ -186,6 +191,12 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
       default:
         return;
     }
+  }
+
+  /** Asks the `asked`-th coordinator of the group (or the one the core names) for the outcome. */
+  private inquire(txId: TxId, asked: number, named: string): void {
+    const to = this.options.coordinators?.[asked] ?? this.options.nodeOf(named);
+    this.host.request(this, to, { type: 'getOutcome', txId }, TIMING.callTimeoutMs, { kind: 'inquire', txId, asked });
   }
 
   /** Runs a resource call now, or after a few simulated milliseconds (the seed says), as a slow database would. */
@@ -216,6 +227,10 @@ export class ParticipantNode extends SimNode<ParticipantState, ParticipantEvent,
     const c = context as CallContext;
     const now = this.now;
     if (c.kind === 'inquire') {
+      const decided = r.kind === 'answer' && r.status === 200 && ['committed', 'aborted'].includes(String((r.body as { outcome?: unknown }).outcome));
+      const group = this.options.coordinators ?? [];
+      // Not known there: the next member of the group may know (a follower answers from etcd).
+      if (!decided && c.asked + 1 < group.length) return this.inquire(c.txId, c.asked + 1, '');
       if (r.kind === 'error') return this.feed({ type: 'inquiryFailed', now, txId: c.txId, reason: r.error, coordinatorReachable: false });
       const outcome = r.status === 200 ? (r.body as { outcome?: unknown }).outcome : undefined;
       if (outcome === 'committed' || outcome === 'aborted') return this.feed({ type: 'outcomeLearned', now, txId: c.txId, outcome });

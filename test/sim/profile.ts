@@ -22,7 +22,10 @@ export const PLANTED_BUGS = [
   'driver-sends-before-persist',
   'batch-replies-by-position',
 ] as const;
-export type PlantedBug = (typeof PLANTED_BUGS)[number];
+/** Planted bugs of the HA group (./ha.ts): a seed run with one runs the group. */
+export const HA_PLANTED_BUGS = ['writes-not-fenced', 'leader-past-lease'] as const;
+export type PlantedBug = (typeof PLANTED_BUGS)[number] | (typeof HA_PLANTED_BUGS)[number];
+export const ALL_PLANTED_BUGS: readonly PlantedBug[] = [...PLANTED_BUGS, ...HA_PLANTED_BUGS];
 
 export interface SimOptions {
   readonly participants: number;
@@ -48,6 +51,11 @@ export interface SimOptions {
   readonly disk: DiskKind | 'mixed';
   /** Check every step against the TLA+ model (off: only the invariants, to show they catch bugs alone). */
   readonly tlaCheck: boolean;
+  /**
+   * Run an HA group of coordinators on the simulated etcd (./ha.ts) instead of one coordinator
+   * with its own WAL: on every seed (true), or on a seeded share of them ('mixed').
+   */
+  readonly ha: boolean | 'mixed';
 }
 
 export const DEFAULT_OPTIONS: SimOptions = {
@@ -64,6 +72,7 @@ export const DEFAULT_OPTIONS: SimOptions = {
   disk: 'mixed',
   protocol: 'mixed',
   tlaCheck: true,
+  ha: 'mixed',
 };
 
 /** Timeouts the cores and the simulated HTTP client run with: short, so a seed covers many rounds of retries. */
@@ -264,4 +273,46 @@ export function drawBatchProfile(rng: Prng, faults: boolean): BatchProfile {
   // Drawn last, so the draws above stay as they were.
   const streamed = rng.next() >= WHOLE_ANSWER_SEED_P;
   return { batching, requestsAwaitingMax, streamed, ...(faults && batching ? drawn : NO_BATCH_FAULTS) };
+}
+
+/** The faults of an HA group (./ha.ts), drawn from their own stream. */
+export interface HaProfile {
+  readonly members: number;
+  /** Processes stopped past their lease (SIGSTOP), the leader most often. */
+  readonly pauses: number;
+  /** Chance, at each log write a leader sends, that it is paused right there (the write leaves when it wakes). */
+  readonly pauseMidWriteP: number;
+  /** Crashes aimed at whoever holds the leader key at the time. */
+  readonly leaderCrashes: number;
+  /** Windows in which etcd has no quorum. */
+  readonly quorumLosses: number;
+  /** Windows in which one member's client is cut off from etcd. */
+  readonly etcdCuts: number;
+  /** Chance that one etcd request or answer is lost. */
+  readonly etcdLossP: number;
+}
+
+export const NO_HA_FAULTS: Omit<HaProfile, 'members'> = { pauses: 0, pauseMidWriteP: 0, leaderCrashes: 0, quorumLosses: 0, etcdCuts: 0, etcdLossP: 0 };
+
+/** A pause lasts past the lease, by this factor of its TTL at least and at most. */
+export const PAUSE_TTLS_MIN = 1.2;
+export const PAUSE_TTLS_MAX = 3;
+export const QUORUM_LOSS_MS_MIN = 200;
+export const QUORUM_LOSS_MS_MAX = 2_500;
+export const ETCD_CUT_MS_MIN = 200;
+export const ETCD_CUT_MS_MAX = 3_000;
+
+export function drawHaProfile(rng: Prng, faults: boolean): HaProfile {
+  const members = rng.int(2, 3);
+  if (!faults) return { members, ...NO_HA_FAULTS };
+  const on = (p: number): boolean => rng.next() < p;
+  return {
+    members,
+    pauses: on(0.6) ? rng.int(1, 3) : 0,
+    pauseMidWriteP: on(0.5) ? 0.01 + rng.next() * 0.1 : 0,
+    leaderCrashes: on(0.5) ? rng.int(1, 2) : 0,
+    quorumLosses: on(0.4) ? rng.int(1, 2) : 0,
+    etcdCuts: on(0.4) ? rng.int(1, 2) : 0,
+    etcdLossP: on(0.3) ? rng.next() * 0.05 : 0,
+  };
 }

@@ -40,6 +40,11 @@ export interface RunTotals {
   readonly batches: number;
   readonly batchedMessages: number;
   readonly sharedBatches: number;
+  /** Seeds that ran an HA group (./ha.ts), the terms its members won, terms a refused or failed write ended, and log writes etcd refused (fenced). */
+  readonly haSeeds: number;
+  readonly terms: number;
+  readonly resignedTerms: number;
+  readonly fencedWrites: number;
   readonly violations: number;
   /** Seeds with at least one violation. */
   readonly failedSeeds: readonly number[];
@@ -84,6 +89,10 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     batches: 0,
     batchedMessages: 0,
     sharedBatches: 0,
+    haSeeds: 0,
+    terms: 0,
+    resignedTerms: 0,
+    fencedWrites: 0,
     violations: 0,
   };
   const failedSeeds: number[] = [];
@@ -117,6 +126,12 @@ export async function runSeeds(seeds: readonly number[], options: RunOptions = {
     t.batches += r.batches;
     t.batchedMessages += r.batchedMessages;
     t.sharedBatches += r.sharedBatches;
+    if (r.ha) {
+      t.haSeeds++;
+      t.terms += r.ha.terms;
+      t.resignedTerms += r.ha.resigned;
+      t.fencedWrites += r.ha.fencedWrites;
+    }
     t.violations += r.violations.length;
     if (r.violations.length > 0) {
       failedSeeds.push(seed);

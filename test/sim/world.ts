@@ -24,19 +24,31 @@ import { EffectDriver, type DriverHooks } from '../../shared/driver.ts';
 import { plant, type Planted } from './bugs.ts';
 import { checkBank, checkLocks, checkOutcomes, checkTx, type TlaCounters, type Transfer } from './checks.ts';
 import { Client, FLOWS, type Flow, type Plan } from './client.ts';
-import { CoordinatorNode, SIM_URL } from './coordinator-node.ts';
+import { CoordinatorNode, SIM_URL, type CoordinatorNodeOptions } from './coordinator-node.ts';
 import type { ProtocolVariant } from '../../shared/types.ts';
 import type { DiskKind } from './disk.ts';
 import { Ghost, type Violation } from './ghost.ts';
+import { SimEtcd } from './etcd.ts';
+import { HA_TIMING, HaGroup, HaMember, type HaHost } from './ha.ts';
+import { leaderKey } from '../../coordinator/adapters/etcd-leadership.ts';
 import { describeMessage, type Message, type NodeId, type RequestPayload, type SimEvent } from './messages.ts';
 import { Network } from './network.ts';
-import type { CallResult, CrashPlan, Endpoint, Host } from './node.ts';
+import { settle, type CallResult, type CrashPlan, type Endpoint } from './node.ts';
 import { ParticipantNode } from './participant-node.ts';
 import {
   DEFAULT_OPTIONS,
   drawBatchProfile,
+  drawHaProfile,
   drawProfile,
+  ETCD_CUT_MS_MAX,
+  ETCD_CUT_MS_MIN,
+  HA_PLANTED_BUGS,
   NO_FAULTS,
+  PAUSE_TTLS_MAX,
+  PAUSE_TTLS_MIN,
+  QUORUM_LOSS_MS_MAX,
+  QUORUM_LOSS_MS_MIN,
+  type HaProfile,
   TIMING,
   type BatchProfile,
   type FaultProfile,
@@ -107,6 +119,15 @@ const OPERATOR_POLLS_MAX = 400;
 /** Chance the operator acts on a chance it sees (rather than at the first moment it can). */
 const OPERATOR_ACT_P = 0.5;
 
+/** Seeds that run an HA group when `ha` is 'mixed'. */
+const HA_SEED_P = 0.2;
+/** Of the crashes and pauses aimed at the group, the share aimed at whoever leads at the time. */
+const AT_LEADER_P = 0.7;
+/** The HA group's etcd prefix (coordinator/ha.ts: `twopc/<group>/`). */
+const HA_PREFIX = 'twopc/sim/';
+/** In an HA run, how often (in steps) the heal and the power cycle look whether everything has settled. */
+const HA_QUIET_EVERY_STEPS = 50;
+
 /** Batching seeds whose transfers partly arrive in bursts, how many bursts at most, and the share of transfers in them. */
 const BURST_SEED_P = 0.5;
 const BURSTS_MAX = 3;
@@ -157,9 +178,11 @@ export interface SeedResult {
   readonly overtakes: number;
   readonly slowSyncs: number;
   readonly slowApplies: number;
+  /** The HA group, when the seed ran one: its faults, terms won, terms a refused or failed write ended, and log writes etcd refused (fenced). */
+  readonly ha?: { readonly profile: HaProfile; readonly terms: number; readonly resigned: number; readonly fencedWrites: number };
 }
 
-export class World implements Host {
+export class World implements HaHost {
   readonly ghost = new Ghost();
   readonly stats = new Stats();
   readonly profile: FaultProfile;
@@ -187,7 +210,12 @@ export class World implements Host {
   private readonly planted: Planted;
   private plans: Plan[] = [];
   private heuristics = 0;
-  private readonly coordinator: CoordinatorNode;
+  /** The single coordinator, or (in an HA run) undefined: the group's members stand in for it. */
+  private readonly coordinator: CoordinatorNode | undefined;
+  private readonly ha: HaGroup | undefined;
+  private readonly haProfile: HaProfile | undefined;
+  private readonly haRng: Prng;
+  private readonly etcdCutUntil = new Map<NodeId, number>();
   private readonly participants: ParticipantNode[] = [];
   private readonly client: Client;
   private readonly endpoints = new Map<NodeId, Endpoint>();
@@ -230,6 +258,12 @@ export class World implements Host {
     this.batchProfile = drawBatchProfile(sub(), this.options.faults);
     const batchNetRng = sub();
     this.burstRng = sub();
+    // The HA group came last: its own streams (a seed that runs no group draws from them all the same).
+    const haSeedRng = sub();
+    this.haRng = sub();
+    const etcdRng = sub();
+    const haOn = this.options.ha === true || (this.bug !== undefined && (HA_PLANTED_BUGS as readonly string[]).includes(this.bug)) || (this.options.ha === 'mixed' && haSeedRng.next() < HA_SEED_P);
+    this.haProfile = haOn ? drawHaProfile(this.haRng, this.options.faults) : undefined;
     this.operator = this.options.faults && this.operatorRng.next() < OPERATOR_SEED_P;
     this.profile = this.options.faults ? drawProfile(profileRng, laterProfileRng) : NO_FAULTS;
     this.checkpointEveryRecords = profileRng.next() < 0.5 ? 0 : profileRng.int(2, 40);
@@ -248,32 +282,34 @@ export class World implements Host {
     const nodeOf = (url: string): NodeId => url.replace(/^sim:\/\//, '');
     const planted = plant(this.bug);
     this.planted = planted;
-    this.coordinator = new CoordinatorNode(
-      this,
-      'coordinator',
-      {
-        config: {
-          name: 'coordinator',
-          selfUrl: SIM_URL('coordinator'),
-          participants: Object.fromEntries(names.map((n) => [n, SIM_URL(n)])),
-          protocol: this.protocol,
-          prepareTimeoutMs: TIMING.prepareTimeoutMs,
-          replyWaitMs: TIMING.replyWaitMs,
-          resendBaseMs: TIMING.resendBaseMs,
-          resendMaxMs: TIMING.resendMaxMs,
-        },
-        nodeOf,
-        ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
-        ...(planted.coordinatorSnapshot ? { snapshot: planted.coordinatorSnapshot } : {}),
-        ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
-        ...(this.batchProfile.batching && { batchRequestsAwaitingMax: this.batchProfile.requestsAwaitingMax, batchStreamed: this.batchProfile.streamed }),
-        ...(planted.matchReplies ? { matchReplies: planted.matchReplies } : {}),
-        ...(planted.matchLine ? { matchLine: planted.matchLine } : {}),
+    const coordinatorOptions = (name: string): CoordinatorNodeOptions => ({
+      config: {
+        name,
+        selfUrl: SIM_URL(name),
+        participants: Object.fromEntries(names.map((n) => [n, SIM_URL(n)])),
+        protocol: this.protocol,
+        prepareTimeoutMs: TIMING.prepareTimeoutMs,
+        replyWaitMs: TIMING.replyWaitMs,
+        resendBaseMs: TIMING.resendBaseMs,
+        resendMaxMs: TIMING.resendMaxMs,
       },
-      () => diskRng.next(),
-      this.disk,
-    );
-    this.endpoints.set(this.coordinator.id, this.coordinator);
+      nodeOf,
+      ...(planted.coordinatorStep ? { step: planted.coordinatorStep } : {}),
+      ...(planted.coordinatorSnapshot ? { snapshot: planted.coordinatorSnapshot } : {}),
+      ...(this.finishedKeep === undefined ? {} : { finishedKeep: this.finishedKeep }),
+      ...(this.batchProfile.batching && { batchRequestsAwaitingMax: this.batchProfile.requestsAwaitingMax, batchStreamed: this.batchProfile.streamed }),
+      ...(planted.matchReplies ? { matchReplies: planted.matchReplies } : {}),
+      ...(planted.matchLine ? { matchLine: planted.matchLine } : {}),
+    });
+    if (this.haProfile === undefined) {
+      this.ha = undefined;
+      this.coordinator = new CoordinatorNode(this, 'coordinator', coordinatorOptions('coordinator'), () => diskRng.next(), this.disk);
+      this.endpoints.set(this.coordinator.id, this.coordinator);
+    } else {
+      this.coordinator = undefined;
+      this.ha = this.newGroup(this.haProfile.members, coordinatorOptions, () => diskRng.next(), etcdRng);
+      for (const m of this.ha.members) this.endpoints.set(m.id, m);
+    }
     for (const name of names) {
       const p = new ParticipantNode(
         this,
@@ -288,6 +324,7 @@ export class World implements Host {
           },
           nodeOf,
           ...(planted.participantStep ? { step: planted.participantStep } : {}),
+          ...(this.ha && { coordinators: this.ha.members.map((m) => m.id) }),
         },
         () => diskRng.next(),
         this.disk,
@@ -295,7 +332,7 @@ export class World implements Host {
       this.participants.push(p);
       this.endpoints.set(name, p);
     }
-    this.client = new Client(this, this.ghost, this.coordinator.id, (index) => this.onClientResult(index));
+    this.client = new Client(this, this.ghost, () => this.coordinatorTarget(), (index) => this.onClientResult(index));
     this.endpoints.set(this.client.id, this.client);
     this.accounts = accounts({ participants: names, accountsPerParticipant: this.options.accountsPerParticipant, openingBalance: this.options.openingBalance });
     for (const id of this.serverIds()) {
@@ -305,7 +342,72 @@ export class World implements Host {
     }
   }
 
+  /** The HA group: `members` coordinators on one simulated etcd. */
+  private newGroup(members: number, options: (name: string) => CoordinatorNodeOptions, random: () => number, etcdRng: Prng): HaGroup {
+    const etcd = new SimEtcd(
+      {
+        now: () => this.queue.now,
+        schedule: (delayMs, node, what, run) => this.queue.after(delayMs, { kind: 'nodeEvent', ...(node !== undefined && { node }), what, run }),
+        lost: (node) => this.etcdLost(node),
+        rng: etcdRng,
+        violation: (kind, message, txId) => this.ghost.violation(kind, message, txId),
+        decided: (txId, outcome, writer) => this.ghost.tmDecided(txId, outcome, `${writer}'s ${outcome} DECISION is in etcd`),
+      },
+      { prefix: HA_PREFIX, leader: leaderKey(HA_PREFIX) },
+    );
+    const bugs = { unfenced: this.planted.unfenced === true, blind: this.planted.blindLeader === true };
+    const ids = Array.from({ length: members }, (_, i) => `c${i + 1}`);
+    return new HaGroup(
+      etcd,
+      ids.map((id) => new HaMember(this, id, etcd, HA_PREFIX, options(id), random, bugs)),
+      HA_PREFIX,
+    );
+  }
+
+  /** Whether a message between `node` and etcd is lost now: its client is cut off, or the seed drops it. */
+  private etcdLost(node: NodeId): boolean {
+    if (!this.faultsOn) return false;
+    if ((this.etcdCutUntil.get(node) ?? 0) > this.queue.now) return true;
+    const p = this.haProfile?.etcdLossP ?? 0;
+    if (p > 0 && this.haRng.next() < p) {
+      this.stats.fault('etcd-loss');
+      return true;
+    }
+    return false;
+  }
+
+  /** Where the client's requests go: the coordinator, or whoever holds the group's leader key (a load balancer's view). */
+  private coordinatorTarget(): NodeId {
+    if (this.coordinator) return this.coordinator.id;
+    const ha = this.ha as HaGroup;
+    return ha.keyHolder() ?? (ha.members[0] as HaMember).id;
+  }
+
   // ---- Host ---------------------------------------------------------------------------
+
+  simNow(): number {
+    return this.queue.now;
+  }
+
+  nodeEvent(delayMs: number, node: NodeId, what: string, run: () => void): void {
+    this.queue.after(delayMs, { kind: 'nodeEvent', node, what, run });
+  }
+
+  pauseMidWrite(node: NodeId): void {
+    const p = this.haProfile?.pauseMidWriteP ?? 0;
+    if (!this.faultsOn || p === 0 || this.haRng.next() >= p) return;
+    this.stats.fault('pause-mid-write');
+    this.pause(node);
+  }
+
+  /** `node` stops past its lease: its events wait until it wakes. */
+  private pause(node: NodeId): void {
+    const m = this.ha?.member(node);
+    if (!m?.up) return;
+    const ms = this.haRng.int(Math.round(HA_TIMING.leaseMs * PAUSE_TTLS_MIN), Math.round(HA_TIMING.leaseMs * PAUSE_TTLS_MAX));
+    m.pause(ms);
+    this.note(`PAUSE ${node} for ${ms} ms`);
+  }
 
   get faultsOn(): boolean {
     return this.phase === 'faults' && this.options.faults;
@@ -334,6 +436,10 @@ export class World implements Host {
   request(from: Endpoint, to: NodeId, payload: RequestPayload, timeoutMs: number, context: unknown): void {
     const callId = ++this.callSeq;
     from.calls.set(callId, context);
+    if (this.ha && (payload.type === 'prepare' || payload.type === 'commit' || payload.type === 'abort' || payload.type === 'batch')) {
+      const outside = this.ha.outsideTerm(from.id);
+      if (outside !== undefined) this.ghost.violation('outside-term', outside);
+    }
     this.net.send({ kind: 'request', callId, from: from.id, to, payload });
     this.queue.after(timeoutMs, { kind: 'callTimeout', node: from.id, callId });
   }
@@ -386,13 +492,16 @@ export class World implements Host {
   }
 
   crashAfterLazyReply(node: NodeId): boolean {
-    if (!this.faultsOn || node === this.coordinator.id || this.lossRng.next() >= this.profile.lazyLossP) return false;
+    if (!this.faultsOn || node === this.coordinator?.id || this.ha?.member(node) || this.lossRng.next() >= this.profile.lazyLossP) return false;
     this.stats.fault('crash-after-lazy-reply');
     this.crash(node, 'after a reply, with writes not yet durable');
     return true;
   }
 
   failStop(node: NodeId, error: unknown): void {
+    const member = this.ha?.member(node);
+    // An HA member's refused or failed etcd write ends its term, not its process (coordinator/ha.ts).
+    if (member) return member.resign(`an etcd log write was refused or failed: ${error instanceof Error ? error.message : String(error)}`);
     this.crash(node, `fail-stop: ${error instanceof Error ? error.message : String(error)}`);
   }
 
@@ -433,8 +542,14 @@ export class World implements Host {
       if (at === undefined) return;
       const deadline = this.phase === 'setup' ? SETUP_DEADLINE_MS : this.phase === 'cycle' ? this.cycleAt : this.healAt + this.options.healDeadlineMs;
       if (this.phase !== 'faults' && at > deadline) return;
+      if (this.quiet()) return;
       const item = this.queue.pop();
       if (!item) return;
+      const paused = this.pausedTarget(item.event);
+      if (paused) {
+        this.queue.at(paused.pausedUntil, item.event);
+        continue;
+      }
       this.ghost.now = item.at;
       this.notes = [];
       this.stats.steps++;
@@ -500,7 +615,7 @@ export class World implements Host {
         const branches = e.index < 0 ? this.openingBranches : this.transfers[e.index]?.branches;
         if (!branches) return `submit ${e.index} (none)`;
         // The opening transaction waits for every node to be up, as a harness waits for readiness.
-        if (e.index < 0 && this.servers().some((n) => n.recovering)) {
+        if (e.index < 0 && (this.servers().some((n) => n.recovering) || (this.ha !== undefined && this.ha.ready() === undefined))) {
           this.queue.after(1, e);
           return 'submit #-1 (waits for recovery)';
         }
@@ -517,7 +632,27 @@ export class World implements Host {
       case 'heal':
         await this.heal();
         return 'heal';
+      case 'nodeEvent':
+        e.run();
+        await settle();
+        return `${e.what}${e.node === undefined ? '' : ` ${e.node}`}`;
     }
+  }
+
+  /** The HA member an event belongs to, when it is paused now: the event waits until it wakes. */
+  private pausedTarget(e: SimEvent): HaMember | undefined {
+    if (!this.ha) return undefined;
+    const node = e.kind === 'deliver' ? e.msg.to : 'node' in e ? e.node : undefined;
+    const m = node === undefined ? undefined : this.ha.member(node);
+    return m?.up && m.pausedUntil > this.queue.now ? m : undefined;
+  }
+
+  /** In an HA run, whether everything has settled after the faults (the leases would keep the queue busy for ever). */
+  private quiet(): boolean {
+    if (!this.ha || (this.phase !== 'heal' && this.phase !== 'cycle') || this.stats.steps % HA_QUIET_EVERY_STEPS !== 0) return false;
+    if (this.servers().some((n) => !n.up) || this.ha.members.some((m) => m.pausedUntil > this.queue.now) || this.client.outstanding > 0) return false;
+    const leader = this.ha.ready();
+    return leader !== undefined && leader.runtime.state.txs.size === 0 && this.participants.every((p) => p.state.txs.size === 0);
   }
 
   private async deliver(msg: Message): Promise<string> {
@@ -582,10 +717,58 @@ export class World implements Host {
       const to = this.faultRng.pick(servers.filter((s) => s !== from));
       this.queue.after(this.faultRng.int(0, faultPhaseMs), { kind: 'partition', id: ++this.partitionSeq, links: [[from, to]], oneWay: true });
     }
+    this.haFaults(faultPhaseMs);
     this.healAt = this.queue.now + faultPhaseMs;
     this.queue.at(this.healAt, { kind: 'heal' });
     if (p.partitions > 0) this.stats.fault('partition', p.partitions);
     if (p.oneWayPartitions > 0) this.stats.fault('one-way-partition', p.oneWayPartitions);
+  }
+
+  /**
+   * The HA group's faults, at seeded moments of the fault phase: pauses past the lease and crashes
+   * (mostly of whoever holds the leader key then), etcd without a quorum, a member cut off from etcd.
+   */
+  private haFaults(faultPhaseMs: number): void {
+    const p = this.haProfile;
+    const ha = this.ha;
+    if (!p || !ha || !this.options.faults) return;
+    const at = (): number => this.haRng.int(0, faultPhaseMs);
+    const aim = (): NodeId => {
+      const holder = ha.keyHolder();
+      return holder !== undefined && this.haRng.next() < AT_LEADER_P ? holder : this.haRng.pick(ha.members).id;
+    };
+    const later = (what: string, run: () => void): void => this.queue.after(at(), { kind: 'nodeEvent', what, run });
+    for (let i = 0; i < p.pauses; i++) {
+      later('pause', () => {
+        if (this.phase !== 'faults') return;
+        this.stats.fault('pause');
+        this.pause(aim());
+      });
+    }
+    for (let i = 0; i < p.leaderCrashes; i++) {
+      later('crash the leader', () => {
+        if (this.phase !== 'faults') return;
+        this.stats.fault('leader-crash');
+        this.crash(aim(), 'aimed at the leader');
+      });
+    }
+    for (let i = 0; i < p.quorumLosses; i++) {
+      const ms = this.haRng.int(QUORUM_LOSS_MS_MIN, QUORUM_LOSS_MS_MAX);
+      later(`etcd loses its quorum for ${ms} ms`, () => {
+        if (this.phase !== 'faults') return;
+        this.stats.fault('quorum-loss');
+        ha.etcd.loseQuorum(ms);
+      });
+    }
+    for (let i = 0; i < p.etcdCuts; i++) {
+      const node = this.haRng.pick(ha.members).id;
+      const ms = this.haRng.int(ETCD_CUT_MS_MIN, ETCD_CUT_MS_MAX);
+      later(`${node} cut off from etcd for ${ms} ms`, () => {
+        if (this.phase !== 'faults') return;
+        this.stats.fault('etcd-cut');
+        this.etcdCutUntil.set(node, this.queue.now + ms);
+      });
+    }
   }
 
   /**
@@ -623,9 +806,11 @@ export class World implements Host {
   private async operatorLooks(attempt: number): Promise<string> {
     if (this.phase !== 'faults' || this.heuristics >= HEURISTICS_MAX) return `operator ${attempt} (done)`;
     if (attempt < OPERATOR_POLLS_MAX) this.queue.after(this.operatorRng.int(OPERATOR_POLL_MIN_MS, OPERATOR_POLL_MAX_MS), { kind: 'heuristic', attempt: attempt + 1 });
-    const c = this.coordinator.id;
+    // In an HA group, the coordinator "is up" while a member leads and has recovered.
+    const c = this.coordinator?.id ?? this.ha?.ready()?.id;
+    const coordinatorUp = c !== undefined && (this.coordinator?.up ?? true);
     const candidates = this.participants
-      .filter((p) => p.up && (!this.coordinator.up || this.net.blocked(p.id, c) || this.net.blocked(c, p.id)))
+      .filter((p) => p.up && (!coordinatorUp || this.net.blocked(p.id, c) || this.net.blocked(c, p.id)))
       .flatMap((p) => p.inDoubt().map((txId) => ({ p, txId })));
     if (candidates.length === 0 || this.operatorRng.next() >= OPERATOR_ACT_P) return `operator ${attempt} (${candidates.length} in doubt)`;
     const { p, txId } = this.operatorRng.pick(candidates);
@@ -633,13 +818,14 @@ export class World implements Host {
     this.heuristics++;
     this.stats.fault('heuristic');
     await p.operatorHeuristic(txId, outcome);
-    return `operator ${attempt}: heuristic ${outcome} for ${txId} at ${p.id}${this.coordinator.up ? ' (partitioned)' : ' (coordinator down)'}`;
+    return `operator ${attempt}: heuristic ${outcome} for ${txId} at ${p.id}${coordinatorUp ? ' (partitioned)' : ' (coordinator down)'}`;
   }
 
   private async heal(): Promise<void> {
     this.phase = 'heal';
     this.net.healAll();
     this.partitions.clear();
+    this.etcdCutUntil.clear();
     for (const node of this.servers()) if (!node.up) await this.restart(node.id);
   }
 
@@ -669,7 +855,7 @@ export class World implements Host {
   }
 
   /** Starts a node on what its disk kept; a WAL that refuses to open is a violation, not a crash of the simulator. */
-  private async boot(n: CoordinatorNode | ParticipantNode): Promise<void> {
+  private async boot(n: CoordinatorNode | ParticipantNode | HaMember): Promise<void> {
     try {
       await n.start();
     } catch (error) {
@@ -717,7 +903,9 @@ export class World implements Host {
   private settled(when: string): boolean {
     const problems: string[] = [];
     for (const n of this.servers()) if (!n.up) problems.push(`${n.id} is down`);
-    const unfinished = [...this.coordinator.state.txs.values()].map((t) => `${t.txId}:${t.phase}`);
+    const coordinator = this.coordinator ?? this.ha?.ready()?.runtime;
+    if (coordinator === undefined) problems.push('no member of the group leads');
+    const unfinished = [...(coordinator?.state.txs.values() ?? [])].map((t) => `${t.txId}:${t.phase}`);
     if (unfinished.length > 0) problems.push(`the coordinator has unfinished ${unfinished.join(', ')}`);
     for (const p of this.participants) {
       const live = [...p.state.txs.values()].map((t) => `${t.txId}:${t.phase}`);
@@ -779,6 +967,15 @@ export class World implements Host {
       overtakes: this.stats.overtakes,
       slowSyncs: this.stats.slowSyncs,
       slowApplies: this.stats.slowApplies,
+      ...(this.ha &&
+        this.haProfile && {
+          ha: {
+            profile: this.haProfile,
+            terms: this.ha.members.reduce((n, m) => n + m.terms, 0),
+            resigned: this.ha.members.reduce((n, m) => n + m.resigned, 0),
+            fencedWrites: this.ha.etcd.refused,
+          },
+        }),
     };
   }
 
@@ -786,16 +983,16 @@ export class World implements Host {
     return `t=${String(this.queue.now).padStart(6)}`;
   }
 
-  private servers(): (CoordinatorNode | ParticipantNode)[] {
-    return [this.coordinator, ...this.participants];
+  private servers(): (CoordinatorNode | ParticipantNode | HaMember)[] {
+    return [...(this.coordinator ? [this.coordinator] : (this.ha?.members ?? [])), ...this.participants];
   }
 
   private serverIds(): NodeId[] {
     return this.servers().map((s) => s.id);
   }
 
-  private server(id: NodeId): CoordinatorNode | ParticipantNode | undefined {
-    return id === this.coordinator.id ? this.coordinator : this.participants.find((p) => p.id === id);
+  private server(id: NodeId): CoordinatorNode | ParticipantNode | HaMember | undefined {
+    return this.servers().find((n) => n.id === id);
   }
 }
 
