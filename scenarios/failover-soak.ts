@@ -125,6 +125,8 @@ export async function runFailoverSoak(ctx: ScenarioContext): Promise<ScenarioRes
     await client.quiescentRead(READ_WAIT_MS);
     const final = await client.observe();
     const report = checkBank({ opening: client.opening, history: client.history, reads: client.reads, final });
+    await sleep(200); // pino writes asynchronously: let the last log lines land.
+    const blocked = c.inDoubtMs().sort((a, b) => a - b);
     const checks: ScenarioCheck[] = reportChecks(report);
     checks.push(check('converged after the heal phase', converged, `${convergeMs} ms`));
     checks.push(check('kills made', n.kills >= killsTarget, `${n.kills} of ${killsTarget}`));
@@ -147,6 +149,9 @@ export async function runFailoverSoak(ctx: ScenarioContext): Promise<ScenarioRes
       total: report.finalTotal,
       expectedTotal: report.expectedTotal,
       convergeMs,
+      inDoubtSamples: blocked.length,
+      inDoubtMsP99: blocked[Math.floor(blocked.length * 0.99)] ?? 0,
+      inDoubtMsMax: blocked.at(-1) ?? 0,
       durationMs: Date.now() - started,
     };
     say(`failover-soak: kills ${n.kills} (${figures.killsBy}), leader pauses ${n.pauses}; transfers ${client.history.length}: ok ${report.counts.ok}, fail ${report.counts.fail}, info ${report.counts.info}`);
@@ -154,6 +159,7 @@ export async function runFailoverSoak(ctx: ScenarioContext): Promise<ScenarioRes
       `  acked lost ${report.ackedCommitsLost + report.ackedAbortsCommitted}, split ${report.splitOutcomes}, in doubt at end ${report.inDoubtAtEnd}; ` +
         `total ${report.finalTotal}/${report.expectedTotal}; converged in ${convergeMs} ms; ${Math.round((Date.now() - started) / 1000)} s in all`,
     );
+    say(`  in doubt (YES vote to outcome, ${blocked.length} participant branches): p99 ${figures.inDoubtMsP99} ms, longest ${figures.inDoubtMsMax} ms`);
     say(`  not ok, by reason: ${failureReasons(client.history)}`);
     for (const v of report.violations.slice(0, 10)) say(`  violation: ${v}`);
     return result('failover-soak', checks, figures);

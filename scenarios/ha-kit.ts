@@ -201,6 +201,29 @@ export class HaCluster {
     }
   }
 
+  /**
+   * How long the participants held their transactions in doubt: one sample per participant and
+   * transaction, from its YES vote to its outcome (committed or aborted), both read from that
+   * participant's own log so one clock stamps them. A participant killed while prepared counts
+   * its own down time too: its locks were held all along. Needs the nodes' debug log.
+   */
+  inDoubtMs(): number[] {
+    const out: number[] = [];
+    for (const p of this.participants) {
+      const votedAt = new Map<string, number>();
+      for (const l of this.logLines(p.name)) {
+        if (l.txId === undefined || l.time === undefined) continue;
+        const voted = votedAt.get(l.txId);
+        if (l.step === 'vote-yes' && voted === undefined) votedAt.set(l.txId, l.time);
+        if ((l.step === 'committed' || l.step === 'aborted') && voted !== undefined) {
+          out.push(l.time - voted);
+          votedAt.delete(l.txId);
+        }
+      }
+    }
+    return out;
+  }
+
   steps(name: string, txId: string | undefined, step: string): LogLine[] {
     return this.logLines(name).filter((l) => (txId === undefined || l.txId === txId) && l.step === step);
   }
