@@ -10,7 +10,7 @@
  * faults it did before this loop was shared.
  */
 import { BankClient, type BankCluster } from './bank-client.ts';
-import { checkBank, reportChecks, type CheckReport } from './checker.ts';
+import { checkBank, reportChecks } from './checker.ts';
 import { sleep } from './kit.ts';
 import { createPrng, type Prng } from './prng.ts';
 import { check, type ScenarioCheck } from './scenario.ts';
@@ -95,20 +95,12 @@ export async function runCycles(o: CycleOptions): Promise<void> {
   }
 }
 
-export interface SoakJudgement {
-  readonly report: CheckReport;
-  readonly final: Awaited<ReturnType<BankClient['observe']>>;
-  readonly checks: ScenarioCheck[];
-  readonly convergeMs: number;
-  /** The figures both soaks report; each adds its own. */
-  readonly figures: Record<string, number | string>;
-}
-
 /**
  * With the client stopped and every node running again: waits (bounded) until nothing is in
- * doubt anywhere, reads the total once more and judges the whole history.
+ * doubt anywhere, reads the total once more and judges the whole history. Also returns the
+ * figures both soaks report; each adds its own.
  */
-export async function healAndJudge(c: BankCluster, client: BankClient, n: Nemesis, killsTarget: number, seed: number): Promise<SoakJudgement> {
+export async function healAndJudge(c: BankCluster, client: BankClient, n: Nemesis, killsTarget: number, seed: number) {
   const healStart = Date.now();
   const converged = await c.waitSettled(HEAL_WAIT_MS, { coordinator: true });
   const convergeMs = Date.now() - healStart;
