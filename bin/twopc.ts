@@ -4,7 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 
 const program = new Command();
@@ -81,6 +81,7 @@ withOptions(program.command('coordinator'), serviceOpts())
       .argParser(intArg('active-tx-max', 1, 1_000_000))
       .default(COORDINATOR_DEFAULTS.maxActiveTransactions),
   )
+  .addOption(opt('--advertise-url <url>', 'the URL others reach this coordinator by (HA: the leader URL a follower names); required with --etcd when --host is 0.0.0.0').argParser(parseAdvertiseUrl))
   .addOption(opt('--etcd <urls>', 'HA: etcd client URLs, URL[,URL...]; coordinators of one --group share a decision log there and elect a leader'))
   .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
   .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
@@ -94,6 +95,7 @@ withOptions(program.command('coordinator'), serviceOpts())
       chaos: Boolean(o.chaos),
       protocol: o.protocol,
       ...(o.labUrl !== undefined && { labUrl: o.labUrl }),
+      ...(o.advertiseUrl !== undefined && { advertiseUrl: o.advertiseUrl }),
       core: { txTimeoutMsMax: o.txTimeoutMaxMs, maxActiveTransactions: o.activeTxMax, ...(o.prepareTimeoutMs !== undefined && { prepareTimeoutMs: o.prepareTimeoutMs }) },
       http: httpLimitsOf(o),
       batching: batchingOf(o.batching),

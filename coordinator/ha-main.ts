@@ -12,6 +12,7 @@ import { createLogger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { CONFIG_DEFAULTS } from './core/index.ts';
 import { HaMember, type HaOptions } from './ha.ts';
+import { advertisedUrlOf } from './ha-options.ts';
 import { openInDoubtSurvey } from './in-doubt.ts';
 import type { StartCoordinatorOptions } from './main.ts';
 import type { Answer, ClientRequest } from './runtime/runtime.ts';
@@ -27,6 +28,9 @@ export interface RunningHaCoordinator {
 export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 'dataDir' | 'fsync' | 'wal'> & { readonly ha: HaOptions }): Promise<RunningHaCoordinator> {
   const name = options.name ?? 'coordinator';
   const participants = checkParticipants(options.participants);
+  // Before anything listens: the URL this member registers must be one the others can reach.
+  const host = options.host ?? '127.0.0.1';
+  const advertiseUrl = advertisedUrlOf(host, options.advertiseUrl);
   const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -58,13 +62,13 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
     ...(options.token !== undefined && { token: options.token }),
     ...(options.chaos !== undefined && { chaos: options.chaos }),
   });
-  const listening = await listen(app, options.port, options.host ?? '127.0.0.1', { limits: options.http ?? {}, metrics, logger });
+  const listening = await listen(app, options.port, host, { limits: options.http ?? {}, metrics, logger });
   const prepareTimeoutMs = options.core?.prepareTimeoutMs ?? CONFIG_DEFAULTS.prepareTimeoutMs;
   const http = createHttpClient({ ...(options.token !== undefined && { token: options.token }), timeoutMs: prepareTimeoutMs });
   const running = new HaMember({
     ha: options.ha,
     name,
-    selfUrl: listening.url,
+    selfUrl: advertiseUrl ?? listening.url,
     participants,
     protocol: options.protocol ?? 'presumed-abort',
     ...(options.core !== undefined && { core: options.core }),
@@ -81,7 +85,7 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
   });
   started.member = running;
   running.start();
-  logger.info({ step: 'listening', url: listening.url, participants, group: options.ha.group }, `coordinator ${name} at ${listening.url} (HA group ${options.ha.group})`);
+  logger.info({ step: 'listening', url: listening.url, participants, group: options.ha.group }, `coordinator ${name} at ${listening.url} (HA group ${options.ha.group}, advertised as ${advertiseUrl ?? listening.url})`);
 
   let closing: Promise<void> | undefined;
   return {

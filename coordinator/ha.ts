@@ -168,7 +168,12 @@ export class HaMember implements CoordinatorTarget {
       client: this.client,
       prefix: this.prefix,
       fence: () => (term.ended ? undefined : this.leadership.fence()),
-      onTxn: (records) => this.o.metrics.set('coordinator_etcd_txn_records', 'Records the last etcd log transaction carried.', records),
+      onTxn: (records) => {
+        this.o.metrics.set('coordinator_etcd_txn_records', 'Records the last etcd log transaction carried.', records);
+        // Totals, so a bench can tell etcd transactions per client transaction and records per etcd transaction.
+        this.o.metrics.inc('coordinator_etcd_txns_total', 'etcd log transactions written (each one Raft round, fenced).');
+        this.o.metrics.inc('coordinator_etcd_records_total', 'Log records written to etcd, over all its transactions.', undefined, records);
+      },
     });
     term.log = log;
     if (term.ended) return;

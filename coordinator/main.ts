@@ -10,7 +10,7 @@ import { Timers, systemClock } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
 import { EXIT_CODES } from '../shared/exit-codes.ts';
-import { checkParticipants } from '../shared/urls.ts';
+import { checkParticipants, parseServiceUrl } from '../shared/urls.ts';
 import { listen } from '../shared/http/app.ts';
 import type { ServerLimits } from '../shared/http/limits.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -30,6 +30,12 @@ export interface StartCoordinatorOptions {
   readonly name?: string;
   readonly port: number;
   readonly host?: string;
+  /**
+   * The base URL others reach this coordinator by, when it is not the one it listens on (a
+   * container listening on 0.0.0.0 is reached by its service name). It is the `coordinator`
+   * of every prepare and, in an HA group, the leader URL a follower names.
+   */
+  readonly advertiseUrl?: string;
   readonly dataDir: string;
   /** name -> base URL: the only participants this coordinator talks to; two names for one URL are a ConfigError. */
   readonly participants: Readonly<Record<string, string>>;
@@ -75,6 +81,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   // Before anything listens or opens: a list where two names reach one participant would
   // send it two prepares under one txId (issue 7), so it is refused here with a ConfigError.
   const participants = checkParticipants(options.participants);
+  const advertiseUrl = options.advertiseUrl === undefined ? undefined : parseServiceUrl(options.advertiseUrl, '--advertise-url');
   const logger = options.logger ?? createLogger({ role: 'coordinator', name, sync: options.chaos === true });
   const metrics = new Metrics();
   const crashAt = crashPointAtStart(options.chaos === true, options.crashAt);
@@ -141,7 +148,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       config: {
         ...options.core,
         name,
-        selfUrl: listening.url,
+        selfUrl: advertiseUrl ?? listening.url,
         participants,
         protocol: options.protocol ?? 'presumed-abort',
       },

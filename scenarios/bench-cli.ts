@@ -77,8 +77,8 @@ export function registerBenchCommand(program: Command): Command {
         write(
           o.json
             ? JSON.stringify(r)
-            : `local WAL ${r.localWal.throughputTxPerS} tx/s (p50 ${r.localWal.latency.p50Ms} ms, p99 ${r.localWal.latency.p99Ms} ms); ` +
-                `etcd log ${r.etcdLog.throughputTxPerS} tx/s (p50 ${r.etcdLog.latency.p50Ms} ms, p99 ${r.etcdLog.latency.p99Ms} ms); ` +
+            : `local WAL ${r.localWal.throughputTxPerS} tx/s (p50 ${r.localWal.latency.p50Ms} ms, p99 ${r.localWal.latency.p99Ms} ms, CPU ${r.localWal.cpuMsPerTx} ms/tx); ` +
+                `etcd log ${r.etcdLog.throughputTxPerS} tx/s (p50 ${r.etcdLog.latency.p50Ms} ms, p99 ${r.etcdLog.latency.p99Ms} ms, CPU ${r.etcdLog.cpuMsPerTx} ms/tx); ` +
                 `etcd/local: throughput x${r.ratios.throughput}, p50 x${r.ratios.p50}, p99 x${r.ratios.p99}`,
         );
         return;

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHttpClient } from '../shared/http/client.ts';
+import { processCpuMs } from './bench-probes.ts';
 import { HaCluster } from './ha-kit.ts';
 import { ProcessCluster } from './harness.ts';
 
@@ -26,6 +27,17 @@ export interface HaBenchFigures {
   readonly throughputTxPerS: number;
   readonly latency: { readonly p50Ms: number; readonly p95Ms: number; readonly p99Ms: number };
   readonly committed: number;
+  /** User plus system CPU of every node of the run (coordinators, participants, etcd), per transaction. */
+  readonly cpuMsPerTx: number;
+  /** The etcd log only: its transactions per client transaction, and records per etcd transaction (group commit). */
+  readonly etcd?: { readonly txnsPerTx: number; readonly recordsPerTxn: number };
+}
+
+/** What a run reads of its nodes just before and just after the measured transfers. */
+interface Probe {
+  readonly cpuMs: number;
+  readonly etcdTxns?: number;
+  readonly etcdRecords?: number;
 }
 
 export interface HaBenchReport {
@@ -43,9 +55,19 @@ const NODE_ENV = { TWOPC_LOG_LEVEL: 'warn' } as const;
 /** Transactions of warm-up before the clock starts (tsx compiles, connections open). */
 const WARMUP_TRANSACTIONS = 50;
 
+/** Summed CPU of the processes with these pids (a pid without /proc counts 0: the figure is then low, never made up). */
+const cpuMsOf = (pids: readonly (number | undefined)[]): number => pids.reduce<number>((sum, pid) => sum + ((pid === undefined ? undefined : processCpuMs(pid)) ?? 0), 0);
+
+/** A counter's value in Prometheus text, or undefined when the node does not expose it. */
+function counterIn(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
-async function drive(url: string, participants: readonly string[], transactions: number, concurrency: number): Promise<HaBenchFigures> {
+async function drive(url: string, participants: readonly string[], transactions: number, concurrency: number, probe: () => Promise<Probe>): Promise<HaBenchFigures> {
   const http = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, socketsPerHostMax: concurrency });
   const latencies: number[] = [];
   let next = 0;
@@ -55,6 +77,7 @@ async function drive(url: string, participants: readonly string[], transactions:
   });
   try {
     for (let i = 0; i < WARMUP_TRANSACTIONS; i++) await http.post(`${url}/v1/transactions`, body(0, i));
+    const before = await probe();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async (_, worker) => {
@@ -68,17 +91,23 @@ async function drive(url: string, participants: readonly string[], transactions:
       }),
     );
     const elapsedS = (performance.now() - started) / 1000;
+    const after = await probe();
     latencies.sort((a, b) => a - b);
-    const round = (n: number) => Math.round(n * 100) / 100;
+    const txns = (after.etcdTxns ?? 0) - (before.etcdTxns ?? 0);
+    const records = (after.etcdRecords ?? 0) - (before.etcdRecords ?? 0);
     return {
       throughputTxPerS: Math.round(transactions / elapsedS),
       latency: { p50Ms: round(quantile(latencies, 0.5)), p95Ms: round(quantile(latencies, 0.95)), p99Ms: round(quantile(latencies, 0.99)) },
       committed,
+      cpuMsPerTx: round((after.cpuMs - before.cpuMs) / transactions),
+      ...(after.etcdTxns !== undefined && { etcd: { txnsPerTx: round(txns / transactions), recordsPerTxn: txns === 0 ? 0 : round(records / txns) } }),
     };
   } finally {
     http.close();
   }
 }
+
+const line = (f: HaBenchFigures) => `${f.throughputTxPerS} tx/s, p50 ${f.latency.p50Ms} ms, p95 ${f.latency.p95Ms} ms, p99 ${f.latency.p99Ms} ms, CPU ${f.cpuMsPerTx} ms per tx`;
 
 export async function runHaBench(o: HaBenchOptions, say: (line: string) => void): Promise<HaBenchReport> {
   const dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'twopc-bench-ha-'));
@@ -87,8 +116,9 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
   try {
     await single.start();
     say(`bench --ha: ${o.transactions} transfers, concurrency ${o.concurrency}, ${o.participants} participants, fsync ${o.fsync}`);
-    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency);
-    say(`  local WAL:  ${localWal.throughputTxPerS} tx/s, p50 ${localWal.latency.p50Ms} ms, p99 ${localWal.latency.p99Ms} ms`);
+    const probe = () => Promise.resolve({ cpuMs: cpuMsOf(single.nodes.map((n) => n.pid)) });
+    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency, probe);
+    say(`  local WAL:  ${line(localWal)}`);
   } finally {
     await single.stop();
   }
@@ -97,8 +127,19 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
   try {
     const leader = await ha.leader();
     if (leader === undefined) throw new Error('no coordinator of the HA group leads');
-    etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency);
-    say(`  etcd log:   ${etcdLog.throughputTxPerS} tx/s, p50 ${etcdLog.latency.p50Ms} ms, p99 ${etcdLog.latency.p99Ms} ms`);
+    const metrics = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS });
+    // The group commit's figures come from the leader's own counters; the CPU is every node's, etcd's too.
+    const probe = async (): Promise<Probe> => {
+      const text = String((await metrics.get<string>(`${leader.url}/metrics`)).data);
+      const cpuMs = cpuMsOf([...ha.nodes.map((n) => n.pid), ...ha.etcd.members.map((m) => m.pid)]);
+      return { cpuMs, etcdTxns: counterIn(text, 'twopc_coordinator_etcd_txns_total') ?? 0, etcdRecords: counterIn(text, 'twopc_coordinator_etcd_records_total') ?? 0 };
+    };
+    try {
+      etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency, probe);
+    } finally {
+      metrics.close();
+    }
+    say(`  etcd log:   ${line(etcdLog)}; ${etcdLog.etcd?.txnsPerTx ?? '?'} etcd txns per tx, ${etcdLog.etcd?.recordsPerTxn ?? '?'} records per etcd txn`);
   } finally {
     await ha.close();
     await fs.promises.rm(dataDir, { recursive: true, force: true });

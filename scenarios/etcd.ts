@@ -52,6 +52,10 @@ export class EtcdMember {
     return `http://127.0.0.1:${this.peerPort}`;
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }

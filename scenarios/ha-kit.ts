@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, type ExitInfo } from './harness.ts';
 import { startEtcd, type EtcdCluster } from './etcd.ts';
-import { call, getJson, UNFINISHED_STATES, waitFor, type CallResult, type InDoubtEntry } from './kit.ts';
+import { call, getJson, settledCluster, unfinishedAt, waitFor, waitSettledCluster, type CallResult, type InDoubtEntry } from './kit.ts';
 import { freePorts } from './ports.ts';
 import { parseLogLines, type LogLine } from './timeline.ts';
 import { createHttpClient } from '../shared/http/client.ts';
@@ -80,26 +80,15 @@ export class HaCluster {
   /** Transactions the leader has not finished; undefined when no leader answers. */
   async unfinished(): Promise<number | undefined> {
     const leader = await this.leader(5_000);
-    if (leader === undefined) return undefined;
-    let total = 0;
-    for (const state of UNFINISHED_STATES) {
-      const body = await getJson<{ total?: number; transactions?: unknown[] }>(`${leader.url}/v1/transactions?state=${state}`);
-      if (!body) return undefined;
-      total += body.total ?? body.transactions?.length ?? 0;
-    }
-    return total;
+    return leader === undefined ? undefined : unfinishedAt(leader.url);
   }
 
-  async settled(options: { coordinator?: boolean } = {}): Promise<boolean> {
-    for (const p of this.participants) {
-      const list = await this.inDoubt(p.name);
-      if (list === undefined || list.length > 0) return false;
-    }
-    return options.coordinator === true ? (await this.unfinished()) === 0 : true;
+  settled(options: { coordinator?: boolean } = {}): Promise<boolean> {
+    return settledCluster(this, options);
   }
 
-  async waitSettled(timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
-    return (await waitFor(async () => ((await this.settled(options)) ? true : undefined), timeoutMs, 200)) === true;
+  waitSettled(timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
+    return waitSettledCluster(this, timeoutMs, options);
   }
 
   static async start(o: HaClusterOptions): Promise<HaCluster> {
@@ -199,6 +188,29 @@ export class HaCluster {
     } catch {
       return [];
     }
+  }
+
+  /**
+   * How long the participants held their transactions in doubt: one sample per participant and
+   * transaction, from its YES vote to its outcome (committed or aborted), both read from that
+   * participant's own log so one clock stamps them. A participant killed while prepared counts
+   * its own down time too: its locks were held all along. Needs the nodes' debug log.
+   */
+  inDoubtMs(): number[] {
+    const out: number[] = [];
+    for (const p of this.participants) {
+      const votedAt = new Map<string, number>();
+      for (const l of this.logLines(p.name)) {
+        if (l.txId === undefined || l.time === undefined) continue;
+        const voted = votedAt.get(l.txId);
+        if (l.step === 'vote-yes' && voted === undefined) votedAt.set(l.txId, l.time);
+        if ((l.step === 'committed' || l.step === 'aborted') && voted !== undefined) {
+          out.push(l.time - voted);
+          votedAt.delete(l.txId);
+        }
+      }
+    }
+    return out;
   }
 
   steps(name: string, txId: string | undefined, step: string): LogLine[] {

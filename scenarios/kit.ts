@@ -137,7 +137,39 @@ export async function restartDown(
 const RESTART_MESSAGE_CHARS_MAX = 2_000;
 
 /** Coordinator states in which a transaction is not finished. */
-export const UNFINISHED_STATES = ['preparing', 'committing', 'aborting'] as const;
+const UNFINISHED_STATES = ['preparing', 'committing', 'aborting'] as const;
+
+/** Transactions the coordinator at `url` has not finished; undefined when it does not answer. */
+export async function unfinishedAt(url: string): Promise<number | undefined> {
+  let total = 0;
+  for (const state of UNFINISHED_STATES) {
+    const body = await getJson<{ transactions?: unknown[]; total?: number }>(`${url}/v1/transactions?state=${state}`);
+    if (!body) return undefined;
+    total += body.total ?? body.transactions?.length ?? 0;
+  }
+  return total;
+}
+
+/** A cluster as its settled check sees it: single coordinator or HA group alike. */
+interface Settling {
+  readonly participants: readonly { readonly name: string }[];
+  inDoubt(name: string): Promise<InDoubtEntry[] | undefined>;
+  unfinished(): Promise<number | undefined>;
+}
+
+/** Every participant answers and holds nothing in doubt; with `coordinator`, the coordinator too has nothing unfinished. */
+export async function settledCluster(c: Settling, options: { coordinator?: boolean } = {}): Promise<boolean> {
+  for (const p of c.participants) {
+    const list = await c.inDoubt(p.name);
+    if (list === undefined || list.length > 0) return false;
+  }
+  return options.coordinator === true ? (await c.unfinished()) === 0 : true;
+}
+
+/** Polls `settledCluster` until it holds or `timeoutMs` passes. */
+export async function waitSettledCluster(c: Settling, timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
+  return (await waitFor(async () => ((await settledCluster(c, options)) ? true : undefined), timeoutMs, 200)) === true;
+}
 
 export class ScenarioCluster {
   /** The harness's own events, for the timeline: crashes, restarts, pauses, client requests. */
@@ -336,28 +368,16 @@ export class ScenarioCluster {
   }
 
   /** Transactions the coordinator has not finished, or undefined when it does not answer. */
-  async unfinished(): Promise<number | undefined> {
-    let total = 0;
-    for (const state of UNFINISHED_STATES) {
-      const body = await getJson<{ transactions?: unknown[]; total?: number }>(`${this.coordinator.url}/v1/transactions?state=${state}`);
-      if (!body) return undefined;
-      total += body.total ?? body.transactions?.length ?? 0;
-    }
-    return total;
+  unfinished(): Promise<number | undefined> {
+    return unfinishedAt(this.coordinator.url);
   }
 
-  /** Every participant answers and holds nothing in doubt; with `coordinator`, it too has nothing unfinished. */
-  async settled(options: { coordinator?: boolean } = {}): Promise<boolean> {
-    for (const p of this.participants) {
-      const list = await this.inDoubt(p.name);
-      if (list === undefined || list.length > 0) return false;
-    }
-    if (options.coordinator) return (await this.unfinished()) === 0;
-    return true;
+  settled(options: { coordinator?: boolean } = {}): Promise<boolean> {
+    return settledCluster(this, options);
   }
 
-  async waitSettled(timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
-    return (await waitFor(async () => ((await this.settled(options)) ? true : undefined), timeoutMs, 200)) === true;
+  waitSettled(timeoutMs: number, options: { coordinator?: boolean } = {}): Promise<boolean> {
+    return waitSettledCluster(this, timeoutMs, options);
   }
 
   healProxies(): void {

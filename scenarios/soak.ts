@@ -18,32 +18,20 @@
  * depends on timing, so a seed replays the faults, not the exact history.
  */
 import { BankClient, failureReasons, infoOutcomes } from './bank-client.ts';
-import { checkBank, reportChecks } from './checker.ts';
 import { restartDown, ScenarioCluster, sleep } from './kit.ts';
+import { DOWN_MS, healAndJudge, KILLS_DEFAULT, killTogether, runCycles, SOAK_BANK, soakClient, soakDurationMs, type Nemesis, type Victim } from './nemesis.ts';
 import { createPrng, type Prng } from './prng.ts';
 import { FAULT_KINDS, type FaultKind, type FaultRule } from './proxy.ts';
-import { check, result, type ScenarioCheck, type ScenarioContext, type ScenarioResult } from './scenario.ts';
+import { result, type ScenarioContext, type ScenarioResult } from './scenario.ts';
 import { createProgress } from './progress.ts';
 import { nemesisMarks, runPlots, sampleInDoubt, type InDoubtSampler } from './run-plots.ts';
-import type { BankOptions } from './workloads/bank.ts';
 
-const BANK: BankOptions = { participants: ['p1', 'p2', 'p3'], accountsPerParticipant: 5, openingBalance: 100 };
-const AMOUNT_MAX = 40;
-const CONCURRENCY = 4;
-const TRANSFERS_MAX = 200_000;
-const KILLS_DEFAULT = 20;
 /** Per kill, when no --duration is given: a restart of a tsx process takes seconds on a busy machine. */
 const DURATION_PER_KILL_MS = 8_000;
-const DURATION_MIN_MS = 60_000;
-const READ_EVERY_CYCLES = 3;
-const READ_WAIT_MS = 15_000;
 const CONCURRENT_READ_EVERY_MS = 2_000;
-const HEAL_WAIT_MS = 120_000;
 const RESTART_ATTEMPTS_MAX = 3;
 /** SIGSTOP lengths, in ms: long enough for callers to time out now and then. */
 const PAUSE_MS: readonly [number, number] = [200, 3_000];
-/** The delay between a SIGKILL and the restart, in ms. */
-const DOWN_MS: readonly [number, number] = [0, 1_500];
 const QUIET_MS: readonly [number, number] = [500, 2_000];
 
 /** The lane the diagram and the charts show proxy faults on: they belong to no single node. */
@@ -66,17 +54,13 @@ function randomRules(rng: Prng, coordinatorSide: boolean): FaultRule[] {
   });
 }
 
-interface Nemesis {
-  kills: number;
-  killsBy: Record<string, number>;
-  pauses: number;
-  cycles: number;
+interface ChaosNemesis extends Nemesis {
   proxyFaultPhases: number;
   restartFailures: number;
 }
 
 /** Starts a node that is down, retrying a failed start, said out loud (kit.ts restartDown). */
-const restart = (c: ScenarioCluster, name: string, n: Nemesis, say: (line: string) => void): Promise<void> =>
+const restart = (c: ScenarioCluster, name: string, n: ChaosNemesis, say: (line: string) => void): Promise<void> =>
   restartDown(c, name, {
     attemptsMax: RESTART_ATTEMPTS_MAX,
     onFailure: (attempt, message) => {
@@ -93,7 +77,7 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     progress.finish();
     ctx.log(line);
   };
-  const durationMs = ctx.durationMs ?? Math.max(DURATION_MIN_MS, killsTarget * DURATION_PER_KILL_MS);
+  const durationMs = ctx.durationMs ?? soakDurationMs(killsTarget, DURATION_PER_KILL_MS);
   const rng = createPrng(ctx.seed);
   const started = Date.now();
   const c = await ScenarioCluster.start({ prefix: 'chaos-soak', seed: ctx.seed, proxies: true, keepData: ctx.keepData === true });
@@ -103,18 +87,11 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
   const pausesRunning: Promise<void>[] = [];
   let sampler: InDoubtSampler | undefined;
   try {
-    client = new BankClient(c, {
-      bank: BANK,
-      rng: createPrng(ctx.seed + 1),
-      concurrency: CONCURRENCY,
-      transfersMax: TRANSFERS_MAX,
-      amountMax: AMOUNT_MAX,
-      commitTimeoutMs: 10_000,
-    });
+    client = soakClient(c, ctx.seed);
     await client.open();
-    say(`chaos-soak: seed ${ctx.seed}, ${killsTarget} kills within ${Math.round(durationMs / 1000)} s, ${BANK.participants.length * BANK.accountsPerParticipant} accounts`);
+    say(`chaos-soak: seed ${ctx.seed}, ${killsTarget} kills within ${Math.round(durationMs / 1000)} s, ${SOAK_BANK.participants.length * SOAK_BANK.accountsPerParticipant} accounts`);
     // Only a page draws the in-doubt samples: without --html the soak asks the participants nothing more.
-    if (ctx.timeline) sampler = sampleInDoubt(BANK.participants, (name) => c.inDoubt(name));
+    if (ctx.timeline) sampler = sampleInDoubt(SOAK_BANK.participants, (name) => c.inDoubt(name));
     client.start();
     const bankClient = client;
     reader = (async () => {
@@ -124,12 +101,10 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
       }
     })();
 
-    const n: Nemesis = { kills: 0, killsBy: {}, pauses: 0, cycles: 0, proxyFaultPhases: 0, restartFailures: 0 };
+    const n: ChaosNemesis = { kills: 0, killsBy: {}, pauses: 0, cycles: 0, proxyFaultPhases: 0, restartFailures: 0 };
     const names = c.nodes.map((x) => x.name);
-    const deadline = started + durationMs;
-    while (n.kills < killsTarget && Date.now() < deadline) {
-      n.cycles++;
-      // ---- fault phase
+    const victim = (name: string): Victim => ({ label: name, kill: () => c.kill(name), start: () => restart(c, name, n, say) });
+    const faultPhase = async (): Promise<void> => {
       // Every other cycle has proxy faults for sure, the others by chance, so no seed runs without them.
       if (n.cycles % 2 === 1 || rng.next() < 0.4) {
         n.proxyFaultPhases++;
@@ -155,12 +130,8 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
           const victims = new Set([rng.pick(names)]);
           if (rng.next() < 0.6) victims.add(rng.pick(names));
           if (rng.next() < 0.3) victims.add(rng.pick(names));
-          await Promise.all([...victims].map((v) => c.kill(v)));
-          n.kills += victims.size;
+          await killTogether([...victims].map(victim), rng.int(...DOWN_MS), n);
           progress.update(n.kills);
-          for (const v of victims) n.killsBy[v] = (n.killsBy[v] ?? 0) + 1;
-          await sleep(rng.int(...DOWN_MS));
-          await Promise.all([...victims].map((v) => restart(c, v, n, say)));
         } else {
           const victim = rng.pick(names);
           const ms = rng.int(...PAUSE_MS);
@@ -175,13 +146,11 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
         }
       }
       await Promise.all(pausesRunning.splice(0));
-      // ---- quiet period
+      // The quiet period begins with the proxies healed and every node running.
       c.healProxies();
       await Promise.all(names.map((v) => restart(c, v, n, say)));
-      await sleep(rng.int(...QUIET_MS));
-      if (n.cycles % READ_EVERY_CYCLES === 0) await client.quiescentRead(READ_WAIT_MS);
-      if (n.cycles % 10 === 0) say(`  cycle ${n.cycles}: kills ${n.kills}/${killsTarget}, pauses ${n.pauses}, transfers ${client.transfersStarted}, ${Math.round((Date.now() - started) / 1000)} s`);
-    }
+    };
+    await runCycles({ n, client, rng, killsTarget, started, durationMs, quietMs: QUIET_MS, say, faultPhase });
     const faultPhaseMs = Date.now() - started;
 
     // ---- heal phase
@@ -191,48 +160,23 @@ export async function runChaosSoak(ctx: ScenarioContext): Promise<ScenarioResult
     for (const x of c.nodes) x.resume();
     c.healProxies();
     await Promise.all(names.map((v) => restart(c, v, n, say)));
-    const healStart = Date.now();
-    const converged = await c.waitSettled(HEAL_WAIT_MS, { coordinator: true });
-    const convergeMs = Date.now() - healStart;
+    const { report, final, checks, convergeMs, figures: common } = await healAndJudge(c, client, n, killsTarget, ctx.seed);
     await sampler?.stop();
-    await client.quiescentRead(READ_WAIT_MS);
-    const final = await client.observe();
-    const report = checkBank({ opening: client.opening, history: client.history, reads: client.reads, final });
-
-    const checks: ScenarioCheck[] = reportChecks(report);
-    checks.push(check('converged after the heal phase', converged, `${convergeMs} ms`));
-    checks.push(check('kills made', n.kills >= killsTarget, `${n.kills} of ${killsTarget} within ${Math.round(durationMs / 1000)} s`));
     const faults = [...c.proxies.values(), ...(c.coordinatorProxy ? [c.coordinatorProxy] : [])].reduce((sum, p) => {
       const f = p.stats().faults;
       return sum + Object.values(f).reduce((a, b) => a + b, 0);
     }, 0);
     const figures: Record<string, number | string> = {
-      seed: ctx.seed,
-      kills: n.kills,
-      killsBy: Object.entries(n.killsBy).sort().map(([k, v]) => `${k}:${v}`).join(' '),
-      pauses: n.pauses,
-      cycles: n.cycles,
+      ...common,
       proxyFaultPhases: n.proxyFaultPhases,
       proxyFaults: faults,
       restartFailures: n.restartFailures,
-      transfers: client.history.length,
-      ok: report.counts.ok,
-      fail: report.counts.fail,
-      info: report.counts.info,
       infoCommitted: report.counts.infoCommitted,
       infoAborted: report.counts.infoAborted,
-      committed: report.committed,
       quiescentReads: report.reads.quiescent,
       wrongTotalReads: report.reads.wrongTotal,
       concurrentReads: report.reads.concurrent,
       negativeBalances: report.negativeBalances,
-      ackedCommitsLost: report.ackedCommitsLost,
-      ackedAbortsCommitted: report.ackedAbortsCommitted,
-      splitOutcomes: report.splitOutcomes,
-      inDoubtAtEnd: report.inDoubtAtEnd,
-      total: report.finalTotal,
-      expectedTotal: report.expectedTotal,
-      convergeMs,
       faultPhaseMs,
       durationMs: Date.now() - started,
     };

@@ -133,6 +133,9 @@ export const parsePeers = asArgParser((value: string): string[] =>
 );
 
 /** Parses `--coordinator URL[,URL...]` (every member of an HA group; one URL otherwise) into base URLs in normal form. */
+/** --advertise-url: the one URL other members and clients reach this service by. */
+export const parseAdvertiseUrl = asArgParser((value: string): string => parseServiceUrl(value.trim(), '--advertise-url'));
+
 export const parseCoordinatorUrls = asArgParser((value: string): string[] => {
   const urls = value
     .split(',')

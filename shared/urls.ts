@@ -27,6 +27,13 @@ export function parseServiceUrl(text: string, what: string): string {
   return `${url.protocol}//${url.host}${trimUrl(url.pathname)}`;
 }
 
+/** Addresses that bind every interface: a URL with one names no machine another can reach. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '::0']);
+
+export function isWildcardHost(host: string): boolean {
+  return WILDCARD_HOSTS.has(host.trim());
+}
+
 /** Names that reach this machine's loopback interface; a service on one is taken to answer on all. */
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 

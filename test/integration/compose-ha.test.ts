@@ -3,8 +3,8 @@
  * engine: the etcd service's command runs with the local `etcd` binary (the same release as the
  * image the file names), each twopc service runs the image's ENTRYPOINT with its command and
  * environment as a local process, hostnames and container ports remapped to free loopback
- * ports, in the order depends_on gives. A transfer commits through the leader; the leader is
- * SIGKILLed; the standby takes over and commits the next one. Every process is killed after.
+ * ports, in the order depends_on gives. A transfer commits through the leader; the follower
+ * refuses one, naming the leader by the URL it advertised (which answers); the leader is SIGKILLed; the standby takes over and commits the next one. Every process is killed after.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -75,6 +75,9 @@ describe('docker-compose.ha.yml', () => {
       expect(svc(c).command, c).toEqual(['coordinator']);
       expect(env(c), c).toMatchObject({ TWOPC_NAME: c, TWOPC_ETCD: 'http://etcd:2379', TWOPC_GROUP: env('c1').TWOPC_GROUP });
       expect(svc(c).depends_on, c).toEqual({ etcd: { condition: 'service_healthy' } });
+      // Listening on every interface, a member registers the URL the others reach it by: its service name.
+      expect(env(c).TWOPC_HOST, c).toBe('0.0.0.0');
+      expect(env(c).TWOPC_ADVERTISE_URL, c).toBe(`http://${c}:${env(c).TWOPC_PORT}`);
     }
     expect(env('c1').TWOPC_GROUP).toMatch(/^[\w.-]+$/);
     for (const p of ['p1', 'p2', 'p3']) {
@@ -169,9 +172,16 @@ describe('docker-compose.ha.yml', () => {
     };
 
     const leader = await commitThrough(coordinators, 'first');
+    // The follower's 503 names the leader by the URL it advertised, and that URL answers as the leader.
+    const follower = coordinators.find((c) => c !== leader) as NodeProcess;
+    const refused = await call<{ error?: { code: string; leader?: string } }>('POST', `${follower.url}/v1/transactions`, transfer('refused'));
+    expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+    expect(refused.body.error).toMatchObject({ code: 'not_leader', leader: leader.url });
+    const named = await get<{ name?: string }>(`${refused.body.error?.leader as string}/healthz`);
+    expect(named.status).toBe(200);
+    expect(named.body.name).toBe(leader.name);
     await leader.kill();
-    const standby = coordinators.find((c) => c !== leader) as NodeProcess;
-    expect(await commitThrough([standby], 'second')).toBe(standby);
+    expect(await commitThrough([follower], 'second')).toBe(follower);
     for (const p of procs.filter((x) => x.spec.role === 'participant')) {
       expect((await get(`${p.url}/v1/kv/ha`)).body, p.name).toMatchObject({ value: 'second' });
     }

@@ -157,4 +157,17 @@ describe('a start that cannot work', () => {
     const loop = await runTwopc(['coordinator', '--port', '0', '--data', path.join(root, 'names'), '--participants', 'a=http://localhost:7001,b=http://127.0.0.1:7001']);
     expectOneLine(loop, EXIT_CODES.config, 'a (http://localhost:7001)', 'b (http://127.0.0.1:7001)');
   });
+
+  it('an HA member on 0.0.0.0 without --advertise-url, or with a bad one: 64, naming the flag', async () => {
+    // No etcd is needed: the start is refused before anything listens or dials. Were it not,
+    // the member would campaign on this closed port until the run's wait killed it.
+    const ha = ['coordinator', '--port', '0', '--data', path.join(root, 'ha'), '--participants', 'p1=http://127.0.0.1:9', '--etcd', NOWHERE, '--group', 'g'];
+    const wild = await runTwopc(ha, { TWOPC_HOST: '0.0.0.0' });
+    const line = expectOneLine(wild, EXIT_CODES.config, '0.0.0.0', '--advertise-url', 'TWOPC_ADVERTISE_URL');
+    expect(line).toMatch(/no other member can reach/);
+    const v6 = await runTwopc([...ha, '--host', '::']);
+    expectOneLine(v6, EXIT_CODES.config, '--advertise-url');
+    const bad = await runTwopc([...ha, '--host', '0.0.0.0', '--advertise-url', 'c1:7000']);
+    expectOneLine(bad, EXIT_CODES.config, '--advertise-url', 'c1:7000');
+  });
 });

@@ -15,6 +15,12 @@ describe('bench --ha', () => {
       expect(f.latency.p50Ms).toBeGreaterThan(0);
       expect(f.latency.p99Ms).toBeGreaterThanOrEqual(f.latency.p50Ms);
     }
+    // CPU and the group commit are measured, not assumed: every node used some CPU, and each etcd
+    // transaction carried at least one record (a DECISION; an END may share it).
+    for (const f of [r.localWal, r.etcdLog]) expect(f.cpuMsPerTx).toBeGreaterThan(0);
+    expect(r.localWal.etcd).toBeUndefined();
+    expect(r.etcdLog.etcd?.txnsPerTx).toBeGreaterThan(0);
+    expect(r.etcdLog.etcd?.recordsPerTxn).toBeGreaterThanOrEqual(1);
     expect(r.ratios.throughput).toBeCloseTo(r.etcdLog.throughputTxPerS / r.localWal.throughputTxPerS, 1);
   }, 180_000);
 });
