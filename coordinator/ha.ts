@@ -30,9 +30,10 @@ import type { ProtocolVariant } from '../shared/types.ts';
 import { createEtcdClient } from './adapters/etcd-client.ts';
 import { Leadership, LEADERSHIP_DEFAULTS } from './adapters/etcd-leadership.ts';
 import { openEtcdLog, readEtcdLog, type EtcdLog, type Fence } from './adapters/etcd-log.ts';
+import { queuedMessagesMaxFor } from './adapters/batches.ts';
 import { createHttpTransport, type Transport } from './adapters/http-transport.ts';
 import { failedAnswer } from './adapters/answers.ts';
-import type { CoordinatorConfig } from './core/index.ts';
+import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { coordinatorCodec, decodeSnapshot } from './runtime/records.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import type { CoordinatorTarget } from './server.ts';
@@ -198,7 +199,14 @@ export class HaMember implements CoordinatorTarget {
 
   /** The transport of one term: once the term is over, nothing more is sent (each send fails at once, unsent). */
   private termTransport(term: Term): Transport {
-    const inner = createHttpTransport({ http: this.o.http, prepareTimeoutMs: this.o.prepareTimeoutMs, batching: this.o.batching, metrics: this.o.metrics, logger: this.o.logger });
+    const inner = createHttpTransport({
+      http: this.o.http,
+      prepareTimeoutMs: this.o.prepareTimeoutMs,
+      batching: this.o.batching,
+      batch: { queuedMessagesMax: queuedMessagesMaxFor(this.o.core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions) },
+      metrics: this.o.metrics,
+      logger: this.o.logger,
+    });
     return {
       deliver: (effect) => {
         if (term.ended || !this.leadership.isLeader()) return Promise.resolve(failedAnswer(effect, 'rejected', 'not sent: this coordinator no longer leads its group'));

@@ -20,6 +20,7 @@ import type { ProtocolVariant } from '../shared/types.ts';
 import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
+import { queuedMessagesMaxFor } from './adapters/batches.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
@@ -154,7 +155,14 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       },
       log,
       recovered: opened.recovered,
-      transport: createHttpTransport({ http, prepareTimeoutMs, batching: options.batching ?? true, metrics, logger }),
+      transport: createHttpTransport({
+        http,
+        prepareTimeoutMs,
+        batching: options.batching ?? true,
+        batch: { queuedMessagesMax: queuedMessagesMaxFor(options.core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions) },
+        metrics,
+        logger,
+      }),
       clock: systemClock,
       timers,
       crashPoints,

@@ -55,6 +55,8 @@ export class Metrics {
   readonly walForcedWrites = this.counter('wal_forced_writes_total', 'WAL records appended durably (forced): the protocol asked for an fsync before going on.', []);
   readonly walWrites = this.counter('wal_writes_total', 'WAL records appended, forced or not.', []);
   readonly recoverySeconds = this.gauge('recovery_duration_seconds', 'How long the last start-up recovery took (WAL replay to ready).', []);
+  /** When the last start-up recovery ended, so a bench can time what follows from the node's own clock, not from a /healthz poll the busy node answers late. */
+  readonly recoveredAtSeconds = this.gauge('recovery_completed_timestamp_seconds', 'When the last start-up recovery ended (WAL replayed, re-sends issued), in Unix seconds.', []);
   readonly retries = this.counter('retries_total', 'Messages sent again (prepare, decision) after a failure or timeout.', ['message']);
   readonly inquiries = this.counter('inquiries_total', 'Outcome inquiries sent by a participant, to the coordinator or to a peer.', ['to']);
   readonly httpRequests = this.counter('http_requests_total', 'HTTP requests served, by route (the route template, not the path), method and status.', ['route', 'method', 'status']);

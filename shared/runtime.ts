@@ -154,6 +154,7 @@ export class CoreHost<S, Ev, X extends { kind: string }, R extends { type: strin
     if (this.driver.poisoned) throw new Error(`${role} recovery failed; see the fatal log line`);
     this.started = true;
     this.o.metrics.recoverySeconds.set((this.o.clock.now() - startedAt) / 1000);
+    this.o.metrics.recoveredAtSeconds.set(this.o.clock.now() / 1000);
     const intervalMs = this.o.checkpointIntervalMs ?? 60_000;
     this.checkpointTimer = setInterval(() => {
       if (this.recordsSinceCheckpoint > 0) this.checkpoint();

@@ -22,8 +22,14 @@
  * in it waits at the participant, not on the wire.
  *
  * Each message keeps its own fate. It has its own timeout, counted from when
- * it was handed over, waiting included; when it passes, that message alone
- * fails as a timeout, whatever happens to its batch. A batch that gets no
+ * it leaves in a request; when it passes, that message alone fails as a
+ * timeout, whatever happens to its batch. Waiting in the lane's queue does not
+ * count: the participant has not seen the message yet, and the queue drains by
+ * at least `requestsAwaitingMax` batches per timeout whatever the participant
+ * does, so the wait is bounded by the queue's bound. Counted from the handover,
+ * a backlog deeper than a participant can answer within one timeout (a
+ * coordinator restarted with 10,000 decisions to re-send) timed out in the
+ * queue and on the wire, and was sent again and again (issue 12). A batch that gets no
  * answer, or an answer that is not a batch of replies, fails each message it
  * carried with that error; a streamed answer cut short fails only the messages
  * still without a line. A line names its message's place and is checked by the
@@ -61,13 +67,27 @@ export const BATCH_DEFAULTS = {
   requestsAwaitingMax: 2,
   /** Requests open at once to one participant, per lane, answered in part or not at all. */
   requestsOpenMax: 16,
-  /** Messages waiting for a request slot, per lane; beyond it a message fails at once, unsent. */
+  /**
+   * Messages waiting for a request slot, per lane; beyond it a message fails at once, unsent.
+   * The coordinator raises it to its bound on unfinished transactions (`queuedMessagesMaxFor`).
+   */
   queuedMessagesMax: 8_192,
   /** After a 404 from the batch route, how long a participant is sent single requests before batches are tried again. */
   singleRoutesMs: 60_000,
 } as const;
 
 export type BatchLimits = { -readonly [K in keyof typeof BATCH_DEFAULTS]: number };
+
+/**
+ * The lane queue bound for a coordinator that keeps up to `unfinishedMax` transactions: each has
+ * at most one message outstanding to each participant, so a lane never refuses a message the
+ * core may have in flight. A smaller queue turned a recovery backlog into a storm: every message
+ * past the bound failed at once, was retried within 50 ms into a queue still full, and went back
+ * to the core's backoff (issue 12: 10,000 decided commits re-sent at a restart).
+ */
+export function queuedMessagesMaxFor(unfinishedMax: number): number {
+  return Math.max(BATCH_DEFAULTS.queuedMessagesMax, unfinishedMax);
+}
 
 /** A message that got no reply of its own: what the core should hear about it, and why. */
 export class BatchFailure extends Error {
@@ -94,8 +114,10 @@ interface Waiting {
   readonly message: CoordinatorMessage;
   /** The message as JSON, serialized once: its size decides the batch it fits, and it is sent as is. */
   readonly json: string;
-  readonly deadline: number;
-  readonly timer: ReturnType<typeof setTimeout>;
+  readonly timeoutMs: number;
+  /** When its timeout passes; set, with its timer, when it leaves in a request (`startClock`). */
+  deadline: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
   done: boolean;
   readonly resolve: (result: HttpResult<unknown>) => void;
   readonly reject: (error: unknown) => void;
@@ -127,23 +149,12 @@ export class Batcher {
   /**
    * Sends one message to the participant at `url` with the next request to it, and resolves with
    * its own reply (status and body, as its single route would have answered), or rejects with a
-   * TransportError or a BatchFailure. Settles within `timeoutMs`.
+   * TransportError or a BatchFailure. Settles within `timeoutMs` of leaving in a request.
    */
   send(url: string, message: CoordinatorMessage, timeoutMs: number): Promise<HttpResult<unknown>> {
     if (this.sendsSingly(url)) return this.single(url, message, timeoutMs);
     return new Promise((resolve, reject) => {
-      const w: Waiting = {
-        url,
-        message,
-        json: JSON.stringify(message),
-        deadline: performance.now() + timeoutMs,
-        timer: setTimeout(() => fail(w, new TransportError('timeout', `no answer from ${url} within ${timeoutMs} ms`, url)), timeoutMs),
-        done: false,
-        resolve,
-        reject,
-      };
-      // Never keeps a stopping process alive: the promise alone does not.
-      w.timer.unref();
+      const w: Waiting = { url, message, json: JSON.stringify(message), timeoutMs, deadline: Infinity, timer: undefined, done: false, resolve, reject };
       const key = `${url} ${laneOf(message)}`;
       let lane = this.lanes.get(key);
       if (lane === undefined) {
@@ -192,7 +203,8 @@ export class Batcher {
       return;
     }
     if (res.streamed) {
-      for (const w of batch) fail(w, new BatchFailure('server-error', 'the participant ended its streamed answer without a line for this message'));
+      // Built only for a message still open: an Error captures a stack, and most streams answer every message.
+      for (const w of batch) if (!w.done) fail(w, new BatchFailure('server-error', 'the participant ended its streamed answer without a line for this message'));
       return;
     }
     if (res.status === 200) return distribute(batch, res.data);
@@ -291,6 +303,7 @@ class Lane {
     while (this.awaiting < requestsAwaitingMax && this.open < requestsOpenMax) {
       const batch = this.take();
       if (batch.length === 0) return;
+      for (const w of batch) startClock(w);
       this.awaiting++;
       this.open++;
       let begun = false;
@@ -312,6 +325,15 @@ class Lane {
   private take(): Waiting[] {
     return takeBatch(this.queue, this.batcher.bounds);
   }
+}
+
+/** Starts a message's own timeout as it leaves in a request (once: a 404 fallback sends it again within the same one). */
+function startClock(w: Waiting): void {
+  if (w.timer !== undefined || w.done) return;
+  w.deadline = performance.now() + w.timeoutMs;
+  w.timer = setTimeout(() => fail(w, new TransportError('timeout', `no answer from ${w.url} within ${w.timeoutMs} ms`, w.url)), w.timeoutMs);
+  // Never keeps a stopping process alive: the promise alone does not.
+  w.timer.unref();
 }
 
 /** Settles a message with its own reply, unless it is settled already (a message settles once). */

@@ -88,6 +88,11 @@ describe('GET /metrics', () => {
       expect(after.get('twopc_process_cpu_user_seconds_total')?.type, who).toBe('counter');
       expect(after.get('twopc_nodejs_eventloop_lag_seconds')?.type, who).toBe('gauge');
       expect(after.get('twopc_recovery_duration_seconds')?.samples.length, who).toBe(1);
+      // When that recovery ended, by the node's own clock (`twopc bench --recovery` times settling from it):
+      // after the process started, and not after this scrape.
+      const recoveredAt = valueOf(after, 'twopc_recovery_completed_timestamp_seconds', 'twopc_recovery_completed_timestamp_seconds');
+      expect(recoveredAt, who).toBeGreaterThanOrEqual(valueOf(after, 'twopc_process_start_time_seconds', 'twopc_process_start_time_seconds'));
+      expect(recoveredAt, who).toBeLessThanOrEqual(Date.now() / 1000);
     }
     expect(pAfter.get('twopc_participant_in_doubt')?.type).toBe('gauge');
   });

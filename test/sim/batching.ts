@@ -9,8 +9,9 @@
  *
  * A message that finds a free request slot in its lane goes at once; messages
  * handed over while both slots are busy wait and share the next request. Each
- * keeps its own timeout, counted from when it was handed over: when it passes,
- * that message alone fails as a timeout, whatever later happens to its batch.
+ * keeps its own timeout, counted from when it leaves in a request (waiting in
+ * the lane's queue does not count): when it passes, that message alone fails
+ * as a timeout, whatever later happens to its batch.
  *
  * A batch asks for a streamed answer on seeds that say so (as the service
  * always does): each message then settles on its own line, matched by the
@@ -53,8 +54,10 @@ interface Waiting {
   readonly effect: SendEffect;
   readonly to: NodeId;
   readonly json: string;
-  readonly deadline: number;
-  readonly timer: number;
+  readonly timeoutMs: number;
+  /** Set, with its timer, when it leaves in a request. */
+  deadline: number;
+  timer: number;
   done: boolean;
 }
 
@@ -108,9 +111,7 @@ export class SimBatcher {
         return [failedAnswer(effect, 'unreachable', `not sent: ${BATCH_DEFAULTS.queuedMessagesMax} messages already wait for ${to}`)];
       }
     }
-    const w: Waiting = { effect, to, json: JSON.stringify(effect.message), deadline: this.io.now() + timeoutMs, timer: 0, done: false };
-    (w as { timer: number }).timer = this.io.expireAfter(timeoutMs, { kind: 'expire', w });
-    lane.queue.push(w);
+    lane.queue.push({ effect, to, json: JSON.stringify(effect.message), timeoutMs, deadline: Infinity, timer: 0, done: false });
     this.pumpSoon(lane);
     return [];
   }
@@ -227,6 +228,10 @@ export class SimBatcher {
     while (lane.awaiting < this.requestsAwaitingMax && lane.open < BATCH_DEFAULTS.requestsOpenMax) {
       const batch = takeBatch(lane.queue, BATCH_DEFAULTS);
       if (batch.length === 0) return;
+      for (const w of batch) {
+        w.deadline = this.io.now() + w.timeoutMs;
+        w.timer = this.io.expireAfter(w.timeoutMs, { kind: 'expire', w });
+      }
       lane.awaiting++;
       lane.open++;
       this.io.sent(batch.length);

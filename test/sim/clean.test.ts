@@ -15,15 +15,18 @@ describe('the real cores under seeded faults', () => {
     const kinds = ['drop', 'duplicate', 'delay', 'reorder', 'partition', 'one-way-partition', 'crash-point', 'fsync-error', 'torn-write', 'clock-skew', 'timer-late'];
     const targeted = ['crash-after-prepared', 'crash-after-lazy-reply', 'crash-after-first-ack', 'crash-commit-owed', 'checkpoint-commit-owed', 'crash-before-commit-logged'];
     // The batched path and its faults: a batch (or its answer) lost, an answer cut short, replies reordered
-    // (each failing the whole batch), and an answer that came after some of its messages' own timeouts.
-    // Streamed answers: the stream cut mid-way, a line naming its neighbour's place (failing the
-    // messages still open), the end lost.
+    // (each failing the whole batch). Streamed answers: the stream cut mid-way, a line naming its
+    // neighbour's place (failing the messages still open), the end lost.
+    // Not required any more: 'batch-reply-past-timeouts' (a whole answer that came after some of its
+    // messages' own timeouts but not all). A message's timeout now starts when it leaves in a request,
+    // so the messages of one batch start theirs together, and in the simulator every message of a lane
+    // has the same timeout: they expire together or not at all. (Transactions naming their own voting
+    // timeout would make it reachable; tried at 50-500 ms on every third transfer, 150 seeds did not reach it.)
     const batchKinds = [
       'batch-lost',
       'batch-half-answered',
       'batch-reordered',
       'batch-late',
-      'batch-reply-past-timeouts',
       'batch-failed-whole',
       'batch-stream-cut',
       'batch-line-misplaced',

@@ -213,6 +213,30 @@ describe('batching transport', () => {
     expect(await long).toMatchObject({ type: 'prepareResult', txId: 'tx-1-2', vote: 'yes' });
   });
 
+  it("does not count a message's wait in the lane's queue against its own timeout", async () => {
+    // A restarted coordinator hands over thousands of decisions at once; counted from the handover,
+    // those deep in the queue timed out before they were ever sent, and were sent again and again.
+    const queuedTimeoutMs = 1_000;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const received = participant(async (messages, nth) => {
+      if (nth === 1) await held;
+      return HttpResponse.json({ replies: messages.map(okReply) });
+    });
+    const t = transport();
+    const first = t.deliver(send('prepare', 'tx-1-1', 60_000));
+    await expect.poll(() => received.batches.length).toBe(1);
+    let queuedSettled = false;
+    const queued = t.deliver(send('prepare', 'tx-1-2', queuedTimeoutMs)).finally(() => (queuedSettled = true));
+    // Longer in the queue than its timeout (the one slot is held), then the slot frees.
+    await new Promise((r) => setTimeout(r, queuedTimeoutMs * 1.5));
+    expect(queuedSettled).toBe(false);
+    release();
+    expect(await first).toMatchObject({ type: 'prepareResult', txId: 'tx-1-1' });
+    expect(await queued).toMatchObject({ type: 'prepareResult', txId: 'tx-1-2', vote: 'yes' });
+    expect(received.batches.map((b) => b.map((m) => m.body.txId))).toEqual([['tx-1-1'], ['tx-1-2']]);
+  });
+
   it('falls back to one request per message for a participant without the batch route (404)', async () => {
     const singles: string[] = [];
     const received = participant(() => HttpResponse.json({ error: { code: 'not_found', message: 'No route' } }, { status: 404 }));
