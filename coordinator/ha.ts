@@ -32,7 +32,6 @@ import { Leadership, LEADERSHIP_DEFAULTS } from './adapters/etcd-leadership.ts';
 import { openEtcdLog, readEtcdLog, type EtcdLog, type Fence } from './adapters/etcd-log.ts';
 import { queuedMessagesMaxFor } from './adapters/batches.ts';
 import { createHttpTransport, type Transport } from './adapters/http-transport.ts';
-import { failedAnswer } from './adapters/answers.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { coordinatorCodec, decodeSnapshot } from './runtime/records.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
@@ -197,22 +196,23 @@ export class HaMember implements CoordinatorTarget {
     this.o.logger.info({ step: 'ha.recovered', records: recovered.entries.length, checkpoint: recovered.checkpoint?.lsn ?? 0 }, 'took over: the log in etcd is recovered');
   }
 
-  /** The transport of one term: once the term is over, nothing more is sent (each send fails at once, unsent). */
+  /**
+   * The transport of one term: once the term is over, nothing more is sent. The term is checked as
+   * each request goes out (`mayLeave`), not only when a message is handed over: a message queued
+   * behind a busy lane, or retried, may leave after the lease ran out (the simulator's outside-term
+   * check, test/sim/ha.ts, found this in its own model of the batcher).
+   */
   private termTransport(term: Term): Transport {
-    const inner = createHttpTransport({
+    const inTerm = (): boolean => !term.ended && this.leadership.isLeader();
+    return createHttpTransport({
       http: this.o.http,
       prepareTimeoutMs: this.o.prepareTimeoutMs,
       batching: this.o.batching,
       batch: { queuedMessagesMax: queuedMessagesMaxFor(this.o.core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions) },
       metrics: this.o.metrics,
       logger: this.o.logger,
+      mayLeave: inTerm,
     });
-    return {
-      deliver: (effect) => {
-        if (term.ended || !this.leadership.isLeader()) return Promise.resolve(failedAnswer(effect, 'rejected', 'not sent: this coordinator no longer leads its group'));
-        return inner.deliver(effect);
-      },
-    };
   }
 
   private follow(reason: string): void {

@@ -54,6 +54,9 @@ import { JsonText, TransportError, type HttpClient, type HttpResult, type LinesR
 import type { CoordinatorMessage, SendFailure } from '../core/index.ts';
 import { refusalOf } from './answers.ts';
 
+/** Why a message was failed unsent: its sender may no longer send (an HA member whose term is over). */
+export const NOT_LEAVING_MESSAGE = 'not sent: this coordinator no longer leads its group';
+
 export const BATCH_DEFAULTS = {
   /** Messages in one request; the participant accepts at most this many. */
   batchMessagesMax: BATCH_MESSAGES_MAX,
@@ -106,6 +109,8 @@ export interface BatcherOptions extends Partial<BatchLimits> {
   readonly logger?: Logger;
   /** Milliseconds, for the 404 fallback window only. */
   readonly now?: () => number;
+  /** Checked as each request goes out (./http-transport.ts `mayLeave`); false fails its messages unsent. */
+  readonly mayLeave?: () => boolean;
 }
 
 /** One message handed over and not yet settled. */
@@ -177,6 +182,11 @@ export class Batcher {
    * `onFirstLine` runs on each line; the lane counts the first, when the participant has begun answering.
    */
   async post(url: string, batch: readonly Waiting[], onFirstLine?: () => void): Promise<void> {
+    const unsent = this.notLeaving();
+    if (unsent !== undefined) {
+      for (const w of batch) fail(w, unsent);
+      return;
+    }
     const timeoutMs = Math.max(1, Math.ceil(Math.max(...batch.map((w) => w.deadline)) - performance.now()));
     this.count('batch', batch.length);
     const txIds = batch.map((w) => w.message.body.txId);
@@ -239,6 +249,8 @@ export class Batcher {
   }
 
   private async single(url: string, message: CoordinatorMessage, timeoutMs: number): Promise<HttpResult<unknown>> {
+    const unsent = this.notLeaving();
+    if (unsent !== undefined) throw unsent;
     this.count('single', 1);
     return this.o.http.post(`${url}/v1/2pc/${message.type}`, message.body, { timeoutMs });
   }
@@ -249,6 +261,12 @@ export class Batcher {
     } catch (error) {
       fail(w, error);
     }
+  }
+
+  /** The failure of a request that must not leave now (its sender's term is over), or undefined. */
+  private notLeaving(): BatchFailure | undefined {
+    if (this.o.mayLeave === undefined || this.o.mayLeave()) return undefined;
+    return new BatchFailure('rejected', NOT_LEAVING_MESSAGE);
   }
 
   private count(mode: 'batch' | 'single', messages: number): void {

@@ -16,7 +16,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import type { SendEffect } from '../core/index.ts';
 import { answerOf, failedAnswer, failureAnswer, type TransportAnswer } from './answers.ts';
-import { BatchFailure, Batcher, countSent, type BatchLimits } from './batches.ts';
+import { BatchFailure, Batcher, NOT_LEAVING_MESSAGE, countSent, type BatchLimits } from './batches.ts';
 
 export type { TransportAnswer } from './answers.ts';
 
@@ -38,6 +38,12 @@ export interface HttpTransportOptions {
   readonly batch?: Partial<BatchLimits>;
   readonly metrics?: Metrics;
   readonly logger?: Logger;
+  /**
+   * Whether a request may leave now, asked as each one goes out: a queued batch, a retry, a 404
+   * fallback. An HA member's term can end between the handover and the send (coordinator/ha.ts);
+   * a message that may not leave fails unsent, as `rejected`.
+   */
+  readonly mayLeave?: () => boolean;
 }
 
 export function createHttpTransport(options: HttpTransportOptions): Transport {
@@ -52,11 +58,13 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
           ...options.batch,
           ...(options.metrics !== undefined && { metrics: options.metrics }),
           ...(options.logger !== undefined && { logger: options.logger }),
+          ...(options.mayLeave !== undefined && { mayLeave: options.mayLeave }),
         });
 
   /** One attempt at one message: its own request, or its place in the next batch. */
   const attempt = (e: SendEffect, timeoutMs: number): Promise<HttpResult<unknown>> => {
     if (batcher !== undefined) return batcher.send(e.url, e.message, timeoutMs);
+    if (options.mayLeave?.() === false) return Promise.reject(new BatchFailure('rejected', NOT_LEAVING_MESSAGE));
     countSent(options.metrics, 'single', 1);
     return http.post<unknown>(`${e.url}/v1/2pc/${e.message.type}`, e.message.body, { timeoutMs });
   };

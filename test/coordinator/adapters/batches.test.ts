@@ -289,3 +289,35 @@ describe('batching transport', () => {
     expect(singles.sort()).toEqual(txIds(3));
   });
 });
+
+describe('a sender whose term ends (mayLeave)', () => {
+  it('fails a message queued behind a busy request unsent once it may no longer send, and sends nothing more', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const received = participant(async (messages, nth) => {
+      if (nth === 1) await held;
+      return HttpResponse.json({ replies: messages.map(okReply) });
+    });
+    let inTerm = true;
+    const t = transport({ mayLeave: () => inTerm });
+    const first = t.deliver(send('prepare', 'tx-1-1'));
+    await expect.poll(() => received.batches.length).toBe(1);
+    // Handed over in the term, queued behind the held request; the term ends before they leave.
+    const queued = [t.deliver(send('prepare', 'tx-1-2')), t.deliver(send('commit', 'tx-1-3'))];
+    inTerm = false;
+    release();
+    expect(await first).toMatchObject({ type: 'prepareResult', vote: 'yes' });
+    expect(await Promise.all(queued)).toEqual([
+      expect.objectContaining({ type: 'prepareFailed', txId: 'tx-1-2', error: 'rejected', message: 'not sent: this coordinator no longer leads its group' }),
+      // A commit is retried on other failures; this one is final, and no retry leaves either.
+      expect.objectContaining({ type: 'decisionFailed', txId: 'tx-1-3', error: 'rejected' }),
+    ]);
+    expect(received.batches.map((b) => b.map((m) => m.body.txId))).toEqual([['tx-1-1']]);
+  });
+
+  it('without batching, sends no request at all once it may no longer send', async () => {
+    // No handler: a request that left would fail as unhandled, not as rejected.
+    const t = transport({ batching: false, mayLeave: () => false });
+    expect(await t.deliver(send('abort', 'tx-1-1'))).toEqual(expect.objectContaining({ type: 'decisionFailed', txId: 'tx-1-1', error: 'rejected' }));
+  });
+});
