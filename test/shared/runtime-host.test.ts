@@ -141,6 +141,15 @@ const note = (host: CoreHost<S, Ev, Poke, Rec>, sync = true) => host.request((re
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe('CoreHost', () => {
+  it('reports how long recovery took and when it ended, on its own clock', async () => {
+    // The clock reads 10 s when recovery starts and 12.5 s at every later read.
+    let reads = 0;
+    const t = toy({ host: { clock: { now: () => (reads++ === 0 ? 10_000 : 12_500) } } });
+    await t.host.start();
+    expect(await t.metrics.get('recovery_duration_seconds')).toBe(2.5);
+    expect(await t.metrics.get('recovery_completed_timestamp_seconds')).toBe(12.5);
+  });
+
   it('recovers from the checkpoint and the records after it, then takes requests; start twice is refused', async () => {
     const store = new MemoryLogStore(() => 0.5);
     const first = toy({ store });
