@@ -127,6 +127,8 @@ describe('resolveOptions', () => {
     refused('group', 'Expected `options` to be an object.');
     refused({ fs: {} }, 'Expected `fs` to be a WalFs.');
     refused({ fs: 'disk' }, 'Expected `fs` to be a WalFs.');
+    // A function that happens to carry an `open` is not a file system object either.
+    refused({ fs: Object.assign(() => undefined, { open: () => undefined }) }, 'Expected `fs` to be a WalFs.');
     refused({ random: 0.5 }, 'Expected `random` to be a function returning numbers in [0, 1).');
     refused({ owner: 5 }, 'Expected `owner` to be a string of at most 200 characters.');
     refused({ onSync: 'log' }, 'Expected `onSync` to be a function.');

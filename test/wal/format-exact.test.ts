@@ -281,6 +281,7 @@ describe('file names', () => {
     expect(parseSegmentName('99999999999999999999.wal')).toBeUndefined();
     expect(parseSegmentName(segmentName(2 ** 53 - 1))).toBe(2 ** 53 - 1);
     expect(checkpointName(42)).toBe('checkpoint-00000000000000000042.ckpt');
+    expect(parseCheckpointName(checkpointName(1))).toBe(1);
     expect(parseCheckpointName(checkpointName(2 ** 40))).toBe(2 ** 40);
     expect(parseCheckpointName('checkpoint-00000000000000000000.ckpt')).toBeUndefined();
     expect(parseCheckpointName('checkpoint-99999999999999999999.ckpt')).toBeUndefined();
