@@ -164,3 +164,75 @@ describe('counters and the sync hook', () => {
     await again.log.close();
   });
 });
+
+describe('checkpoints and shutdown on disk', () => {
+  const walNames = async (fs: SimFs) => (await fs.readdir(DIR)).filter((n) => n.endsWith('.wal')).sort();
+
+  it('makes the records a checkpoint covers durable first, then drops what it covers, and syncs the directory only when it dropped something', async () => {
+    const { fs, log } = await opened({ syncPolicy: 'none', flushIntervalMs: 60_000 });
+    // Four segments: 1..3, 4..6, 7..9, 10 (1,000-byte records, three to a segment).
+    for (let i = 0; i < 10; i++) await log.append(1, new Uint8Array(1000).fill(i + 1));
+    expect(await walNames(fs)).toEqual(['00000000000000000001.wal', '00000000000000000004.wal', '00000000000000000007.wal', '00000000000000000010.wal']);
+    const dirSyncs = fs.stats.dirSyncs;
+    await log.checkpoint(2, new Uint8Array([2]));
+    // LSN 2 does not cover all of the first segment: nothing is deleted, and the directory is
+    // synced only for the checkpoint file's rename.
+    expect(await walNames(fs)).toHaveLength(4);
+    expect(fs.stats.dirSyncs - dirSyncs).toBe(1);
+    const events: string[] = [];
+    fs.onSync = (event) => events.push(`${event.kind} ${event.path.replace(`${DIR}/`, '')}`);
+    // LSN 10 covers every record; the active segment (from 10) stays.
+    await log.checkpoint(10, new Uint8Array([10]));
+    expect(await walNames(fs)).toEqual(['00000000000000000010.wal']);
+    expect((await fs.readdir(DIR)).filter((n) => n.endsWith('.ckpt'))).toEqual(['checkpoint-00000000000000000010.ckpt']);
+    // Record 10 was never synced under 'none' (rollovers sealed the ones before it): the checkpoint syncs it before writing its file.
+    expect(events[0]).toMatch(/^datasync prepared-/);
+    expect(events[1]).toBe('sync checkpoint-00000000000000000010.ckpt.tmp');
+    expect(events.filter((e) => e === `dir ${DIR}`)).toHaveLength(2);
+    expect(events.at(-1)).toBe(`dir ${DIR}`);
+    await log.close();
+    const again = await openFileLog(DIR, { fs, segmentBytes: SIZE });
+    expect(again.recovered.checkpoint).toEqual({ lsn: 10, data: new Uint8Array([10]) });
+    expect(again.recovered.entries).toEqual([]);
+    await again.log.close();
+  });
+
+  it('never drops the active segment, even when the checkpoint covers all of it', async () => {
+    const { fs, log } = await opened();
+    for (let i = 0; i < 4; i++) await log.append(1, new Uint8Array(1000));
+    await log.checkpoint(4, new Uint8Array([4]));
+    expect(await walNames(fs)).toEqual(['00000000000000000004.wal']);
+    expect(await log.append(1, new Uint8Array(1), { durable: true })).toBe(5);
+    await log.close();
+  });
+
+  it('runs checkpoints one at a time in call order, the last one winning', async () => {
+    const { fs, log } = await opened();
+    for (let i = 0; i < 5; i++) await log.append(1, new Uint8Array([i]));
+    await Promise.all([log.checkpoint(2, new Uint8Array([2])), log.checkpoint(4, new Uint8Array([4])), log.checkpoint(5, new Uint8Array([5]))]);
+    expect((await fs.readdir(DIR)).filter((n) => n.endsWith('.ckpt'))).toEqual(['checkpoint-00000000000000000005.ckpt']);
+    await log.close();
+  });
+
+  it('on close, syncs what was appended, removes the prepared spare segment and closes every file', async () => {
+    const { fs, log } = await opened({ syncPolicy: 'none', flushIntervalMs: 60_000 });
+    // Past half a segment: a spare is being prepared under a temporary name.
+    for (let i = 0; i < 3; i++) await log.append(1, new Uint8Array(1000));
+    const before = fs.stats.datasyncs;
+    await log.close();
+    expect(fs.stats.datasyncs - before).toBe(1);
+    expect((await fs.readdir(DIR)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    fs.crash({ data: 'lose', dir: 'lose' });
+    const again = await openFileLog(DIR, { fs, segmentBytes: SIZE });
+    expect(again.recovered.entries).toHaveLength(3);
+    await again.log.close();
+  });
+
+  it('reports a failed final sync from close, and is poisoned by it', async () => {
+    const { fs, log } = await opened({ syncPolicy: 'none', flushIntervalMs: 60_000 });
+    await log.append(1, new Uint8Array(1));
+    fs.faults.sync = () => Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    await expect(log.close()).rejects.toMatchObject({ code: 'WAL_POISONED' });
+    expect(log.poisoned).toBe(true);
+  });
+});
