@@ -10,7 +10,7 @@ import { openFileLog } from '../../wal/file-log.ts';
 import { checkpointName, encodeCheckpoint, encodeFrame, encodeSegmentHeader, segmentName } from '../../wal/format.ts';
 import type { OpenMode, WalFile, WalFs } from '../../wal/fs.ts';
 import { verifyWal } from '../../wal/inspect.ts';
-import { readSegment, scanLog, scanSegment } from '../../wal/scan.ts';
+import { listLog, readSegment, scanLog, scanSegment } from '../../wal/scan.ts';
 import { SimFs } from '../../wal/sim-fs.ts';
 import { LOG_DIR, diskWith } from './helpers/build.ts';
 import { seededRandom } from './helpers/random.ts';
@@ -44,6 +44,19 @@ describe('reading a segment through its window', () => {
   });
 });
 
+describe('listing', () => {
+  it('orders segments by LSN and checkpoints newest first whatever order the directory lists them in', async () => {
+    const sim = await diskWith([segment(1, 0), segment(2, 0), segment(10, 0), { name: checkpointName(3), bytes: new Uint8Array(1) }, { name: checkpointName(20), bytes: new Uint8Array(1) }]);
+    // A real directory lists its names in no particular order; reversed here.
+    const fs: WalFs = { ...sim, open: (p, m) => sim.open(p, m), readdir: async (dir) => (await sim.readdir(dir)).reverse(), mkdir: (d) => sim.mkdir(d), rename: (a, b) => sim.rename(a, b), unlink: (p) => sim.unlink(p), syncDir: (d) => sim.syncDir(d) };
+    const listing = await listLog(fs, LOG_DIR);
+    expect(listing.segments.map((s) => s.firstLsn)).toEqual([1, 2, 10]);
+    expect(listing.checkpoints.map((c) => c.lsn)).toEqual([20, 3]);
+    const forward: WalFs = { ...fs, readdir: (dir) => sim.readdir(dir) };
+    expect((await listLog(forward, LOG_DIR)).checkpoints.map((c) => c.lsn)).toEqual([20, 3]);
+  });
+});
+
 describe('the checkpoint boundary', () => {
   it('does not visit the checkpoint\'s own record in a segment that starts at it', async () => {
     const fs = await diskWith([segment(5, 3), { name: checkpointName(5), bytes: encodeCheckpoint(5, new Uint8Array([5])) }]);
@@ -72,9 +85,20 @@ describe('evidence after a bad frame', () => {
     expect(scanSegment(bytes, named(1), true).corruption).toEqual({ code: 'WAL_CORRUPT', segment: segmentName(1), offset: 56, reason: 'frame CRC mismatch, yet a valid frame (LSN 3) follows at offset 200' });
   });
 
+  it('does not count a later frame whose CRC fails, however plausible its LSN', () => {
+    const bytes = withBadFrameThen((b) => {
+      encodeFrame(b, 200, SALT, 3, 1, new Uint8Array(4).fill(9));
+      flip(b, 200 + 21);
+    });
+    expect(scanSegment(bytes, named(1), true).torn).toMatchObject({ offset: 56, reason: 'frame CRC mismatch, nothing valid after it' });
+  });
+
   it('does not count a frame whose LSN is beyond what could follow in the bytes left', () => {
     // Up to (significant end - bad offset) / 24 frames fit after the bad one: LSN 1000 cannot be among them.
     const bytes = withBadFrameThen((b) => encodeFrame(b, 200, SALT, 1000, 1, new Uint8Array(4).fill(9)));
+    // Nor one just past that bound (a bound counted from the segment's start would take it).
+    const past = withBadFrameThen((b) => encodeFrame(b, 200, SALT, 2 + Math.ceil((224 - 56) / 24) + 2, 1, new Uint8Array(4).fill(9)));
+    expect(scanSegment(past, named(1), true).torn).toMatchObject({ offset: 56 });
     expect(scanSegment(bytes, named(1), true).torn).toMatchObject({ offset: 56, reason: 'frame CRC mismatch, nothing valid after it' });
     // The largest LSN that could follow is taken.
     const fits = withBadFrameThen((b) => encodeFrame(b, 200, SALT, 2 + Math.ceil((224 - 56) / 24) + 1, 1, new Uint8Array(4).fill(9)));
@@ -115,6 +139,20 @@ class CountingFs implements WalFs {
     return Promise.resolve({ dir, holder: {} as DirLock['holder'], onLost: () => undefined, release: () => Promise.resolve() });
   };
 }
+
+describe('recovered payloads at the compaction edge', () => {
+  it('keeps views into the segment when the records fill exactly half of it', async () => {
+    // 16 records of 128 bytes: 2,048 of the 4,096 bytes, exactly half.
+    const bytes = Buffer.alloc(4096);
+    encodeSegmentHeader(1, SALT).copy(bytes, 0);
+    let at = 32;
+    for (let i = 0; i < 16; i++) at += encodeFrame(bytes, at, SALT, 1 + i, 1, new Uint8Array(128).fill(i + 1));
+    const { log, recovered } = await openFileLog(LOG_DIR, { fs: await diskWith([{ name: segmentName(1), bytes }]), segmentBytes: 4096 });
+    expect(recovered.entries).toHaveLength(16);
+    expect(recovered.entries[0]?.payload.buffer.byteLength).toBeGreaterThanOrEqual(4096);
+    await log.close();
+  });
+});
 
 describe('files and the lock', () => {
   it('closes every file it reads: verify, and an open that cuts a torn tail, then close', async () => {
