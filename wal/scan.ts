@@ -249,16 +249,19 @@ export async function scanLog(fs: WalFs, dir: string, options: ScanOptions = {})
 
   function finish(scan: ScanResult): ScanResult {
     // A checkpoint is only written after the records it covers are durable, so a log that
-    // ends before it lost acknowledged records.
-    if (checkpoint && reports.length > 0 && scan.lastLsn < checkpoint.lsn) {
-      const last = reports[reports.length - 1] as SegmentReport;
+    // ends before it lost acknowledged records. The end is where the last segment's records
+    // stop: `scan.lastLsn` starts at the checkpoint's LSN, so it can never be below it, and a
+    // log cut short behind its checkpoint passed as intact, took the next append at an LSN its
+    // segment could not hold next, and then refused to open.
+    const last = reports[reports.length - 1];
+    if (checkpoint && last !== undefined && last.lastLsn < checkpoint.lsn) {
       return {
         ...scan,
         corruption: {
           code: 'WAL_CORRUPT',
           segment: last.name,
           offset: last.endOffset,
-          reason: `the log ends at LSN ${scan.lastLsn} but checkpoint ${checkpoint.name} covers up to LSN ${checkpoint.lsn}`,
+          reason: `the log ends at LSN ${last.lastLsn} but checkpoint ${checkpoint.name} covers up to LSN ${checkpoint.lsn}`,
         },
       };
     }
