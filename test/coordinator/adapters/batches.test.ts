@@ -50,6 +50,17 @@ function participant(answer?: (messages: Message[], nth: number) => Response | P
   return received;
 }
 
+/** A fake participant that holds its first request until `release()`, and answers every request like `participant()`. */
+function holdingFirstRequest(): { received: Received; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const received = participant(async (messages, nth) => {
+    if (nth === 1) await held;
+    return HttpResponse.json({ replies: messages.map(okReply) });
+  });
+  return { received, release };
+}
+
 const okReply = (m: Message): Reply =>
   m.type === 'prepare'
     ? { txId: m.body.txId, status: 200, body: { vote: 'yes' } }
@@ -92,12 +103,7 @@ describe('batching transport', () => {
   });
 
   it('sends messages that arrive while a request is in flight together in the next one', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const received = participant(async (messages, nth) => {
-      if (nth === 1) await held;
-      return HttpResponse.json({ replies: messages.map(okReply) });
-    });
+    const { received, release } = holdingFirstRequest();
     const t = transport();
     const first = t.deliver(send('prepare', 'tx-1-1'));
     // The first request is out (and held) once the fake has seen it.
@@ -217,12 +223,7 @@ describe('batching transport', () => {
     // A restarted coordinator hands over thousands of decisions at once; counted from the handover,
     // those deep in the queue timed out before they were ever sent, and were sent again and again.
     const queuedTimeoutMs = 1_000;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const received = participant(async (messages, nth) => {
-      if (nth === 1) await held;
-      return HttpResponse.json({ replies: messages.map(okReply) });
-    });
+    const { received, release } = holdingFirstRequest();
     const t = transport();
     const first = t.deliver(send('prepare', 'tx-1-1', 60_000));
     await expect.poll(() => received.batches.length).toBe(1);
@@ -292,12 +293,7 @@ describe('batching transport', () => {
 
 describe('a sender whose term ends (mayLeave)', () => {
   it('fails a message queued behind a busy request unsent once it may no longer send, and sends nothing more', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const received = participant(async (messages, nth) => {
-      if (nth === 1) await held;
-      return HttpResponse.json({ replies: messages.map(okReply) });
-    });
+    const { received, release } = holdingFirstRequest();
     let inTerm = true;
     const t = transport({ mayLeave: () => inTerm });
     const first = t.deliver(send('prepare', 'tx-1-1'));
