@@ -20,7 +20,7 @@
  * requests still waiting get a 503. It campaigns again with a new lease.
  */
 import type { Etcd3 } from 'etcd3';
-import { Timers, systemClock } from '../shared/clock.ts';
+import { Timers, systemClock, waitAtMost } from '../shared/clock.ts';
 import type { CrashPoints } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
 import type { HttpClient } from '../shared/http/client.ts';
@@ -281,14 +281,4 @@ export class HaMember implements CoordinatorTarget {
   private setLeaderGauge(leading: boolean): void {
     this.o.metrics.set('coordinator_leader', '1 while this coordinator leads its HA group.', leading ? 1 : 0);
   }
-}
-
-/** Resolves when `promise` does, or after `ms`, whichever comes first; never keeps the process alive. */
-function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

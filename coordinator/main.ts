@@ -6,7 +6,7 @@
  * outcome inquiries answer "pending" while the WAL is read; its URL is known
  * only once it listens (port 0 picks one), and every prepare carries it.
  */
-import { Timers, systemClock } from '../shared/clock.ts';
+import { Timers, systemClock, waitAtMost } from '../shared/clock.ts';
 import { CrashPoints, crashPointAtStart } from '../shared/crash.ts';
 import { TwopcError } from '../shared/errors.ts';
 import { EXIT_CODES } from '../shared/exit-codes.ts';
@@ -202,14 +202,4 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       return closing;
     },
   };
-}
-
-/** Resolves when `promise` does, or after `ms`, whichever comes first; never keeps the process alive. */
-function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

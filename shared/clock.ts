@@ -40,3 +40,13 @@ export class Timers {
     return this.handles.size;
   }
 }
+
+/** Resolves when `promise` does, or after `ms`, whichever comes first; never keeps the process alive. */
+export function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
