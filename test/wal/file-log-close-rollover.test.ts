@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { openFileLog } from '../../wal/file-log.ts';
 import { SimFs } from '../../wal/sim-fs.ts';
 import { seededRandom } from './helpers/random.ts';
+import { TraceFs } from './helpers/trace-fs.ts';
 
 const DIR = '/w';
 const SIZE = 4096;
@@ -38,5 +39,16 @@ describe('close while appends wait for rollovers', () => {
     const again = await openFileLog(DIR, { fs, segmentBytes: SIZE });
     expect(again.recovered.entries.map((e) => e.payload[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     await again.log.close();
+  });
+
+  it('prepares no spare segment once closed when no append needs one', async () => {
+    const fs = new TraceFs(DIR);
+    const { log } = await openFileLog(DIR, { fs, segmentBytes: SIZE, syncPolicy: 'none', flushIntervalMs: 60_000 });
+    await log.append(1, new Uint8Array(1000));
+    // The second record takes the segment past half only in the batch that close writes.
+    const appended = log.append(1, new Uint8Array(1000));
+    await log.close();
+    expect(await appended).toBe(2);
+    expect(fs.calls.filter((c) => c.includes('prepared-'))).toEqual([]);
   });
 });
