@@ -470,7 +470,10 @@ export class FileLog implements Log {
    * (or already overflowing into planned ones), so a rollover finds it ready.
    */
   private maybePrepare(): void {
-    if (this.preparing || this.poisonError || this.closed) return;
+    if (this.preparing || this.poisonError) return;
+    // A closed log prepares no spare, but appends accepted before the close may still need
+    // segments planned for them: without one the rollover would fail and poison the log.
+    if (this.closed && this.planned.length === 0) return;
     const activeEnd = this.planned.length > 0 ? Infinity : this.tailOffset;
     if (activeEnd < this.options.segmentBytes / 2) return;
     // The instance tag keeps the names of two instances apart (a dying process's background
