@@ -77,6 +77,7 @@ class NodeFile implements WalFile {
   }
 
   writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    let rest = buffers as Uint8Array[];
     let total = 0;
     for (const buffer of buffers) total += buffer.length;
     return new Promise((resolve, reject) => {
@@ -84,9 +85,11 @@ class NodeFile implements WalFile {
         if (error) return reject(error);
         if (written === total) return resolve();
         // A short write (a full disk, a signal) is finished from where it stopped; a write
-        // that makes no progress at all is an error rather than a loop.
+        // that makes no progress at all is an error rather than a loop. The rest is cut from
+        // what this write was given: cut from the first list, a second short write in a row
+        // wrote bytes already written, and went on past the end without stopping.
         if (written === 0) return reject(Object.assign(new Error(`short write to ${this.path}`), { code: 'EIO' }));
-        const rest = restAfter(buffers, written);
+        rest = restAfter(rest, written);
         total -= written;
         position += written;
         fs.writev(this.fd, rest, position, onWritten);
