@@ -25,7 +25,10 @@ function phaseLines(p: Omit<PhaseFigures, 'batching'>): string[] {
     `  RSS MB            ${perProcess(p.rssMb)}`,
     `  HTTP requests/tx  ${orNa(p.httpRequestsPerTx)}`,
     `  fdatasyncs/tx     ${orNa(p.forcedWritesPerTx)}`,
+    `  heap used MB      ${perProcess(p.heapUsedMb)}`,
     ...(p.rssMbAtSample ? [`  RSS MB at sample  ${perProcess(p.rssMbAtSample)}`] : []),
+    ...(p.heapUsedMbAtSample ? [`  heap MB at sample ${perProcess(p.heapUsedMbAtSample)}`] : []),
+    ...(p.rssGrowth ? [`  RSS growth        ${perProcess(p.rssGrowth)}`] : []),
   ];
 }
 

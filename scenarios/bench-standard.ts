@@ -58,7 +58,6 @@ export async function runStandard(o: StandardOptions, log: (line: string) => voi
         concurrency: STANDARD.concurrency,
         compareNoBatching: false,
         rssSampleAfter: RSS_CHECK_TRANSACTIONS / RSS_CHECK_SAMPLE_DIVISOR,
-        durationMaxMs: 30 * 60_000,
       },
       log,
     );

@@ -31,9 +31,11 @@ import {
   summarize,
   type LatencySummary,
   type MachineInfo,
+  type NodeRef,
   type NodeSample,
 } from './bench-probes.ts';
 import { CLI, ProcessCluster } from './harness.ts';
+import { RSS_CHECK_RUN_MS_MAX } from './bench-cli.ts';
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
 import { createProgress } from './progress.ts';
@@ -60,7 +62,11 @@ export interface BenchOptions {
   readonly compareNoBatching?: boolean;
   /** Sequential transactions for the one-client latency (default ONE_CLIENT_TRANSACTIONS, at most `transactions`). */
   readonly oneClientTransactions?: number;
-  /** Also read every node's RSS once this many transactions have finished (`--rss-check`: 20,000 of 200,000). */
+  /**
+   * `--rss-check`: run this many transactions, let the load drain and read every node's memory,
+   * then run the rest and read it again (20,000 of 200,000); in between, a series under load.
+   * Without `durationMaxMs` the run may then last up to RSS_CHECK_RUN_MS_MAX, not the usual 120 s.
+   */
   readonly rssSampleAfter?: number;
   /** Draw a progress bar of each measured run on stderr, when it is a terminal (the CLI without --json). */
   readonly progress?: boolean;
@@ -121,8 +127,26 @@ export interface PhaseFigures {
   readonly series: { readonly bucketMs: number; readonly txPerS: readonly number[] };
   /** Latencies in buckets whose upper bounds grow by a fixed factor. */
   readonly histogram: { readonly upperMs: readonly number[]; readonly counts: readonly number[] };
-  /** With `rssSampleAfter`: each node's RSS once that many transactions had finished. */
+  /** V8 heap in use in each node process at the end of the phase (not after a GC), and the largest. */
+  readonly heapUsedMb: PerProcess;
+  /** With `rssSampleAfter`: each node's RSS once that many transactions had finished and the load had drained. */
   readonly rssMbAtSample?: PerProcess;
+  /** With `rssSampleAfter`: each node's heap in use at the same moment. */
+  readonly heapUsedMbAtSample?: PerProcess;
+  /** With `rssSampleAfter`: each node's RSS at the end over its RSS at the sample, and the largest (`max`). */
+  readonly rssGrowth?: PerProcess;
+  /** With `rssSampleAfter`: every node's memory every 1/MEMORY_SERIES_POINTS of the run, so a leak shows as a slope. */
+  readonly memorySeries?: readonly MemorySample[];
+}
+
+/** One reading of every node's memory during an `--rss-check` run. */
+export interface MemorySample {
+  /** Measured transactions finished when it was taken. */
+  readonly transactions: number;
+  /** True: the load had drained (the two points the target compares); false: taken under load. */
+  readonly quiescent: boolean;
+  readonly rssMb: PerProcess;
+  readonly heapUsedMb: PerProcess;
 }
 
 export interface Ratio {
@@ -162,6 +186,8 @@ export interface BenchReport extends Omit<PhaseFigures, 'batching'> {
 }
 
 const DURATION_MAX_MS_DEFAULT = 120_000;
+/** Readings of every node's memory under load in an `--rss-check` run (plus the two quiescent ones). */
+const MEMORY_SERIES_POINTS = 20;
 export const ONE_CLIENT_TRANSACTIONS = 1_000;
 /** Transactions before the measured phase, so the nodes' JIT and sockets are warm. */
 const WARMUP_TRANSACTIONS_MAX = 500;
@@ -278,7 +304,7 @@ async function runBenchOn(options: BenchOptions, target: BenchTarget, log: (line
     noBatching,
     oneClient: main.oneClient,
     machine,
-    ratios: ratiosOf(figures, noBatching, main.oneClient.latency, machine),
+    ratios: ratiosOf(figures, noBatching, main.oneClient.latency, machine, options.transactions),
   };
 }
 
@@ -324,8 +350,7 @@ async function runPhase(
     log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
     const before = await sampleNodes(nodes);
     const clientCpu0 = process.cpuUsage();
-    let rssMbAtSample: PerProcess | undefined;
-    const sampleAt = mode.batching ? options.rssSampleAfter : undefined;
+    const rssSampleAfter = mode.batching && options.rssSampleAfter !== undefined && options.rssSampleAfter < options.transactions ? options.rssSampleAfter : undefined;
     // A --duration run counts seconds, since its transaction count is only a ceiling; others count transactions.
     const byTime = options.durationMaxMs !== undefined;
     const progress = createProgress({
@@ -333,13 +358,17 @@ async function runPhase(
       total: byTime ? Math.ceil((options.durationMaxMs ?? 0) / 1000) : options.transactions,
       json: options.progress !== true,
     });
-    const measured = await load.run(options.transactions, options.concurrency, options.durationMaxMs ?? DURATION_MAX_MS_DEFAULT, sampleAt, async () => {
-      rssMbAtSample = rssOf(await sampleNodes(nodes));
-    }, (finished, elapsedMs) => progress.update(byTime ? Math.floor(elapsedMs / 1000) : finished));
+    const onFinished = (finished: number, elapsedMs: number) => progress.update(byTime ? Math.floor(elapsedMs / 1000) : finished);
+    const runMsMax = options.durationMaxMs ?? (rssSampleAfter !== undefined ? RSS_CHECK_RUN_MS_MAX : DURATION_MAX_MS_DEFAULT);
+    const { measured, memory } =
+      rssSampleAfter === undefined
+        ? { measured: await load.run(options.transactions, options.concurrency, runMsMax, { onFinished }), memory: undefined }
+        : await runWatchingMemory(load, options, rssSampleAfter, runMsMax, nodes, onFinished);
     progress.finish();
     const clientCpu = process.cpuUsage(clientCpu0);
     const after = await sampleNodes(nodes);
-    const figures = phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, rssMbAtSample);
+    memory?.record(after, measured.counts.total, true);
+    const figures = phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, memory);
     log(`  ${figures.throughputTxPerS} tx/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
 
     let oneClient: BenchReport['oneClient'] = { transactions: 0, latency: summarize([]) };
@@ -392,9 +421,11 @@ class Load {
     count: number,
     concurrency: number,
     durationMs: number,
-    sampleAfter?: number,
-    sample?: () => Promise<void>,
-    onFinished?: (finished: number, elapsedMs: number) => void,
+    hooks: {
+      /** Called with the finished count each time it passes another multiple of `every`, one call at a time. */
+      readonly sample?: { readonly every: number; readonly take: (finished: number) => Promise<void> };
+      readonly onFinished?: (finished: number, elapsedMs: number) => void;
+    } = {},
   ): Promise<LoadResult> {
     const latenciesMs: number[] = [];
     const committedAtMs: number[] = [];
@@ -403,6 +434,7 @@ class Load {
     let errors = 0;
     let issued = 0;
     let sampling: Promise<void> | undefined;
+    let nextSampleAt = hooks.sample?.every ?? Infinity;
     const t0 = performance.now();
     const deadline = t0 + durationMs;
     await Promise.all(
@@ -423,8 +455,13 @@ class Load {
           } catch {
             errors++;
           }
-          onFinished?.(committed + aborted + errors, performance.now() - t0);
-          if (sample && sampling === undefined && sampleAfter !== undefined && committed + aborted >= sampleAfter) sampling = sample();
+          const finished = committed + aborted + errors;
+          hooks.onFinished?.(finished, performance.now() - t0);
+          // One reading at a time: a threshold passed while one is being taken is skipped, not queued.
+          if (hooks.sample && sampling === undefined && finished >= nextSampleAt) {
+            while (nextSampleAt <= finished) nextSampleAt += hooks.sample.every;
+            sampling = hooks.sample.take(finished).finally(() => (sampling = undefined));
+          }
         }
       }),
     );
@@ -432,6 +469,58 @@ class Load {
     await sampling;
     return { counts: { total: committed + aborted + errors, committed, aborted, errors }, elapsedMs, latenciesMs, committedAtMs };
   }
+}
+
+/** Readings of every node's memory over one `--rss-check` phase. */
+class MemoryWatch {
+  readonly series: MemorySample[] = [];
+  atSample: { readonly rssMb: PerProcess; readonly heapUsedMb: PerProcess } | undefined;
+
+  record(samples: Record<string, NodeSample>, transactions: number, quiescent: boolean): void {
+    // Bounded by construction (MEMORY_SERIES_POINTS under load plus two quiescent), checked all the same.
+    if (this.series.length < 2 * MEMORY_SERIES_POINTS + 2) this.series.push({ transactions, quiescent, rssMb: rssOf(samples), heapUsedMb: heapOf(samples) });
+  }
+}
+
+/**
+ * The `--rss-check` load in two legs: `sampleAfter` transfers, then the load drains and every
+ * node's memory is read, then the rest; the end reading is taken the same way by the caller, so
+ * the two points the target compares are both taken with nothing in flight. Under load, a reading
+ * every 1/MEMORY_SERIES_POINTS of the run draws the slope.
+ */
+async function runWatchingMemory(
+  load: Load,
+  options: BenchOptions,
+  sampleAfter: number,
+  runMsMax: number,
+  nodes: readonly NodeRef[],
+  onFinished: (finished: number, elapsedMs: number) => void,
+): Promise<{ measured: LoadResult; memory: MemoryWatch }> {
+  const memory = new MemoryWatch();
+  const every = Math.max(1, Math.ceil(options.transactions / MEMORY_SERIES_POINTS));
+  const t0 = performance.now();
+  const sampleFrom = (offset: number) => ({ every, take: async (finished: number) => memory.record(await sampleNodes(nodes), offset + finished, false) });
+  const first = await load.run(sampleAfter, options.concurrency, runMsMax, { sample: sampleFrom(0), onFinished });
+  const atSample = await sampleNodes(nodes);
+  memory.record(atSample, first.counts.total, true);
+  memory.atSample = { rssMb: rssOf(atSample), heapUsedMb: heapOf(atSample) };
+  const offset = first.counts.total;
+  const rest = await load.run(options.transactions - sampleAfter, options.concurrency, Math.max(0, t0 + runMsMax - performance.now()), {
+    // The second leg's thresholds continue the first's multiples of `every`.
+    sample: { every, take: sampleFrom(offset).take },
+    onFinished: (finished, elapsedMs) => onFinished(offset + finished, first.elapsedMs + elapsedMs),
+  });
+  return { measured: joinLoads(first, rest), memory };
+}
+
+/** Two legs of one load as one: counts and latencies added, the second leg's times after the first's. */
+function joinLoads(a: LoadResult, b: LoadResult): LoadResult {
+  return {
+    counts: { total: a.counts.total + b.counts.total, committed: a.counts.committed + b.counts.committed, aborted: a.counts.aborted + b.counts.aborted, errors: a.counts.errors + b.counts.errors },
+    elapsedMs: a.elapsedMs + b.elapsedMs,
+    latenciesMs: [...a.latenciesMs, ...b.latenciesMs],
+    committedAtMs: [...a.committedAtMs, ...b.committedAtMs.map((t) => a.elapsedMs + t)],
+  };
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
@@ -444,14 +533,21 @@ function rssOf(samples: Record<string, NodeSample>): PerProcess {
   return { ...out, max: Math.max(0, ...Object.values(out)) };
 }
 
+function heapOf(samples: Record<string, NodeSample>): PerProcess {
+  const out: Record<string, number> = {};
+  for (const [name, s] of Object.entries(samples)) if (s.counters.heapUsedBytes !== undefined) out[name] = round1(s.counters.heapUsedBytes / 2 ** 20);
+  return { ...out, max: Math.max(0, ...Object.values(out)) };
+}
+
 function phaseFigures(
   mode: { batching: boolean; flagKnown: boolean },
   load: LoadResult,
   before: Record<string, NodeSample>,
   after: Record<string, NodeSample>,
   clientCpuMs: number,
-  rssMbAtSample: PerProcess | undefined,
+  memory: MemoryWatch | undefined,
 ): PhaseFigures {
+  const rssMb = rssOf(after);
   const tx = Math.max(1, load.counts.committed);
   const cpu: Record<string, number> = {};
   let cpuTotal = 0;
@@ -476,13 +572,19 @@ function phaseFigures(
     throughputTxPerS: round1(load.counts.committed / (load.elapsedMs / 1000)),
     latency: summarize(load.latenciesMs),
     cpuMsPerTx: { ...cpu, total: round3(cpuTotal / tx) },
-    rssMb: rssOf(after),
+    rssMb,
+    heapUsedMb: heapOf(after),
     httpRequestsPerTx: requests === null ? null : round2(requests / tx),
     forcedWritesPerTx: datasyncs === null ? null : round2(datasyncs / tx),
     clientCpuMsPerTx: round3(clientCpuMs / Math.max(1, load.counts.total)),
     series: seriesOf(load.committedAtMs, load.elapsedMs),
     histogram: histogramOf(load.latenciesMs),
-    ...(rssMbAtSample !== undefined && { rssMbAtSample }),
+    ...(memory?.atSample !== undefined && {
+      rssMbAtSample: memory.atSample.rssMb,
+      heapUsedMbAtSample: memory.atSample.heapUsedMb,
+      rssGrowth: rssGrowthOf(memory.atSample.rssMb, rssMb),
+      memorySeries: memory.series,
+    }),
   };
 }
 
@@ -511,7 +613,13 @@ function ratio(value: number | null, target: number, comparison: Ratio['comparis
   return { value: v, target: round3(target), comparison, met, ...(note !== undefined && { note }) };
 }
 
-function ratiosOf(main: PhaseFigures, noBatching: PhaseFigures | null, oneClient: LatencySummary, machine: BenchReport['machine']): Record<string, Ratio> {
+function ratiosOf(
+  main: PhaseFigures,
+  noBatching: PhaseFigures | null,
+  oneClient: LatencySummary,
+  machine: BenchReport['machine'],
+  transactions: number,
+): Record<string, Ratio> {
   const unbatchedNote =
     noBatching === null ? 'no unbatched run in this bench' : noBatching.noBatchingFlagPassed ? undefined : 'the nodes have no --no-batching yet: both runs took the default path';
   return {
@@ -525,16 +633,28 @@ function ratiosOf(main: PhaseFigures, noBatching: PhaseFigures | null, oneClient
     p99Ms: ratio(main.latency.p99Ms, TARGETS.p99Ms, 'atMost'),
     oneClientP50OverFloor: ratio(oneClient.p50Ms / Math.max(0.001, machine.floorMs), TARGETS.oneClientP50OverFloor, 'atMost'),
     cpuMsPerTx: ratio(main.cpuMsPerTx.total ?? null, TARGETS.cpuMsPerTx, 'atMost'),
-    ...(main.rssMbAtSample !== undefined && { rssGrowth: ratio(rssGrowthOf(main.rssMbAtSample, main.rssMb), TARGETS.rssGrowth, 'atMost') }),
+    ...(main.rssGrowth !== undefined && { rssGrowth: rssGrowthRatio(main, transactions) }),
   };
 }
 
-/** The largest growth of any one process's RSS from the sample to the end. */
-export function rssGrowthOf(atSample: PerProcess, atEnd: PerProcess): number | null {
-  const growths = Object.entries(atSample)
-    .filter(([name, mb]) => name !== 'max' && mb > 0 && atEnd[name] !== undefined)
-    .map(([name, mb]) => (atEnd[name] as number) / mb);
-  return growths.length === 0 ? null : Math.max(...growths);
+/** The largest process's growth, judged; a run the time limit stopped short says how far it got. */
+function rssGrowthRatio(main: PhaseFigures, transactions: number): Ratio {
+  const done = main.transactions.total;
+  const from = main.memorySeries?.find((m) => m.quiescent)?.transactions;
+  const note = done < transactions ? `the run stopped at ${done} of ${transactions} transactions (time limit): growth from ${from} to ${done}` : undefined;
+  // No process measured (no /proc) is no figure, not a growth of 0.
+  const measured = main.rssGrowth !== undefined && Object.keys(main.rssGrowth).length > 1;
+  return ratio(measured ? (main.rssGrowth?.max ?? null) : null, TARGETS.rssGrowth, 'atMost', note);
+}
+
+/** Each process's RSS at the end over its RSS at the sample, and the largest of them as `max`. */
+export function rssGrowthOf(atSample: PerProcess, atEnd: PerProcess): PerProcess {
+  const out: Record<string, number> = {};
+  for (const [name, mb] of Object.entries(atSample)) {
+    const end = atEnd[name];
+    if (name !== 'max' && mb > 0 && end !== undefined) out[name] = round3(end / mb);
+  }
+  return { ...out, max: Math.max(0, ...Object.values(out)) };
 }
 
 /** Accounts for the bench: enough that most transfers do not contend for the same key (or row). */

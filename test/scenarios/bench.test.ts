@@ -105,6 +105,47 @@ describe('twopc bench --json', () => {
   }, BENCH_WAIT_MS_MAX + 10_000);
 });
 
+describe('twopc bench --rss-check', () => {
+  it("reads every node's memory with the load drained after a tenth of the run and at its end, a series under load between, and judges the growth", async () => {
+    const r = await runBenchCli(['bench', '--rss-check', '--transactions', '400', '--concurrency', '4', '--participants', '2', '--one-client', '5', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout.trim()) as BenchReport;
+    const nodes = ['coordinator', 'p1', 'p2'];
+    // Only the batched run: the unbatched comparison is left out of an RSS check.
+    expect(report.noBatching).toBeNull();
+    expect(report.transactions.total).toBe(400);
+    for (const perProcess of [report.rssMb, report.rssMbAtSample!, report.heapUsedMb, report.heapUsedMbAtSample!, report.rssGrowth!]) {
+      expect(Object.keys(perProcess).sort()).toEqual([...nodes, 'max'].sort());
+      for (const name of nodes) expect(perProcess[name]).toBeGreaterThan(0);
+    }
+    // The growth is each process's own end over its own sample, and the ratio judges the largest.
+    for (const name of nodes) expect(report.rssGrowth![name]).toBeCloseTo(report.rssMb[name]! / report.rssMbAtSample![name]!, 2);
+    expect(report.rssGrowth!.max).toBe(Math.max(...nodes.map((n) => report.rssGrowth![n]!)));
+    expect(report.ratios.rssGrowth).toMatchObject({ ...ratioShape, target: 1.2, comparison: 'atMost' });
+    expect(report.ratios.rssGrowth!.value).toBeCloseTo(report.rssGrowth!.max!, 2);
+    expect(report.ratios.rssGrowth!.note).toBeUndefined();
+
+    // The two points compared are taken with nothing in flight, after exactly 40 and 400 transactions;
+    // between them the readings under load climb in transactions, so a leak would show as a slope.
+    const series = report.memorySeries!;
+    const quiescent = series.filter((m) => m.quiescent);
+    expect(quiescent.map((m) => m.transactions)).toEqual([40, 400]);
+    expect(quiescent[0]!.rssMb).toEqual(report.rssMbAtSample);
+    expect(quiescent[1]!.rssMb).toEqual(report.rssMb);
+    const underLoad = series.filter((m) => !m.quiescent);
+    expect(underLoad.length).toBeGreaterThanOrEqual(2);
+    const counts = series.map((m) => m.transactions);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    for (const m of series) {
+      expect(m.transactions).toBeGreaterThan(0);
+      for (const name of nodes) {
+        expect(m.rssMb[name]).toBeGreaterThan(0);
+        expect(m.heapUsedMb[name]).toBeGreaterThan(0);
+      }
+    }
+  }, BENCH_WAIT_MS_MAX + 10_000);
+});
+
 describe('twopc bench --recovery', () => {
   it('restarts a coordinator and a participant on a backlog written to their WALs, and both settle all of it', async () => {
     const r = await runBenchCli(['bench', '--recovery', '--recovery-transactions', '200', '--participants', '2', '--json']);
