@@ -15,7 +15,7 @@ import { HaMember, type HaOptions } from './ha.ts';
 import { advertisedUrlOf } from './ha-options.ts';
 import { openInDoubtSurvey } from './in-doubt.ts';
 import type { StartCoordinatorOptions } from './main.ts';
-import type { Answer, ClientRequest } from './runtime/runtime.ts';
+import { isOutcomeInquiry, pendingAnswer, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
 
 export interface RunningHaCoordinator {
@@ -45,7 +45,7 @@ export async function startHaCoordinator(options: Omit<StartCoordinatorOptions, 
     },
     request(req: ClientRequest): Promise<Answer> {
       if (started.member) return started.member.request(req);
-      if (req.type === 'getOutcome') return Promise.resolve({ status: 200, body: { outcome: 'pending' } });
+      if (isOutcomeInquiry(req)) return Promise.resolve(pendingAnswer(req));
       return Promise.resolve({ status: 503, body: { error: { code: 'not_leader', message: 'This coordinator is starting.' } } });
     },
   };

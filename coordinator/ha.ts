@@ -135,6 +135,11 @@ export class HaMember implements CoordinatorTarget {
       if (this.term === term && !term.ended && term.runtime !== undefined && this.leadership.isLeader()) return term.runtime.request(req);
     }
     if (req.type === 'getOutcome') return { status: 200, body: { outcome: await this.outcomeFromEtcd(req.txId) } };
+    if (req.type === 'getOutcomes') {
+      // One etcd read per id, as the single route does: a follower's batched inquiry is rare (a leader answers them).
+      const outcomes = await Promise.all(req.txIds.map((txId) => this.outcomeFromEtcd(txId)));
+      return { status: 200, body: { outcomes: Object.fromEntries(req.txIds.map((txId, i) => [txId, outcomes[i]])) } };
+    }
     return this.notLeader();
   }
 

@@ -23,7 +23,7 @@ import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { queuedMessagesMaxFor } from './adapters/batches.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
-import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
+import { CoordinatorRuntime, isOutcomeInquiry, pendingAnswer, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import { createCoordinatorApp, type CoordinatorTarget } from './server.ts';
 import { openInDoubtSurvey } from './in-doubt.ts';
 
@@ -106,11 +106,11 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       return runtime?.recovering ?? true;
     },
     async request(req: ClientRequest): Promise<Answer> {
-      if (req.type !== 'getOutcome' && (runtime === undefined || runtime.recovering)) {
+      if (!isOutcomeInquiry(req) && (runtime === undefined || runtime.recovering)) {
         await waitAtMost(ready, recoveryWaitMs);
       }
       if (runtime) return runtime.request(req);
-      if (req.type === 'getOutcome') return { status: 200, body: { outcome: 'pending' } };
+      if (isOutcomeInquiry(req)) return pendingAnswer(req);
       throw new TwopcError('unavailable', 'The coordinator is recovering.');
     },
   };

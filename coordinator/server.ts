@@ -98,13 +98,12 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   // participant/runtime/inquiries.ts). Each id is answered exactly as the single route would.
   mountRoute(app, outcomesRoute, async ({ body: { txIds } }, _req, res) => {
     const ids = [...new Set(txIds)];
-    // A refused lookup (too many requests in flight) is answered "pending": the participant asks again.
-    const answers = await Promise.allSettled(ids.map((txId) => target.request({ type: 'getOutcome', txId })));
+    // One request for the whole batch (one core step, not one per id). A refused one (too many
+    // requests in flight, stopping) is answered "pending" for every id: the participant asks again.
+    const a = await target.request({ type: 'getOutcomes', txIds: ids }).catch(() => undefined);
+    const answered = a?.status === 200 ? (a.body as { outcomes?: Record<string, unknown> }).outcomes : undefined;
     const outcomes: Record<string, unknown> = {};
-    ids.forEach((txId, i) => {
-      const a = answers[i];
-      outcomes[txId] = a?.status === 'fulfilled' && a.value.status === 200 ? (a.value.body as { outcome?: unknown }).outcome : 'pending';
-    });
+    for (const txId of ids) outcomes[txId] = answered?.[txId] ?? 'pending';
     res.json({ outcomes });
   });
 

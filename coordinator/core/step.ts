@@ -62,7 +62,8 @@ export function step(state: CoordinatorState, event: CoordinatorEvent): StepResu
 // ---- Client requests -------------------------------------------------------------------
 
 function onClient(d: Draft, e: ClientEvent): void {
-  if (e.type === 'getOutcome') return getOutcome(d, e.requestId, e.txId);
+  if (e.type === 'getOutcome') return d.reply(e.requestId, 200, { outcome: outcomeOf(d, e.txId) });
+  if (e.type === 'getOutcomes') return getOutcomes(d, e.requestId, e.txIds);
   if (d.recovering) return d.fail(e.requestId, 'unavailable', 'The coordinator is recovering from its WAL; retry shortly.');
   switch (e.type) {
     case 'begin':
@@ -243,14 +244,23 @@ function runWhole(d: Draft, requestId: RequestId, now: number, inputs: readonly 
 
 // ---- Outcome inquiries (participants) ------------------------------------------------------
 
-function getOutcome(d: Draft, requestId: RequestId, txId: string): void {
+function outcomeOf(d: Draft, txId: string): Outcome | 'pending' {
   const tx = d.get(txId) ?? d.getFinished(txId);
-  let outcome: Outcome | 'pending';
-  if (tx) outcome = isDecided(tx.phase) && tx.outcome !== undefined ? tx.outcome : 'pending';
+  if (tx) return isDecided(tx.phase) && tx.outcome !== undefined ? tx.outcome : 'pending';
   // Nothing may be presumed before the WAL has been read: the answer could be in it.
-  else if (d.recovering) outcome = 'pending';
-  else outcome = d.config.protocol === 'presumed-commit' ? 'committed' : 'aborted';
-  d.reply(requestId, 200, { outcome });
+  if (d.recovering) return 'pending';
+  return d.config.protocol === 'presumed-commit' ? 'committed' : 'aborted';
+}
+
+/**
+ * Many inquiries in one step, each answered exactly as `getOutcome` would: a participant restarted
+ * with thousands in doubt asks in batches, and a step (with its driver batch and reply) per id cost
+ * the coordinator more than the rest of its recovery. The route bounds the ids (OUTCOMES_BATCH_MAX).
+ */
+function getOutcomes(d: Draft, requestId: RequestId, txIds: readonly string[]): void {
+  const outcomes: Record<string, Outcome | 'pending'> = {};
+  for (const txId of txIds) outcomes[txId] = outcomeOf(d, txId);
+  d.reply(requestId, 200, { outcomes });
 }
 
 // ---- Phase 1 ---------------------------------------------------------------------------

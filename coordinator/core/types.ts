@@ -161,6 +161,8 @@ export type ClientEvent =
   | (Request & { readonly type: 'runWhole'; readonly timeoutMs?: number; readonly branches: readonly BranchInput[] })
   | (Request & { readonly type: 'getTx'; readonly txId: string })
   | (Request & { readonly type: 'getOutcome'; readonly txId: string })
+  /** The batched inquiry (`POST /v1/outcomes`): one step and one reply, `{outcomes: {txId: outcome}}`. */
+  | (Request & { readonly type: 'getOutcomes'; readonly txIds: readonly string[] })
   | (Request & { readonly type: 'list'; readonly state?: TxPhase });
 
 export type TransportEvent =

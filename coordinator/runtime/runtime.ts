@@ -35,6 +35,17 @@ export interface CoordinatorRuntimeOptions extends RuntimeHostOptions {
 /** A client request as the HTTP layer builds it; the runtime adds the request id and the time. */
 export type ClientRequest = ClientEvent extends infer E ? (E extends { requestId: string; now: number } ? Omit<E, 'requestId' | 'now'> : never) : never;
 
+/** Outcome inquiries, single or batched: answered even while recovering ("pending" until the WAL is read). */
+export function isOutcomeInquiry(req: ClientRequest): req is Extract<ClientRequest, { type: 'getOutcome' | 'getOutcomes' }> {
+  return req.type === 'getOutcome' || req.type === 'getOutcomes';
+}
+
+/** The answer to an outcome inquiry when nothing that could know the outcome is running yet. */
+export function pendingAnswer(req: Extract<ClientRequest, { type: 'getOutcome' | 'getOutcomes' }>): Answer {
+  if (req.type === 'getOutcome') return { status: 200, body: { outcome: 'pending' } };
+  return { status: 200, body: { outcomes: Object.fromEntries(req.txIds.map((txId) => [txId, 'pending'])) } };
+}
+
 /** Steps an operator should notice. */
 const WARN_STEPS = new Set(['decision.failed', 'heuristic.mixed', 'one-phase.in-doubt']);
 
@@ -84,7 +95,7 @@ export class CoordinatorRuntime {
    * after stopping, after a fatal error, or when too many requests wait.
    */
   request(req: ClientRequest): Promise<Answer> {
-    return this.host.request((requestId, now) => ({ ...req, requestId, now }) as CoordinatorEvent, req.type === 'getOutcome');
+    return this.host.request((requestId, now) => ({ ...req, requestId, now }) as CoordinatorEvent, isOutcomeInquiry(req));
   }
 
   /** The core state, for tests and the dashboard. */

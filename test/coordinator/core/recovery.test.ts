@@ -63,6 +63,8 @@ describe('recovery', () => {
     const h = new Harness({}, null);
     const ask = h.rid();
     expect(replyOf(h.feed({ type: 'getOutcome', requestId: ask, txId: 'tx-1-1' }), ask).body).toEqual({ outcome: 'pending' });
+    const batch = h.rid();
+    expect(replyOf(h.feed({ type: 'getOutcomes', requestId: batch, txIds: ['tx-1-1', 'tx-1-2'] }), batch).body).toEqual({ outcomes: { 'tx-1-1': 'pending', 'tx-1-2': 'pending' } });
     const begin = h.rid();
     expect(replyOf(h.feed({ type: 'begin', requestId: begin }), begin)).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
   });

@@ -144,4 +144,23 @@ describe('outcome inquiries from participants', () => {
     expect(ask()).toEqual({ outcome: 'committed' });
     expect(only(decided, 'reply')).toEqual([]);
   });
+
+  it('answers a batch in one step and one reply, each id as the single inquiry would, and changes nothing', () => {
+    const h = new Harness();
+    const { txId: decided } = h.runWhole([{ participant: 'p1', ops: [put('a', 1)] }, { participant: 'p2', ops: [put('b', 1)] }]);
+    h.feed({ type: 'prepareResult', txId: decided, participant: 'p1', vote: 'yes' });
+    h.feed({ type: 'prepareResult', txId: decided, participant: 'p2', vote: 'yes' });
+    const { txId: voting } = h.runWhole([{ participant: 'p1', ops: [put('c', 1)] }, { participant: 'p3', ops: [put('d', 1)] }]);
+    const ids = [decided, voting, 'tx-1-77'];
+    const single = ids.map((txId) => {
+      const r = h.rid();
+      return (replyOf(h.feed({ type: 'getOutcome', requestId: r, txId }), r).body as { outcome: string }).outcome;
+    });
+    expect(single).toEqual(['committed', 'pending', 'aborted']);
+    const before = h.state;
+    const r = h.rid();
+    const effects = h.feed({ type: 'getOutcomes', requestId: r, txIds: ids });
+    expect(effects).toEqual([{ kind: 'reply', requestId: r, status: 200, body: { outcomes: { [decided]: 'committed', [voting]: 'pending', 'tx-1-77': 'aborted' } } }]);
+    expect(h.state).toBe(before);
+  });
 });

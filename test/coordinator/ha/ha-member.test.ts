@@ -96,6 +96,12 @@ describe('an HA coordinator group on etcd', () => {
     // Undecided to the follower: only the leader presumes abort, once it has recovered.
     const unknown = await call<{ outcome: string }>('GET', `${follower.url}/v1/transactions/tx-999-1/outcome`);
     expect(unknown.body.outcome).toBe('pending');
+    // The batched inquiry, at the follower and the leader: each id as the single route answers it.
+    const batch = { txIds: [run.body.txId, 'tx-999-1'] };
+    const fromFollower = await call<{ outcomes: Record<string, string> }>('POST', `${follower.url}/v1/outcomes`, batch);
+    expect(fromFollower.body.outcomes).toEqual({ [run.body.txId]: 'committed', 'tx-999-1': 'pending' });
+    const fromLeader = await call<{ outcomes: Record<string, string> }>('POST', `${leader.url}/v1/outcomes`, batch);
+    expect(fromLeader.body.outcomes).toEqual({ [run.body.txId]: 'committed', 'tx-999-1': 'aborted' });
   });
 
   it('hands over when the leader stops: the other member recovers the log, and its ids carry a higher epoch', async () => {

@@ -66,6 +66,17 @@ describe('the interactive API', () => {
     expect(await cluster.get('/v1/transactions/tx-9-9/outcome')).toEqual({ status: 200, body: { outcome: 'aborted' } });
   });
 
+  it('answers batched outcome inquiries in one answer, each id as the single route does', async () => {
+    cluster = await Cluster.start(server);
+    const branch = { participant: 'p1', ops: [{ op: 'put', key: 'k', value: 'v' }] };
+    await cluster.post('/v1/transactions');
+    await cluster.post('/v1/transactions/tx-1-1/branches', branch);
+    expect((await cluster.post('/v1/transactions/tx-1-1/commit', {})).body).toMatchObject({ outcome: 'committed' });
+    const batched = await cluster.post('/v1/outcomes', { txIds: ['tx-1-1', 'tx-9-9', 'tx-1-1'] });
+    expect(batched).toEqual({ status: 200, body: { outcomes: { 'tx-1-1': 'committed', 'tx-9-9': 'aborted' } } });
+    expect((await cluster.get('/v1/transactions/tx-1-1/outcome')).body).toEqual({ outcome: 'committed' });
+  });
+
   it('serves the dashboard, which reads the list API', async () => {
     cluster = await Cluster.start(server);
     const res = await fetch(`${cluster.coordinator.url}/`);
