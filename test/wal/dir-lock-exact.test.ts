@@ -320,6 +320,14 @@ describe('readLockFile', () => {
     await expect(readLockFile(file)).rejects.toMatchObject({ code: 'ENOTDIR' });
   });
 
+  it('closes the LOCK file after reading it', async () => {
+    writeLock(holder());
+    const open = (): number => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 20; i++) await readLockFile(dir);
+    expect(open()).toBe(before);
+  });
+
   it('reads at most 4096 bytes: a longer LOCK file is not one', async () => {
     const base = JSON.stringify(holder({ owner: '' }));
     const fits = holder({ owner: 'x'.repeat(4096 - base.length) });
@@ -372,10 +380,18 @@ describe('acquireDirLock', () => {
     expect(lock.holder.nonce).toMatch(/^[0-9a-f]{16}$/);
     expect(fs.readFileSync(lockPath(), 'utf8')).toBe(`${JSON.stringify(lock.holder)}\n`);
     expect(fs.statSync(lockPath()).mode & 0o777).toBe(0o644 & ~process.umask());
+    // Whatever the umask lets through, the LOCK file is never writable by others.
+    await lock.release();
+    const umask = process.umask(0);
+    try {
+      await acquire();
+    } finally {
+      process.umask(umask);
+    }
+    expect(fs.statSync(lockPath()).mode & 0o777).toBe(0o644);
     expect(fs.readdirSync(dir)).toEqual([LOCK_FILE]);
     // Each holding has its own nonce.
-    await lock.release();
-    expect((await acquire()).holder.nonce).not.toBe(lock.holder.nonce);
+    expect((await readLockFile(dir))?.holder?.nonce).not.toBe(lock.holder.nonce);
   });
 
   it('refuses a second holder with the answer of the guard, not the LOCK file, and leaves both alone', async () => {
@@ -457,6 +473,13 @@ describe('acquireDirLock', () => {
     expect(fs.readdirSync(dir)).toEqual([LOCK_FILE]);
   });
 
+  it('waits out the default lease (5 s) when given none, so a holder renewing it is refused', async () => {
+    writeLock(holder({ hostname: 'far' }));
+    let seconds = 1_000_000;
+    const error = await whileRenewing(() => refusal(), () => fs.utimesSync(lockPath(), ++seconds, seconds));
+    expect(error.code).toBe('WAL_LOCKED');
+  });
+
   it('takes over at once, without polling, a lease that is stale at zero', async () => {
     writeLock(holder({ hostname: 'far' }));
     const lock = await acquire({ leaseStaleMs: 0 });
@@ -476,9 +499,12 @@ describe('acquireDirLock', () => {
     writeLock(holder({ hostname: 'far' }));
     fs.utimesSync(lockPath(), 1_000_000, 1_000_000);
     let holding = 0;
+    // Written aside with the old time and renamed over it, so no read ever sees another time.
     const renew = (): void => {
-      writeLock(holder({ hostname: 'far', nonce: `holding-${++holding}` }));
-      fs.utimesSync(lockPath(), 1_000_000, 1_000_000);
+      const aside = path.join(dir, 'LOCK.aside');
+      fs.writeFileSync(aside, JSON.stringify(holder({ hostname: 'far', nonce: `holding-${++holding}` })));
+      fs.utimesSync(aside, 1_000_000, 1_000_000);
+      fs.renameSync(aside, lockPath());
     };
     // A starter that only compared the times would wait the lease out and take the directory.
     const error = await whileRenewing(() => refusal({ leaseStaleMs: 30_000 }), renew);
@@ -502,7 +528,8 @@ describe('acquireDirLock', () => {
 });
 
 describe('the held lease', () => {
-  const renewMs = 1_000;
+  // Not the default period (1 s): a lock that ignored the option would renew at the wrong time.
+  const renewMs = 700;
 
   it('touches its LOCK file once per period, not before', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
@@ -537,6 +564,17 @@ describe('the held lease', () => {
     lock.onLost((error) => after.push(error));
     expect(after).toEqual([before[0]]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('reports a LOCK file replaced by one that does not parse', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const lock = await acquire({ leaseRenewMs: renewMs });
+    const lost: WalError[] = [];
+    lock.onLost((error) => lost.push(error));
+    writeLock('not json');
+    await vi.advanceTimersByTimeAsync(renewMs);
+    await until('the loss is reported', () => lost.length > 0);
+    expect(lost[0]?.message).toBe(`The LOCK file of ${dir} was replaced by a process that does not say who it is while this process held it; stopping writes.`);
   });
 
   it('reports a replaced LOCK file naming who replaced it, and leaves that file alone', async () => {
