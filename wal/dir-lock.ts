@@ -288,7 +288,8 @@ function askHolder(name: string): Promise<LockHolder | undefined | 'gone'> {
       if (text.length > HOLDER_BYTES_MAX) conn.destroy();
     });
     conn.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'gone' : undefined));
-    conn.on('close', () => resolve(parseHolder(text)));
+    // An answer cut off at the limit is no holder's, even if what arrived would parse.
+    conn.on('close', () => resolve(text.length > HOLDER_BYTES_MAX ? undefined : parseHolder(text)));
   });
 }
 

@@ -519,7 +519,7 @@ export class SimFs implements WalFs {
  */
 const copyOf = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
+/** An absolute path without a trailing slash (`resolve` drops it), so that `/d/` and `d` name `/d`. */
 function normalize(file: string): string {
-  const full = path.resolve('/', file);
-  return full.length > 1 && full.endsWith('/') ? full.slice(0, -1) : full;
+  return path.resolve('/', file);
 }

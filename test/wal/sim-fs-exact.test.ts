@@ -568,6 +568,35 @@ describe('SimFs crash', () => {
     expect(old.drained()).toBe(true);
   });
 
+  it('scatters by sector, not by write: the same sectors written in another order get the same draws', async () => {
+    const scatter = async (order: readonly number[]): Promise<Uint8Array | undefined> => {
+      const fs = new SimFs(scripted(0.1, 0.9, 0.1, 0.5));
+      await fs.mkdir('/d');
+      await durableFile(fs, '/d/a', new Uint8Array(0));
+      const file = await fs.open('/d/a', 'readwrite');
+      for (const sector of order) await file.writev([bytes(512, sector + 1)], sector * 512);
+      fs.crash({ data: 'scatter', dir: 'keep', sectorBytes: 512 });
+      return fs.readFile('/d/a');
+    };
+    // The new size (0.1), then sector 0 kept (0.9), 1 lost (0.1), 2 kept (a draw of exactly one half keeps it).
+    const expected = concat(bytes(512, 1), bytes(512, 0), bytes(512, 3));
+    expect(await scatter([0, 1, 2])).toEqual(expected);
+    expect(await scatter([2, 0, 1])).toEqual(expected);
+    expect(await scatter([1, 2, 0])).toEqual(expected);
+  });
+
+  it('writes back in scatter mode nothing of a sector past the old size it kept, and does not grow the file', async () => {
+    // Durable: 100 bytes of 1. Pending: 512 bytes of 2 at 1024 (sector 2). The old size kept (0.5), sector 2 written back (0.9).
+    const random = scripted(0.5, 0.9);
+    const fs = new SimFs(random);
+    await fs.mkdir('/d');
+    await durableFile(fs, '/d/a', bytes(100, 1));
+    await (await fs.open('/d/a', 'readwrite')).writev([bytes(512, 2)], 1024);
+    fs.crash({ data: 'scatter', dir: 'keep', sectorBytes: 512 });
+    expect(fs.readFile('/d/a')).toEqual(bytes(100, 1));
+    expect(random.drained()).toBe(true);
+  });
+
   it('counts in scatter mode every sector a write touches, the partial first and last included', async () => {
     // Pending: 600 bytes of 2 from 300 (sectors 0 and 1 of 512 bytes), the file 900 bytes after.
     // The new size (0.1), sector 0 kept (0.9), sector 1 lost (0.1): three draws, one per sector.
@@ -629,6 +658,34 @@ describe('SimFs crash', () => {
       results.push(await fs.readdir('/d'));
     }
     expect(results).toEqual([['a'], ['a', 'b'], ['b', 'c'], ['c']]);
+  });
+
+  it('counts, in prefix mode, exactly the entry changes since the last sync or crash: none from making the directory, a failed sync or the crash', async () => {
+    // Each case leaves /d with the two changes below pending; 0.4 of 3 keeps the first, and a phantom change would make it 0.4 of 4 (none).
+    const cases: [string, (fs: SimFs) => Promise<void>][] = [
+      ['a directory just made', async () => undefined],
+      [
+        'a failed sync',
+        async (fs) => {
+          fs.faults.sync = () => ioError('EIO', 'directory writeback failed');
+          await rejection(fs.syncDir('/d'));
+          fs.faults.sync = undefined;
+        },
+      ],
+      ['a crash', async (fs) => fs.crash({ data: 'keep', dir: 'keep', sectorBytes: 512 })],
+    ];
+    for (const [what, before] of cases) {
+      // The root directory draws first (no changes), then /d.
+      const random = scripted(0, 0.4);
+      const fs = new SimFs(random);
+      await fs.mkdir('/d');
+      await before(fs);
+      await (await fs.open('/d/a', 'create')).close();
+      await (await fs.open('/d/b', 'create')).close();
+      fs.crash({ data: 'keep', dir: 'prefix', sectorBytes: 512 });
+      expect({ what, names: await fs.readdir('/d') }).toEqual({ what, names: ['a'] });
+      expect(random.drained()).toBe(true);
+    }
   });
 
   it('drops files whose names did not survive, and a new file whose data never reached the disk is empty', async () => {
