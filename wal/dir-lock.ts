@@ -315,6 +315,9 @@ async function bindGuard(dir: string, self: LockHolder): Promise<net.Server> {
     });
     const error = await listenOn(server, name);
     if (!error) {
+      // A bound guard's later errors (an accept failing with EMFILE) cost one question an answer,
+      // not the lock: the name stays bound. Unheard, such an error would end the holder's process.
+      server.on('error', () => undefined);
       server.unref();
       return server;
     }
