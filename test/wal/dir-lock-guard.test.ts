@@ -94,6 +94,22 @@ describe.runIf(process.platform === 'linux')("the guard's retry", () => {
     expect(error.holder?.nonce).toBe('other');
   });
 
+  it("takes a question that fails otherwise (EAGAIN: a holder too busy to accept) for a live holder, not a dead one", async () => {
+    await foreignGuard(`${JSON.stringify(otherHolder)}\n`);
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify(otherHolder));
+    let questions = 0;
+    vi.spyOn(net, 'connect').mockImplementation((() => {
+      questions += 1;
+      const socket = new net.Socket();
+      setImmediate(() => socket.destroy(Object.assign(new Error('connect EAGAIN'), { code: 'EAGAIN' })));
+      return socket;
+    }) as typeof net.connect);
+    const error = await refusal();
+    // Asked once, not retried as if the holder had died; named from its LOCK file.
+    expect(questions).toBe(1);
+    expect(error.holder?.nonce).toBe('other');
+  });
+
   it(`gives up after ${BIND_ATTEMPTS_MAX} binds when every question finds nobody, and names nobody`, async () => {
     await foreignGuard(`${JSON.stringify(otherHolder)}\n`);
     // A LOCK file naming someone: a holder that is gone is not looked up there.
