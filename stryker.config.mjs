@@ -9,10 +9,21 @@ export default {
   // Mutants that run while a module loads (constants, top-level tables) need every test and a fresh
   // module graph per mutant: hours here. They are listed as ignored, not scored (docs/testing.md).
   ignoreStatic: true,
-  // Only files whose results are in the incremental file: a file without them costs a full run of
-  // its mutants (the WAL's 2,682 take two hours or more here). The WAL joins file by file once measured
-  // (docs/testing.md, "The WAL", which also says which of its files are scored and why).
-  mutate: ['coordinator/core/**/*.ts', 'participant/core/**/*.ts', 'shared/driver.ts', 'shared/runtime.ts'],
+  // Every file here has its results in the incremental file: a file without them costs a full run of
+  // its mutants (the WAL's 2,952 were measured in seven chunks, each a turn of 3 to 37 minutes here,
+  // and then re-run after their tests; docs/testing.md, "The WAL"). wal/'s benchmark script,
+  // CLI wiring, re-exports and types are not scored (docs/testing.md, "The WAL", says why).
+  mutate: [
+    'coordinator/core/**/*.ts',
+    'participant/core/**/*.ts',
+    'shared/driver.ts',
+    'shared/runtime.ts',
+    'wal/**/*.ts',
+    '!wal/bench.ts',
+    '!wal/cli.ts',
+    '!wal/index.ts',
+    '!wal/log.ts',
+  ],
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
   // Two test runners on the two cores. Where the machine is shared, run it under `nice -n 19`, so it
@@ -26,7 +37,7 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
   // break: the score recorded in docs/testing.md; a run below it fails (exit code 1).
-  thresholds: { high: 90, low: 85, break: 96 },
+  thresholds: { high: 90, low: 85, break: 95 },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };
