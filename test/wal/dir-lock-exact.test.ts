@@ -25,7 +25,6 @@ import {
   type LockHolder,
 } from '../../wal/dir-lock.ts';
 import { WalError } from '../../wal/errors.ts';
-import { listenAsGuard } from './helpers/foreign-guard.ts';
 import { tempDir } from './helpers/temp-dir.ts';
 
 /** Polls are bounded in count; what they wait for happens within milliseconds. */
@@ -106,7 +105,15 @@ const lockedMessage = (who: string, detail = ''): string => `WAL directory ${dir
 
 /** Binds the directory's guard name as another holder would, answering each connection with `answer`. */
 async function foreignGuard(answer: string): Promise<void> {
-  servers.push(await listenAsGuard(dir, answer));
+  const server = net.createServer((conn) => {
+    conn.on('error', () => undefined);
+    conn.end(answer);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path: `\0twopc-wal-lock/${directoryId()}` }, () => resolve());
+  });
 }
 
 /** Runs `renew` every few milliseconds until `start` settles, as a holder renewing its lease would. */

@@ -11,7 +11,6 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LOCK_FILE, acquireDirLock, describeHolder, readLockFile, type DirLock } from '../../wal/dir-lock.ts';
 import { WalError } from '../../wal/errors.ts';
-import { guardName, listenAsGuard } from './helpers/foreign-guard.ts';
 import { tempDir } from './helpers/temp-dir.ts';
 
 const BIND_ATTEMPTS_MAX = 3;
@@ -31,12 +30,20 @@ afterEach(async () => {
   await remove();
 });
 
+const guardName = (): string => `\0twopc-wal-lock/${fs.statSync(dir).dev}:${fs.statSync(dir).ino}`;
 const otherHolder = { pid: 1, nonce: 'other', hostname: 'elsewhere', owner: 'participant other' };
 
 /** A guard on the directory's name, held by "another process" that answers `answer`. */
 async function foreignGuard(answer: string): Promise<net.Server> {
-  const server = await listenAsGuard(dir, answer);
+  const server = net.createServer((conn) => {
+    conn.on('error', () => undefined);
+    conn.end(answer);
+  });
   servers.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path: guardName() }, () => resolve());
+  });
   return server;
 }
 
@@ -158,7 +165,7 @@ describe.runIf(process.platform === 'linux')('the bound guard', () => {
         }
       });
     });
-    const client = net.connect({ path: guardName(dir) });
+    const client = net.connect({ path: guardName() });
     client.on('error', () => undefined);
     const seen = await outcome;
     // Before the check: an open connection would hold the guard's close, and the release, up.
