@@ -30,9 +30,9 @@ import type { ProtocolVariant } from '../shared/types.ts';
 import { createEtcdClient } from './adapters/etcd-client.ts';
 import { Leadership, LEADERSHIP_DEFAULTS } from './adapters/etcd-leadership.ts';
 import { openEtcdLog, readEtcdLog, type EtcdLog, type Fence } from './adapters/etcd-log.ts';
-import { queuedMessagesMaxFor } from './adapters/batches.ts';
+import { batchLimitsFor } from './adapters/batches.ts';
 import { createHttpTransport, type Transport } from './adapters/http-transport.ts';
-import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
+import type { CoordinatorConfig } from './core/index.ts';
 import { coordinatorCodec, decodeSnapshot } from './runtime/records.ts';
 import { CoordinatorRuntime, type Answer, type ClientRequest } from './runtime/runtime.ts';
 import type { CoordinatorTarget } from './server.ts';
@@ -213,7 +213,7 @@ export class HaMember implements CoordinatorTarget {
       http: this.o.http,
       prepareTimeoutMs: this.o.prepareTimeoutMs,
       batching: this.o.batching,
-      batch: { queuedMessagesMax: queuedMessagesMaxFor(this.o.core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions) },
+      batch: batchLimitsFor(this.o.core),
       metrics: this.o.metrics,
       logger: this.o.logger,
       mayLeave: inTerm,

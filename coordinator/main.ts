@@ -20,7 +20,7 @@ import type { ProtocolVariant } from '../shared/types.ts';
 import { chaosWalFs } from '../shared/fsync-fault.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
-import { queuedMessagesMaxFor } from './adapters/batches.ts';
+import { batchLimitsFor } from './adapters/batches.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { CONFIG_DEFAULTS, type CoordinatorConfig } from './core/index.ts';
 import { CoordinatorRuntime, isOutcomeInquiry, pendingAnswer, type Answer, type ClientRequest } from './runtime/runtime.ts';
@@ -159,7 +159,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
         http,
         prepareTimeoutMs,
         batching: options.batching ?? true,
-        batch: { queuedMessagesMax: queuedMessagesMaxFor(options.core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions) },
+        batch: batchLimitsFor(options.core),
         metrics,
         logger,
       }),

@@ -506,8 +506,8 @@ async function runWatchingMemory(
   memory.atSample = { rssMb: rssOf(atSample), heapUsedMb: heapOf(atSample) };
   const offset = first.counts.total;
   const rest = await load.run(options.transactions - sampleAfter, options.concurrency, Math.max(0, t0 + runMsMax - performance.now()), {
-    // The second leg's thresholds continue the first's multiples of `every`.
-    sample: { every, take: sampleFrom(offset).take },
+    // The second leg's readings are numbered on from the first's.
+    sample: sampleFrom(offset),
     onFinished: (finished, elapsedMs) => onFinished(offset + finished, first.elapsedMs + elapsedMs),
   });
   return { measured: joinLoads(first, rest), memory };
@@ -527,17 +527,19 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function rssOf(samples: Record<string, NodeSample>): PerProcess {
+/** One figure of every node that has it, and the largest (`max`). */
+function perProcess(samples: Record<string, NodeSample>, figure: (s: NodeSample) => number | undefined): PerProcess {
   const out: Record<string, number> = {};
-  for (const [name, s] of Object.entries(samples)) if (s.rssMb !== undefined) out[name] = s.rssMb;
+  for (const [name, s] of Object.entries(samples)) {
+    const value = figure(s);
+    if (value !== undefined) out[name] = value;
+  }
   return { ...out, max: Math.max(0, ...Object.values(out)) };
 }
 
-function heapOf(samples: Record<string, NodeSample>): PerProcess {
-  const out: Record<string, number> = {};
-  for (const [name, s] of Object.entries(samples)) if (s.counters.heapUsedBytes !== undefined) out[name] = round1(s.counters.heapUsedBytes / 2 ** 20);
-  return { ...out, max: Math.max(0, ...Object.values(out)) };
-}
+const rssOf = (samples: Record<string, NodeSample>): PerProcess => perProcess(samples, (s) => s.rssMb);
+const heapOf = (samples: Record<string, NodeSample>): PerProcess =>
+  perProcess(samples, (s) => (s.counters.heapUsedBytes === undefined ? undefined : round1(s.counters.heapUsedBytes / 2 ** 20)));
 
 function phaseFigures(
   mode: { batching: boolean; flagKnown: boolean },

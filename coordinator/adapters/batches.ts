@@ -51,7 +51,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE } from '../../shared/schemas.ts';
 import { JsonText, TransportError, type HttpClient, type HttpResult, type LinesResult } from '../../shared/http/client.ts';
-import type { CoordinatorMessage, SendFailure } from '../core/index.ts';
+import { CONFIG_DEFAULTS, type CoordinatorConfig, type CoordinatorMessage, type SendFailure } from '../core/index.ts';
 import { refusalOf } from './answers.ts';
 
 /** Why a message was failed unsent: its sender may no longer send (an HA member whose term is over). */
@@ -72,7 +72,7 @@ export const BATCH_DEFAULTS = {
   requestsOpenMax: 16,
   /**
    * Messages waiting for a request slot, per lane; beyond it a message fails at once, unsent.
-   * The coordinator raises it to its bound on unfinished transactions (`queuedMessagesMaxFor`).
+   * The coordinator raises it to its bound on unfinished transactions (`batchLimitsFor`).
    */
   queuedMessagesMax: 8_192,
   /** After a 404 from the batch route, how long a participant is sent single requests before batches are tried again. */
@@ -82,14 +82,16 @@ export const BATCH_DEFAULTS = {
 export type BatchLimits = { -readonly [K in keyof typeof BATCH_DEFAULTS]: number };
 
 /**
- * The lane queue bound for a coordinator that keeps up to `unfinishedMax` transactions: each has
+ * The lane limits of a coordinator whose core is configured with `core` (its defaults where
+ * unset). The queue holds its bound on unfinished transactions (`maxActiveTransactions`): each has
  * at most one message outstanding to each participant, so a lane never refuses a message the
  * core may have in flight. A smaller queue turned a recovery backlog into a storm: every message
  * past the bound failed at once, was retried within 50 ms into a queue still full, and went back
  * to the core's backoff (issue 12: 10,000 decided commits re-sent at a restart).
  */
-export function queuedMessagesMaxFor(unfinishedMax: number): number {
-  return Math.max(BATCH_DEFAULTS.queuedMessagesMax, unfinishedMax);
+export function batchLimitsFor(core: Partial<Pick<CoordinatorConfig, 'maxActiveTransactions'>> | undefined): Partial<BatchLimits> {
+  const unfinishedMax = core?.maxActiveTransactions ?? CONFIG_DEFAULTS.maxActiveTransactions;
+  return { queuedMessagesMax: Math.max(BATCH_DEFAULTS.queuedMessagesMax, unfinishedMax) };
 }
 
 /** A message that got no reply of its own: what the core should hear about it, and why. */
