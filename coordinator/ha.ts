@@ -136,7 +136,7 @@ export class HaMember implements CoordinatorTarget {
     }
     if (req.type === 'getOutcome') return { status: 200, body: { outcome: await this.outcomeFromEtcd(req.txId) } };
     if (req.type === 'getOutcomes') {
-      // One etcd read per id, as the single route does: a follower's batched inquiry is rare (a leader answers them).
+      // Every id is answered from one read of the group's log (`outcomeFromEtcd` shares it for followerReadMs).
       const outcomes = await Promise.all(req.txIds.map((txId) => this.outcomeFromEtcd(txId)));
       return { status: 200, body: { outcomes: Object.fromEntries(req.txIds.map((txId, i) => [txId, outcomes[i]])) } };
     }
