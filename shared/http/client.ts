@@ -7,7 +7,7 @@
  * TransportError, because then the caller cannot tell whether the request
  * landed and must treat the outcome as unknown.
  */
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
@@ -285,68 +285,33 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     return withRetries(url, once, opts);
   }
 
-  const authorization = options.token ? `Bearer ${options.token}` : undefined;
-
-  /**
-   * The batch path (issue 12's one-client timeline): node:http directly, on the same keep-alive
-   * agents, not axios. Per request axios cost this coordinator about 0.3 ms of CPU before the
-   * bytes left and as much again reading the answer, which one client waits through four times
-   * per transfer (two prepares, two commits). The contract is the one above: the same headers,
-   * one timeout for the whole exchange, the same errors (TransportError by ./classify).
-   */
-  function postLines(url: string, body: JsonText, opts: LinesOptions): Promise<LinesResult> {
-    const bytes = Buffer.from(body.text);
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json',
-      'content-length': bytes.length,
-      accept: `${opts.linesType}, application/json`,
-      ...(authorization !== undefined && { authorization }),
-    };
-    return new Promise<LinesResult>((resolve, reject) => {
-      let settled = false;
-      const settle = (error: unknown, result?: LinesResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error === undefined) resolve(result as LinesResult);
-        else reject(error);
-      };
-      // One bound for the whole exchange, lines included (no retries: a streamed call is not repeated).
-      const timer = setTimeout(() => {
-        settle(new TransportError('timeout', `no whole answer from ${url} within ${opts.timeoutMs} ms`, url));
-        req?.destroy();
-      }, opts.timeoutMs);
-      let req: ClientRequest | undefined;
-      try {
-        const target = new URL(url);
-        const secure = target.protocol === 'https:';
-        // Looked up at each call (`http.request`, not a binding taken at import): a test's fake peer (msw) patches it.
-        req = (secure ? https.request : http.request)(target, { method: 'POST', headers, agent: secure ? httpsAgent : httpAgent }, (res) => onAnswer(res));
-      } catch (error) {
-        // Refused before anything was sent (a header node will not write): the call fails now, and its timer goes.
-        settle(error);
-        return;
+  async function postLines(url: string, body: JsonText, opts: LinesOptions): Promise<LinesResult> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TransportError('timeout', `no whole answer from ${url} within ${opts.timeoutMs} ms`, url)), opts.timeoutMs);
+    try {
+      const res = await instance.request<Readable>({
+        method: 'post',
+        url,
+        data: Buffer.from(body.text),
+        headers: { 'content-type': 'application/json', accept: `${opts.linesType}, application/json` },
+        responseType: 'stream',
+        // The timer above bounds the whole exchange; axios's own timeout would stop at the headers.
+        timeout: 0,
+        signal: controller.signal,
+      });
+      const type = String(res.headers['content-type'] ?? '');
+      if (res.status === 200 && type.startsWith(opts.linesType)) {
+        await readLines(res.data, opts.onLine, url);
+        return { status: res.status, data: undefined, streamed: true };
       }
-      const sent = req;
-      const onAnswer = (res: IncomingMessage) => {
-        const type = String(res.headers['content-type'] ?? '');
-        const status = res.statusCode ?? 0;
-        const reading =
-          status === 200 && type.startsWith(opts.linesType)
-            ? readLines(res, opts.onLine, url).then((): LinesResult => ({ status, data: undefined, streamed: true }))
-            : readAll(res, url).then((text): LinesResult => ({ status, data: jsonOrText(text), streamed: false }));
-        reading.then(
-          (result) => settle(undefined, result),
-          (error: unknown) => {
-            // The reader stopped (a line it refused, a cut answer): nothing more is read on this socket.
-            sent.destroy();
-            settle(error);
-          },
-        );
-      };
-      sent.on('error', (error) => settle(classify(error, url)));
-      sent.end(bytes);
-    });
+      return { status: res.status, data: jsonOrText(await readAll(res.data, url)), streamed: false };
+    } catch (error) {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      if (error instanceof TransportError || !axios.isAxiosError(error)) throw error;
+      throw classify(error, url);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   return {
