@@ -5,9 +5,12 @@
  * The participant then runs them together, and its WAL's group commit covers
  * their records with one fdatasync.
  *
- * A message that finds a free request slot goes at once, alone: batching costs
- * an idle participant no latency, and batches grow only as fast as requests
- * come back. Each participant has two lanes, prepares and decisions, each with
+ * A lane sends at the end of the event loop's turn (setImmediate): every
+ * message handed over in that turn, by every client request, answer line and
+ * group commit the turn handled, shares a request when a slot is free. An idle
+ * participant still gets its message in the same turn, so batching costs it no
+ * latency, and under load batches grow with the turn's work as well as with
+ * the requests still in flight. Each participant has two lanes, prepares and decisions, each with
  * its own bounded requests, so a commit, which releases locks, never waits
  * behind prepares.
  *
@@ -305,14 +308,19 @@ class Lane {
       }
     }
     this.queue.push(w);
-    // Messages handed over in the same turn (one step's sends) leave together.
     this.pumpSoon();
   }
 
+  /**
+   * Sends at the end of this turn of the event loop (its check phase), not after this step's
+   * microtasks: a turn's poll phase reads many client requests and answer lines, each its own
+   * core step, and their messages then share requests. Gathering one microtask's sends alone
+   * sent most messages by themselves whenever a slot was free (4.1 a request at 450 tx/s).
+   */
   private pumpSoon(): void {
     if (this.pumpQueued) return;
     this.pumpQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.pumpQueued = false;
       this.pump();
     });

@@ -77,7 +77,7 @@ export class TrustedPeers {
     const trusted: string[] = [];
     const dropped: string[] = [];
     for (const p of others) {
-      if (this.isTrusted(p)) trusted.push(parseServiceUrl(p, 'peer'));
+      if (this.isTrusted(p)) trusted.push(readUrl(p)?.normal ?? parseServiceUrl(p, 'peer'));
       else dropped.push(p);
     }
     // The core recognises itself in the list by its own URL, exactly as it listens.
@@ -128,11 +128,31 @@ export class TrustedPeers {
   }
 }
 
+/** URLs read so far; past the bound the memo starts again (a stream of prepares naming strangers cannot grow it). */
+const URLS_READ_MAX = 1_024;
+const urlsRead = new Map<string, { readonly normal: string; readonly identity: string } | undefined>();
+
+/**
+ * A URL in normal form (shared/urls.ts parseServiceUrl) and what it reaches (serviceIdentity), or
+ * undefined for one that is not a service URL. Each prepare names the same few URLs, and reading
+ * one is two WHATWG URL parses; vetting a prepare read its URLs five times (3% of a busy
+ * participant's CPU), so what was read is kept.
+ */
+function readUrl(url: string): { readonly normal: string; readonly identity: string } | undefined {
+  if (urlsRead.has(url)) return urlsRead.get(url);
+  let read: { normal: string; identity: string } | undefined;
+  try {
+    const normal = parseServiceUrl(url, 'peer');
+    read = { normal, identity: serviceIdentity(normal) };
+  } catch {
+    read = undefined;
+  }
+  if (urlsRead.size >= URLS_READ_MAX) urlsRead.clear();
+  urlsRead.set(url, read);
+  return read;
+}
+
 /** What a URL reaches (shared/urls.ts serviceIdentity), or undefined for one that is not a service URL. */
 function identityOf(url: string): string | undefined {
-  try {
-    return serviceIdentity(parseServiceUrl(url, 'peer'));
-  } catch {
-    return undefined;
-  }
+  return readUrl(url)?.identity;
 }

@@ -7,7 +7,9 @@
  * batch is one simulated call, and each message's own timeout is a simulated
  * timer instead of a real one.
  *
- * A message that finds a free request slot in its lane goes at once; messages
+ * A lane sends at the end of the turn (the handling of one simulated event,
+ * as the service's lanes send at the end of an event-loop turn): every
+ * message handed over in it shares a request when a slot is free; messages
  * handed over while both slots are busy wait and share the next request. Each
  * keeps its own timeout, counted from when it leaves in a request (waiting in
  * the lane's queue does not count): when it passes, that message alone fails
@@ -48,6 +50,8 @@ export interface BatchIo {
   fault(kind: string): void;
   /** Counts a batch request and the messages it carries. */
   sent(messages: number): void;
+  /** Runs `fn` at the end of the current turn (the service's `setImmediate`). */
+  endOfTurn(fn: () => void): void;
 }
 
 interface Waiting {
@@ -214,11 +218,11 @@ export class SimBatcher {
     });
   }
 
-  /** Messages handed over in one turn (one step's sends) leave together, as in the service. */
+  /** Messages handed over in one turn (every step its event ran) leave together at its end, as in the service. */
   private pumpSoon(lane: Lane): void {
     if (lane.pumpQueued) return;
     lane.pumpQueued = true;
-    queueMicrotask(() => {
+    this.io.endOfTurn(() => {
       lane.pumpQueued = false;
       this.pump(lane);
     });

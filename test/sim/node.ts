@@ -92,6 +92,11 @@ export interface Host {
   readonly checkpointEveryRecords: number;
   /** A line for the trace of the current step. */
   note(text: string): void;
+  /**
+   * Runs `fn` once the event being handled is done, its microtasks included: the end of the
+   * service's event-loop turn, where a `setImmediate` runs (the batcher's lanes send then).
+   */
+  endOfTurn(fn: () => void): void;
 }
 
 /** Anything that can receive requests and make calls. */

@@ -231,6 +231,8 @@ export class World implements HaHost {
   private tokenSeq = 0;
   private partitionSeq = 0;
   private notes: string[] = [];
+  /** What the event being handled asked to run at the end of its turn (`endOfTurn`). */
+  private readonly turnEnds: (() => void)[] = [];
 
   constructor(
     readonly seed: number,
@@ -509,6 +511,15 @@ export class World implements HaHost {
     this.notes.push(text);
   }
 
+  endOfTurn(fn: () => void): void {
+    this.turnEnds.push(fn);
+  }
+
+  /** The end of a turn: what its event asked to run then, in the order asked (what is asked meanwhile waits for the next). */
+  private endTurn(): void {
+    for (const fn of this.turnEnds.splice(0)) fn();
+  }
+
   // ---- the run ------------------------------------------------------------------------
 
   async run(): Promise<SeedResult> {
@@ -533,6 +544,8 @@ export class World implements HaHost {
 
   private async loop(): Promise<void> {
     for (;;) {
+      // A boot or a restart outside the loop (the run's start, the heal) ends its turn here.
+      this.endTurn();
       if (this.ghost.violations.length > 0) return;
       if (this.stats.steps >= this.options.stepsMax) {
         this.ghost.violation('bound', `the run exceeded ${this.options.stepsMax} steps`);
@@ -554,6 +567,7 @@ export class World implements HaHost {
       this.notes = [];
       this.stats.steps++;
       const what = await this.handle(item.event);
+      this.endTurn();
       this.trace.add(`${this.stamp()} ${what}${this.notes.length > 0 ? ` | ${this.notes.join(' ')}` : ''}`);
       this.check();
     }

@@ -115,6 +115,22 @@ describe('batching transport', () => {
     expect(answers.every((a) => a.type === 'prepareResult' && a.vote === 'yes')).toBe(true);
   });
 
+  it('sends the messages of one event-loop turn together, though separate steps handed them over', async () => {
+    const received = participant();
+    const metrics = new Metrics();
+    const t = transport({ metrics });
+    const first = t.deliver(send('prepare', 'tx-1-1'));
+    // Later microtasks of the same turn: another core step (another client request read in the same poll phase).
+    for (let i = 0; i < 3; i++) await Promise.resolve();
+    const second = t.deliver(send('prepare', 'tx-1-2'));
+    // An idle participant's message does not wait for a later turn: it has left by the end of this one.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await metrics.get('coordinator_participant_requests_total', { mode: 'batch' })).toBe(1);
+    const answers = await Promise.all([first, second]);
+    expect(received.batches.map((b) => b.map((m) => m.body.txId))).toEqual([['tx-1-1', 'tx-1-2']]);
+    expect(answers.every((a) => a.type === 'prepareResult' && a.vote === 'yes')).toBe(true);
+  });
+
   it('splits a batch larger than the bounds: messages, then bytes', async () => {
     const received = participant();
     const t = transport({ batch: { batchMessagesMax: 4 } });
