@@ -8,8 +8,8 @@
  * while what waits would not fill one: a request that is not full starts at
  * least `requestIntervalMsMin` after the one before, and inquiries arriving
  * meanwhile share it. While a full batch waits (a backlog: a participant
- * restarted with 10,000 in doubt), up to `requestsInFlightMax` go at once, so
- * the coordinator answers one while the participant settles the last. Each id
+ * restarted with 10,000 in doubt), up to `requestsInFlightMax` may go at once
+ * (one by default, see there). Each id
  * keeps its own answer: a decided outcome settles it, `pending` means the
  * coordinator is alive and undecided, and a failed request fails every id it
  * carried, exactly as if each had been asked alone.
@@ -37,10 +37,13 @@ export const INQUIRY_DEFAULTS = {
   queuedTxsMax: 65_536,
   /**
    * Requests in flight at once while full batches wait. Two overlap the coordinator's answering of
-   * one with the participant's settling of the other (40 sequential round trips for 10,000 in
-   * doubt before); more would only queue at a coordinator that answers one request at a time.
+   * one with the participant's settling of the other, but measured in the recovery bench
+   * (docs/performance.md, fourth pass) two made the coordinator phase slower in four comparisons
+   * of four (the participants' pulls compete with the coordinator's own re-sends) and the
+   * participant phase no faster beyond the noise, so one it is; the option stays for a deployment
+   * whose coordinator answers from more than one core.
    */
-  requestsInFlightMax: 2,
+  requestsInFlightMax: 1,
 } as const;
 
 export type InquiryAnswer =

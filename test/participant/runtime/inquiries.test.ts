@@ -61,7 +61,7 @@ function askAll(
   url: string,
   ids: readonly TxId[],
   expected: number,
-  options: { inDoubt?: (txId: TxId) => boolean; requestIntervalMsMin?: number } = {},
+  options: { inDoubt?: (txId: TxId) => boolean; requestIntervalMsMin?: number; requestsInFlightMax?: number } = {},
 ): Promise<InquiryAnswer[]> {
   const client = createHttpClient({ timeoutMs: 10_000 });
   closers.push(async () => client.close());
@@ -75,6 +75,7 @@ function askAll(
       batchTxsMax: 256,
       requestIntervalMsMin: options.requestIntervalMsMin ?? 10,
       ...(options.inDoubt !== undefined && { inDoubt: options.inDoubt }),
+      ...(options.requestsInFlightMax !== undefined && { requestsInFlightMax: options.requestsInFlightMax }),
       answer: (a) => {
         answers.push(a);
         if (answers.length === expected) resolve(answers);
@@ -119,19 +120,22 @@ describe('outcome inquiries', () => {
     expect(new Set(answers.map((a) => a.txId)).size).toBe(512);
   });
 
-  it('keeps two requests in flight while full batches wait, never more', async () => {
+  it('keeps requestsInFlightMax requests in flight while full batches wait, never more, and one by default', async () => {
     const c = await coordinator({ holdForPairs: true });
     const ids = idsUpTo(1_024);
-    const answers = await askAll(c.url, ids, ids.length);
+    const answers = await askAll(c.url, ids, ids.length, { requestsInFlightMax: 2 });
     expect(c.openMax()).toBe(2);
     expect(c.requests.map((r) => r.length)).toEqual([256, 256, 256, 256]);
     expect(new Set(answers.map((a) => a.txId)).size).toBe(ids.length);
+    const alone = await coordinator({ holdForPairs: true });
+    await askAll(alone.url, ids, ids.length);
+    expect(alone.openMax()).toBe(1);
   });
 
   it('sends what does not fill a batch with one request, the one in flight before it answered first', async () => {
     const c = await coordinator({ holdForPairs: true });
     const ids = idsUpTo(300);
-    await askAll(c.url, ids, ids.length);
+    await askAll(c.url, ids, ids.length, { requestsInFlightMax: 2 });
     // The 44 past the first full batch did not go beside it: a second request is for a backlog only.
     expect(c.requests.map((r) => r.length)).toEqual([256, 44]);
     expect(c.openMax()).toBe(1);
