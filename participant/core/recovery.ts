@@ -113,7 +113,7 @@ export function inDoubtFrom(p: PreparedSnapshot, progress: InDoubtProgress): Pre
 
 /** The PREPARED record (less `type`) an in-doubt transaction stands for: the inverse of `inDoubtFrom`. */
 export function preparedSnapshotOf(tx: PreparedTx): PreparedSnapshot {
-  const { phase: _phase, preparedAt, inquiries: _inquiries, inquiryInFlight: _inFlight, peers: _peers, blocked: _blocked, ...record } = tx;
+  const { phase: _phase, preparedAt, inquiries: _inquiries, inquiryInFlight: _inFlight, peers: _peers, preparedPeersAskedAt: _askedAt, blocked: _blocked, ...record } = tx;
   // What is left must be the record's fields and nothing else: a field added to PreparedTx that
   // is not listed above fails to compile here instead of leaking into every checkpoint.
   const onlyRecordFields: [Exclude<keyof typeof record, keyof PreparedSnapshot>] extends [never] ? true : false = true;

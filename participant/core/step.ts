@@ -321,22 +321,32 @@ function onInquiryFailed(acc: Acc, e: InquiryFailedEvent): void {
   acc.fx.push({ kind: 'setTimer', id: inquiryTimerId(tx.txId), ms: waitMs });
   log(acc, 'inquiry-failed', tx.txId, { reason: e.reason, retryInMs: waitMs });
   // A live coordinator that has not decided will tell us; only its silence sends us to the peers.
-  if (!e.coordinatorReachable) askPeers(acc, tx.txId);
+  if (!e.coordinatorReachable) askPeers(acc, tx.txId, e.now);
 }
 
-function askPeers(acc: Acc, txId: PreparedTx['txId']): void {
+/**
+ * Asks every peer but those still to answer the last round, and those that said "prepared too"
+ * less than `preparedPeerReaskMs` ago: such a peer learns the outcome only from the coordinator or
+ * an operator, so it is asked again after the interval, not every round (see the config).
+ */
+function askPeers(acc: Acc, txId: PreparedTx['txId'], now: number): void {
   const tx = acc.s.txs.get(txId);
   if (tx?.phase !== 'prepared') return;
   const self = acc.s.config.selfUrl;
   const peerUrls = [...new Set(tx.participants.map(trimUrl))].filter((u) => u !== self);
   if (peerUrls.length === 0) return block(acc, tx, 'the coordinator is unreachable and there is no peer to ask');
+  const reaskPrepared = tx.preparedPeersAskedAt === undefined || now - tx.preparedPeersAskedAt >= acc.s.config.preparedPeerReaskMs;
   const peers = { ...tx.peers };
+  let asked = false;
   for (const peerUrl of peerUrls) {
     if (peers[peerUrl] === 'asked') continue; // still waiting for its answer from the last round
+    if (peers[peerUrl] === 'prepared' && !reaskPrepared) continue;
     peers[peerUrl] = 'asked';
     acc.fx.push({ kind: 'askPeer', txId, peerUrl });
+    asked = true;
   }
-  setTx(acc, { ...tx, peers });
+  if (!asked) return;
+  setTx(acc, { ...tx, peers, ...(reaskPrepared && { preparedPeersAskedAt: now }) });
 }
 
 function onPeerAnswered(acc: Acc, e: PeerAnsweredEvent): void {

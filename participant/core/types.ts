@@ -30,6 +30,14 @@ export interface ParticipantConfig {
   /** Backoff between outcome inquiries: doubles from base up to max. */
   readonly inquiryBackoffBaseMs?: number;
   readonly inquiryBackoffMaxMs?: number;
+  /**
+   * Cooperative termination: a peer that answered "prepared too" is asked again only this long
+   * after it was last asked, however many rounds fail at the coordinator in between. It can only
+   * learn the outcome from the coordinator (or an operator), and asking it every round cost each
+   * participant with thousands in doubt a steady share of a core while the coordinator was down
+   * (issue 12's recovery bench). A peer that did not answer is asked every round.
+   */
+  readonly preparedPeerReaskMs?: number;
   /** Bad input beyond these is refused with a 400 and never logged. */
   readonly opsPerTxMax?: number;
   readonly keysPerTxMax?: number;
@@ -53,6 +61,7 @@ export const CONFIG_DEFAULTS = {
   decisionWaitMs: 3_000,
   inquiryBackoffBaseMs: 250,
   inquiryBackoffMaxMs: 10_000,
+  preparedPeerReaskMs: 30_000,
   opsPerTxMax: 256,
   keysPerTxMax: 256,
   waitingPreparesMax: 1_024,
@@ -347,6 +356,8 @@ export interface InDoubtProgress {
   readonly inquiryInFlight: boolean;
   /** Cooperative termination: what each peer said in the latest round. */
   readonly peers: Readonly<Record<string, PeerState>>;
+  /** When the peers that said "prepared" were last asked (the round's `now`); see `preparedPeerReaskMs`. */
+  readonly preparedPeersAskedAt?: number;
   /** Set when every peer is prepared too: only the coordinator can decide now. */
   readonly blocked?: string;
 }

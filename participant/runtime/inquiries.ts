@@ -3,14 +3,21 @@
  *
  * Thousands of in-doubt transactions (after a participant restart, or while
  * the coordinator is down) used to send one GET each per backoff round, about
- * 400 requests a second for 4,096 of them. Here at most one request is in
- * flight to the coordinator, a request that is not full starts at least
- * `requestIntervalMsMin` after the one before, and inquiries arriving meanwhile
- * share the next one, up to `batchTxsMax` ids a request (`POST /v1/outcomes`).
- * A full request goes as soon as the one before is answered. Each id
+ * 400 requests a second for 4,096 of them. Here inquiries share requests, up to
+ * `batchTxsMax` ids a request (`POST /v1/outcomes`). One request is in flight
+ * while what waits would not fill one: a request that is not full starts at
+ * least `requestIntervalMsMin` after the one before, and inquiries arriving
+ * meanwhile share it. While a full batch waits (a backlog: a participant
+ * restarted with 10,000 in doubt), up to `requestsInFlightMax` may go at once
+ * (one by default, see there). Each id
  * keeps its own answer: a decided outcome settles it, `pending` means the
  * coordinator is alive and undecided, and a failed request fails every id it
  * carried, exactly as if each had been asked alone.
+ *
+ * An id that is no longer in doubt when its request is made up (the
+ * coordinator's decision reached it meanwhile, as it does for every decided
+ * transaction once a restarted coordinator re-sends them) is left out: its
+ * answer could only be stale, and the coordinator would serve it for nothing.
  */
 import { TransportError, type HttpClient } from '../../shared/http/client.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -28,6 +35,15 @@ export const INQUIRY_DEFAULTS = {
   requestIntervalMsMin: 50,
   /** Ids waiting for the next request. Each in-doubt transaction has at most one inquiry out, so the core's lockingTxsMax bounds it too. */
   queuedTxsMax: 65_536,
+  /**
+   * Requests in flight at once while full batches wait. Two overlap the coordinator's answering of
+   * one with the participant's settling of the other, but measured in the recovery bench
+   * (docs/performance.md, fourth pass) two made the coordinator phase slower in four comparisons
+   * of four (the participants' pulls compete with the coordinator's own re-sends) and the
+   * participant phase no faster beyond the noise, so one it is; the option stays for a deployment
+   * whose coordinator answers from more than one core.
+   */
+  requestsInFlightMax: 1,
 } as const;
 
 export type InquiryAnswer =
@@ -48,23 +64,32 @@ export interface OutcomeInquiriesOptions {
   readonly logger: Logger;
   /** Receives one answer per id, in the order the ids were sent. */
   readonly answer: (a: InquiryAnswer) => void;
+  /**
+   * False for an id no longer in doubt (its decision arrived while it waited for a request): it is
+   * left out, and nobody waits for its answer. Absent: every id is asked.
+   */
+  readonly inDoubt?: (txId: TxId) => boolean;
   readonly batchTxsMax?: number;
   readonly requestIntervalMsMin?: number;
+  readonly requestsInFlightMax?: number;
 }
 
 export class OutcomeInquiries {
   private readonly queued = new Set<TxId>();
-  private inFlight = false;
+  /** Requests being gathered or awaiting their answers. */
+  private inFlight = 0;
   private stopped = false;
   /** Every coordinator's `/v1/outcomes`, the one that answered last first. */
   private readonly urls: string[];
   private readonly batchMax: number;
   private readonly intervalMs: number;
+  private readonly inFlightMax: number;
 
   constructor(private readonly o: OutcomeInquiriesOptions) {
     this.urls = [o.coordinatorUrl, ...(o.otherCoordinatorUrls ?? [])].map((u) => `${u}/v1/outcomes`);
     this.batchMax = o.batchTxsMax ?? INQUIRY_DEFAULTS.batchTxsMax;
     this.intervalMs = o.requestIntervalMsMin ?? INQUIRY_DEFAULTS.requestIntervalMsMin;
+    this.inFlightMax = Math.max(1, o.requestsInFlightMax ?? INQUIRY_DEFAULTS.requestsInFlightMax);
   }
 
   /** Asks about `txId` with the next request. */
@@ -76,7 +101,7 @@ export class OutcomeInquiries {
       return;
     }
     this.queued.add(txId);
-    if (!this.inFlight) void this.drain();
+    this.kick();
   }
 
   stop(): void {
@@ -84,30 +109,49 @@ export class OutcomeInquiries {
     this.queued.clear();
   }
 
+  /** Starts a request: the first for anything queued, another only while a full batch waits. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.inFlight === 0 || (this.inFlight < this.inFlightMax && this.queued.size >= this.batchMax)) void this.drain();
+  }
+
   private async drain(): Promise<void> {
-    this.inFlight = true;
+    this.inFlight++;
     try {
       while (this.queued.size > 0 && !this.stopped) {
         // Inquiries handed over in this turn (a recovery's thousands) join first.
         await nextTurn();
         // Let the inquiries of the next few milliseconds join this request, unless a full batch
         // already waits: then there is nothing to gather, and waiting only delays a backlog (a
-        // participant restarted with 10,000 in doubt spent 40 intervals, 2 s, asking).
-        if (this.queued.size < this.batchMax) await sleep(this.intervalMs);
-        if (this.stopped) return;
-        const batch: TxId[] = [];
-        for (const id of this.queued) {
-          batch.push(id);
-          this.queued.delete(id);
-          if (batch.length >= this.batchMax) break;
+        // participant restarted with 10,000 in doubt spent 40 intervals, 2 s, asking). Only one
+        // request gathers a partial batch; a second one is for a backlog, and ends with it.
+        if (this.queued.size < this.batchMax) {
+          if (this.inFlight > 1) return;
+          await sleep(this.intervalMs);
         }
+        if (this.stopped) return;
+        const batch = this.take();
+        if (batch.length === 0) continue;
+        this.kick();
         const answers = await this.ask(batch);
         if (this.stopped) return;
         for (const a of answers) this.o.answer(a);
       }
     } finally {
-      this.inFlight = false;
+      this.inFlight--;
     }
+  }
+
+  /** The next request's ids, oldest first, leaving out those no longer in doubt. */
+  private take(): TxId[] {
+    const batch: TxId[] = [];
+    for (const id of this.queued) {
+      this.queued.delete(id);
+      if (this.o.inDoubt?.(id) === false) continue;
+      batch.push(id);
+      if (batch.length >= this.batchMax) break;
+    }
+    return batch;
   }
 
   /**

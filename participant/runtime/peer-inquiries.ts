@@ -13,6 +13,9 @@
  * failed request, is `unreachable` for that id, exactly as if it had been asked
  * alone and got no answer.
  *
+ * An id no longer in doubt when its request is made up (the decision reached
+ * it meanwhile) is left out, as in ./inquiries.ts: its answer could only be stale.
+ *
  * A peer without the batched route (an older version, or one run with
  * `--no-batching`) answers 404; from then on that peer is asked with the single
  * route, `peerCallsInFlightMax` at a time, as before.
@@ -47,6 +50,8 @@ export interface PeerInquiriesOptions {
   readonly answer: (txId: TxId, peerUrl: string, answer: PeerAnswer, heuristic: boolean) => void;
   /** Counts each transaction asked about (one per inquiry, batched or not). */
   readonly counted?: () => void;
+  /** False for an id no longer in doubt: it is left out, and nobody waits for its answer. Absent: every id is asked. */
+  readonly inDoubt?: (txId: TxId) => boolean;
   readonly batchTxsMax?: number;
   readonly requestIntervalMsMin?: number;
 }
@@ -104,10 +109,12 @@ export class PeerInquiries {
         if (this.stopped) return;
         const batch: TxId[] = [];
         for (const id of peer.queued) {
-          batch.push(id);
           peer.queued.delete(id);
+          if (this.o.inDoubt?.(id) === false) continue;
+          batch.push(id);
           if (batch.length >= this.batchMax) break;
         }
+        if (batch.length === 0) continue;
         const answered = await this.askBatch(peerUrl, batch);
         if (this.stopped) return;
         if (answered === 'no-route') {

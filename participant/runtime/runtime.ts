@@ -103,12 +103,16 @@ export class ParticipantRuntime {
     const peerInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'peer');
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
+    // An inquiry whose transaction settled while it waited for a request (the coordinator's decision
+    // arrived) is left out of it: the answer could only be stale.
+    const inDoubt = (txId: TxId) => this.host.state.txs.get(txId)?.phase === 'prepared';
     this.inquiries = new OutcomeInquiries({
       http: o.http,
       coordinatorUrl: trimUrl(o.coordinatorUrl),
       ...(o.otherCoordinatorUrls !== undefined && { otherCoordinatorUrls: o.otherCoordinatorUrls.map(trimUrl) }),
       timeoutMs: this.inquiryTimeoutMs,
       logger: o.logger,
+      inDoubt,
       answer: (a) => {
         const now = this.o.clock.now();
         if (a.kind === 'learned') this.host.dispatch({ type: 'outcomeLearned', now, txId: a.txId, outcome: a.outcome });
@@ -120,6 +124,7 @@ export class ParticipantRuntime {
       timeoutMs: this.inquiryTimeoutMs,
       logger: o.logger,
       counted: () => peerInquiriesCounted.inc(),
+      inDoubt,
       answer: (txId, peerUrl, answer, heuristic) =>
         this.host.dispatch({ type: 'peerAnswered', now: this.o.clock.now(), txId, peerUrl, answer, ...(heuristic && { heuristic }) }),
     });

@@ -12,7 +12,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PeerInquiries, type PeerAnswer } from '../../participant/runtime/peer-inquiries.ts';
+import { createHttpClient } from '../../shared/http/client.ts';
+import { silentLogger } from '../../shared/logger.ts';
 import { PEER_INQUIRIES_BATCH_MAX } from '../../shared/schemas.ts';
+import { asTxId, type TxId } from '../../shared/types.ts';
 import { Cleanup, deadUrl, eventually, json, participant, stubCoordinator } from './fixtures.ts';
 
 const cleanup = new Cleanup();
@@ -148,5 +152,47 @@ describe('a participant asking its peer about many in-doubt transactions', () =>
     expect(requests.filter((r) => r === 'POST /v1/2pc/inquiries')).toHaveLength(1);
     const single = requests.filter((r) => r.endsWith('/inquiry'));
     expect(new Set(single)).toEqual(new Set(ids.map((id) => `POST /v1/2pc/transactions/${id}/inquiry`)));
+  });
+});
+
+describe('the batched peer inquiries on their own', () => {
+  it('leave out an id no longer in doubt when its request is made up, and answer it nothing', async () => {
+    // A peer stand-in that says "prepared" for every id, recording the ids of each request.
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += String(c)));
+      req.on('end', () => {
+        const { txIds } = JSON.parse(text) as { txIds: string[] };
+        asked.push(...txIds);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ states: Object.fromEntries(txIds.map((txId) => [txId, { txId, state: 'prepared' }])) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.add(() => new Promise((r) => server.close(() => r(undefined))));
+    const client = createHttpClient({ timeoutMs: 10_000 });
+    cleanup.add(async () => client.close());
+    const ids: TxId[] = Array.from({ length: 512 }, (_, i) => asTxId(`tx-1-${i + 1}`));
+    // Every odd-numbered transaction settled (its decision arrived) while its inquiry waited.
+    const settled = new Set(ids.filter((_, i) => i % 2 === 0));
+    const answers: [TxId, PeerAnswer][] = [];
+    await new Promise<void>((resolve) => {
+      const inquiries = new PeerInquiries({
+        http: client,
+        timeoutMs: 10_000,
+        logger: silentLogger(),
+        inDoubt: (id) => !settled.has(id),
+        answer: (txId, _peer, answer) => {
+          answers.push([txId, answer]);
+          if (answers.length === ids.length - settled.size) resolve();
+        },
+      });
+      cleanup.add(async () => inquiries.stop());
+      for (const id of ids) inquiries.enqueue(id, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    });
+    expect(asked).toHaveLength(256);
+    expect(asked.some((id) => settled.has(asTxId(id)))).toBe(false);
+    expect(answers.every(([txId, answer]) => !settled.has(txId) && answer === 'prepared')).toBe(true);
   });
 });

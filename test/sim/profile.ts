@@ -85,6 +85,8 @@ export const TIMING = {
   decisionWaitMs: 400,
   inquiryBackoffBaseMs: 50,
   inquiryBackoffMaxMs: 1_500,
+  /** A peer that said "prepared too" is asked again after this: three capped rounds, as the default's 30 s is three of 10 s. */
+  preparedPeerReaskMs: 4_500,
   /** The coordinator's and the participants' HTTP client timeout. */
   callTimeoutMs: 600,
   /** The bank client's timeout: longer than a prepare timeout plus the reply wait. */

@@ -323,6 +323,7 @@ export class World implements HaHost {
             decisionWaitMs: TIMING.decisionWaitMs,
             inquiryBackoffBaseMs: TIMING.inquiryBackoffBaseMs,
             inquiryBackoffMaxMs: TIMING.inquiryBackoffMaxMs,
+            preparedPeerReaskMs: TIMING.preparedPeerReaskMs,
           },
           nodeOf,
           ...(planted.participantStep ? { step: planted.participantStep } : {}),

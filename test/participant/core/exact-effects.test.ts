@@ -254,11 +254,15 @@ describe('termination: answers that come too late, and the peers', () => {
       { kind: 'askPeer', txId: tx(1), peerUrl: P2 },
       { kind: 'askPeer', txId: tx(1), peerUrl: P3 },
     ]);
-    // P2 answered "prepared" and P3 has not answered yet: the next round asks P2 again, and not P3,
-    // whose answer to the last round is still awaited.
+    // P2 answered "prepared" and P3 has not answered yet: the next round asks neither (P2 waits
+    // preparedPeerReaskMs, P3's answer to the last round is still awaited); the first round after
+    // the interval asks P2 again, and still not P3.
     const answered = fx(first.state, { type: 'peerAnswered', now: 2_200, txId: tx(1), peerUrl: `${P2}/`, answer: 'prepared' });
     expect(answered.effects).toStrictEqual([]);
-    const again = fx(run(answered.state, timer(`inquire:${tx(1)}`, 3_000)).state, { ...down, now: 3_100 });
+    const reaskMs = answered.state.config.preparedPeerReaskMs;
+    const soon = fx(run(answered.state, timer(`inquire:${tx(1)}`, 3_000)).state, { ...down, now: 2_100 + reaskMs - 1 });
+    expect(soon.effects.filter((e) => e.kind === 'askPeer')).toStrictEqual([]);
+    const again = fx(run(soon.state, timer(`inquire:${tx(1)}`, 3_000)).state, { ...down, now: 2_100 + reaskMs });
     expect(again.effects.filter((e) => e.kind === 'askPeer')).toStrictEqual([{ kind: 'askPeer', txId: tx(1), peerUrl: P2 }]);
   });
 

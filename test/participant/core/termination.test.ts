@@ -28,6 +28,12 @@ function inquiring(): ParticipantState {
   return run(preparedWith(tx(1), [put('k', 1)], data), timer(`inquire:${tx(1)}`, 4_000)).state;
 }
 
+/** The same, under a given config. */
+function inquiringWith(config: Parameters<typeof fresh>[0]): ParticipantState {
+  const s = run(fresh(config), prepare(tx(1), [put('k', 1)]), { type: 'resourcePrepared', now: 1_010, txId: tx(1), vote: 'yes', data }).state;
+  return step(s, timer(`inquire:${tx(1)}`, 4_000)).state;
+}
+
 describe('in doubt: asking the coordinator', () => {
   it('when the decision is overdue it asks the coordinator', () => {
     const r = step(preparedWith(tx(1), [put('k', 1)], data), timer(`inquire:${tx(1)}`, 4_000));
@@ -155,11 +161,45 @@ describe('in doubt: cooperative termination', () => {
     expect(getTx(r.state, tx(1)).state).toBe('prepared');
     expect(listTx(r.state, 16_000).transactions[0]).toMatchObject({ txId: tx(1), blocked: reason, blockedMs: 14_990, keys: ['k'] });
 
-    // The next round asks the peers again, and a commit from the coordinator still settles it.
-    const again = step(r.state, unreachable(tx(1), 7_000));
-    expect(kinds(again.effects)).toEqual(['setTimer', 'log', 'askPeer', 'askPeer']);
-    const settled = step(again.state, { type: 'commit', requestId: 'c', now: 8_000, txId: tx(1) });
+    // A commit from the coordinator still settles it.
+    const settled = step(r.state, { type: 'commit', requestId: 'c', now: 8_000, txId: tx(1) });
     expect(getTx(settled.state, tx(1)).state).toBe('committed');
+  });
+
+  it('peers that said "prepared too" are asked again only after preparedPeerReaskMs, and what they learned meanwhile still settles it', () => {
+    // Round one at 5,000 asks both; both are prepared too.
+    let s = step(inquiringWith({ preparedPeerReaskMs: 30_000 }), unreachable(tx(1), 5_000)).state;
+    s = step(s, peer(tx(1), P2, 'prepared')).state;
+    s = step(s, peer(tx(1), P3, 'prepared')).state;
+    // The rounds within the interval ask the coordinator only (the retry timer, its log): no peer.
+    for (const now of [7_000, 20_000, 34_999]) {
+      const r = step(s, unreachable(tx(1), now));
+      expect(kinds(r.effects)).toEqual(['setTimer', 'log']);
+      s = r.state;
+    }
+    expect(listTx(s, 34_999).transactions[0]).toMatchObject({ txId: tx(1), blocked: 'every peer is prepared too: only the coordinator knows the outcome' });
+    // Thirty seconds after they were asked, both are asked again; one has learned the outcome since.
+    const again = step(s, unreachable(tx(1), 35_000));
+    expect(again.effects.filter((e) => e.kind === 'askPeer')).toEqual([
+      { kind: 'askPeer', txId: tx(1), peerUrl: P2 },
+      { kind: 'askPeer', txId: tx(1), peerUrl: P3 },
+    ]);
+    const settled = step(again.state, peer(tx(1), P3, 'committed'));
+    expect(getTx(settled.state, tx(1)).state).toBe('committed');
+    // And the interval runs from that round: the next one within it asks nobody.
+    const s2 = step(step(again.state, peer(tx(1), P2, 'prepared')).state, peer(tx(1), P3, 'prepared')).state;
+    expect(step(s2, unreachable(tx(1), 40_000)).effects.filter((e) => e.kind === 'askPeer')).toEqual([]);
+    expect(step(s2, unreachable(tx(1), 65_000)).effects.filter((e) => e.kind === 'askPeer')).toHaveLength(2);
+  });
+
+  it('a peer that did not answer is asked every round while one that said "prepared too" waits its interval', () => {
+    let s = step(inquiringWith({ preparedPeerReaskMs: 30_000 }), unreachable(tx(1), 5_000)).state;
+    s = step(s, peer(tx(1), P2, 'prepared')).state;
+    s = step(s, peer(tx(1), P3, 'unreachable')).state;
+    const r = step(s, unreachable(tx(1), 7_000));
+    expect(r.effects.filter((e) => e.kind === 'askPeer')).toEqual([{ kind: 'askPeer', txId: tx(1), peerUrl: P3 }]);
+    // P3, asked again, knows the outcome now.
+    expect(getTx(step(r.state, peer(tx(1), P3, 'aborted')).state, tx(1)).state).toBe('aborted');
   });
 
   it('an unreachable peer does not count as prepared, and is asked again next round', () => {
@@ -167,8 +207,9 @@ describe('in doubt: cooperative termination', () => {
     s = step(s, peer(tx(1), P2, 'prepared')).state;
     const r = step(s, peer(tx(1), P3, 'unreachable'));
     expect(r.effects).toEqual([]);
+    // The unreachable peer is asked again next round; the prepared one waits (preparedPeerReaskMs).
     const next = step(r.state, unreachable(tx(1), 7_000));
-    expect(next.effects.filter((e) => e.kind === 'askPeer')).toHaveLength(2);
+    expect(next.effects.filter((e) => e.kind === 'askPeer')).toEqual([{ kind: 'askPeer', txId: tx(1), peerUrl: P3 }]);
   });
 
   it('a participant with no peers and a silent coordinator is blocked', () => {
