@@ -202,6 +202,16 @@ describe('in doubt: cooperative termination', () => {
     expect(getTx(step(r.state, peer(tx(1), P3, 'aborted')).state, tx(1)).state).toBe('aborted');
   });
 
+  it('a round that asks no peer (all still to answer) leaves the interval counted from the round that asked', () => {
+    // Round one at 5,000 asks both; neither has answered by the round at 36,000, which asks nobody.
+    let s = step(inquiringWith({ preparedPeerReaskMs: 30_000 }), unreachable(tx(1), 5_000)).state;
+    const quiet = step(s, unreachable(tx(1), 36_000));
+    expect(quiet.effects.filter((e) => e.kind === 'askPeer')).toEqual([]);
+    s = step(step(quiet.state, peer(tx(1), P2, 'prepared')).state, peer(tx(1), P3, 'prepared')).state;
+    // 30 s after the round that asked them, both are asked again: the quiet round did not restart the interval.
+    expect(step(s, unreachable(tx(1), 40_000)).effects.filter((e) => e.kind === 'askPeer')).toHaveLength(2);
+  });
+
   it('an unreachable peer does not count as prepared, and is asked again next round', () => {
     let s = step(inquiring(), unreachable(tx(1))).state;
     s = step(s, peer(tx(1), P2, 'prepared')).state;
