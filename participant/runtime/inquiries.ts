@@ -22,6 +22,7 @@
 import { TransportError, type HttpClient } from '../../shared/http/client.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Outcome, TxId } from '../../shared/types.ts';
+import { nextTurn, sleep, takeBatch } from './gather.ts';
 
 export const INQUIRY_DEFAULTS = {
   /** Ids carried by one request; the coordinator accepts at most this many (OUTCOMES_BATCH_MAX). */
@@ -130,7 +131,7 @@ export class OutcomeInquiries {
           await sleep(this.intervalMs);
         }
         if (this.stopped) return;
-        const batch = this.take();
+        const batch = takeBatch(this.queued, this.batchMax, this.o.inDoubt);
         if (batch.length === 0) continue;
         this.kick();
         const answers = await this.ask(batch);
@@ -142,17 +143,6 @@ export class OutcomeInquiries {
     }
   }
 
-  /** The next request's ids, oldest first, leaving out those no longer in doubt. */
-  private take(): TxId[] {
-    const batch: TxId[] = [];
-    for (const id of this.queued) {
-      this.queued.delete(id);
-      if (this.o.inDoubt?.(id) === false) continue;
-      batch.push(id);
-      if (batch.length >= this.batchMax) break;
-    }
-    return batch;
-  }
 
   /**
    * Asks the coordinators in turn (one round at most) until every id has a decided outcome. With
@@ -202,11 +192,3 @@ export class OutcomeInquiries {
     }
   }
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    // Never keeps a stopping process alive.
-    setTimeout(resolve, ms).unref();
-  });

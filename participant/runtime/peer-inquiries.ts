@@ -24,6 +24,7 @@ import type { HttpClient } from '../../shared/http/client.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { PEER_INQUIRIES_BATCH_MAX } from '../../shared/schemas.ts';
 import type { TxId } from '../../shared/types.ts';
+import { nextTurn, sleep, takeBatch } from './gather.ts';
 import { PerTargetLimit } from './limit.ts';
 
 export const PEER_INQUIRY_DEFAULTS = {
@@ -107,13 +108,7 @@ export class PeerInquiries {
         await nextTurn();
         if (peer.queued.size < this.batchMax) await sleep(this.intervalMs);
         if (this.stopped) return;
-        const batch: TxId[] = [];
-        for (const id of peer.queued) {
-          peer.queued.delete(id);
-          if (this.o.inDoubt?.(id) === false) continue;
-          batch.push(id);
-          if (batch.length >= this.batchMax) break;
-        }
+        const batch = takeBatch(peer.queued, this.batchMax, this.o.inDoubt);
         if (batch.length === 0) continue;
         const answered = await this.askBatch(peerUrl, batch);
         if (this.stopped) return;
@@ -176,11 +171,3 @@ function readState(body: unknown): [PeerAnswer, boolean] {
   const answer = state === 'committed' || state === 'aborted' || state === 'prepared' ? state : 'unreachable';
   return [answer, heuristic !== undefined];
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    // Never keeps a stopping process alive.
-    setTimeout(resolve, ms).unref();
-  });

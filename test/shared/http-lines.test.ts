@@ -6,9 +6,9 @@
  * timed out, cut short. A line the reader refuses rejects the call with the reader's own error.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JsonText, TransportError, createHttpClient, type HttpClient } from '../../shared/http/client.ts';
+import { listenForTest } from '../helpers/server.ts';
 
 const LINES = 'application/x-ndjson';
 const closers: (() => Promise<void>)[] = [];
@@ -18,22 +18,12 @@ afterEach(async () => {
 
 /** A server that hands each request (with its body) to `handle`. */
 async function serve(handle: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<string> {
-  const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += String(c)));
     req.on('end', () => handle(req, body, res));
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listenForTest(server, closers);
 }
 
 function client(token?: string): HttpClient {

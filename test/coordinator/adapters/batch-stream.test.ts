@@ -11,13 +11,13 @@
  * seen through a flag its promise sets.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpTransport, type Transport, type TransportAnswer } from '../../../coordinator/adapters/http-transport.ts';
 import type { CoordinatorMessage, SendEffect } from '../../../coordinator/core/index.ts';
 import { createHttpClient, type HttpClient } from '../../../shared/http/client.ts';
 import { BATCH_STREAM_CONTENT_TYPE } from '../../../shared/schemas.ts';
 import { asTxId } from '../../../shared/types.ts';
+import { listenForTest } from '../../helpers/server.ts';
 
 type Message = { type: 'prepare' | 'commit' | 'abort'; body: { txId: string } };
 
@@ -37,7 +37,6 @@ afterEach(async () => {
 async function participant(): Promise<{ url: string; next: () => Promise<Held> }> {
   const arrived: Held[] = [];
   const waiters: ((h: Held) => void)[] = [];
-  const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
     let text = '';
     req.on('data', (c: Buffer) => (text += String(c)));
@@ -48,18 +47,9 @@ async function participant(): Promise<{ url: string; next: () => Promise<Held> }
       else arrived.push(held);
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenForTest(server, closers);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     next: () => {
       const h = arrived.shift();
       return h ? Promise.resolve(h) : new Promise((r) => waiters.push(r));
