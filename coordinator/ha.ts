@@ -134,11 +134,11 @@ export class HaMember implements CoordinatorTarget {
       // Checked again: a term may end while it loads.
       if (this.term === term && !term.ended && term.runtime !== undefined && this.leadership.isLeader()) return term.runtime.request(req);
     }
-    if (req.type === 'getOutcome') return { status: 200, body: { outcome: await this.outcomeFromEtcd(req.txId) } };
+    if (req.type === 'getOutcome') return { status: 200, body: { outcome: outcomeIn(await this.decidedInEtcd(), req.txId) } };
     if (req.type === 'getOutcomes') {
-      // Every id is answered from one read of the group's log (`outcomeFromEtcd` shares it for followerReadMs).
-      const outcomes = await Promise.all(req.txIds.map((txId) => this.outcomeFromEtcd(txId)));
-      return { status: 200, body: { outcomes: Object.fromEntries(req.txIds.map((txId, i) => [txId, outcomes[i]])) } };
+      // Every id is answered from one read of the group's log.
+      const decided = await this.decidedInEtcd();
+      return { status: 200, body: { outcomes: Object.fromEntries(req.txIds.map((txId) => [txId, outcomeIn(decided, txId)])) } };
     }
     return this.notLeader();
   }
@@ -257,8 +257,11 @@ export class HaMember implements CoordinatorTarget {
     return { status: 503, body: leader !== undefined && leader.name !== this.o.name ? { error: { ...body.error, leader: leader.url } } : body };
   }
 
-  /** A decision in the group's log is final, whoever wrote it; without one the answer is "pending". */
-  private async outcomeFromEtcd(txId: string): Promise<string> {
+  /**
+   * The decisions in the group's log, read at most once per followerReadMs however many inquiries
+   * ask meanwhile; undefined when the read failed (every answer is then "pending").
+   */
+  private async decidedInEtcd(): Promise<Map<string, string> | undefined> {
     const now = performance.now();
     if (this.followerRead === undefined || now - this.followerRead.at > HA_DEFAULTS.followerReadMs) {
       this.followerRead = { at: now, decided: this.readDecisions() };
@@ -266,9 +269,9 @@ export class HaMember implements CoordinatorTarget {
       this.followerRead.decided.catch(() => (this.followerRead = undefined));
     }
     try {
-      return (await this.followerRead.decided).get(txId) ?? 'pending';
+      return await this.followerRead.decided;
     } catch {
-      return 'pending';
+      return undefined;
     }
   }
 
@@ -286,4 +289,9 @@ export class HaMember implements CoordinatorTarget {
   private setLeaderGauge(leading: boolean): void {
     this.o.metrics.set('coordinator_leader', '1 while this coordinator leads its HA group.', leading ? 1 : 0);
   }
+}
+
+/** A decision in the group's log is final, whoever wrote it; without one the answer is "pending". */
+function outcomeIn(decided: Map<string, string> | undefined, txId: string): string {
+  return decided?.get(txId) ?? 'pending';
 }
