@@ -326,8 +326,8 @@ function onInquiryFailed(acc: Acc, e: InquiryFailedEvent): void {
 
 /**
  * Asks every peer but those still to answer the last round, and those that said "prepared too"
- * less than `preparedPeerReaskMs` ago: such a peer learns the outcome only from the coordinator or
- * an operator, so it is asked again after the interval, not every round (see the config).
+ * less than `preparedPeerReaskMs` ago: such a peer learns the outcome from the coordinator, an operator
+ * or a peer this one asks too, so it is asked again after the interval, not every round (see the config).
  */
 function askPeers(acc: Acc, txId: PreparedTx['txId'], now: number): void {
   const tx = acc.s.txs.get(txId);

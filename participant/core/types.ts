@@ -32,8 +32,8 @@ export interface ParticipantConfig {
   readonly inquiryBackoffMaxMs?: number;
   /**
    * Cooperative termination: a peer that answered "prepared too" is asked again only this long
-   * after it was last asked, however many rounds fail at the coordinator in between. It can only
-   * learn the outcome from the coordinator (or an operator), and asking it every round cost each
+   * after it was last asked, however many rounds fail at the coordinator in between. It learns the
+   * outcome from the coordinator, an operator or a peer this one asks too, and asking it every round cost each
    * participant with thousands in doubt a steady share of a core while the coordinator was down
    * (issue 12's recovery bench). A peer that did not answer is asked every round.
    */

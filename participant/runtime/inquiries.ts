@@ -143,7 +143,6 @@ export class OutcomeInquiries {
     }
   }
 
-
   /**
    * Asks the coordinators in turn (one round at most) until every id has a decided outcome. With
    * one coordinator that is one request, as before. In an HA group only the leader presumes abort;
