@@ -18,6 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { BASE_ROUTES, chaosPointsRoute, crashAtRoute, healthzRoute, metricsRoute, openApiRoute } from './base-routes.ts';
 import { openApiDocument, type OpenApiInfo } from './openapi.ts';
+import { plainJsonFirst } from './body.ts';
 import { asyncRoute, mountRoute, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
@@ -59,7 +60,24 @@ export { asyncRoute };
 /** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
 export function sendAnswer(res: Response, status: number, body: unknown): void {
   if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-  res.status(status).json(body);
+  if (!writesPlainly(res, status, body)) return void res.status(status).json(body);
+  // A POST's answer is written as express's res.json writes it (the same headers, in the same
+  // order), without what only a GET or HEAD needs (freshness, a body-less HEAD) or what this app
+  // turned off (ETag), nor parsing back the content type it just set: one of these per request.
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
+  res.end(text);
+}
+
+/**
+ * Whether res.json would write exactly the plain answer: a POST (no freshness check, a body
+ * sent), a status with a body, and no ETag to add (off in the base app; a host app mounting the
+ * participant's router may have it on, and then express writes the answer).
+ */
+function writesPlainly(res: Response, status: number, body: unknown): boolean {
+  return res.req.method === 'POST' && body !== undefined && status !== 204 && status !== 304 && res.app.get('etag fn') === undefined;
 }
 
 export function sendError(res: Response, error: TwopcError): void {
@@ -83,32 +101,49 @@ export function requireToken(token: string, publicPaths: readonly string[] = [])
   };
 }
 
-/** JSON only: a POST whose body is not JSON is refused before it reaches a route. */
-function requireJson(limitBytes: number): RequestHandler[] {
+/**
+ * JSON only: a POST whose body is not JSON is refused before it reaches a route.
+ * A plain JSON body (nearly every request) is read by ./body.ts; the rest goes
+ * through the content-type check and body-parser, as it always did.
+ */
+function requireJson(limitBytes: number): RequestHandler {
   const json = express.json({ limit: limitBytes, strict: false, type: ['application/json', 'application/*+json'] });
-  return [
-    (req, res, next) => {
-      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-      if (hasBody && !req.is(['application/json', 'application/*+json'])) {
-        return sendError(res, new TwopcError('bad_request', 'Expected `Content-Type: application/json`.'));
-      }
-      next();
-    },
-    json,
-  ];
+  const generic: RequestHandler = (req, res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+      return sendError(res, new TwopcError('bad_request', 'Expected `Content-Type: application/json`.'));
+    }
+    json(req, res, next);
+  };
+  return plainJsonFirst(limitBytes, generic);
+}
+
+/**
+ * The per-request front, as one middleware instead of three: each was a router layer of its
+ * own on every request (matched, wrapped, called through `next`). The order is the contract's:
+ * counted first, then the token (a 401 before any body is read), then the body.
+ */
+function front(options: BaseAppOptions): RequestHandler {
+  const count = countRequests(options.metrics);
+  const token = options.token ? requireToken(options.token, options.publicPaths) : undefined;
+  const body = requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT);
+  return (req, res, next) => {
+    count(req, res);
+    if (token === undefined) return body(req, res, next);
+    token(req, res, () => body(req, res, next));
+  };
 }
 
 /**
  * Counts every request by route template (`/v1/transactions/:txId`, never the path, so the
  * series stay few), method and status when its response is sent: `twopc_http_requests_total`.
  */
-function countRequests(metrics: Metrics): RequestHandler {
-  return (req, res, next) => {
+function countRequests(metrics: Metrics): (req: Request, res: Response) => void {
+  return (req, res) => {
     res.once('finish', () => {
       const route = (req.route as { path?: unknown } | undefined)?.path;
       metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(res.statusCode)).inc();
     });
-    next();
   };
 }
 
@@ -117,9 +152,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use(countRequests(options.metrics));
-  if (options.token) app.use(requireToken(options.token, options.publicPaths));
-  app.use(requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT));
+  app.use(front(options));
 
   mountRoute(app, healthzRoute, (_input, _req, res) => {
     res.json({ ok: true, role: options.role, name: options.name, pid: process.pid, recovering: options.isRecovering() });
