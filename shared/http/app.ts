@@ -90,15 +90,27 @@ export function sendError(res: Response, error: TwopcError): void {
  * under a prefix does not open `<prefix>/healthz`.
  */
 export function requireToken(token: string, publicPaths: readonly string[] = []): RequestHandler {
-  const expected = Buffer.from(`Bearer ${token}`);
+  const allows = tokenCheck(token, publicPaths);
   return (req, res, next) => {
-    const fullPath = req.baseUrl + req.path;
-    if (fullPath === '/healthz') return next();
-    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return next();
-    const got = Buffer.from(req.get('authorization') ?? '');
-    if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
-    sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
+    if (allows(req)) return next();
+    refuseToken(res);
   };
+}
+
+/** requireToken's test, for the front to call without a `next` of its own. */
+function tokenCheck(token: string, publicPaths: readonly string[] = []): (req: Request) => boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (req) => {
+    const fullPath = req.baseUrl + req.path;
+    if (fullPath === '/healthz') return true;
+    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return true;
+    const got = Buffer.from(req.get('authorization') ?? '');
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
+}
+
+function refuseToken(res: Response): void {
+  sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
 }
 
 /**
@@ -125,12 +137,12 @@ function requireJson(limitBytes: number): RequestHandler {
  */
 function front(options: BaseAppOptions): RequestHandler {
   const count = countRequests(options.metrics);
-  const token = options.token ? requireToken(options.token, options.publicPaths) : undefined;
+  const allows = options.token ? tokenCheck(options.token, options.publicPaths) : () => true;
   const body = requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT);
   return (req, res, next) => {
-    count(req, res);
-    if (token === undefined) return body(req, res, next);
-    token(req, res, () => body(req, res, next));
+    count(res);
+    if (!allows(req)) return refuseToken(res);
+    body(req, res, next);
   };
 }
 
@@ -138,13 +150,14 @@ function front(options: BaseAppOptions): RequestHandler {
  * Counts every request by route template (`/v1/transactions/:txId`, never the path, so the
  * series stay few), method and status when its response is sent: `twopc_http_requests_total`.
  */
-function countRequests(metrics: Metrics): (req: Request, res: Response) => void {
-  return (req, res) => {
-    res.once('finish', () => {
-      const route = (req.route as { path?: unknown } | undefined)?.path;
-      metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(res.statusCode)).inc();
-    });
-  };
+function countRequests(metrics: Metrics): (res: Response) => void {
+  // One listener for every response (`this` is the response), not a closure made per request.
+  function counted(this: Response): void {
+    const req = this.req;
+    const route = (req.route as { path?: unknown } | undefined)?.path;
+    metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(this.statusCode)).inc();
+  }
+  return (res) => void res.once('finish', counted);
 }
 
 export function createBaseApp(options: BaseAppOptions): Express {

@@ -14,7 +14,7 @@
  * messages, so a client sees the same bytes either way.
  */
 import type { IncomingMessage } from 'node:http';
-import type { RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler } from 'express';
 
 /** The content types read here, lower case: exactly what JSON clients (axios, fetch with a JSON body) send. */
 const PLAIN_JSON_TYPES: ReadonlySet<string> = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8']);
@@ -22,14 +22,14 @@ const PLAIN_JSON_TYPES: ReadonlySet<string> = new Set(['application/json', 'appl
 const BYTE_ORDER_MARK = 0xfeff;
 
 /** body-parser's failures, as `toTwopcError` reads them (`type` and `message` are what it maps). */
-export interface BodyFailure {
+interface BodyFailure {
   readonly type: 'entity.too.large' | 'entity.parse.failed' | 'request.aborted';
   readonly status: number;
   readonly message: string;
 }
 
 /**
- * Whether this request's body is one `readPlainJson` reads: a body announced
+ * Whether this request's body is one `plainJsonFirst` reads: a body announced
  * (a length or chunked), a plain JSON content type, no content encoding, and
  * not read yet (a host app's own parser may have run first).
  */
@@ -42,56 +42,64 @@ export function isPlainJsonBody(req: IncomingMessage): boolean {
 }
 
 /**
- * Reads the whole body (at most `limitBytes`) and parses it as JSON; an empty
- * body is `{}`, as body-parser makes it. Rejects with a `BodyFailure` carrying
- * body-parser's own type and message, after the rest of the request is read
- * off, as body-parser does, so the connection stays usable for the answer.
+ * One body being read. A class rather than closures: under tsx every function
+ * expression made per request is also named at run time (esbuild's keepNames),
+ * which a profile showed costing as much as the reading itself.
  */
-export function readPlainJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let failure: BodyFailure | undefined;
-    const fail = (f: BodyFailure) => {
-      failure = f;
-      chunks.length = 0;
-    };
-    if (declared !== undefined && declared > limitBytes) fail(tooLarge());
-    const onData = (chunk: Buffer) => {
-      if (failure !== undefined) return;
-      received += chunk.length;
-      if (received > limitBytes) return fail(tooLarge());
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      if (failure !== undefined) return reject(failure);
-      try {
-        resolve(parseJson(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received)));
-      } catch (error) {
-        reject({ type: 'entity.parse.failed', status: 400, message: error instanceof Error ? error.message : String(error) } satisfies BodyFailure);
-      }
-    };
-    // The client went away mid-body: nobody reads the answer, but the request must still settle.
-    const onAborted = () => {
-      cleanup();
-      reject({ type: 'request.aborted', status: 400, message: 'request aborted' } satisfies BodyFailure);
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAborted);
-      req.off('close', onClose);
-    };
-    const onClose = () => {
-      if (!req.readableEnded) onAborted();
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAborted);
-    req.on('close', onClose);
-  });
+class BodyRead {
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  private failure: BodyFailure | undefined;
+  private readonly onData = this.data.bind(this);
+  private readonly onEnd = this.end.bind(this);
+  private readonly onAbort = this.abort.bind(this);
+
+  /** Ends with `req.body` set and `next()`, or `next(failure)` with body-parser's own type and message. */
+  constructor(
+    private readonly req: Request,
+    private readonly limitBytes: number,
+    private readonly next: NextFunction,
+  ) {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limitBytes) this.failure = tooLarge();
+    req.on('data', this.onData);
+    req.on('end', this.onEnd);
+    req.on('error', this.onAbort);
+    req.on('close', this.onAbort);
+  }
+
+  private data(chunk: Buffer): void {
+    if (this.failure !== undefined) return;
+    this.received += chunk.length;
+    if (this.received <= this.limitBytes) return void this.chunks.push(chunk);
+    this.failure = tooLarge();
+    this.chunks.length = 0;
+  }
+
+  private end(): void {
+    this.detach();
+    if (this.failure !== undefined) return this.next(this.failure);
+    try {
+      this.req.body = parseJson(this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.received));
+    } catch (error) {
+      return this.next({ type: 'entity.parse.failed', status: 400, message: error instanceof Error ? error.message : String(error) } satisfies BodyFailure);
+    }
+    this.next();
+  }
+
+  /** The client went away mid-body ('close' before 'end', or an error): nobody reads the answer, but the request must still settle. */
+  private abort(): void {
+    if (this.req.readableEnded) return;
+    this.detach();
+    this.next({ type: 'request.aborted', status: 400, message: 'request aborted' } satisfies BodyFailure);
+  }
+
+  private detach(): void {
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.req.off('error', this.onAbort);
+    this.req.off('close', this.onAbort);
+  }
 }
 
 /** raw-body's error for a body over the limit, which `toTwopcError` turns into the contract's 413. */
@@ -107,16 +115,18 @@ function parseJson(bytes: Buffer): unknown {
 }
 
 /**
- * A body middleware: a plain JSON body is read here; any other request goes to
- * `generic` (the checks and parser that answer every other case). A failure
- * goes to the error handler as body-parser's would, where `toTwopcError` maps it.
+ * A body middleware: a plain JSON body is read here, once, and parsed once, the
+ * whole body at most `limitBytes` (an empty body is `{}`, as body-parser makes
+ * it); any other request goes to `generic` (the checks and parser that answer
+ * every other case). A failure goes to the error handler after the rest of the
+ * request is read off, as body-parser's does, so the connection stays usable,
+ * and `toTwopcError` maps it as it maps body-parser's.
  */
 export function plainJsonFirst(limitBytes: number, generic: RequestHandler): RequestHandler {
   return (req, res, next) => {
+    // Read already (the base app's front, a host app's parser): body-parser would pass it on too, after more work.
+    if (req.readableEnded) return next();
     if (!isPlainJsonBody(req)) return generic(req, res, next);
-    readPlainJson(req, limitBytes).then((body) => {
-      req.body = body;
-      next();
-    }, next);
+    new BodyRead(req, limitBytes, next);
   };
 }
