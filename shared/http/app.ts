@@ -73,11 +73,14 @@ export function sendAnswer(res: Response, status: number, body: unknown): void {
 
 /**
  * Whether res.json would write exactly the plain answer: a POST (no freshness check, a body
- * sent), a status with a body, and no ETag to add (off in the base app; a host app mounting the
- * participant's router may have it on, and then express writes the answer).
+ * sent), a status with a body, no ETag to add and JSON as JSON.stringify writes it (so in the
+ * base app; a host app mounting the participant's router may turn ETags or `json spaces` on,
+ * and then express writes the answer).
  */
 function writesPlainly(res: Response, status: number, body: unknown): boolean {
-  return res.req.method === 'POST' && body !== undefined && status !== 204 && status !== 304 && res.app.get('etag fn') === undefined;
+  if (res.req.method !== 'POST' || body === undefined || status === 204 || status === 304) return false;
+  const app = res.app;
+  return app.get('etag fn') === undefined && app.get('json spaces') === undefined && app.get('json replacer') === undefined && app.get('json escape') !== true;
 }
 
 export function sendError(res: Response, error: TwopcError): void {

@@ -214,3 +214,34 @@ describe('what the plain-JSON path accepts', () => {
     }
   });
 });
+
+describe('a host app with its own JSON settings', () => {
+  it('gets its answers written by express, ETag and `json spaces` included', async () => {
+    const coord = await stubCoordinator(cleanup);
+    const dataDir = await tempDir('front-host');
+    cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+    const embedded = createParticipant({ name: 'p', dataDir, coordinatorUrl: coord.url, token: TOKEN, onFatal: () => undefined });
+    const app = express();
+    app.set('json spaces', 2);
+    app.use(embedded.router);
+    finishApp(app);
+    const listening = await listen(app, 0);
+    cleanup.add(() => embedded.stop());
+    cleanup.add(() => listening.close());
+    await embedded.start({ selfUrl: listening.url });
+
+    const expected = JSON.stringify(JSON.parse(MALFORMED_ANSWER.body), null, 2);
+    const answer = await new Promise<{ status: number; etag: string | undefined; body: string }>((resolve, reject) => {
+      const req = http.request(`${listening.url}/v1/2pc/batch`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: res.headers.etag, body: Buffer.concat(parts).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end(MALFORMED);
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toBe(expected);
+    expect(answer.etag).toMatch(/^W\//);
+  });
+});
