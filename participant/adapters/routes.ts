@@ -24,6 +24,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
 import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
+import { plainJsonFirst } from '../../shared/http/body.ts';
 import { mountRoute } from '../../shared/http/route-table.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
@@ -103,8 +104,9 @@ export interface ParticipantRouter {
 export function createParticipantRouter(options: RouterOptions): ParticipantRouter {
   const router = express.Router();
   if (options.token !== undefined) router.use('/v1/2pc', requireToken(options.token));
-  // A host app may not parse JSON; when it already did, this is a no-op.
-  router.use('/v1/2pc', express.json({ limit: options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT, strict: false }));
+  // A host app may not parse JSON; when it already did, this is a no-op. A plain JSON body is read by plainJsonFirst.
+  const limitBytes = options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT;
+  router.use('/v1/2pc', plainJsonFirst(limitBytes, express.json({ limit: limitBytes, strict: false })));
 
   const routes = participantRoutes(options.resource.opsSchema);
   const waitMs = options.recoveryWaitMs ?? 10_000;

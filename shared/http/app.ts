@@ -18,6 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { BASE_ROUTES, chaosPointsRoute, crashAtRoute, healthzRoute, metricsRoute, openApiRoute } from './base-routes.ts';
 import { openApiDocument, type OpenApiInfo } from './openapi.ts';
+import { plainJsonFirst } from './body.ts';
 import { asyncRoute, mountRoute, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
@@ -59,7 +60,27 @@ export { asyncRoute };
 /** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
 export function sendAnswer(res: Response, status: number, body: unknown): void {
   if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-  res.status(status).json(body);
+  if (!writesPlainly(res, status, body)) return void res.status(status).json(body);
+  // A POST's answer is written as express's res.json writes it (the same headers, in the same
+  // order), without what only a GET or HEAD needs (freshness, a body-less HEAD) or what this app
+  // turned off (ETag), nor parsing back the content type it just set: one of these per request.
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
+  res.end(text);
+}
+
+/**
+ * Whether res.json would write exactly the plain answer: a POST (no freshness check, a body
+ * sent), a status with a body, no ETag to add and JSON as JSON.stringify writes it (so in the
+ * base app; a host app mounting the participant's router may turn ETags or `json spaces` on,
+ * and then express writes the answer).
+ */
+function writesPlainly(res: Response, status: number, body: unknown): boolean {
+  if (res.req.method !== 'POST' || body === undefined || status === 204 || status === 304) return false;
+  const app = res.app;
+  return app.get('etag fn') === undefined && app.get('json spaces') === undefined && app.get('json replacer') === undefined && app.get('json escape') !== true;
 }
 
 export function sendError(res: Response, error: TwopcError): void {
@@ -72,44 +93,74 @@ export function sendError(res: Response, error: TwopcError): void {
  * under a prefix does not open `<prefix>/healthz`.
  */
 export function requireToken(token: string, publicPaths: readonly string[] = []): RequestHandler {
-  const expected = Buffer.from(`Bearer ${token}`);
+  const allows = tokenCheck(token, publicPaths);
   return (req, res, next) => {
-    const fullPath = req.baseUrl + req.path;
-    if (fullPath === '/healthz') return next();
-    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return next();
-    const got = Buffer.from(req.get('authorization') ?? '');
-    if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
-    sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
+    if (allows(req)) return next();
+    refuseToken(res);
   };
 }
 
-/** JSON only: a POST whose body is not JSON is refused before it reaches a route. */
-function requireJson(limitBytes: number): RequestHandler[] {
+/** requireToken's test, for the front to call without a `next` of its own. */
+function tokenCheck(token: string, publicPaths: readonly string[] = []): (req: Request) => boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (req) => {
+    const fullPath = req.baseUrl + req.path;
+    if (fullPath === '/healthz') return true;
+    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return true;
+    const got = Buffer.from(req.get('authorization') ?? '');
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
+}
+
+function refuseToken(res: Response): void {
+  sendError(res, new TwopcError('unauthorized', 'Missing or wrong `Authorization: Bearer <token>` header.'));
+}
+
+/**
+ * JSON only: a POST whose body is not JSON is refused before it reaches a route.
+ * A plain JSON body (nearly every request) is read by ./body.ts; the rest goes
+ * through the content-type check and body-parser, as it always did.
+ */
+function requireJson(limitBytes: number): RequestHandler {
   const json = express.json({ limit: limitBytes, strict: false, type: ['application/json', 'application/*+json'] });
-  return [
-    (req, res, next) => {
-      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-      if (hasBody && !req.is(['application/json', 'application/*+json'])) {
-        return sendError(res, new TwopcError('bad_request', 'Expected `Content-Type: application/json`.'));
-      }
-      next();
-    },
-    json,
-  ];
+  const generic: RequestHandler = (req, res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+      return sendError(res, new TwopcError('bad_request', 'Expected `Content-Type: application/json`.'));
+    }
+    json(req, res, next);
+  };
+  return plainJsonFirst(limitBytes, generic);
+}
+
+/**
+ * The per-request front, as one middleware instead of three: each was a router layer of its
+ * own on every request (matched, wrapped, called through `next`). The order is the contract's:
+ * counted first, then the token (a 401 before any body is read), then the body.
+ */
+function front(options: BaseAppOptions): RequestHandler {
+  const count = countRequests(options.metrics);
+  const allows = options.token ? tokenCheck(options.token, options.publicPaths) : () => true;
+  const body = requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT);
+  return (req, res, next) => {
+    count(res);
+    if (!allows(req)) return refuseToken(res);
+    body(req, res, next);
+  };
 }
 
 /**
  * Counts every request by route template (`/v1/transactions/:txId`, never the path, so the
  * series stay few), method and status when its response is sent: `twopc_http_requests_total`.
  */
-function countRequests(metrics: Metrics): RequestHandler {
-  return (req, res, next) => {
-    res.once('finish', () => {
-      const route = (req.route as { path?: unknown } | undefined)?.path;
-      metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(res.statusCode)).inc();
-    });
-    next();
-  };
+function countRequests(metrics: Metrics): (res: Response) => void {
+  // One listener for every response (`this` is the response), not a closure made per request.
+  function counted(this: Response): void {
+    const req = this.req;
+    const route = (req.route as { path?: unknown } | undefined)?.path;
+    metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(this.statusCode)).inc();
+  }
+  return (res) => void res.once('finish', counted);
 }
 
 export function createBaseApp(options: BaseAppOptions): Express {
@@ -117,9 +168,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use(countRequests(options.metrics));
-  if (options.token) app.use(requireToken(options.token, options.publicPaths));
-  app.use(requireJson(options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT));
+  app.use(front(options));
 
   mountRoute(app, healthzRoute, (_input, _req, res) => {
     res.json({ ok: true, role: options.role, name: options.name, pid: process.pid, recovering: options.isRecovering() });
