@@ -30,13 +30,27 @@ export const LIMITS = {
   valueBytesMax: 16_384,
 } as const;
 
+/** The options of a parse whose issues are to be worded: our messages, and the input kept for them. */
+const WORDED = { error: issueText, reportInput: true } as const;
+
+/**
+ * `schema.safeParse(value)`, with the issues worded by `issueText` when it fails. Valid input is
+ * parsed without options: zod takes its fast path only then (a batch's commit message 0.26 µs
+ * against 4.0 µs with them), and options change only the issues, never the data. Invalid input
+ * is parsed again with them, so a bad body gets exactly the message it always got.
+ */
+function checked<T>(schema: Schema<T>, value: unknown): ReturnType<Schema<T>['safeParse']> {
+  const fast = schema.safeParse(value);
+  return fast.success ? fast : schema.safeParse(value, WORDED);
+}
+
 /**
  * Checks `value` against `schema`; throws a TwopcError('bad_request') whose
  * message names the first bad field (`root` names the value itself: `body`,
  * or a parameter's name).
  */
 export function parse<T>(schema: Schema<T>, value: unknown, root = 'body'): T {
-  const result = schema.safeParse(value, { error: issueText, reportInput: true });
+  const result = checked(schema, value);
   if (result.success) return result.data;
   const first = result.error.issues[0];
   throw badRequest(first === undefined ? `Expected \`${root}\` to be valid.` : sentenceOf(first, root));
@@ -47,7 +61,7 @@ export function parse<T>(schema: Schema<T>, value: unknown, root = 'body'): T {
  * message names the field from the body's root, so one bad message says which one it is.
  */
 export function parseAt<T>(schema: Schema<T>, value: unknown, at: readonly (string | number)[]): T {
-  const result = schema.safeParse(value, { error: issueText, reportInput: true });
+  const result = checked(schema, value);
   if (result.success) return result.data;
   const first = result.error.issues[0];
   throw badRequest(first === undefined ? `Expected \`${pathText(at)}\` to be valid.` : sentenceOf({ ...first, path: [...at, ...first.path] }, pathText(at)));

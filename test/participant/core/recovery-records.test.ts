@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getTx, step, type ParticipantRecord } from '../../../participant/core/index.ts';
 import { getOutcome } from '../../../participant/core/outcomes.ts';
+import { inDoubtFrom, preparedSnapshotOf, withoutType } from '../../../participant/core/recovery.ts';
 import { COORD, P1, P2, fresh, tx } from './helpers.ts';
 
 const prepared = (n: number, keys: string[], at: number, extra: Partial<Extract<ParticipantRecord, { type: 'PREPARED' }>> = {}): ParticipantRecord => ({
@@ -113,5 +114,29 @@ describe('participant recovery, record by record', () => {
   it('refuses a checkpoint of an unknown version', () => {
     const snapshot = { version: 2, resource: null, prepared: [], outcomes: [] } as never;
     expect(() => step(fresh(), { type: 'recover', now: 10_000, snapshot, records: [] })).toThrow('Unknown participant checkpoint version 2.');
+  });
+});
+
+// inDoubtFrom copies the record by hand (a spread of an object rest was 8.6 µs in V8): the copy must
+// be exactly the spread form's object, every field and in the same order (checkpoints are its JSON).
+describe('inDoubtFrom', () => {
+  it('is the record less `at`, then phase and preparedAt, then the progress, as the spread form builds it', () => {
+    const records = [
+      prepared(1, ['a'], 5),
+      prepared(2, ['a', 'b'], 6, { opsDigest: 'abcdefghijklmnopqrstuv', abortForced: true }),
+      prepared(3, [], 7, { data: undefined }),
+    ];
+    const progress = { inquiries: 2, inquiryInFlight: true, peers: { [P2]: 'prepared' as const }, preparedPeersAskedAt: 9 };
+    for (const r of records) {
+      if (r.type !== 'PREPARED') throw new Error('expected a PREPARED record');
+      const snapshot = withoutType(r);
+      const { at, ...rest } = snapshot;
+      const spread = { ...rest, phase: 'prepared', preparedAt: at, ...progress };
+      const copied = inDoubtFrom(snapshot, progress);
+      expect(Object.keys(copied)).toEqual(Object.keys(spread));
+      expect(JSON.stringify(copied)).toBe(JSON.stringify(spread));
+      expect(copied).toStrictEqual(spread);
+      expect(preparedSnapshotOf(copied)).toStrictEqual(snapshot);
+    }
   });
 });
