@@ -115,40 +115,24 @@ export class EffectDriver<R, E extends { kind: string }> {
     }
     const previous = this.barrier;
     this.inFlight++;
-    // A chain of plain reactions, not an async function: one batch per step, and a coordinator
-    // settling a recovery backlog takes one step per ack; as an async function with two awaits this
-    // was a fifth of its CPU while settling (docs/performance.md, "Recovery at scale, fifth pass").
-    const outwardAll = (): void | Promise<void> => this.runOutward(outward, 0);
-    const ready = writes.length === 0 ? previous : previous.then(() => Promise.all(writes));
-    const done = ready.then(outwardAll).then(
-      () => {
-        this.inFlight--;
-      },
-      (error: unknown) => {
+    const done = (async () => {
+      try {
+        await previous;
+        await Promise.all(writes);
+        for (const e of outward) {
+          if (this.failed) return;
+          const lanes = this.hooks.lanesOf?.(e);
+          if (lanes === undefined) await this.hooks.execute(e);
+          else void this.startLaned(e, lanes);
+        }
+      } catch (error) {
         this.fail(error);
+      } finally {
         this.inFlight--;
-      },
-    );
+      }
+    })();
     this.barrier = done;
     return done;
-  }
-
-  /**
-   * Runs a batch's outward effects from `from` on, in order: a laned one starts and the rest go on
-   * without it; one that returns a promise is waited for before the next. Returns that wait, if any.
-   */
-  private runOutward(outward: readonly E[], from: number): void | Promise<void> {
-    for (let i = from; i < outward.length; i++) {
-      if (this.failed) return;
-      const e = outward[i] as E;
-      const lanes = this.hooks.lanesOf?.(e);
-      if (lanes !== undefined) {
-        void this.startLaned(e, lanes);
-        continue;
-      }
-      const result = this.hooks.execute(e);
-      if (result instanceof Promise) return result.then(() => this.runOutward(outward, i + 1));
-    }
   }
 
   /** Runs one batch in exact effect order (persists still first within each segment). */
