@@ -6,17 +6,13 @@
  * Asked for a stream, it answers each message on its own line as soon as it
  * is settled, so a prepare in a lock wait holds back no other reply.
  */
-import fs from 'node:fs';
 import http from 'node:http';
-import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createParticipant } from '../../participant/library.ts';
 import { participantCodec } from '../../participant/runtime/records.ts';
-import { finishApp, listen } from '../../shared/http/app.ts';
 import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, type BatchLine } from '../../shared/schemas.ts';
 import { openFileLog } from '../../wal/file-log.ts';
 import { nodeFs, type WalFile, type WalFs } from '../../wal/fs.ts';
-import { Cleanup, json, participant, stubCoordinator, tempDir } from './fixtures.ts';
+import { Cleanup, embeddedParticipant, json, participant, stubCoordinator } from './fixtures.ts';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -190,18 +186,9 @@ describe('POST /v1/2pc/batch', () => {
 
   it("shares fdatasyncs among a batch's forced records (the WAL's group commit)", async () => {
     const coord = await stubCoordinator(cleanup);
-    const dataDir = await tempDir('batch-sync');
-    cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
     const counting = countingSyncs(nodeFs);
     const fatal: unknown[] = [];
-    const embedded = createParticipant({ name: 'p', dataDir, coordinatorUrl: coord.url, wal: { fs: counting.fs }, onFatal: (e) => fatal.push(e) });
-    const app = express();
-    app.use(embedded.router);
-    finishApp(app);
-    const listening = await listen(app, 0);
-    cleanup.add(() => embedded.stop());
-    cleanup.add(() => listening.close());
-    await embedded.start({ selfUrl: listening.url });
+    const listening = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, wal: { fs: counting.fs }, onFatal: (e) => fatal.push(e) });
 
     const count = 64;
     const ids = Array.from({ length: count }, (_, i) => `tx-1-${i + 1}`);

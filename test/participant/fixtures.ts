@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
-import { listen, type Listening } from '../../shared/http/app.ts';
+import { finishApp, listen, type Listening } from '../../shared/http/app.ts';
 import { silentLogger } from '../../shared/logger.ts';
+import { createParticipant, type CreateParticipantOptions, type Participant } from '../../participant/library.ts';
 import { startParticipant, type RunningParticipant, type StartParticipantOptions } from '../../participant/main.ts';
 
 export async function tempDir(prefix: string): Promise<string> {
@@ -49,6 +50,30 @@ export async function participant(
   });
   cleanup.add(() => p.close());
   return { ...p, close: () => p.close(), dataDir, fatal };
+}
+
+/**
+ * A participant embedded as a library: its router in a bare host express app on port 0, started with
+ * that app's URL, and `name: 'p'` in a temp directory unless the options say otherwise. `configure`
+ * sets the host app up before the router is mounted (its own settings, as a host app may have).
+ */
+export async function embeddedParticipant(
+  cleanup: Cleanup,
+  options: Partial<CreateParticipantOptions> & { coordinatorUrl: string },
+  configure: (app: express.Express) => void = () => undefined,
+): Promise<{ participant: Participant; url: string }> {
+  const dataDir = options.dataDir ?? (await tempDir('embedded'));
+  if (options.dataDir === undefined) cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+  const participant = createParticipant({ name: 'p', onFatal: () => undefined, ...options, dataDir });
+  const app = express();
+  configure(app);
+  app.use(participant.router);
+  finishApp(app);
+  const listening = await listen(app, 0);
+  cleanup.add(() => participant.stop());
+  cleanup.add(() => listening.close());
+  await participant.start({ selfUrl: listening.url });
+  return { participant, url: listening.url };
 }
 
 /**

@@ -11,13 +11,11 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoordinator } from '../../coordinator/main.ts';
-import { createParticipant } from '../../participant/library.ts';
-import { BODY_LIMIT_BYTES_DEFAULT, finishApp, listen } from '../../shared/http/app.ts';
+import { BODY_LIMIT_BYTES_DEFAULT } from '../../shared/http/app.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import { Cleanup, participant, stubCoordinator, tempDir } from '../participant/fixtures.ts';
+import { Cleanup, embeddedParticipant, participant, stubCoordinator, tempDir } from '../participant/fixtures.ts';
 
 const TOKEN = 'sekrit';
 const cleanup = new Cleanup();
@@ -129,17 +127,8 @@ beforeAll(async () => {
   const standalone = await participant(cleanup, { coordinatorUrl: coord.url, token: TOKEN });
   participantBatch.url = `${standalone.url}/v1/2pc/batch`;
 
-  const dataDir = await tempDir('front-embedded');
-  cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  const embedded = createParticipant({ name: 'p', dataDir, coordinatorUrl: coord.url, token: TOKEN, onFatal: () => undefined });
-  const app = express();
-  app.use(embedded.router);
-  finishApp(app);
-  const listening = await listen(app, 0);
-  cleanup.add(() => embedded.stop());
-  cleanup.add(() => listening.close());
-  await embedded.start({ selfUrl: listening.url });
-  embeddedBatch.url = `${listening.url}/v1/2pc/batch`;
+  const embedded = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, token: TOKEN });
+  embeddedBatch.url = `${embedded.url}/v1/2pc/batch`;
 });
 
 describe.each(HOT_ROUTES)('the front of $name', (route) => {
@@ -218,17 +207,7 @@ describe('what the plain-JSON path accepts', () => {
 describe('a host app with its own JSON settings', () => {
   it('gets its answers written by express, ETag and `json spaces` included', async () => {
     const coord = await stubCoordinator(cleanup);
-    const dataDir = await tempDir('front-host');
-    cleanup.add(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-    const embedded = createParticipant({ name: 'p', dataDir, coordinatorUrl: coord.url, token: TOKEN, onFatal: () => undefined });
-    const app = express();
-    app.set('json spaces', 2);
-    app.use(embedded.router);
-    finishApp(app);
-    const listening = await listen(app, 0);
-    cleanup.add(() => embedded.stop());
-    cleanup.add(() => listening.close());
-    await embedded.start({ selfUrl: listening.url });
+    const listening = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, token: TOKEN }, (app) => app.set('json spaces', 2));
 
     const expected = JSON.stringify(JSON.parse(MALFORMED_ANSWER.body), null, 2);
     const answer = await new Promise<{ status: number; etag: string | undefined; body: string }>((resolve, reject) => {
