@@ -30,12 +30,12 @@ interface BodyFailure {
 
 /**
  * Whether this request's body is one `plainJsonFirst` reads: a body announced
- * (a length or chunked), a plain JSON content type, no content encoding, and
- * not read yet (a host app's own parser may have run first).
+ * (a length or chunked), a plain JSON content type, no content encoding. (A
+ * body already read is passed on before this is asked.)
  */
-export function isPlainJsonBody(req: IncomingMessage): boolean {
+function isPlainJsonBody(req: IncomingMessage): boolean {
   const headers = req.headers;
-  if (headers['content-encoding'] !== undefined || req.readableEnded) return false;
+  if (headers['content-encoding'] !== undefined) return false;
   if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) return false;
   const type = headers['content-type'];
   return type !== undefined && PLAIN_JSON_TYPES.has(type.toLowerCase());
