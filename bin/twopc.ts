@@ -6,6 +6,7 @@ import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
 import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
+import { applyHeapGrowingPercent } from '../shared/heap-growing.ts';
 
 const program = new Command();
 program
@@ -86,6 +87,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
   .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
   .action(async (o) => {
+    applyHeapGrowingPercent(o.heapGrowingPercent);
     const common = {
       name: o.name,
       port: o.port,
@@ -131,6 +133,7 @@ withOptions(program.command('participant'), serviceOpts())
   .addOption(opt('--pg-lock-timeout-ms <n>', "with --resource postgres: a branch's lock_timeout; a longer row-lock wait votes no").argParser(intArg('pg-lock-timeout-ms', 1, 600_000)))
   .addOption(opt('--pg-pool-max <n>', 'with --resource postgres: connections in the pool').argParser(intArg('pg-pool-max', 1, 1_000)))
   .action(async (o) => {
+    applyHeapGrowingPercent(o.heapGrowingPercent);
     const { startParticipant } = await import('../participant/main.ts');
     await startService('participant', { dataDir: o.data, host: o.host, port: o.port }, () =>
       startParticipant({
