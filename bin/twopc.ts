@@ -4,7 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, heapGrowingOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 import { applyHeapGrowingPercent } from '../shared/heap-growing.ts';
 
@@ -68,6 +68,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .description('run one coordinator')
   .addOption(opt('--participants <list>', 'p1=URL,p2=URL,... (the only participants it will talk to)').argParser(parseParticipants).makeOptionMandatory())
   .addOption(opt('--name <name>', 'node name').default('coordinator'))
+  .addOption(heapGrowingOpt('coordinator'))
   .addOption(batchingOpt())
   .addOption(opt('--protocol <variant>', 'presumption').choices(['presumed-abort', 'presumed-nothing', 'presumed-commit']).default('presumed-abort'))
   .addOption(
@@ -124,6 +125,7 @@ withOptions(program.command('coordinator'), serviceOpts())
 withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
+  .addOption(heapGrowingOpt('participant'))
   .addOption(batchingOpt())
   .addOption(opt('--coordinator <urls>', "the coordinator's base URL; with an HA group, every member's, URL[,URL...]").argParser(parseCoordinatorUrls).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeProcess } from '../../scenarios/harness.ts';
 import { freePort } from '../../scenarios/ports.ts';
 import { EXIT_CODES } from '../../shared/exit-codes.ts';
-import { applyHeapGrowingPercent, HEAP_GROWING_PERCENT_DEFAULT, HEAP_GROWING_PERCENT_MAX, heapGrowingPercentApplied } from '../../shared/heap-growing.ts';
+import { applyHeapGrowingPercent, HEAP_GROWING_PERCENT_DEFAULTS, HEAP_GROWING_PERCENT_MAX, heapGrowingPercentApplied } from '../../shared/heap-growing.ts';
 import { Cleanup, deadUrl, embeddedParticipant } from '../participant/fixtures.ts';
 import { linesOf, runTwopc } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/cluster.ts';
@@ -74,7 +74,7 @@ const V8_TOP_FACTOR = 4;
 
 describe('--heap-growing-percent', () => {
   it("keeps a participant-shaped heap's old space well under V8's own factor, where V8's own choice goes past it", { timeout: 300_000 }, async () => {
-    const ours = await heapWith(HEAP_GROWING_PERCENT_DEFAULT);
+    const ours = await heapWith(HEAP_GROWING_PERCENT_DEFAULTS.participant);
     const own = await heapWith(0);
     expect(ours.kept).toBe(32_768);
     expect(own.kept).toBe(32_768);
@@ -93,27 +93,27 @@ describe('--heap-growing-percent', () => {
     expect(heapGrowingPercentApplied()).toBe(0);
   });
 
-  it('is applied by `twopc participant`, by default and from TWOPC_HEAP_GROWING_PERCENT, and shown on /metrics', { timeout: 180_000 }, async () => {
-    const coordinator = await deadUrl();
-    const start = async (name: string, env: Record<string, string>): Promise<string> => {
+  it('is applied by `twopc participant` (1.5x by default, or TWOPC_HEAP_GROWING_PERCENT) and not by default by `twopc coordinator`, and shown on /metrics', { timeout: 240_000 }, async () => {
+    const unreachable = await deadUrl();
+    const start = async (name: string, role: 'participant' | 'coordinator', env: Record<string, string>): Promise<string> => {
       const port = await freePort();
-      const node = new NodeProcess({
-        name,
-        role: 'participant',
-        port,
-        logFile: path.join(root, `${name}.log`),
-        args: ['--name', name, '--port', String(port), '--data', path.join(root, name), '--coordinator', coordinator],
-        env: { TWOPC_LOG_LEVEL: 'warn', ...env },
-      });
+      const args =
+        role === 'participant'
+          ? ['--name', name, '--port', String(port), '--data', path.join(root, name), '--coordinator', unreachable]
+          : ['--port', String(port), '--data', path.join(root, name), '--participants', `p1=${unreachable}`];
+      const node = new NodeProcess({ name, role, port, logFile: path.join(root, `${name}.log`), args, env: { TWOPC_LOG_LEVEL: 'warn', ...env } });
       cleanup.add(() => node.stop());
       await node.start();
       const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
       await node.stop();
       return /^twopc_heap_growing_percent (\S+)$/m.exec(text)?.[1] ?? 'absent';
     };
-    expect(await start('pdefault', {})).toBe(String(HEAP_GROWING_PERCENT_DEFAULT));
-    expect(await start('p120', { TWOPC_HEAP_GROWING_PERCENT: '120' })).toBe('120');
-    expect(await start('pown', { TWOPC_HEAP_GROWING_PERCENT: '0' })).toBe('0');
+    expect(HEAP_GROWING_PERCENT_DEFAULTS).toEqual({ participant: 50, coordinator: 0 });
+    expect(await start('pdefault', 'participant', {})).toBe('50');
+    expect(await start('p120', 'participant', { TWOPC_HEAP_GROWING_PERCENT: '120' })).toBe('120');
+    expect(await start('pown', 'participant', { TWOPC_HEAP_GROWING_PERCENT: '0' })).toBe('0');
+    expect(await start('cdefault', 'coordinator', {})).toBe('0');
+    expect(await start('c50', 'coordinator', { TWOPC_HEAP_GROWING_PERCENT: '50' })).toBe('50');
   });
 
   it('refuses a bad value at start with one line and the configuration exit code', { timeout: 120_000 }, async () => {
