@@ -9,7 +9,7 @@
  * heap, and its RSS rising by about five times whatever its live data gained, as the bounded
  * outcome memory (participant/core/outcomes.ts) filled after start-up (docs/performance.md, "RSS
  * growth: meeting the target"). A fixed factor makes RSS follow the live data at that factor,
- * at the price of more full collections (each one shorter, its heap smaller).
+ * at the price of more full collections, each over a smaller heap.
  *
  * Applied only by the CLI, in the process the CLI runs as the service: a participant or
  * coordinator mounted as a library in a host application must not change the host's V8 flags,
@@ -21,7 +21,7 @@ import v8 from 'node:v8';
  * The old generation may grow to (1 + this / 100) times what survived the last full collection;
  * by role, because the two differ. A participant's old space follows its outcome memory filling
  * for the first ~50,000 transfers, so it gets 1.5x. The coordinator's live heap is flat from the
- * start (its RSS did not grow at V8's own factor, 0.95-0.97 from 20,000 to 200,000), and at 1.5x it
+ * start (its RSS did not grow at V8's own factor, 0.96-0.97 from 20,000 to 200,000), and at 1.5x it
  * ran five times the full collections (70 against 14 in 40,000 transfers) on the process that
  * bounds the throughput, so it keeps V8's own.
  */
