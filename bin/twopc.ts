@@ -4,8 +4,9 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, batchingOf, batchingOpt, fsyncOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, heapGrowingOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
+import { applyHeapGrowingPercent } from '../shared/heap-growing.ts';
 
 const program = new Command();
 program
@@ -67,6 +68,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .description('run one coordinator')
   .addOption(opt('--participants <list>', 'p1=URL,p2=URL,... (the only participants it will talk to)').argParser(parseParticipants).makeOptionMandatory())
   .addOption(opt('--name <name>', 'node name').default('coordinator'))
+  .addOption(heapGrowingOpt('coordinator'))
   .addOption(batchingOpt())
   .addOption(opt('--protocol <variant>', 'presumption').choices(['presumed-abort', 'presumed-nothing', 'presumed-commit']).default('presumed-abort'))
   .addOption(
@@ -86,6 +88,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
   .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
   .action(async (o) => {
+    applyHeapGrowingPercent(o.heapGrowingPercent);
     const common = {
       name: o.name,
       port: o.port,
@@ -122,6 +125,7 @@ withOptions(program.command('coordinator'), serviceOpts())
 withOptions(program.command('participant'), serviceOpts())
   .description('run one participant with the built-in key-value resource or a PostgreSQL database')
   .addOption(opt('--name <id>', 'participant name').makeOptionMandatory())
+  .addOption(heapGrowingOpt('participant'))
   .addOption(batchingOpt())
   .addOption(opt('--coordinator <urls>', "the coordinator's base URL; with an HA group, every member's, URL[,URL...]").argParser(parseCoordinatorUrls).makeOptionMandatory())
   .addOption(opt('--peers <urls>', 'peer participants to trust for cooperative termination, URL[,URL...] (besides those the coordinator lists)').argParser(parsePeers))
@@ -131,6 +135,7 @@ withOptions(program.command('participant'), serviceOpts())
   .addOption(opt('--pg-lock-timeout-ms <n>', "with --resource postgres: a branch's lock_timeout; a longer row-lock wait votes no").argParser(intArg('pg-lock-timeout-ms', 1, 600_000)))
   .addOption(opt('--pg-pool-max <n>', 'with --resource postgres: connections in the pool').argParser(intArg('pg-pool-max', 1, 1_000)))
   .action(async (o) => {
+    applyHeapGrowingPercent(o.heapGrowingPercent);
     const { startParticipant } = await import('../participant/main.ts');
     await startService('participant', { dataDir: o.data, host: o.host, port: o.port }, () =>
       startParticipant({

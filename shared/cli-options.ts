@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { SYNC_POLICIES } from '../wal/options.ts';
 import { ConfigError } from './errors.ts';
+import { HEAP_GROWING_PERCENT_DEFAULTS, HEAP_GROWING_PERCENT_MAX } from './heap-growing.ts';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits } from './http/limits.ts';
 import { checkParticipants, parseServiceUrl } from './urls.ts';
 
@@ -68,6 +69,16 @@ export function serviceOpts(): Option[] {
     ...accessOpts(),
     ...httpLimitOpts(),
   ];
+}
+
+/**
+ * --heap-growing-percent (shared/heap-growing.ts): how far this process's old generation may
+ * grow past its live data before V8 collects it again; less memory for more full collections.
+ */
+export function heapGrowingOpt(role: keyof typeof HEAP_GROWING_PERCENT_DEFAULTS): Option {
+  return opt('--heap-growing-percent <n>', "V8's old generation may grow to (1 + n/100) x what the last full collection kept (0: V8's own factor, up to 4x)")
+    .argParser(intArg('heap-growing-percent', 0, HEAP_GROWING_PERCENT_MAX))
+    .default(HEAP_GROWING_PERCENT_DEFAULTS[role]);
 }
 
 /** The HTTP server's bounds an operator may need to size (shared/http/limits.ts has the rest and the why). */

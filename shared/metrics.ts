@@ -11,6 +11,7 @@
  * enum-like values, and `SERIES_PER_METRIC_MAX` caps them anyway.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { heapGrowingPercentApplied } from './heap-growing.ts';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -61,8 +62,12 @@ export class Metrics {
   readonly inquiries = this.counter('inquiries_total', 'Outcome inquiries sent by a participant, to the coordinator or to a peer.', ['to']);
   readonly httpRequests = this.counter('http_requests_total', 'HTTP requests served, by route (the route template, not the path), method and status.', ['route', 'method', 'status']);
 
+  /** Beside the heap's sizes, so a reader of RSS knows which factor V8 was asked for (shared/heap-growing.ts). */
+  readonly heapGrowingPercent = this.gauge('heap_growing_percent', "The V8 heap growing percent this process's CLI set (--heap-growing-percent); 0 when V8 chooses its own factor.", []);
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.heapGrowingPercent.set(heapGrowingPercentApplied());
   }
 
   /** The WAL's `onSync` (wal/options.ts): one fdatasync of a write batch, its latency and size. */
