@@ -23,8 +23,12 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const cleanup = new Cleanup();
 let root: string;
 
+let childScript: string;
+
 beforeAll(async () => {
   root = await tempDir('heap-growing');
+  childScript = path.join(root, 'heap-child.ts');
+  await fs.promises.writeFile(childScript, CHILD);
 });
 afterAll(async () => {
   await cleanup.run();
@@ -63,9 +67,7 @@ interface HeapFigures {
 }
 
 async function heapWith(percent: number): Promise<HeapFigures> {
-  const script = path.join(root, 'heap-child.ts');
-  await fs.promises.writeFile(script, CHILD);
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', script, String(percent)], { cwd: ROOT, timeout: 120_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', childScript, String(percent)], { cwd: ROOT, timeout: 120_000 });
   return JSON.parse(stdout) as HeapFigures;
 }
 
