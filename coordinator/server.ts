@@ -18,8 +18,11 @@
  * checked from that table before they reach the core (bad input is a 4xx
  * naming the field, never a WAL write), and GET /openapi.json describes it.
  */
-import type { Express, Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { CreateTransactionRequest } from '../shared/types.ts';
+import type { Express } from 'express';
 import { createBaseApp, finishApp, sendAnswer, type BaseAppOptions } from '../shared/http/app.ts';
+import { mountFast, type FastRoute } from '../shared/http/fast-lane.ts';
 import { mountRoute } from '../shared/http/route-table.ts';
 import {
   abortRoute,
@@ -62,7 +65,7 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
   const publicPaths = COORDINATOR_ROUTES.filter((r) => r.public === true).map((r) => r.path);
   const app = createBaseApp({ ...options, role: 'coordinator', isRecovering: () => target.recovering, publicPaths, routes: () => COORDINATOR_ROUTES });
 
-  const answer = async (res: Response, req: ClientRequest): Promise<void> => {
+  const answer = async (res: ServerResponse, req: ClientRequest): Promise<void> => {
     const a = await target.request(req);
     sendAnswer(res, a.status, a.body);
   };
@@ -83,11 +86,17 @@ export function createCoordinatorApp(options: CoordinatorAppOptions): Express {
     res.json(await options.surveyInDoubt());
   });
 
-  mountRoute(app, beginOrRunRoute, ({ body }, _req, res) => {
-    const timeout = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
-    if (body.branches === undefined) return answer(res, { type: 'begin', ...timeout });
-    return answer(res, { type: 'runWhole', branches: body.branches, ...timeout });
-  });
+  // The route every whole transaction takes: also on the fast lane (../shared/http/fast-lane.ts).
+  const beginOrRun: FastRoute<CreateTransactionRequest> = {
+    spec: beginOrRunRoute,
+    handler: ({ body }, _req, res) => {
+      const timeout = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
+      if (body.branches === undefined) return answer(res, { type: 'begin', ...timeout });
+      return answer(res, { type: 'runWhole', branches: body.branches, ...timeout });
+    },
+  };
+  mountRoute(app, beginOrRun.spec, beginOrRun.handler);
+  mountFast(app, beginOrRun);
 
   mountRoute(app, enlistRoute, ({ params: { txId }, body: { participant, ops } }, _req, res) => answer(res, { type: 'enlist', txId, participant, ops }));
   mountRoute(app, commitRoute, ({ params: { txId } }, _req, res) => answer(res, { type: 'commit', txId }));

@@ -24,6 +24,7 @@ import { parseServiceUrl } from '../shared/urls.ts';
 import { openFileLog } from '../wal/file-log.ts';
 import type { FileLogOptions, SyncPolicy } from '../wal/options.ts';
 import { createParticipantRouter } from './adapters/routes.ts';
+import type { FastRoute } from '../shared/http/fast-lane.ts';
 import type { ParticipantRoutes } from './api.ts';
 import type { InDoubtView, ParticipantConfig, ParticipantState } from './core/index.ts';
 import { KvStore } from './resources/kv.ts';
@@ -88,6 +89,11 @@ export interface Participant {
    * `routeList(participant.routes)` to the host app's OpenAPI document.
    */
   readonly routes: ParticipantRoutes;
+  /**
+   * The hot routes (the batch route), also in `router`: the standalone server answers their plain
+   * requests past express (../shared/http/fast-lane.ts). A host app needs nothing from this.
+   */
+  readonly fastRoutes: readonly FastRoute[];
   /** Opens the WAL and recovers. Requests wait for it. */
   start(options?: { selfUrl?: string }): Promise<void>;
   /** Checkpoints, drains queued effects, closes the WAL. Idempotent. */
@@ -152,7 +158,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
       throw new TwopcError('unavailable', 'The participant failed to start; see its log.');
     });
 
-  const { router, routes } = createParticipantRouter({
+  const { router, routes, fast } = createParticipantRouter({
     resource,
     ready,
     isReady: () => runtime !== undefined && !runtime.recovering,
@@ -179,6 +185,7 @@ export function createParticipant(options: CreateParticipantOptions): Participan
   return {
     router,
     routes,
+    fastRoutes: fast,
     resource,
     metrics,
     crashPoints,

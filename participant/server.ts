@@ -6,6 +6,7 @@
 import type { Express } from 'express';
 import type { CrashPoints } from '../shared/crash.ts';
 import { createBaseApp, finishApp } from '../shared/http/app.ts';
+import { mountFast } from '../shared/http/fast-lane.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { createKvRouter } from './adapters/kv-routes.ts';
@@ -39,6 +40,7 @@ export function createParticipantApp(options: ParticipantAppOptions): Express {
     routes: () => [...routeList(participant.routes), ...(options.kv === undefined ? [] : KV_ROUTES)],
   });
   app.use(participant.router);
+  for (const route of participant.fastRoutes) mountFast(app, route);
   const kv = options.kv;
   if (kv !== undefined) app.use(createKvRouter({ kv, lockHolder: (key) => participant.lockHolder(key), ready: () => participant.ready() }));
   finishApp(app, options.logger);

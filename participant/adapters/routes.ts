@@ -20,11 +20,13 @@
  *   POST /v1/2pc/inquiries                        {txIds, from?} -> {states: {txId: {txId, state, since?, heuristic?}}}
  *                                                 (many peer inquiries in one request; each answered as the single route would)
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
-import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, toTwopcError } from '../../shared/http/app.ts';
+import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, tokenAllows, toTwopcError } from '../../shared/http/app.ts';
 import { plainJsonFirst } from '../../shared/http/body.ts';
+import type { FastRoute } from '../../shared/http/fast-lane.ts';
 import { mountRoute } from '../../shared/http/route-table.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
@@ -99,6 +101,8 @@ async function annotateList(resource: DescribesPrepared, body: unknown): Promise
 export interface ParticipantRouter {
   readonly router: Router;
   readonly routes: ParticipantRoutes;
+  /** The hot routes, also mounted in the router: a standalone server puts them on its fast lane (../../shared/http/fast-lane.ts). */
+  readonly fast: readonly FastRoute[];
 }
 
 export function createParticipantRouter(options: RouterOptions): ParticipantRouter {
@@ -155,22 +159,29 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     });
   }
 
+  const fast: FastRoute[] = [];
   if (options.batching !== false) {
-    mountRoute(router, routes.batch, async ({ body: { messages } }, req, res) => {
-      counted('requests', { route: 'batch' });
-      // Counted once per type and batch, not once per message: this is the hot path.
-      const types = new Map<string, number>();
-      for (const m of messages) {
-        const type = (m as { type?: unknown } | null)?.type;
-        const label = type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid';
-        types.set(label, (types.get(label) ?? 0) + 1);
-      }
-      for (const [type, n] of types) counted('messages', { type }, n);
-      if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
-      const pending = messages.map((raw, i) => replyTo(raw, i));
-      if (acceptsStream(req)) return streamReplies(res, pending, BATCH_REPLY_WAIT_MS_MAX);
-      sendAnswer(res, 200, { replies: await repliesWithin(pending, BATCH_REPLY_WAIT_MS_MAX) });
-    });
+    const batch: FastRoute<{ readonly messages: readonly unknown[] }> = {
+      spec: routes.batch,
+      ...(options.token !== undefined && { allows: tokenAllows(options.token) }),
+      handler: async ({ body: { messages } }, req, res) => {
+        counted('requests', { route: 'batch' });
+        // Counted once per type and batch, not once per message: this is the hot path.
+        const types = new Map<string, number>();
+        for (const m of messages) {
+          const type = (m as { type?: unknown } | null)?.type;
+          const label = type === 'prepare' || type === 'commit' || type === 'abort' ? type : 'invalid';
+          types.set(label, (types.get(label) ?? 0) + 1);
+        }
+        for (const [type, n] of types) counted('messages', { type }, n);
+        if (options.isReady?.() !== true) await untilReady(options.ready, waitMs);
+        const pending = messages.map((raw, i) => replyTo(raw, i));
+        if (acceptsStream(req)) return streamReplies(res, pending, BATCH_REPLY_WAIT_MS_MAX);
+        sendAnswer(res, 200, { replies: await repliesWithin(pending, BATCH_REPLY_WAIT_MS_MAX) });
+      },
+    };
+    mountRoute(router, batch.spec, batch.handler);
+    fast.push(batch as FastRoute);
   }
 
   /** A batch's message: checked by its single route's schema, run, and answered as that route would have answered. */
@@ -223,7 +234,7 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     if (known !== undefined) return sendError(res, known);
     next(err);
   });
-  return { router, routes };
+  return { router, routes, fast };
 }
 
 /** One reply of a batch: the status and body the message's single route would have sent, and whose message it answers. */
@@ -255,7 +266,7 @@ async function repliesWithin(replies: readonly Promise<BatchReply>[], waitMs: nu
 }
 
 /** Whether the caller asked for the batch's answer as a stream of lines (a coordinator that reads them as they come). */
-function acceptsStream(req: Request): boolean {
+function acceptsStream(req: IncomingMessage): boolean {
   return req.headers.accept?.includes(BATCH_STREAM_CONTENT_TYPE) === true;
 }
 
@@ -266,8 +277,10 @@ function acceptsStream(req: Request): boolean {
  * in the same turn (one group commit's) go out as one write. A message unanswered after `waitMs`
  * gets a 503 line, as in the JSON answer; the response ends once every message has its line.
  */
-async function streamReplies(res: Response, replies: readonly Promise<BatchReply>[], waitMs: number): Promise<void> {
-  res.status(200).set('content-type', BATCH_STREAM_CONTENT_TYPE);
+async function streamReplies(res: ServerResponse, replies: readonly Promise<BatchReply>[], waitMs: number): Promise<void> {
+  // As express's res.status(200).set('content-type', ...) wrote it (the type has no charset to add).
+  res.statusCode = 200;
+  res.setHeader('content-type', BATCH_STREAM_CONTENT_TYPE);
   let buffered = '';
   let flushQueued = false;
   const flush = () => {

@@ -18,7 +18,9 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { BASE_ROUTES, chaosPointsRoute, crashAtRoute, healthzRoute, metricsRoute, openApiRoute } from './base-routes.ts';
 import { openApiDocument, type OpenApiInfo } from './openapi.ts';
+import { sendAnswer, sendError, toTwopcError } from './answers.ts';
 import { plainJsonFirst } from './body.ts';
+import { fastLaneOf, openFastLane } from './fast-lane.ts';
 import { asyncRoute, mountRoute, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
@@ -55,37 +57,7 @@ function apiInfo(role: BaseAppOptions['role']): OpenApiInfo {
   };
 }
 
-export { asyncRoute };
-
-/** Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering. */
-export function sendAnswer(res: Response, status: number, body: unknown): void {
-  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-  if (!writesPlainly(res, status, body)) return void res.status(status).json(body);
-  // A POST's answer is written as express's res.json writes it (the same headers, in the same
-  // order), without what only a GET or HEAD needs (freshness, a body-less HEAD) or what this app
-  // turned off (ETag), nor parsing back the content type it just set: one of these per request.
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
-  res.end(text);
-}
-
-/**
- * Whether res.json would write exactly the plain answer: a POST (no freshness check, a body
- * sent), a status with a body, no ETag to add and JSON as JSON.stringify writes it (so in the
- * base app; a host app mounting the participant's router may turn ETags or `json spaces` on,
- * and then express writes the answer).
- */
-function writesPlainly(res: Response, status: number, body: unknown): boolean {
-  if (res.req.method !== 'POST' || body === undefined || status === 204 || status === 304) return false;
-  const app = res.app;
-  return app.get('etag fn') === undefined && app.get('json spaces') === undefined && app.get('json replacer') === undefined && app.get('json escape') !== true;
-}
-
-export function sendError(res: Response, error: TwopcError): void {
-  sendAnswer(res, error.status, error.toBody());
-}
+export { asyncRoute, sendAnswer, sendError, toTwopcError };
 
 /**
  * Bearer-token check, constant time. /healthz, and GETs of `publicPaths`, pass
@@ -102,12 +74,20 @@ export function requireToken(token: string, publicPaths: readonly string[] = [])
 
 /** requireToken's test, for the front to call without a `next` of its own. */
 function tokenCheck(token: string, publicPaths: readonly string[] = []): (req: Request) => boolean {
+  const allows = tokenAllows(token, publicPaths);
+  return (req) => allows(req.method, req.baseUrl + req.path, req.headers.authorization);
+}
+
+/**
+ * The token test on a request's parts: its method, its full path (the router's prefix included)
+ * and its Authorization header. The express front and the fast lane both ask it.
+ */
+export function tokenAllows(token: string, publicPaths: readonly string[] = []): (method: string | undefined, fullPath: string, authorization: string | undefined) => boolean {
   const expected = Buffer.from(`Bearer ${token}`);
-  return (req) => {
-    const fullPath = req.baseUrl + req.path;
+  return (method, fullPath, authorization) => {
     if (fullPath === '/healthz') return true;
-    if ((req.method === 'GET' || req.method === 'HEAD') && publicPaths.includes(fullPath)) return true;
-    const got = Buffer.from(req.get('authorization') ?? '');
+    if ((method === 'GET' || method === 'HEAD') && publicPaths.includes(fullPath)) return true;
+    const got = Buffer.from(authorization ?? '');
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
 }
@@ -169,6 +149,12 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(front(options));
+  openFastLane(app, {
+    metrics: options.metrics,
+    bodyLimitBytes: options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT,
+    ...(options.token !== undefined && { allows: tokenAllows(options.token, options.publicPaths) }),
+    ...(options.logger !== undefined && { logger: options.logger }),
+  });
 
   mountRoute(app, healthzRoute, (_input, _req, res) => {
     res.json({ ok: true, role: options.role, name: options.name, pid: process.pid, recovering: options.isRecovering() });
@@ -203,22 +189,6 @@ export function createBaseApp(options: BaseAppOptions): Express {
   return app;
 }
 
-interface BodyParserError {
-  type?: string;
-  status?: number;
-  message?: string;
-}
-
-/** The contract's error for a TwopcError or a body-parser failure (a 4xx); undefined for anything else (a 500). */
-export function toTwopcError(err: unknown): TwopcError | undefined {
-  if (err instanceof TwopcError) return err;
-  const e = err as BodyParserError;
-  if (e.type === 'entity.too.large') return new TwopcError('payload_too_large', `Request body is larger than the limit (${e.message ?? ''}).`);
-  if (e.type === 'entity.parse.failed') return new TwopcError('bad_request', `Malformed JSON: ${e.message ?? 'cannot parse the body'}.`);
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return new TwopcError('bad_request', e.message ?? 'Bad request.');
-  return undefined;
-}
-
 /** Adds the 404 and error handlers; call after the routes. */
 export function finishApp(app: Express, logger?: Logger): void {
   app.use((req, res) => {
@@ -245,6 +215,8 @@ export interface ListenOptions {
   /** Counts connections dropped at the cap (`http_connections_dropped_total`). */
   readonly metrics?: Metrics;
   readonly logger?: Logger;
+  /** Serve the app's hot routes past express when a request is the plain case (./fast-lane.ts); default true. */
+  readonly fastLane?: boolean;
 }
 
 /** The limits `listen` applies: the defaults, overridden by the options given. */
@@ -266,6 +238,7 @@ export function resolveServerLimits(limits: Partial<ServerLimits> = {}): ServerL
 export function listen(app: Express, port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<Listening> {
   const limits = resolveServerLimits(options.limits);
   const drain = new Drain();
+  const lane = options.fastLane === false ? undefined : fastLaneOf(app);
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -276,6 +249,7 @@ export function listen(app: Express, port: number, host = '127.0.0.1', options: 
     (req, res) => {
       if (drain.draining) return refuseWhileDraining(res);
       drain.track(res);
+      if (lane?.take(req, res) === true) return;
       app(req, res);
     },
   );

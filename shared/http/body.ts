@@ -14,7 +14,7 @@
  * messages, so a client sees the same bytes either way.
  */
 import type { IncomingMessage } from 'node:http';
-import type { NextFunction, Request, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 
 /** The content types read here, lower case: exactly what JSON clients (axios, fetch with a JSON body) send. */
 const PLAIN_JSON_TYPES: ReadonlySet<string> = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8']);
@@ -22,7 +22,7 @@ const PLAIN_JSON_TYPES: ReadonlySet<string> = new Set(['application/json', 'appl
 const BYTE_ORDER_MARK = 0xfeff;
 
 /** body-parser's failures, as `toTwopcError` reads them (`type` and `message` are what it maps). */
-interface BodyFailure {
+export interface BodyFailure {
   readonly type: 'entity.too.large' | 'entity.parse.failed' | 'request.aborted';
   readonly status: number;
   readonly message: string;
@@ -33,7 +33,7 @@ interface BodyFailure {
  * (a length or chunked), a plain JSON content type, no content encoding. (A
  * body already read is passed on before this is asked.)
  */
-function isPlainJsonBody(req: IncomingMessage): boolean {
+export function isPlainJsonBody(req: IncomingMessage): boolean {
   const headers = req.headers;
   if (headers['content-encoding'] !== undefined) return false;
   if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) return false;
@@ -54,11 +54,11 @@ class BodyRead {
   private readonly onEnd = this.end.bind(this);
   private readonly onAbort = this.abort.bind(this);
 
-  /** Ends with `req.body` set and `next()`, or `next(failure)` with body-parser's own type and message. */
+  /** Ends with `done(undefined, value)`, or `done(failure)` with body-parser's own type and message. */
   constructor(
-    private readonly req: Request,
+    private readonly req: IncomingMessage,
     private readonly limitBytes: number,
-    private readonly next: NextFunction,
+    private readonly done: (failure: BodyFailure | undefined, value?: unknown) => void,
   ) {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limitBytes) this.failure = tooLarge();
@@ -78,20 +78,21 @@ class BodyRead {
 
   private end(): void {
     this.detach();
-    if (this.failure !== undefined) return this.next(this.failure);
+    if (this.failure !== undefined) return this.done(this.failure);
+    let value: unknown;
     try {
-      this.req.body = parseJson(this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.received));
+      value = parseJson(this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.received));
     } catch (error) {
-      return this.next({ type: 'entity.parse.failed', status: 400, message: error instanceof Error ? error.message : String(error) } satisfies BodyFailure);
+      return this.done({ type: 'entity.parse.failed', status: 400, message: error instanceof Error ? error.message : String(error) });
     }
-    this.next();
+    this.done(undefined, value);
   }
 
   /** The client went away mid-body ('close' before 'end', or an error): nobody reads the answer, but the request must still settle. */
   private abort(): void {
     if (this.req.readableEnded) return;
     this.detach();
-    this.next({ type: 'request.aborted', status: 400, message: 'request aborted' } satisfies BodyFailure);
+    this.done({ type: 'request.aborted', status: 400, message: 'request aborted' });
   }
 
   private detach(): void {
@@ -127,6 +128,19 @@ export function plainJsonFirst(limitBytes: number, generic: RequestHandler): Req
     // Read already (the base app's front, a host app's parser): body-parser would pass it on too, after more work.
     if (req.readableEnded) return next();
     if (!isPlainJsonBody(req)) return generic(req, res, next);
-    new BodyRead(req, limitBytes, next);
+    readPlainJson(req, limitBytes, (failure, value) => {
+      if (failure !== undefined) return next(failure);
+      req.body = value;
+      next();
+    });
   };
+}
+
+/**
+ * Reads a body `isPlainJsonBody` accepts, at most `limitBytes`, and parses it: `done(undefined,
+ * value)`, or `done(failure)` with body-parser's type and message once the rest of the body is
+ * read off (or the client went away).
+ */
+export function readPlainJson(req: IncomingMessage, limitBytes: number, done: (failure: BodyFailure | undefined, value?: unknown) => void): void {
+  new BodyRead(req, limitBytes, done);
 }

@@ -1,0 +1,230 @@
+/**
+ * The fast lane (shared/http/fast-lane.ts) over real HTTP: one base app served
+ * twice, by a server whose lane is open and by one whose lane is off, and the
+ * same requests sent to both. Every answer must be the same bytes (status,
+ * content type, length, Retry-After, body) and be counted the same in
+ * `twopc_http_requests_total`; the plain requests must not reach express on the
+ * lane's server, and every other request must.
+ */
+import http from 'node:http';
+import express from 'express';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { TwopcError } from '../../shared/errors.ts';
+import { createBaseApp, finishApp, listen, sendAnswer, type Listening } from '../../shared/http/app.ts';
+import { mountFast, type FastRoute } from '../../shared/http/fast-lane.ts';
+import { defineRoute, mountRoute } from '../../shared/http/route-table.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { Metrics } from '../../shared/metrics.ts';
+
+const TOKEN = 'sekrit';
+const LIMIT = 1024;
+
+const echoRoute = defineRoute({
+  method: 'post',
+  path: '/v1/echo',
+  tag: 'test',
+  summary: 'Echoes `say`; `fail` makes it fail as asked.',
+  body: z.strictObject({ say: z.string().max(200), fail: z.enum(['conflict', 'unknown', 'busy']).optional() }),
+  responses: { 200: { description: 'The echo.' } },
+});
+
+interface Answer {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly contentLength: string | undefined;
+  readonly retryAfter: string | undefined;
+  readonly body: string;
+}
+
+interface Sent {
+  readonly path?: string;
+  readonly body?: string;
+  readonly headers?: Record<string, string>;
+  /** Without a Content-Length (chunked). */
+  readonly chunked?: boolean;
+}
+
+function post(url: string, sent: Sent): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const body = sent.body ?? '';
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      authorization: `Bearer ${TOKEN}`,
+      ...(sent.chunked === true ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
+      ...sent.headers,
+    };
+    for (const [name, value] of Object.entries(headers)) if (value === '') delete headers[name];
+    const req = http.request(`${url}${sent.path ?? '/v1/echo'}`, { method: 'POST', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: res.headers['content-type'],
+          contentLength: res.headers['content-length'],
+          retryAfter: res.headers['retry-after'],
+          body: text,
+        }),
+      );
+    });
+    req.on('error', reject);
+    if (sent.chunked === true) {
+      req.write(body.slice(0, 3));
+      req.end(body.slice(3));
+    } else req.end(body);
+  });
+}
+
+interface Served {
+  readonly lane: Listening;
+  readonly noLane: Listening;
+  readonly metrics: Metrics;
+  readonly errors: unknown[];
+  /** Requests that reached express, on each server. */
+  readonly reached: { lane: number; noLane: number };
+}
+
+/** The base app with the echo route mounted in express and on the lane, served with and without the lane. */
+async function serve(): Promise<Served> {
+  const metrics = new Metrics();
+  const errors: unknown[] = [];
+  const logger: Logger = Object.assign(Object.create(silentLogger()) as Logger, { error: (obj: unknown) => void errors.push(obj) });
+  const app = createBaseApp({ role: 'participant', name: 'p', token: TOKEN, bodyLimitBytes: LIMIT, isRecovering: () => false, metrics, logger });
+  const reached = { lane: 0, noLane: 0 };
+  let laneUrl = '';
+  // Every request express serves enters through app.handle (the app's front is its first layer).
+  const handle = (app as unknown as { handle: (req: http.IncomingMessage, ...rest: unknown[]) => unknown }).handle.bind(app);
+  Object.assign(app, {
+    handle: (req: http.IncomingMessage, ...rest: unknown[]) => {
+      if (`http://${req.headers.host ?? ''}` === laneUrl) reached.lane++;
+      else reached.noLane++;
+      return handle(req, ...rest);
+    },
+  });
+  const echo: FastRoute<{ say: string; fail?: 'conflict' | 'unknown' | 'busy' }> = {
+    spec: echoRoute,
+    handler: ({ body }, _req, res) => {
+      if (body.fail === 'conflict') throw new TwopcError('conflict', `Cannot echo "${body.say}".`);
+      if (body.fail === 'unknown') throw new Error('a bug');
+      if (body.fail === 'busy') return sendAnswer(res, 503, { error: { code: 'unavailable', message: 'busy' } });
+      sendAnswer(res, 200, { said: body.say });
+    },
+  };
+  mountRoute(app, echo.spec, echo.handler);
+  mountFast(app, echo);
+  finishApp(app, logger);
+  const lane = await listen(app, 0);
+  laneUrl = lane.url;
+  const noLane = await listen(app, 0, '127.0.0.1', { fastLane: false });
+  return { lane, noLane, metrics, errors, reached };
+}
+
+const valid = JSON.stringify({ say: 'hello' });
+
+/** Requests the lane takes: each answered without express. */
+const TAKEN: readonly (readonly [string, Sent])[] = [
+  ['a valid body', { body: valid }],
+  ['a valid body, charset utf-8', { body: valid, headers: { 'content-type': 'application/json; charset=utf-8' } }],
+  ['an empty body (a 400: `say` is missing)', { body: '' }],
+  ['malformed JSON', { body: '{"say": ' }],
+  ['a field of the wrong type', { body: JSON.stringify({ say: 7 }) }],
+  ['an unknown field', { body: JSON.stringify({ say: 'x', extra: true }) }],
+  ['a handler that throws a TwopcError', { body: JSON.stringify({ say: 'x', fail: 'conflict' }) }],
+  ['a handler that throws something else (a 500)', { body: JSON.stringify({ say: 'x', fail: 'unknown' }) }],
+  ['a 503 answer (with Retry-After)', { body: JSON.stringify({ say: 'x', fail: 'busy' }) }],
+];
+
+/** Requests the lane passes on: express answers them, on both servers. */
+const PASSED_ON: readonly (readonly [string, Sent])[] = [
+  ['no token', { body: valid, headers: { authorization: '' } }],
+  ['a wrong token', { body: valid, headers: { authorization: 'Bearer nope' } }],
+  ['a body over the limit', { body: JSON.stringify({ say: 'x'.repeat(LIMIT) }) }],
+  ['a chunked body (no length)', { body: valid, chunked: true }],
+  ['a `+json` type', { body: valid, headers: { 'content-type': 'application/merge-patch+json' } }],
+  ['a text body', { body: 'hello', headers: { 'content-type': 'text/plain' } }],
+  ['a compressed body', { body: valid, headers: { 'content-encoding': 'gzip' } }],
+  ['a query string', { body: valid, path: '/v1/echo?x=1' }],
+  ['a trailing slash', { body: valid, path: '/v1/echo/' }],
+  ['another route', { body: valid, path: '/v1/other' }],
+];
+
+describe('the fast lane', () => {
+  let served: Served;
+  beforeAll(async () => {
+    served = await serve();
+    return async () => {
+      await served.lane.close();
+      await served.noLane.close();
+    };
+  });
+
+  it.each(TAKEN)('answers %s as express does, without express', async (_name, sent) => {
+    const before = { ...served.reached };
+    const viaLane = await post(served.lane.url, sent);
+    const viaExpress = await post(served.noLane.url, sent);
+    expect(viaLane).toEqual(viaExpress);
+    expect(served.reached.lane - before.lane).toBe(0);
+    expect(served.reached.noLane - before.noLane).toBe(1);
+  });
+
+  it.each(PASSED_ON)('passes %s on to express, which answers it', async (_name, sent) => {
+    const before = { ...served.reached };
+    const viaLane = await post(served.lane.url, sent);
+    const viaExpress = await post(served.noLane.url, sent);
+    expect(viaLane).toEqual(viaExpress);
+    expect(served.reached.lane - before.lane).toBe(1);
+    expect(served.reached.noLane - before.noLane).toBe(1);
+  });
+
+  it('gets the refusals it passes on from express: 401, 413, 415 and 404', async () => {
+    const status = async (sent: Sent) => (await post(served.lane.url, sent)).status;
+    expect(await status({ body: valid, headers: { authorization: '' } })).toBe(401);
+    expect(await status({ body: JSON.stringify({ say: 'x'.repeat(LIMIT) }) })).toBe(413);
+    expect(await status({ body: 'hello', headers: { 'content-type': 'text/plain' } })).toBe(400);
+    expect(await status({ body: valid, path: '/v1/other' })).toBe(404);
+  });
+
+  it('answers what the route says, and logs a handler failure it does not know', async () => {
+    expect(await post(served.lane.url, { body: valid })).toMatchObject({ status: 200, body: '{"said":"hello"}' });
+    const failed = await post(served.lane.url, { body: JSON.stringify({ say: 'x', fail: 'unknown' }) });
+    expect(failed.status).toBe(500);
+    expect(JSON.parse(failed.body)).toEqual({ error: { code: 'internal', message: 'Internal error; see the server log.' } });
+    expect(served.errors.length).toBeGreaterThanOrEqual(2);
+    expect(served.errors.at(-1)).toMatchObject({ method: 'POST' });
+  });
+
+  it('counts its requests by route template, method and status, as the front counts those express serves', async () => {
+    const before = await served.metrics.render();
+    const count = (text: string, status: number) => Number(new RegExp(`twopc_http_requests_total\\{route="/v1/echo",method="POST",status="${status}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    await post(served.lane.url, { body: valid });
+    await post(served.lane.url, { body: '{"say": ' });
+    await post(served.noLane.url, { body: valid });
+    const after = await served.metrics.render();
+    expect(count(after, 200) - count(before, 200)).toBe(2);
+    expect(count(after, 400) - count(before, 400)).toBe(1);
+  });
+});
+
+describe('mountFast', () => {
+  const base = () => createBaseApp({ role: 'coordinator', name: 'c', isRecovering: () => false, metrics: new Metrics() });
+  const handler = () => undefined;
+
+  it('takes only a POST route without parameters or a query and with a body schema, once', () => {
+    const app = base();
+    const get = defineRoute({ method: 'get', path: '/v1/x', tag: 't', summary: 's', responses: {} });
+    const withParam = defineRoute({ method: 'post', path: '/v1/x/:id', tag: 't', summary: 's', body: z.object({}), responses: {} });
+    const noBody = defineRoute({ method: 'post', path: '/v1/x', tag: 't', summary: 's', responses: {} });
+    expect(() => mountFast(app, { spec: get as never, handler })).toThrow(/POST route without parameters/);
+    expect(() => mountFast(app, { spec: withParam as never, handler })).toThrow(/POST route without parameters/);
+    expect(() => mountFast(app, { spec: noBody as never, handler })).toThrow(/POST route without parameters/);
+    mountFast(app, { spec: echoRoute, handler });
+    expect(() => mountFast(app, { spec: echoRoute, handler })).toThrow(/already on the fast lane/);
+  });
+
+  it('refuses an app that has no lane (one not made by createBaseApp)', () => {
+    expect(() => mountFast(express(), { spec: echoRoute, handler })).toThrow(/createBaseApp/);
+  });
+});
