@@ -144,26 +144,40 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     return options.target.request((requestId, now) => prepareEvent(body, requestId, now, digest));
   };
 
-  mountRoute(router, routes.prepare, async ({ body }, _req, res) => {
-    counted('requests', { route: 'prepare' });
-    counted('messages', { type: 'prepare' });
-    const answer = await run({ type: 'prepare', body });
-    sendAnswer(res, answer.status, answer.body);
+  // The protocol's routes, each also on a standalone server's fast lane (../../shared/http/fast-lane.ts).
+  const fast: FastRoute[] = [];
+  const allows = options.token === undefined ? {} : { allows: tokenAllows(options.token) };
+  const mountHot = <B>(route: FastRoute<B>): void => {
+    mountRoute(router, route.spec, route.handler);
+    fast.push(route as FastRoute);
+  };
+  mountHot({
+    spec: routes.prepare,
+    ...allows,
+    handler: async ({ body }, _req, res) => {
+      counted('requests', { route: 'prepare' });
+      counted('messages', { type: 'prepare' });
+      const answer = await run({ type: 'prepare', body });
+      sendAnswer(res, answer.status, answer.body);
+    },
   });
   for (const type of ['commit', 'abort'] as const) {
-    mountRoute(router, routes[type], async ({ body }, _req, res) => {
-      counted('requests', { route: type });
-      counted('messages', { type });
-      const answer = await run({ type, body });
-      sendAnswer(res, answer.status, answer.body);
+    mountHot({
+      spec: routes[type],
+      ...allows,
+      handler: async ({ body }, _req, res) => {
+        counted('requests', { route: type });
+        counted('messages', { type });
+        const answer = await run({ type, body });
+        sendAnswer(res, answer.status, answer.body);
+      },
     });
   }
 
-  const fast: FastRoute[] = [];
   if (options.batching !== false) {
-    const batch: FastRoute<{ readonly messages: readonly unknown[] }> = {
+    mountHot<{ readonly messages: readonly unknown[] }>({
       spec: routes.batch,
-      ...(options.token !== undefined && { allows: tokenAllows(options.token) }),
+      ...allows,
       handler: async ({ body: { messages } }, req, res) => {
         counted('requests', { route: 'batch' });
         // Counted once per type and batch, not once per message: this is the hot path.
@@ -179,9 +193,7 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
         if (acceptsStream(req)) return streamReplies(res, pending, BATCH_REPLY_WAIT_MS_MAX);
         sendAnswer(res, 200, { replies: await repliesWithin(pending, BATCH_REPLY_WAIT_MS_MAX) });
       },
-    };
-    mountRoute(router, batch.spec, batch.handler);
-    fast.push(batch as FastRoute);
+    });
   }
 
   /** A batch's message: checked by its single route's schema, run, and answered as that route would have answered. */
