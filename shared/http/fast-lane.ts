@@ -48,6 +48,8 @@ export interface FastLaneOptions {
 /** Answers the requests it takes; `take` says whether it took this one (else the app must answer it). */
 export interface FastLane {
   take(req: IncomingMessage, res: ServerResponse): boolean;
+  /** The paths of the routes on it. */
+  paths(): readonly string[];
 }
 
 /** Hot routes at most per app: a lane is for the few routes every transaction crosses. */
@@ -92,6 +94,10 @@ class Lane implements FastLane {
       metrics.child(metrics.httpRequests, spec.path, 'POST', String(this.statusCode)).inc();
     };
     this.routes.set(spec.path, { route, counted });
+  }
+
+  paths(): readonly string[] {
+    return [...this.routes.keys()];
   }
 
   take(req: IncomingMessage, res: ServerResponse): boolean {

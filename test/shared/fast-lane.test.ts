@@ -12,7 +12,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { TwopcError } from '../../shared/errors.ts';
 import { createBaseApp, finishApp, listen, sendAnswer, type Listening } from '../../shared/http/app.ts';
-import { mountFast, type FastRoute } from '../../shared/http/fast-lane.ts';
+import { fastLaneOf, mountFast, type FastRoute } from '../../shared/http/fast-lane.ts';
+import { createCoordinatorApp } from '../../coordinator/server.ts';
+import { createParticipant } from '../../participant/library.ts';
+import { createParticipantApp } from '../../participant/server.ts';
+import { CrashPoints } from '../../shared/crash.ts';
 import { defineRoute, mountRoute } from '../../shared/http/route-table.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { silentLogger } from '../../shared/logger.ts';
@@ -226,5 +230,25 @@ describe('mountFast', () => {
 
   it('refuses an app that has no lane (one not made by createBaseApp)', () => {
     expect(() => mountFast(express(), { spec: echoRoute, handler })).toThrow(/createBaseApp/);
+  });
+});
+
+describe('the services', () => {
+  it('put their hot routes on the lane: a participant its protocol routes, the coordinator its whole transactions', () => {
+    const metrics = new Metrics();
+    const participant = createParticipant({ name: 'p', dataDir: '/nonexistent/never-started', coordinatorUrl: 'http://127.0.0.1:9', metrics });
+    const pApp = createParticipantApp({ name: 'p', participant, metrics, crashPoints: new CrashPoints(), logger: silentLogger() });
+    expect([...(fastLaneOf(pApp)?.paths() ?? [])].sort()).toEqual(['/v1/2pc/abort', '/v1/2pc/batch', '/v1/2pc/commit', '/v1/2pc/prepare']);
+    const unbatched = createParticipant({ name: 'q', dataDir: '/nonexistent/never-started', coordinatorUrl: 'http://127.0.0.1:9', batching: false });
+    const uApp = createParticipantApp({ name: 'q', participant: unbatched, metrics: new Metrics(), crashPoints: new CrashPoints(), logger: silentLogger() });
+    expect([...(fastLaneOf(uApp)?.paths() ?? [])].sort()).toEqual(['/v1/2pc/abort', '/v1/2pc/commit', '/v1/2pc/prepare']);
+    const cApp = createCoordinatorApp({
+      name: 'c',
+      metrics: new Metrics(),
+      participants: {},
+      target: { recovering: false, request: () => Promise.reject(new Error('not in this test')) },
+      surveyInDoubt: () => Promise.reject(new Error('not in this test')),
+    });
+    expect(fastLaneOf(cApp)?.paths()).toEqual(['/v1/transactions']);
   });
 });
