@@ -90,7 +90,7 @@ export interface Participant {
    */
   readonly routes: ParticipantRoutes;
   /**
-   * The hot routes (the batch route), also in `router`: the standalone server answers their plain
+   * The hot routes (the protocol routes: prepare, commit, abort, batch), also in `router`: the standalone server answers their plain
    * requests past express (../shared/http/fast-lane.ts). A host app needs nothing from this.
    */
   readonly fastRoutes: readonly FastRoute[];

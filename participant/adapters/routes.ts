@@ -107,6 +107,8 @@ export interface ParticipantRouter {
 
 export function createParticipantRouter(options: RouterOptions): ParticipantRouter {
   const router = express.Router();
+  // A standalone server answers the hot routes below past this router (the fast lane): a middleware
+  // added here must also be brought along by those routes (as the token check is, by `allows`).
   if (options.token !== undefined) router.use('/v1/2pc', requireToken(options.token));
   // A host app may not parse JSON; when it already did, this is a no-op. A plain JSON body is read by plainJsonFirst.
   const limitBytes = options.bodyLimitBytes ?? BODY_LIMIT_BYTES_DEFAULT;

@@ -11,11 +11,17 @@ import { RETRY_AFTER_S } from './limits.ts';
 /**
  * Sends a JSON answer; a 503 also says when to retry, so a client backs off instead of hammering.
  * `res` is express's response on a route of an express app, or node's own on the fast lane
- * (./fast-lane.ts): either way a POST's answer is the same bytes.
+ * (./fast-lane.ts), which serves only POSTs: either way a POST's answer with a body is the same
+ * bytes. Every answer of ours has a body; node's response refuses one without (a TypeError, a 500
+ * by the lane's error handling) rather than guess at what express would have written.
  */
 export function sendAnswer(res: ServerResponse, status: number, body: unknown): void {
   if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_S));
-  if (isExpressResponse(res) && !writesPlainly(res, status, body)) return void res.status(status).json(body);
+  if (isExpressResponse(res)) {
+    if (!writesPlainly(res, status, body)) return void res.status(status).json(body);
+  } else if (body === undefined || status === 204 || status === 304) {
+    throw new TypeError(`Expected an answer with a JSON body on the fast lane, got status ${status} and ${body === undefined ? 'no body' : 'a body'}.`);
+  }
   writeJson(res, status, body);
 }
 
@@ -53,7 +59,6 @@ export function sendError(res: ServerResponse, error: TwopcError): void {
   sendAnswer(res, error.status, error.toBody());
 }
 
-
 interface BodyParserError {
   type?: string;
   status?: number;
@@ -69,4 +74,3 @@ export function toTwopcError(err: unknown): TwopcError | undefined {
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return new TwopcError('bad_request', e.message ?? 'Bad request.');
   return undefined;
 }
-

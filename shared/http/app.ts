@@ -21,7 +21,7 @@ import { openApiDocument, type OpenApiInfo } from './openapi.ts';
 import { sendAnswer, sendError, toTwopcError } from './answers.ts';
 import { plainJsonFirst } from './body.ts';
 import { fastLaneOf, openFastLane } from './fast-lane.ts';
-import { asyncRoute, mountRoute, type AnyRouteSpec } from './route-table.ts';
+import { asyncRoute, mountRoute, routeOfAnswer, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
 export interface BaseAppOptions {
@@ -136,9 +136,7 @@ function front(options: BaseAppOptions): RequestHandler {
 function countRequests(metrics: Metrics): (res: Response) => void {
   // One listener for every response (`this` is the response), not a closure made per request.
   function counted(this: Response): void {
-    const req = this.req;
-    const route = (req.route as { path?: unknown } | undefined)?.path;
-    metrics.child(metrics.httpRequests, typeof route === 'string' ? req.baseUrl + route : 'unmatched', req.method, String(this.statusCode)).inc();
+    metrics.child(metrics.httpRequests, routeOfAnswer(this) ?? 'unmatched', this.req.method, String(this.statusCode)).inc();
   }
   return (res) => void res.once('finish', counted);
 }

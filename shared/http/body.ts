@@ -29,7 +29,7 @@ export interface BodyFailure {
 }
 
 /**
- * Whether this request's body is one `plainJsonFirst` reads: a body announced
+ * Whether this request's body is one `plainJsonFirst` (and the fast lane) reads: a body announced
  * (a length or chunked), a plain JSON content type, no content encoding. (A
  * body already read is passed on before this is asked.)
  */

@@ -1,8 +1,8 @@
 /**
  * The hot routes' lane past express. A standalone service answers its hot
- * routes (a participant's `POST /v1/2pc/batch`, the coordinator's
- * `POST /v1/transactions`) here, straight from node's server, when the request
- * is the plain case: a POST to exactly the route's path, a JSON body with a
+ * routes (a participant's protocol routes, `POST /v1/2pc/batch`, `/prepare`,
+ * `/commit` and `/abort`; the coordinator's `POST /v1/transactions`) here,
+ * straight from node's server, when the request is the plain case: a POST to exactly the route's path, a JSON body with a
  * declared length within the limit, the token right. Everything else, and every
  * other route, goes to the express app, which answers it as it always did.
  *
@@ -15,8 +15,15 @@
  * same schema, the same 400s), the handler is the very function express runs
  * for that route, answers and errors are written by the same `sendAnswer` and
  * `toTwopcError`, and the request is counted in `twopc_http_requests_total`
- * under the same route template. A participant mounted in a host's express app
+ * under the same labels (the route once its body was read, else `unmatched`, as
+ * the app's front counts it). A participant mounted in a host's express app
  * has no lane: the host's app serves every route.
+ *
+ * What the lane skips is the app's middleware between its front and the route:
+ * a hot route's router and app must have none that a request needs (the
+ * participant's router has its token check, which the route brings along as
+ * `allows`). A middleware added there later must be added here too, or the
+ * route taken off the lane.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
@@ -26,7 +33,7 @@ import type { Metrics } from '../metrics.ts';
 import { parse } from '../schemas.ts';
 import { sendError, toTwopcError } from './answers.ts';
 import { isPlainJsonBody, readPlainJson, type BodyFailure } from './body.ts';
-import type { RouteInput, RouteSpec } from './route-table.ts';
+import { markRoute, routeOfAnswer, type RouteInput, type RouteSpec } from './route-table.ts';
 
 /** A hot route: a POST without path parameters or a query, and the handler express runs for it. */
 export interface FastRoute<B = unknown> {
@@ -59,6 +66,7 @@ const lanes = new WeakMap<Express, Lane>();
 
 /** Gives `app` a lane (the base app does, ./app.ts); `listen` then sends requests through it first. */
 export function openFastLane(app: Express, options: FastLaneOptions): void {
+  if (lanes.has(app)) throw new TypeError('This app has a fast lane already.');
   lanes.set(app, new Lane(options));
 }
 
@@ -78,9 +86,16 @@ export function fastLaneOf(app: Express): FastLane | undefined {
 type Counted = (this: ServerResponse) => void;
 
 class Lane implements FastLane {
-  private readonly routes = new Map<string, { readonly route: FastRoute; readonly counted: Counted }>();
+  private readonly routes = new Map<string, FastRoute>();
+  /** Counts an answer as the app's front counts it: by the route it was marked with, once its body was read. */
+  private readonly counted: Counted;
 
-  constructor(private readonly options: FastLaneOptions) {}
+  constructor(private readonly options: FastLaneOptions) {
+    const metrics = options.metrics;
+    this.counted = function (this: ServerResponse) {
+      metrics.child(metrics.httpRequests, routeOfAnswer(this) ?? 'unmatched', 'POST', String(this.statusCode)).inc();
+    };
+  }
 
   add(route: FastRoute): void {
     const { spec } = route;
@@ -89,11 +104,7 @@ class Lane implements FastLane {
     }
     if (this.routes.has(spec.path)) throw new TypeError(`The route ${spec.path} is already on the fast lane.`);
     if (this.routes.size >= FAST_ROUTES_MAX) throw new TypeError(`Expected at most ${FAST_ROUTES_MAX} fast routes.`);
-    const metrics = this.options.metrics;
-    const counted: Counted = function (this: ServerResponse) {
-      metrics.child(metrics.httpRequests, spec.path, 'POST', String(this.statusCode)).inc();
-    };
-    this.routes.set(spec.path, { route, counted });
+    this.routes.set(spec.path, route);
   }
 
   paths(): readonly string[] {
@@ -102,20 +113,22 @@ class Lane implements FastLane {
 
   take(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'POST') return false;
-    const entry = this.routes.get(req.url ?? '');
-    if (entry === undefined) return false;
+    const route = this.routes.get(req.url ?? '');
+    if (route === undefined) return false;
     const declared = req.headers['content-length'];
     if (declared === undefined || !(Number(declared) <= this.options.bodyLimitBytes) || !isPlainJsonBody(req)) return false;
-    const spec = entry.route.spec;
+    const path = route.spec.path;
     const authorization = req.headers.authorization;
-    if (this.options.allows?.('POST', spec.path, authorization) === false || entry.route.allows?.('POST', spec.path, authorization) === false) return false;
-    res.once('finish', entry.counted);
-    readPlainJson(req, this.options.bodyLimitBytes, (failure, raw) => this.run(entry.route, req, res, failure, raw));
+    if (this.options.allows?.('POST', path, authorization) === false || route.allows?.('POST', path, authorization) === false) return false;
+    res.once('finish', this.counted);
+    readPlainJson(req, this.options.bodyLimitBytes, (failure, raw) => this.run(route, req, res, failure, raw));
     return true;
   }
 
   private run(route: FastRoute, req: IncomingMessage, res: ServerResponse, failure: BodyFailure | undefined, raw: unknown): void {
+    // The app's front reads the body before routing: a body it refuses is counted as matching no route, there as here.
     if (failure !== undefined) return this.fail(req, res, failure);
+    markRoute(res, route.spec.path);
     let input: RouteInput<undefined, undefined, unknown>;
     try {
       input = { params: undefined, query: undefined, body: parse(route.spec.body as NonNullable<FastRoute['spec']['body']>, raw) };
@@ -131,7 +144,11 @@ class Lane implements FastLane {
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     const known = toTwopcError(error);
     if (known === undefined) this.options.logger?.error({ err: error, method: req.method, path: req.url }, 'unhandled error');
-    if (res.headersSent) return void res.destroy();
+    if (res.headersSent) {
+      // Too late for an error answer: the client sees the connection cut, as express's final handler leaves it.
+      if (known !== undefined) this.options.logger?.debug({ err: error, method: req.method, path: req.url }, 'error after the answer began; connection cut');
+      return void res.destroy();
+    }
     sendError(res, known ?? new TwopcError('internal', 'Internal error; see the server log.'));
   }
 }

@@ -9,6 +9,7 @@
  * A new route is one entry in its service's table (coordinator/api.ts,
  * participant/api.ts, ./base-routes.ts) plus its handler.
  */
+import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { parse } from '../schemas.ts';
@@ -74,6 +75,22 @@ export function asyncRoute(fn: (req: Request, res: Response) => Promise<void> | 
 
 const INPUT_KEY = 'twopcInput';
 
+const routeOf = new WeakMap<ServerResponse, string>();
+
+/**
+ * Marks `res` as the answer of the route `template` (its full path template, the router's prefix
+ * included), as soon as the route is matched: what `twopc_http_requests_total` labels it, whatever
+ * answers it later (the route, or an error handler mounted under a prefix of its own).
+ */
+export function markRoute(res: ServerResponse, template: string): void {
+  routeOf.set(res, template);
+}
+
+/** The route `res` was marked with; undefined for a request no route matched (a 404, or refused before routing). */
+export function routeOfAnswer(res: ServerResponse): string | undefined {
+  return routeOf.get(res);
+}
+
 /**
  * The one validating middleware, built from a spec: path parameters, then the
  * query, then the body, each checked with its schema (a 400 naming the field);
@@ -83,6 +100,7 @@ const INPUT_KEY = 'twopcInput';
  */
 export function validateRequest(spec: AnyRouteSpec): RequestHandler {
   return (req, res, next) => {
+    markRoute(res, req.baseUrl + spec.path);
     try {
       const params = spec.params === undefined ? undefined : parse(spec.params, { ...req.params }, 'params');
       const query = spec.query === undefined ? undefined : parse(spec.query, { ...(req.query as Record<string, unknown>) }, 'query');

@@ -17,6 +17,8 @@ import { createCoordinatorApp } from '../../coordinator/server.ts';
 import { createParticipant } from '../../participant/library.ts';
 import { createParticipantApp } from '../../participant/server.ts';
 import { CrashPoints } from '../../shared/crash.ts';
+import { startCoordinator } from '../../coordinator/main.ts';
+import { Cleanup, participant, stubCoordinator, tempDir } from '../participant/fixtures.ts';
 import { defineRoute, mountRoute } from '../../shared/http/route-table.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { silentLogger } from '../../shared/logger.ts';
@@ -36,9 +38,8 @@ const echoRoute = defineRoute({
 
 interface Answer {
   readonly status: number;
-  readonly contentType: string | undefined;
-  readonly contentLength: string | undefined;
-  readonly retryAfter: string | undefined;
+  /** Every header but Date. */
+  readonly headers: Record<string, unknown>;
   readonly body: string;
 }
 
@@ -64,15 +65,10 @@ function post(url: string, sent: Sent): Promise<Answer> {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: res.headers['content-type'],
-          contentLength: res.headers['content-length'],
-          retryAfter: res.headers['retry-after'],
-          body: text,
-        }),
-      );
+      res.on('end', () => {
+        const { date: _date, ...headers } = res.headers;
+        resolve({ status: res.statusCode ?? 0, headers, body: text });
+      });
     });
     req.on('error', reject);
     if (sent.chunked === true) {
@@ -128,6 +124,29 @@ async function serve(): Promise<Served> {
 
 const valid = JSON.stringify({ say: 'hello' });
 
+/** `twopc_http_requests_total`, series by series. */
+async function requestCounts(metrics: Metrics): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const line of (await metrics.render()).split('\n')) {
+    if (line.startsWith('twopc_http_requests_total{')) out.set(line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** What one request added to the counts: its series and how much. A response is counted when it finishes, so this waits (up to 2 s) for a count to move. */
+async function countedBy(metrics: Metrics, send: () => Promise<unknown>): Promise<Record<string, number>> {
+  const before = await requestCounts(metrics);
+  await send();
+  for (let i = 0; i < 200; i++) {
+    const after = await requestCounts(metrics);
+    const added: Record<string, number> = {};
+    for (const [series, n] of after) if (n !== (before.get(series) ?? 0)) added[series] = n - (before.get(series) ?? 0);
+    if (Object.keys(added).length > 0) return added;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {};
+}
+
 /** Requests the lane takes: each answered without express. */
 const TAKEN: readonly (readonly [string, Sent])[] = [
   ['a valid body', { body: valid }],
@@ -165,20 +184,30 @@ describe('the fast lane', () => {
     };
   });
 
-  it.each(TAKEN)('answers %s as express does, without express', async (_name, sent) => {
+  /** The same request to both servers: both answers, and what each added to the request counts. */
+  async function both(sent: Sent) {
+    let viaLane: Answer | undefined;
+    let viaExpress: Answer | undefined;
+    const countedLane = await countedBy(served.metrics, async () => (viaLane = await post(served.lane.url, sent)));
+    const countedExpress = await countedBy(served.metrics, async () => (viaExpress = await post(served.noLane.url, sent)));
+    return { viaLane, viaExpress, countedLane, countedExpress };
+  }
+
+  it.each(TAKEN)('answers %s as express does, and counts it alike, without express', async (_name, sent) => {
     const before = { ...served.reached };
-    const viaLane = await post(served.lane.url, sent);
-    const viaExpress = await post(served.noLane.url, sent);
+    const { viaLane, viaExpress, countedLane, countedExpress } = await both(sent);
     expect(viaLane).toEqual(viaExpress);
+    expect(countedLane).toEqual(countedExpress);
+    expect(Object.values(countedLane)).toEqual([1]);
     expect(served.reached.lane - before.lane).toBe(0);
     expect(served.reached.noLane - before.noLane).toBe(1);
   });
 
-  it.each(PASSED_ON)('passes %s on to express, which answers it', async (_name, sent) => {
+  it.each(PASSED_ON)('passes %s on to express, which answers and counts it', async (_name, sent) => {
     const before = { ...served.reached };
-    const viaLane = await post(served.lane.url, sent);
-    const viaExpress = await post(served.noLane.url, sent);
+    const { viaLane, viaExpress, countedLane, countedExpress } = await both(sent);
     expect(viaLane).toEqual(viaExpress);
+    expect(countedLane).toEqual(countedExpress);
     expect(served.reached.lane - before.lane).toBe(1);
     expect(served.reached.noLane - before.noLane).toBe(1);
   });
@@ -200,15 +229,12 @@ describe('the fast lane', () => {
     expect(served.errors.at(-1)).toMatchObject({ method: 'POST' });
   });
 
-  it('counts its requests by route template, method and status, as the front counts those express serves', async () => {
-    const before = await served.metrics.render();
-    const count = (text: string, status: number) => Number(new RegExp(`twopc_http_requests_total\\{route="/v1/echo",method="POST",status="${status}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-    await post(served.lane.url, { body: valid });
-    await post(served.lane.url, { body: '{"say": ' });
-    await post(served.noLane.url, { body: valid });
-    const after = await served.metrics.render();
-    expect(count(after, 200) - count(before, 200)).toBe(2);
-    expect(count(after, 400) - count(before, 400)).toBe(1);
+  it('counts by route template once the body is read, and a body refused before routing as unmatched', async () => {
+    expect(await countedBy(served.metrics, () => post(served.lane.url, { body: valid }))).toEqual({ 'twopc_http_requests_total{route="/v1/echo",method="POST",status="200"}': 1 });
+    expect(await countedBy(served.metrics, () => post(served.lane.url, { body: JSON.stringify({ say: 7 }) }))).toEqual({
+      'twopc_http_requests_total{route="/v1/echo",method="POST",status="400"}': 1,
+    });
+    expect(await countedBy(served.metrics, () => post(served.lane.url, { body: '{"say": ' }))).toEqual({ 'twopc_http_requests_total{route="unmatched",method="POST",status="400"}': 1 });
   });
 });
 
@@ -250,5 +276,70 @@ describe('the services', () => {
       surveyInDoubt: () => Promise.reject(new Error('not in this test')),
     });
     expect(fastLaneOf(cApp)?.paths()).toEqual(['/v1/transactions']);
+  });
+});
+
+describe('the services on real ports', () => {
+  const cleanup = new Cleanup();
+  const reached = new Map<string, number>();
+  const handle = (express.application as unknown as { handle: (req: http.IncomingMessage, ...rest: unknown[]) => unknown }).handle;
+  beforeAll(() => {
+    // Every request an express app serves enters through its app.handle; apps copy it from here when made.
+    Object.assign(express.application, {
+      handle(this: unknown, req: http.IncomingMessage, ...rest: unknown[]) {
+        reached.set(req.headers.host ?? '', (reached.get(req.headers.host ?? '') ?? 0) + 1);
+        return handle.call(this, req, ...rest);
+      },
+    });
+    return async () => {
+      Object.assign(express.application, { handle });
+      await cleanup.run();
+    };
+  });
+
+  /** A POST to a service: its status, whether express served it, and what it added to `twopc_http_requests_total`. */
+  async function send(url: string, path: string, body: string, contentType = 'application/json') {
+    const host = new URL(url).host;
+    const counts = async () => {
+      const text = await new Promise<string>((resolve, reject) =>
+        http.get(`${url}/metrics`, { agent: false }, (res) => {
+          let t = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (t += c));
+          res.on('end', () => resolve(t));
+        }).on('error', reject),
+      );
+      return new Map(text.split('\n').filter((l) => l.startsWith('twopc_http_requests_total{') && l.includes('method="POST"')).map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))] as const));
+    };
+    const countsBefore = await counts();
+    const before = reached.get(host) ?? 0;
+    const answer = await post(url, { path, body, headers: { 'content-type': contentType, authorization: '' } });
+    const viaExpress = (reached.get(host) ?? 0) - before;
+    let added: Record<string, number> = {};
+    for (let i = 0; i < 200 && Object.keys(added).length === 0; i++) {
+      const after = await counts();
+      added = Object.fromEntries([...after].filter(([k, n]) => n !== (countsBefore.get(k) ?? 0)).map(([k, n]) => [k, n - (countsBefore.get(k) ?? 0)]));
+      if (Object.keys(added).length === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    return { status: answer.status, viaExpress, added };
+  }
+
+  it('a standalone participant answers its plain protocol requests past express, and counts an error under its route either way', async () => {
+    const stub = await stubCoordinator(cleanup);
+    const p = await participant(cleanup, { coordinatorUrl: stub.url });
+    expect(await send(p.url, '/v1/2pc/commit', JSON.stringify({ txId: 'tx-never-prepared' }))).toMatchObject({ status: 404, viaExpress: 0 });
+    const bad = JSON.stringify({ txId: 7 });
+    const series = 'twopc_http_requests_total{route="/v1/2pc/commit",method="POST",status="400"}';
+    expect(await send(p.url, '/v1/2pc/commit', bad)).toEqual({ status: 400, viaExpress: 0, added: { [series]: 1 } });
+    expect(await send(p.url, '/v1/2pc/commit', bad, 'application/merge-patch+json')).toEqual({ status: 400, viaExpress: 1, added: { [series]: 1 } });
+  });
+
+  it('a standalone coordinator answers a plain POST /v1/transactions past express', async () => {
+    const dataDir = await tempDir('lane-coordinator');
+    const coordinator = await startCoordinator({ port: 0, dataDir, participants: { p1: 'http://127.0.0.1:9' }, fsync: 'always', logger: silentLogger(), onFatal: () => undefined });
+    cleanup.add(() => coordinator.close());
+    const series = 'twopc_http_requests_total{route="/v1/transactions",method="POST",status="201"}';
+    expect(await send(coordinator.url, '/v1/transactions', '{}')).toEqual({ status: 201, viaExpress: 0, added: { [series]: 1 } });
+    expect(await send(coordinator.url, '/v1/transactions', '{}', 'application/merge-patch+json')).toEqual({ status: 201, viaExpress: 1, added: { [series]: 1 } });
   });
 });
