@@ -118,16 +118,13 @@ describe('twopc bench --rss-check', () => {
       expect(Object.keys(perProcess).sort()).toEqual([...nodes, 'max'].sort());
       for (const name of nodes) expect(perProcess[name]).toBeGreaterThan(0);
     }
-    // The growth is each process's own end over its own sample, and the ratio judges the largest. The
-    // growth is rounded to 0.01 and the MB to 0.1, so their ratio may differ from it by up to about
-    // 0.005 + 0.1 / (sample MB); toBeCloseTo(…, 2) allowed less than 0.005, and failed at 1.045 against 1.05.
-    for (const name of nodes) {
-      const ratio = report.rssMb[name]! / report.rssMbAtSample![name]!;
-      expect(Math.abs(report.rssGrowth![name]! - ratio)).toBeLessThanOrEqual(0.005 + 0.1 / report.rssMbAtSample![name]!);
-    }
+    // The growth is each process's own end over its own sample, and the ratio judges the largest.
+    for (const name of nodes) expect(report.rssGrowth![name]).toBeCloseTo(report.rssMb[name]! / report.rssMbAtSample![name]!, 2);
     expect(report.rssGrowth!.max).toBe(Math.max(...nodes.map((n) => report.rssGrowth![n]!)));
     expect(report.ratios.rssGrowth).toMatchObject({ ...ratioShape, target: 1.2, comparison: 'atMost' });
-    expect(report.ratios.rssGrowth!.value).toBeCloseTo(report.rssGrowth!.max!, 2);
+    // The ratio is the largest growth (kept to 0.001) rounded to 0.01: off by at most half of that. toBeCloseTo(…, 2)
+    // wanted less than 0.005 and failed on a half rounded up (1.045 -> 1.05 in npm test, 1.055 -> 1.06 in CI).
+    expect(Math.abs(report.ratios.rssGrowth!.value! - report.rssGrowth!.max!)).toBeLessThanOrEqual(0.005 + 1e-9);
     expect(report.ratios.rssGrowth!.note).toBeUndefined();
 
     // The two points compared are taken with nothing in flight, after exactly 40 and 400 transactions;
