@@ -24,6 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { opsDigest } from '../../shared/digest.ts';
 import { TwopcError } from '../../shared/errors.ts';
+import { internalError } from '../../shared/http/answers.ts';
 import { BODY_LIMIT_BYTES_DEFAULT, requireToken, sendAnswer, sendError, tokenAllows, toTwopcError } from '../../shared/http/app.ts';
 import { plainJsonFirst } from '../../shared/http/body.ts';
 import type { FastRoute } from '../../shared/http/fast-lane.ts';
@@ -209,7 +210,7 @@ export function createParticipantRouter(options: RouterOptions): ParticipantRout
     } catch (error) {
       const known = toTwopcError(error);
       if (known === undefined) options.logger?.error({ err: error, step: 'batch.message-failed', txId }, 'unhandled error in a batched message');
-      const e = known ?? new TwopcError('internal', 'Internal error; see the server log.');
+      const e = known ?? internalError();
       return { ...(txId !== undefined && { txId }), status: e.status, body: e.toBody() };
     }
   }

@@ -74,3 +74,8 @@ export function toTwopcError(err: unknown): TwopcError | undefined {
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return new TwopcError('bad_request', e.message ?? 'Bad request.');
   return undefined;
 }
+
+/** What an unexpected failure answers (the cause goes to the server's log, never to the client). */
+export function internalError(): TwopcError {
+  return new TwopcError('internal', 'Internal error; see the server log.');
+}

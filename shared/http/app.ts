@@ -18,10 +18,10 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { BASE_ROUTES, chaosPointsRoute, crashAtRoute, healthzRoute, metricsRoute, openApiRoute } from './base-routes.ts';
 import { openApiDocument, type OpenApiInfo } from './openapi.ts';
-import { sendAnswer, sendError, toTwopcError } from './answers.ts';
+import { internalError, sendAnswer, sendError, toTwopcError } from './answers.ts';
 import { plainJsonFirst } from './body.ts';
 import { fastLaneOf, openFastLane } from './fast-lane.ts';
-import { asyncRoute, mountRoute, routeOfAnswer, type AnyRouteSpec } from './route-table.ts';
+import { asyncRoute, mountRoute, requestCounter, type AnyRouteSpec } from './route-table.ts';
 import { CONNECTIONS_CHECK_INTERVAL_MS, DROP_WARNING_INTERVAL_MS, RETRY_AFTER_S, SERVER_LIMITS_DEFAULT, type ServerLimits } from './limits.ts';
 
 export interface BaseAppOptions {
@@ -134,10 +134,7 @@ function front(options: BaseAppOptions): RequestHandler {
  * series stay few), method and status when its response is sent: `twopc_http_requests_total`.
  */
 function countRequests(metrics: Metrics): (res: Response) => void {
-  // One listener for every response (`this` is the response), not a closure made per request.
-  function counted(this: Response): void {
-    metrics.child(metrics.httpRequests, routeOfAnswer(this) ?? 'unmatched', this.req.method, String(this.statusCode)).inc();
-  }
+  const counted = requestCounter(metrics);
   return (res) => void res.once('finish', counted);
 }
 
@@ -196,7 +193,7 @@ export function finishApp(app: Express, logger?: Logger): void {
     const known = toTwopcError(err);
     if (known !== undefined) return sendError(res, known);
     logger?.error({ err, method: req.method, path: req.path }, 'unhandled error');
-    sendError(res, new TwopcError('internal', 'Internal error; see the server log.'));
+    sendError(res, internalError());
   });
 }
 

@@ -2,9 +2,10 @@
  * The hot routes' lane past express. A standalone service answers its hot
  * routes (a participant's protocol routes, `POST /v1/2pc/batch`, `/prepare`,
  * `/commit` and `/abort`; the coordinator's `POST /v1/transactions`) here,
- * straight from node's server, when the request is the plain case: a POST to exactly the route's path, a JSON body with a
- * declared length within the limit, the token right. Everything else, and every
- * other route, goes to the express app, which answers it as it always did.
+ * straight from node's server, when the request is the plain case: a POST to
+ * exactly the route's path, a JSON body with a declared length within the
+ * limit, the token right. Everything else, and every other route, goes to the
+ * express app, which answers it as it always did.
  *
  * Why: express costs each request far more than node's server does (measured on
  * these machines: a minimal express route 200-254 µs of CPU per request, node's
@@ -27,13 +28,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
-import { TwopcError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { parse } from '../schemas.ts';
-import { sendError, toTwopcError } from './answers.ts';
+import { internalError, sendError, toTwopcError } from './answers.ts';
 import { isPlainJsonBody, readPlainJson, type BodyFailure } from './body.ts';
-import { markRoute, routeOfAnswer, type RouteInput, type RouteSpec } from './route-table.ts';
+import { markRoute, requestCounter, type RouteInput, type RouteSpec } from './route-table.ts';
 
 /** A hot route: a POST without path parameters or a query, and the handler express runs for it. */
 export interface FastRoute<B = unknown> {
@@ -82,19 +82,13 @@ export function fastLaneOf(app: Express): FastLane | undefined {
   return lanes.get(app);
 }
 
-/** The response answered, counted as the app's front counts it. */
-type Counted = (this: ServerResponse) => void;
-
 class Lane implements FastLane {
   private readonly routes = new Map<string, FastRoute>();
-  /** Counts an answer as the app's front counts it: by the route it was marked with, once its body was read. */
-  private readonly counted: Counted;
+  /** Counts an answer as the app's front counts it: by the route it was marked with once its body was read. */
+  private readonly counted: (this: ServerResponse) => void;
 
   constructor(private readonly options: FastLaneOptions) {
-    const metrics = options.metrics;
-    this.counted = function (this: ServerResponse) {
-      metrics.child(metrics.httpRequests, routeOfAnswer(this) ?? 'unmatched', 'POST', String(this.statusCode)).inc();
-    };
+    this.counted = requestCounter(options.metrics);
   }
 
   add(route: FastRoute): void {
@@ -149,6 +143,6 @@ class Lane implements FastLane {
       if (known !== undefined) this.options.logger?.debug({ err: error, method: req.method, path: req.url }, 'error after the answer began; connection cut');
       return void res.destroy();
     }
-    sendError(res, known ?? new TwopcError('internal', 'Internal error; see the server log.'));
+    sendError(res, known ?? internalError());
   }
 }

@@ -12,6 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
+import type { Metrics } from '../metrics.ts';
 import { parse } from '../schemas.ts';
 
 export type HttpMethod = 'get' | 'post';
@@ -86,9 +87,15 @@ export function markRoute(res: ServerResponse, template: string): void {
   routeOf.set(res, template);
 }
 
-/** The route `res` was marked with; undefined for a request no route matched (a 404, or refused before routing). */
-export function routeOfAnswer(res: ServerResponse): string | undefined {
-  return routeOf.get(res);
+/**
+ * A `finish` listener counting an answer in `twopc_http_requests_total` by the route it was marked
+ * with (`unmatched` for none), its method and status: one function for every response (`this` is
+ * the response), for the app's front and the fast lane alike.
+ */
+export function requestCounter(metrics: Metrics): (this: ServerResponse) => void {
+  return function counted(this: ServerResponse): void {
+    metrics.child(metrics.httpRequests, routeOf.get(this) ?? 'unmatched', this.req.method ?? '', String(this.statusCode)).inc();
+  };
 }
 
 /**
