@@ -142,8 +142,9 @@ describe('acquireDirLock', () => {
   });
 
   it('takes over from a zombie', async () => {
-    // `sleep 0` exits at once and its parent, now `sleep 300`, never reaps it.
-    const shell = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sleep 1` exits after its parent has become `sleep 300`, which never reaps it. (`sleep 0` could exit
+    // before the exec, and the shell would reap it: no zombie.)
+    const shell = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
     children.push(shell);
     let out = '';
     shell.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
