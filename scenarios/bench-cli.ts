@@ -21,6 +21,15 @@ export const RSS_CHECK_SAMPLE_DIVISOR = 10;
  * that stops short says so in its rssGrowth ratio rather than passing off a shorter run as the target's.
  */
 export const RSS_CHECK_RUN_MS_MAX = 33 * 60_000;
+/**
+ * Transactions before the measured phase (at most the phase's own count), so what is measured is a
+ * service that has been running, not one starting. Measured on this project's 2-core machines at
+ * concurrency 64 (docs/performance.md, "Warm-up"): the nodes' CPU per transaction falls from
+ * 5.6 ms over the first thousand to about 1.4 ms, and stops falling after 13,000-18,000, while V8
+ * still compiles hot functions (12-21% of a node's CPU at 9-17 s, 1-2% at 30-38 s). The warm-up's
+ * own figures are reported beside the measured ones (`warmup`). `--warmup N` sets another count.
+ */
+export const WARMUP_TRANSACTIONS_DEFAULT = 15_000;
 
 interface BenchFlags {
   transactions?: number;
@@ -34,6 +43,7 @@ interface BenchFlags {
   resource: 'kv' | 'postgres';
   pgUrl?: string;
   seed?: number;
+  warmup?: number;
   rssCheck: boolean;
   recovery: boolean;
   recoveryTransactions: number;
@@ -59,6 +69,7 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(opt('--one-client <n>', 'transfers for the one-client latency (default 1000)').argParser(intArg('one-client', 1, 100_000)))
     .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
     .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
+    .addOption(opt('--warmup <n>', `transfers before each measured run, not measured (default ${WARMUP_TRANSACTIONS_DEFAULT}, at most --transactions; 0: none)`).argParser(intArg('warmup', 0, BENCH_TRANSACTIONS_MAX)))
     .addOption(opt('--seed <n>', 'seed for the transfers').argParser(intArg('seed', 0, Number.MAX_SAFE_INTEGER)))
     .addOption(
       opt(
@@ -124,6 +135,7 @@ export function registerBenchCommand(program: Command): Command {
           ...(o.duration !== undefined && { durationMaxMs: o.duration }),
           ...(o.oneClient !== undefined && { oneClientTransactions: o.oneClient }),
           ...(o.seed !== undefined && { seed: o.seed }),
+          ...(o.warmup !== undefined && { warmupTransactions: o.warmup }),
           ...(o.rssCheck && { rssSampleAfter: Math.ceil(transactions / RSS_CHECK_SAMPLE_DIVISOR) }),
           ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
           progress: !o.json,

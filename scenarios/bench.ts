@@ -35,7 +35,7 @@ import {
   type NodeSample,
 } from './bench-probes.ts';
 import { CLI, ProcessCluster } from './harness.ts';
-import { RSS_CHECK_RUN_MS_MAX } from './bench-cli.ts';
+import { RSS_CHECK_RUN_MS_MAX, WARMUP_TRANSACTIONS_DEFAULT } from './bench-cli.ts';
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
 import { createProgress } from './progress.ts';
@@ -68,6 +68,8 @@ export interface BenchOptions {
    * Without `durationMaxMs` the run may then last up to RSS_CHECK_RUN_MS_MAX, not the usual 120 s.
    */
   readonly rssSampleAfter?: number;
+  /** Transactions run before each measured phase, not measured (default WARMUP_TRANSACTIONS_DEFAULT, at most `transactions`; 0: none). */
+  readonly warmupTransactions?: number;
   /** Draw a progress bar of each measured run on stderr, when it is a terminal (the CLI without --json). */
   readonly progress?: boolean;
 }
@@ -129,6 +131,8 @@ export interface PhaseFigures {
   readonly histogram: { readonly upperMs: readonly number[]; readonly counts: readonly number[] };
   /** V8 heap in use in each node process at the end of the phase (not after a GC), and the largest. */
   readonly heapUsedMb: PerProcess;
+  /** The warm-up before the measured run, on the same cluster: what a node costs while it starts. */
+  readonly warmup?: WarmupFigures;
   /** With `rssSampleAfter`: each node's RSS once that many transactions had finished and the load had drained. */
   readonly rssMbAtSample?: PerProcess;
   /** With `rssSampleAfter`: each node's heap in use at the same moment. */
@@ -137,6 +141,15 @@ export interface PhaseFigures {
   readonly rssGrowth?: PerProcess;
   /** With `rssSampleAfter`: every node's memory every 1/MEMORY_SERIES_POINTS of the run, so a leak shows as a slope. */
   readonly memorySeries?: readonly MemorySample[];
+}
+
+/** The warm-up's own figures: its transactions are not in the measured ones. */
+export interface WarmupFigures {
+  readonly transactions: number;
+  readonly elapsedS: number;
+  readonly throughputTxPerS: number;
+  /** CPU of all node processes per committed warm-up transaction (null: none committed). */
+  readonly cpuMsPerTx: number | null;
 }
 
 /** One reading of every node's memory during an `--rss-check` run. */
@@ -189,8 +202,8 @@ const DURATION_MAX_MS_DEFAULT = 120_000;
 /** Readings of every node's memory under load in an `--rss-check` run (plus the two quiescent ones). */
 const MEMORY_SERIES_POINTS = 20;
 export const ONE_CLIENT_TRANSACTIONS = 1_000;
-/** Transactions before the measured phase, so the nodes' JIT and sockets are warm. */
-const WARMUP_TRANSACTIONS_MAX = 500;
+/** The warm-up ends after this long whatever its count, so a slow resource (PostgreSQL) does not wait for it. */
+const WARMUP_MS_MAX = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Points in the throughput-over-time series; the bucket widens for long runs. */
 const SERIES_POINTS_MAX = 120;
@@ -346,7 +359,8 @@ async function runPhase(
     const load = new Load(options, target, accounts(bank), (body) => postTransaction(client, coordinatorUrl, body));
     const nodes = cluster.nodes.map((n) => ({ name: n.name, url: n.url, pid: n.pid }));
 
-    await load.run(Math.min(WARMUP_TRANSACTIONS_MAX, options.transactions), options.concurrency, DURATION_MAX_MS_DEFAULT);
+    const cold = await sampleNodes(nodes);
+    const warmed = await load.run(Math.min(options.warmupTransactions ?? WARMUP_TRANSACTIONS_DEFAULT, options.transactions), options.concurrency, WARMUP_MS_MAX);
     log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
     const before = await sampleNodes(nodes);
     const clientCpu0 = process.cpuUsage();
@@ -368,7 +382,7 @@ async function runPhase(
     const clientCpu = process.cpuUsage(clientCpu0);
     const after = await sampleNodes(nodes);
     memory?.record(after, measured.counts.total, true);
-    const figures = phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, memory);
+    const figures = { ...phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, memory), warmup: warmupFigures(warmed, cold, before) };
     log(`  ${figures.throughputTxPerS} tx/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
 
     let oneClient: BenchReport['oneClient'] = { transactions: 0, latency: summarize([]) };
@@ -540,6 +554,18 @@ function perProcess(samples: Record<string, NodeSample>, figure: (s: NodeSample)
 const rssOf = (samples: Record<string, NodeSample>): PerProcess => perProcess(samples, (s) => s.rssMb);
 const heapOf = (samples: Record<string, NodeSample>): PerProcess =>
   perProcess(samples, (s) => (s.counters.heapUsedBytes === undefined ? undefined : round1(s.counters.heapUsedBytes / 2 ** 20)));
+
+function warmupFigures(load: LoadResult, before: Record<string, NodeSample>, after: Record<string, NodeSample>): WarmupFigures {
+  let cpuMs = 0;
+  for (const [name, a] of Object.entries(after)) cpuMs += (a.cpuMs ?? 0) - (before[name]?.cpuMs ?? 0);
+  const committed = load.counts.committed;
+  return {
+    transactions: load.counts.total,
+    elapsedS: round2(load.elapsedMs / 1000),
+    throughputTxPerS: load.elapsedMs > 0 ? round1(committed / (load.elapsedMs / 1000)) : 0,
+    cpuMsPerTx: committed > 0 ? round3(cpuMs / committed) : null,
+  };
+}
 
 function phaseFigures(
   mode: { batching: boolean; flagKnown: boolean },
