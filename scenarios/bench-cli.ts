@@ -26,8 +26,9 @@ export const RSS_CHECK_RUN_MS_MAX = 33 * 60_000;
  * service that has been running, not one starting. Measured on this project's 2-core machines at
  * concurrency 64 (docs/performance.md, "Warm-up"): the nodes' CPU per transaction falls from
  * 5.6 ms over the first thousand to about 1.4 ms, and stops falling after 13,000-18,000, while V8
- * still compiles hot functions (12-21% of a node's CPU at 9-17 s, 1-2% at 30-38 s). The warm-up's
+ * still compiles hot functions (12-21% of a node's CPU at 9-17 s, under 2% at 30-38 s). The warm-up's
  * own figures are reported beside the measured ones (`warmup`). `--warmup N` sets another count.
+An `--rss-check` run has none unless asked: its readings count transfers from the cluster's start.
  */
 export const WARMUP_TRANSACTIONS_DEFAULT = 15_000;
 
@@ -59,7 +60,7 @@ export function registerBenchCommand(program: Command): Command {
     .command('bench')
     .description('throughput and latency on real processes, with the machine limits and the unbatched path measured in the same run')
     .addOption(opt('--transactions <n>', `transfers to run (default ${TRANSACTIONS_DEFAULT}; with --rss-check ${RSS_CHECK_TRANSACTIONS})`).argParser(intArg('transactions', 1, BENCH_TRANSACTIONS_MAX)))
-    .addOption(opt('--duration <d>', 'run for this long instead of a count, e.g. 30s or 5m').argParser(parseDuration))
+    .addOption(opt('--duration <d>', 'run for this long instead of a count, e.g. 30s or 5m (after a warm-up of at most as long, and at most 30 s)').argParser(parseDuration))
     .addOption(opt('--concurrency <n>', 'transfers in flight').argParser(intArg('concurrency', 1, 1024)).default(64))
     .addOption(opt('--participants <n>', 'participants').argParser(intArg('participants', 2, 16)).default(3))
     .addOption(fsyncOpt())
@@ -69,7 +70,7 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(opt('--one-client <n>', 'transfers for the one-client latency (default 1000)').argParser(intArg('one-client', 1, 100_000)))
     .addOption(opt('--resource <kind>', "the participants' resource; postgres also runs the key-value bench, for comparison").choices(['kv', 'postgres']).default('kv'))
     .addOption(opt('--pg-url <url>', 'with --resource postgres: the server to make the databases on (default TWOPC_TEST_PG_URL, then the local socket)'))
-    .addOption(opt('--warmup <n>', `transfers before each measured run, not measured (default ${WARMUP_TRANSACTIONS_DEFAULT}, at most --transactions; 0: none)`).argParser(intArg('warmup', 0, BENCH_TRANSACTIONS_MAX)))
+    .addOption(opt('--warmup <n>', `transfers before each measured run, not measured, for at most 30 s (and at most --duration) (default ${WARMUP_TRANSACTIONS_DEFAULT}, none with --rss-check; at most --transactions; 0: none; not used by --standard, --ha, --recovery)`).argParser(intArg('warmup', 0, BENCH_TRANSACTIONS_MAX)))
     .addOption(opt('--seed <n>', 'seed for the transfers').argParser(intArg('seed', 0, Number.MAX_SAFE_INTEGER)))
     .addOption(
       opt(

@@ -19,7 +19,7 @@ const orNa = (x: number | null) => (x === null ? 'n/a (the nodes do not count it
 function phaseLines(p: Omit<PhaseFigures, 'batching'>): string[] {
   const w = p.warmup;
   return [
-    ...(w !== undefined && w.transactions > 0 ? [`  warm-up           ${w.transactions} transfers in ${w.elapsedS} s, ${w.throughputTxPerS} tx/s, CPU ${orNa(w.cpuMsPerTx)} ms per tx (not measured below)`] : []),
+    ...(w !== undefined && w.transactions > 0 ? [`  warm-up           ${w.transactions}${w.transactions < w.requested ? ` of ${w.requested}` : ''} transfers in ${w.elapsedS} s, ${w.throughputTxPerS} tx/s, CPU ${w.cpuMsPerTx ?? 'n/a'} ms per tx (not measured below)`] : []),
     `  committed ${p.transactions.committed}, aborted ${p.transactions.aborted}, errors ${p.transactions.errors} in ${p.elapsedS} s`,
     `  throughput        ${p.throughputTxPerS} tx/s committed`,
     `  latency           ${l(p.latency)}`,

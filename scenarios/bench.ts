@@ -68,7 +68,7 @@ export interface BenchOptions {
    * Without `durationMaxMs` the run may then last up to RSS_CHECK_RUN_MS_MAX, not the usual 120 s.
    */
   readonly rssSampleAfter?: number;
-  /** Transactions run before each measured phase, not measured (default WARMUP_TRANSACTIONS_DEFAULT, at most `transactions`; 0: none). */
+  /** Transactions run before each measured phase, not measured (default WARMUP_TRANSACTIONS_DEFAULT, none with `rssSampleAfter`; at most `transactions`; 0: none). */
   readonly warmupTransactions?: number;
   /** Draw a progress bar of each measured run on stderr, when it is a terminal (the CLI without --json). */
   readonly progress?: boolean;
@@ -145,10 +145,12 @@ export interface PhaseFigures {
 
 /** The warm-up's own figures: its transactions are not in the measured ones. */
 export interface WarmupFigures {
+  /** Transfers asked for; `transactions` is fewer when the time bound (WARMUP_MS_MAX, or `--duration`) stopped it. */
+  readonly requested: number;
   readonly transactions: number;
   readonly elapsedS: number;
   readonly throughputTxPerS: number;
-  /** CPU of all node processes per committed warm-up transaction (null: none committed). */
+  /** CPU of all node processes per committed warm-up transaction (null: none committed, or a node's CPU unreadable). */
   readonly cpuMsPerTx: number | null;
 }
 
@@ -204,6 +206,18 @@ const MEMORY_SERIES_POINTS = 20;
 export const ONE_CLIENT_TRANSACTIONS = 1_000;
 /** The warm-up ends after this long whatever its count, so a slow resource (PostgreSQL) does not wait for it. */
 const WARMUP_MS_MAX = 30_000;
+/** Added to the run's seed for the warm-up's own transfers. */
+const WARMUP_SEED_OFFSET = 1_000_003;
+
+/**
+ * The warm-up's length: `--warmup` when given, else WARMUP_TRANSACTIONS_DEFAULT; at most the run's own count.
+ * An `--rss-check` run has none by default: its first reading is after `rssSampleAfter` transfers of the
+ * cluster's life, which is what its target (and every reading recorded before session 10) means.
+ */
+function warmupCount(options: BenchOptions): number {
+  const asked = options.warmupTransactions ?? (options.rssSampleAfter !== undefined ? 0 : WARMUP_TRANSACTIONS_DEFAULT);
+  return Math.min(asked, options.transactions);
+}
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Points in the throughput-over-time series; the bucket widens for long runs. */
 const SERIES_POINTS_MAX = 120;
@@ -356,13 +370,21 @@ async function runPhase(
     );
     const coordinatorUrl = cluster.coordinator.url;
     await target.fund(coordinatorUrl, bank);
-    const load = new Load(options, target, accounts(bank), (body) => postTransaction(client, coordinatorUrl, body));
+    const post = (body: unknown) => postTransaction(client, coordinatorUrl, body);
+    const load = new Load(options, target, accounts(bank), post);
     const nodes = cluster.nodes.map((n) => ({ name: n.name, url: n.url, pid: n.pid }));
 
+    // The warm-up draws its transfers from a generator of its own, so the measured ones do not depend on its length.
+    const warmLoad = new Load({ ...options, seed: (options.seed ?? 1) + WARMUP_SEED_OFFSET }, target, accounts(bank), post);
+    const requested = warmupCount(options);
+    const warmMsMax = Math.min(WARMUP_MS_MAX, options.durationMaxMs ?? WARMUP_MS_MAX);
+    if (requested > 0) log(`warming up: ${requested} transfers, ${options.concurrency} at a time, for at most ${warmMsMax / 1000} s (not measured)…`);
     const cold = await sampleNodes(nodes);
-    const warmed = await load.run(Math.min(options.warmupTransactions ?? WARMUP_TRANSACTIONS_DEFAULT, options.transactions), options.concurrency, WARMUP_MS_MAX);
-    log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
+    const warmed = await warmLoad.run(requested, options.concurrency, warmMsMax);
     const before = await sampleNodes(nodes);
+    const warmup = warmupFigures(requested, warmed, cold, before);
+    if (requested > 0) log(`  warm-up: ${warmup.transactions} transfers in ${warmup.elapsedS} s, ${warmup.throughputTxPerS} tx/s, CPU ${warmup.cpuMsPerTx ?? 'n/a'} ms per tx`);
+    log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
     const clientCpu0 = process.cpuUsage();
     const rssSampleAfter = mode.batching && options.rssSampleAfter !== undefined && options.rssSampleAfter < options.transactions ? options.rssSampleAfter : undefined;
     // A --duration run counts seconds, since its transaction count is only a ceiling; others count transactions.
@@ -382,7 +404,7 @@ async function runPhase(
     const clientCpu = process.cpuUsage(clientCpu0);
     const after = await sampleNodes(nodes);
     memory?.record(after, measured.counts.total, true);
-    const figures = { ...phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, memory), warmup: warmupFigures(warmed, cold, before) };
+    const figures = { ...phaseFigures(mode, measured, before, after, (clientCpu.user + clientCpu.system) / 1000, memory), warmup };
     log(`  ${figures.throughputTxPerS} tx/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
 
     let oneClient: BenchReport['oneClient'] = { transactions: 0, latency: summarize([]) };
@@ -555,15 +577,20 @@ const rssOf = (samples: Record<string, NodeSample>): PerProcess => perProcess(sa
 const heapOf = (samples: Record<string, NodeSample>): PerProcess =>
   perProcess(samples, (s) => (s.counters.heapUsedBytes === undefined ? undefined : round1(s.counters.heapUsedBytes / 2 ** 20)));
 
-function warmupFigures(load: LoadResult, before: Record<string, NodeSample>, after: Record<string, NodeSample>): WarmupFigures {
-  let cpuMs = 0;
-  for (const [name, a] of Object.entries(after)) cpuMs += (a.cpuMs ?? 0) - (before[name]?.cpuMs ?? 0);
+function warmupFigures(requested: number, load: LoadResult, before: Record<string, NodeSample>, after: Record<string, NodeSample>): WarmupFigures {
+  // As the measured phase's total: only where both readings exist; null when some node has none.
+  let cpuMs: number | null = 0;
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name]?.cpuMs;
+    cpuMs = cpuMs === null || a.cpuMs === undefined || b === undefined ? null : cpuMs + (a.cpuMs - b);
+  }
   const committed = load.counts.committed;
   return {
+    requested,
     transactions: load.counts.total,
     elapsedS: round2(load.elapsedMs / 1000),
     throughputTxPerS: load.elapsedMs > 0 ? round1(committed / (load.elapsedMs / 1000)) : 0,
-    cpuMsPerTx: committed > 0 ? round3(cpuMs / committed) : null,
+    cpuMsPerTx: committed > 0 && cpuMs !== null ? round3(cpuMs / committed) : null,
   };
 }
 
