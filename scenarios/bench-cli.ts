@@ -28,7 +28,7 @@ export const RSS_CHECK_RUN_MS_MAX = 33 * 60_000;
  * 5.6 ms over the first thousand to about 1.4 ms, and stops falling after 13,000-18,000, while V8
  * still compiles hot functions (12-21% of a node's CPU at 9-17 s, under 2% at 30-38 s). The warm-up's
  * own figures are reported beside the measured ones (`warmup`). `--warmup N` sets another count.
-An `--rss-check` run has none unless asked: its readings count transfers from the cluster's start.
+ * An `--rss-check` run has none unless asked: its readings count transfers from the cluster's start.
  */
 export const WARMUP_TRANSACTIONS_DEFAULT = 15_000;
 

@@ -150,7 +150,7 @@ export interface WarmupFigures {
   readonly transactions: number;
   readonly elapsedS: number;
   readonly throughputTxPerS: number;
-  /** CPU of all node processes per committed warm-up transaction (null: none committed, or a node's CPU unreadable). */
+  /** CPU of all node processes per committed warm-up transaction (null: none committed, or some node's CPU unreadable). */
   readonly cpuMsPerTx: number | null;
 }
 
@@ -208,6 +208,13 @@ export const ONE_CLIENT_TRANSACTIONS = 1_000;
 const WARMUP_MS_MAX = 30_000;
 /** Added to the run's seed for the warm-up's own transfers. */
 const WARMUP_SEED_OFFSET = 1_000_003;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Points in the throughput-over-time series; the bucket widens for long runs. */
+const SERIES_POINTS_MAX = 120;
+const SERIES_BUCKET_MS_MIN = 250;
+const HISTOGRAM_FIRST_UPPER_MS = 0.5;
+const HISTOGRAM_FACTOR = 1.25;
+const HISTOGRAM_BUCKETS = 48;
 
 /**
  * The warm-up's length: `--warmup` when given, else WARMUP_TRANSACTIONS_DEFAULT; at most the run's own count.
@@ -218,13 +225,6 @@ function warmupCount(options: BenchOptions): number {
   const asked = options.warmupTransactions ?? (options.rssSampleAfter !== undefined ? 0 : WARMUP_TRANSACTIONS_DEFAULT);
   return Math.min(asked, options.transactions);
 }
-const REQUEST_TIMEOUT_MS = 30_000;
-/** Points in the throughput-over-time series; the bucket widens for long runs. */
-const SERIES_POINTS_MAX = 120;
-const SERIES_BUCKET_MS_MIN = 250;
-const HISTOGRAM_FIRST_UPPER_MS = 0.5;
-const HISTOGRAM_FACTOR = 1.25;
-const HISTOGRAM_BUCKETS = 48;
 
 /** The issue's targets (issue 12), one place. */
 export const TARGETS = {
@@ -371,11 +371,12 @@ async function runPhase(
     const coordinatorUrl = cluster.coordinator.url;
     await target.fund(coordinatorUrl, bank);
     const post = (body: unknown) => postTransaction(client, coordinatorUrl, body);
-    const load = new Load(options, target, accounts(bank), post);
+    const all = accounts(bank);
+    const load = new Load(options, target, all, post);
     const nodes = cluster.nodes.map((n) => ({ name: n.name, url: n.url, pid: n.pid }));
 
     // The warm-up draws its transfers from a generator of its own, so the measured ones do not depend on its length.
-    const warmLoad = new Load({ ...options, seed: (options.seed ?? 1) + WARMUP_SEED_OFFSET }, target, accounts(bank), post);
+    const warmLoad = new Load({ ...options, seed: (options.seed ?? 1) + WARMUP_SEED_OFFSET }, target, all, post);
     const requested = warmupCount(options);
     const warmMsMax = Math.min(WARMUP_MS_MAX, options.durationMaxMs ?? WARMUP_MS_MAX);
     if (requested > 0) log(`warming up: ${requested} transfers, ${options.concurrency} at a time, for at most ${warmMsMax / 1000} s (not measured)…`);
@@ -578,12 +579,7 @@ const heapOf = (samples: Record<string, NodeSample>): PerProcess =>
   perProcess(samples, (s) => (s.counters.heapUsedBytes === undefined ? undefined : round1(s.counters.heapUsedBytes / 2 ** 20)));
 
 function warmupFigures(requested: number, load: LoadResult, before: Record<string, NodeSample>, after: Record<string, NodeSample>): WarmupFigures {
-  // As the measured phase's total: only where both readings exist; null when some node has none.
-  let cpuMs: number | null = 0;
-  for (const [name, a] of Object.entries(after)) {
-    const b = before[name]?.cpuMs;
-    cpuMs = cpuMs === null || a.cpuMs === undefined || b === undefined ? null : cpuMs + (a.cpuMs - b);
-  }
+  const cpuMs = changeOverNodes(before, after, (s) => s.cpuMs);
   const committed = load.counts.committed;
   return {
     requested,
@@ -606,19 +602,15 @@ function phaseFigures(
   const tx = Math.max(1, load.counts.committed);
   const cpu: Record<string, number> = {};
   let cpuTotal = 0;
-  let requests: number | null = 0;
-  let datasyncs: number | null = 0;
   for (const [name, a] of Object.entries(after)) {
     const b = before[name];
     if (a.cpuMs !== undefined && b?.cpuMs !== undefined) {
       cpu[name] = round3((a.cpuMs - b.cpuMs) / tx);
       cpuTotal += a.cpuMs - b.cpuMs;
     }
-    const dr = delta(b?.counters.httpRequests, a.counters.httpRequests);
-    requests = requests === null || dr === undefined ? null : requests + dr;
-    const ds = delta(b?.counters.walDatasyncs, a.counters.walDatasyncs);
-    datasyncs = datasyncs === null || ds === undefined ? null : datasyncs + ds;
   }
+  const requests = changeOverNodes(before, after, (s) => s.counters.httpRequests);
+  const datasyncs = changeOverNodes(before, after, (s) => s.counters.walDatasyncs);
   return {
     batching: mode.batching,
     noBatchingFlagPassed: !mode.batching && mode.flagKnown,
@@ -643,7 +635,18 @@ function phaseFigures(
   };
 }
 
-const delta = (b: number | undefined, a: number | undefined) => (a === undefined || b === undefined ? undefined : a - b);
+/** How much `read` grew from `before` to `after`, summed over the nodes; null when some node lacks either reading. */
+function changeOverNodes(before: Record<string, NodeSample>, after: Record<string, NodeSample>, read: (s: NodeSample) => number | undefined): number | null {
+  let sum = 0;
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    const x = b === undefined ? undefined : read(b);
+    const y = read(a);
+    if (x === undefined || y === undefined) return null;
+    sum += y - x;
+  }
+  return sum;
+}
 
 function seriesOf(committedAtMs: readonly number[], elapsedMs: number): PhaseFigures['series'] {
   const bucketMs = Math.max(SERIES_BUCKET_MS_MIN, Math.ceil(elapsedMs / SERIES_POINTS_MAX / 50) * 50);
