@@ -191,47 +191,71 @@ function classify(error: unknown, url: string): TransportError {
 /** Characters read from one streamed (or whole) answer before it is given up as broken: a batch's 256 replies are far below it. */
 const ANSWER_CHARS_MAX = 8 * 1024 * 1024;
 
+/**
+ * Reads `stream` to its end as UTF-8 text, handing each piece to `onText` as it arrives. The text is
+ * decoded across chunks, so a character whose bytes arrive in two chunks comes whole (decoding each
+ * chunk on its own turned it into two replacement characters). Rejects with a TransportError when
+ * the answer stops before its end or passes ANSWER_CHARS_MAX characters, and with `onText`'s own
+ * error when it throws; either way the stream is destroyed and nothing more is read.
+ */
+function readText(stream: Readable, url: string, onText: (text: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let chars = 0;
+    let done = false;
+    const stop = (error?: unknown): void => {
+      if (done) return;
+      done = true;
+      if (error === undefined) {
+        resolve();
+        return;
+      }
+      stream.destroy();
+      reject(error);
+    };
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      if (done) return;
+      chars += text.length;
+      if (chars > ANSWER_CHARS_MAX) {
+        stop(new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url));
+        return;
+      }
+      try {
+        onText(text);
+      } catch (error) {
+        stop(error);
+      }
+    });
+    stream.once('end', () => stop());
+    stream.on('error', (error) => stop(new TransportError('reset', `the answer from ${url} was cut short (${error.message})`, url)));
+    // Closed without its end and without an error: cut short all the same.
+    stream.once('close', () => stop(new TransportError('reset', `the answer from ${url} was cut short`, url)));
+  });
+}
+
 /** Hands each complete line of `stream` to `onLine`; an answer that stops mid-line, or mid-stream, is cut short. */
 async function readLines(stream: Readable, onLine: (line: string) => void, url: string): Promise<void> {
   let rest = '';
-  let chars = 0;
-  try {
-    for await (const chunk of stream) {
-      const text = String(chunk);
-      chars += text.length;
-      if (chars > ANSWER_CHARS_MAX) throw new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url);
-      rest += text;
-      let end = rest.indexOf('\n');
-      while (end >= 0) {
-        const line = rest.slice(0, end);
-        rest = rest.slice(end + 1);
-        if (line.trim() !== '') onLine(line);
-        end = rest.indexOf('\n');
-      }
+  await readText(stream, url, (text) => {
+    rest += text;
+    let start = 0;
+    let end = rest.indexOf('\n');
+    while (end >= 0) {
+      const line = rest.slice(start, end);
+      start = end + 1;
+      if (line.trim() !== '') onLine(line);
+      end = rest.indexOf('\n', start);
     }
-  } catch (error) {
-    if (error instanceof TransportError || !isStreamCut(error)) throw error;
-    throw new TransportError('reset', `the answer from ${url} was cut short (${(error as Error).message})`, url);
-  }
+    rest = rest.slice(start);
+  });
   if (rest.trim() !== '') throw new TransportError('reset', `the answer from ${url} was cut short mid-line`, url);
-}
-
-/** An error of the connection itself (ECONNRESET, aborted: node's errors carry a code), not one thrown by the reader's callback. */
-function isStreamCut(error: unknown): boolean {
-  return typeof (error as { code?: unknown } | null)?.code === 'string';
 }
 
 async function readAll(stream: Readable, url: string): Promise<string> {
   let text = '';
-  try {
-    for await (const chunk of stream) {
-      text += String(chunk);
-      if (text.length > ANSWER_CHARS_MAX) throw new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url);
-    }
-  } catch (error) {
-    if (error instanceof TransportError) throw error;
-    throw new TransportError('reset', `the answer from ${url} was cut short (${(error as Error).message})`, url);
-  }
+  await readText(stream, url, (piece) => {
+    text += piece;
+  });
   return text;
 }
 

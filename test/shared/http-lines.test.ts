@@ -1,8 +1,8 @@
 /**
  * `postLines`, the call every batch to a participant takes (shared/http/client.ts), against a
- * real node:http server on 127.0.0.1: the headers it sends (the client's token among them, which
- * it adds itself since it does not go through axios), each line handed over as it arrives, an
- * answer that is not a stream read whole, and the TransportErrors of the contract: unreachable,
+ * real node:http server on 127.0.0.1: the headers it sends (the client's token among them), each
+ * line handed over as it arrives, decoded whole across chunks, an answer that is not a stream read
+ * whole, and the TransportErrors of the contract: unreachable,
  * timed out, cut short. A line the reader refuses rejects the call with the reader's own error.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -85,6 +85,24 @@ describe('postLines', () => {
     });
     await expect(call).rejects.toBe(refused);
     expect(lines).toEqual(['{"i":0}']);
+  });
+
+  it('decodes a character whose bytes arrive in two chunks whole, in a streamed answer and in one read whole', async () => {
+    const line = Buffer.from('{"key":"zoë"}\n');
+    // Split inside the two bytes of "ë"; the second part follows once the first has been read.
+    const cut = line.indexOf(Buffer.from('ë')) + 1;
+    const url = await serve((req, _body, res) => {
+      res.writeHead(200, { 'content-type': req.url === '/stream' ? LINES : 'application/json' });
+      res.write(line.subarray(0, cut));
+      setTimeout(() => res.end(line.subarray(cut)), 50);
+    });
+    const c = client();
+    const lines: string[] = [];
+    const streamed = await c.postLines(`${url}/stream`, new JsonText('{}'), { timeoutMs: 10_000, linesType: LINES, onLine: (l) => lines.push(l) });
+    expect(streamed.streamed).toBe(true);
+    expect(lines).toEqual(['{"key":"zoë"}']);
+    const whole = await c.postLines(`${url}/whole`, new JsonText('{}'), { timeoutMs: 10_000, linesType: LINES, onLine: () => expect.fail('no line expected') });
+    expect(whole).toEqual({ status: 200, data: { key: 'zoë' }, streamed: false });
   });
 
   it('fails as unreachable when nothing listens, as timeout when the answer does not end in time, as reset when it is cut', async () => {
