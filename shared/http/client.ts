@@ -2,7 +2,7 @@
  * The services' HTTP client: axios over keep-alive agents, a per-call timeout,
  * and p-retry for calls the caller marks as safe to repeat. Axios puts its
  * requests on the wire through our own adapter (node-adapter.ts): plain
- * node:http, at about half the CPU of axios's own http adapter.
+ * node:http, at a third less CPU per request than axios's own http adapter.
  *
  * Any HTTP answer resolves `{ status, data }`: a 409 or a 503 is information
  * for the protocol, not an exception. Only "no answer at all" rejects, as a
@@ -302,8 +302,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     // Our adapter carries out neither; these say so to anyone who swaps it for axios's own.
     proxy: false,
     maxRedirects: 0,
+    // It also bounds an answer read whole: ANSWER_BYTES_DEFAULT_MAX (8 MiB).
     adapter: nodeHttpAdapter,
-    maxContentLength: ANSWER_CHARS_MAX,
     headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
     transitional: { clarifyTimeoutError: true },
   });
@@ -342,7 +342,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         data: Buffer.from(body.text),
         headers: { 'content-type': 'application/json', accept: `${opts.linesType}, application/json` },
         responseType: 'stream',
-        // The timer above bounds the whole exchange; axios's own timeout would stop at the headers.
+        // The timer above bounds the whole exchange; the adapter's timeout would stop at a stream's headers.
         timeout: 0,
         signal: controller.signal,
       });

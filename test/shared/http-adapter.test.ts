@@ -6,10 +6,11 @@
  * timeout, a refused connection, the caller's abort, an answer too long or cut short. An option it
  * does not carry out is refused before anything reaches the server.
  */
+import { getEventListeners } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import axios, { AxiosError, type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import axios, { AxiosError, AxiosHeaders, type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeHttpAdapter } from '../../shared/http/node-adapter.ts';
 import { listenForTest } from '../helpers/server.ts';
@@ -116,7 +117,15 @@ describe('the services axios adapter: what goes on the wire', () => {
   it('refuses the options it does not carry out, and a body it cannot send, before any request is made', async () => {
     const { url, seen } = await serve((_s, res) => json(res, 200, {}));
     const c = client();
-    for (const config of [{ baseURL: url, url: '/x' }, { url: `${url}/x`, params: { a: 1 } }, { url: `${url}/x`, auth: { username: 'u', password: 'p' } }, { url: `${url}/x`, socketPath: '/tmp/none.sock' }]) {
+    const withCredentials = url.replace('http://', 'http://user:secret@');
+    for (const config of [
+      { baseURL: url, url: '/x' },
+      { url: `${url}/x`, params: { a: 1 } },
+      { url: `${url}/x`, auth: { username: 'u', password: 'p' } },
+      { url: `${withCredentials}/x` },
+      { url: `${url}/x`, proxy: { host: '127.0.0.1', port: 9 } },
+      { url: `${url}/x`, socketPath: '/tmp/none.sock' },
+    ]) {
       const error = await rejection(c.request({ method: 'get', ...config }));
       expect(error.code).toBe(AxiosError.ERR_BAD_OPTION);
     }
@@ -124,6 +133,14 @@ describe('the services axios adapter: what goes on the wire', () => {
     expect(streamed.code).toBe(AxiosError.ERR_BAD_OPTION);
     expect((await rejection(c.get('ftp://127.0.0.1/x'))).code).toBe(AxiosError.ERR_BAD_REQUEST);
     expect((await rejection(c.get('not a url'))).code).toBe(AxiosError.ERR_INVALID_URL);
+    expect(seen).toEqual([]);
+  });
+
+  it('refuses a call whose signal is already aborted, before any request is made', async () => {
+    const { url, seen } = await serve((_s, res) => json(res, 200, {}));
+    // Axios itself checks the signal before it calls an adapter; this is the adapter's own check.
+    const call = nodeHttpAdapter({ url: `${url}/x`, method: 'get', headers: new AxiosHeaders(), signal: AbortSignal.abort() });
+    expect(axios.isCancel(await rejection(call))).toBe(true);
     expect(seen).toEqual([]);
   });
 });
@@ -172,6 +189,23 @@ describe('the services axios adapter: the answer', () => {
     })();
     finish!();
     expect(await read).toBe('{"i":1}\n{"i":2}\n');
+  });
+
+  it('drains a streamed answer that validateStatus refuses, so its socket serves the next call', async () => {
+    const sockets = new Set<unknown>();
+    const { url } = await serve((s, res, req) => {
+      sockets.add(req.socket);
+      if (s.url === '/missing') json(res, 404, { error: 'x'.repeat(100_000) });
+      else json(res, 200, { ok: true });
+    });
+    // One socket only: a refused stream left unread would hold it, and the next call would time out waiting for it.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    closers.push(async () => agent.destroy());
+    const c = axios.create({ adapter: nodeHttpAdapter, httpAgent: agent, timeout: 2_000 });
+    const refused = await rejection(c.get(`${url}/missing`, { responseType: 'stream' }));
+    expect(refused.response?.status).toBe(404);
+    expect((await c.get(`${url}/ok`)).data).toEqual({ ok: true });
+    expect(sockets.size).toBe(1);
   });
 
   it('refuses an answer longer than maxContentLength', async () => {
@@ -230,8 +264,22 @@ describe('the services axios adapter: no answer', () => {
         late.abort();
       }
     })();
-    await expect(read).rejects.toThrow();
+    await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' });
     expect(chunks).toEqual(['{"i":1}\n']);
+  });
+
+  it('leaves no listener on a signal shared by many calls, answered, refused and timed out', async () => {
+    const { url } = await serve((s, res) => {
+      if (s.url === '/ok') json(res, 200, {});
+      else if (s.url === '/missing') json(res, 404, {});
+      // '/silent' gets no answer.
+    });
+    const shared = new AbortController();
+    const c = client({ timeout: 100 });
+    for (let i = 0; i < 20; i++) await c.get(`${url}/ok`, { signal: shared.signal });
+    for (let i = 0; i < 3; i++) await rejection(c.get(`${url}/missing`, { signal: shared.signal }));
+    for (let i = 0; i < 3; i++) expect((await rejection(c.get(`${url}/silent`, { signal: shared.signal }))).code).toBe(AxiosError.ECONNABORTED);
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
   });
 
   it('rejects an answer cut short before its end with ECONNRESET', async () => {
