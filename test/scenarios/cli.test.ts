@@ -96,7 +96,9 @@ describe('twopc scenario', () => {
     for (const lane of ['client', 'coordinator', 'p1', 'p2', 'p3']) expect(page).toContain(`font-weight="bold">${lane}</text>`);
     expect(page).toMatch(/>prepare</);
     expect(page).toMatch(/>vote yes</);
-    expect(page).toMatch(/>commit</);
+    // The restarted coordinator resends COMMIT; a participant that learned it first through its own
+    // inquiry logs no receipt of the resend, and its arrow says so. Either way the commit is drawn.
+    expect(page).toMatch(/>commit(?: \(receipt not logged\))?</);
     expect(page).toContain('heuristic-mixed');
     expect(page).toMatch(/SIGKILL|after-decision-logged/);
   }, 180_000);
