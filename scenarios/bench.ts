@@ -380,10 +380,11 @@ async function runPhase(
     const requested = warmupCount(options);
     const warmMsMax = Math.min(WARMUP_MS_MAX, options.durationMaxMs ?? WARMUP_MS_MAX);
     if (requested > 0) log(`warming up: ${requested} transfers, ${options.concurrency} at a time, for at most ${warmMsMax / 1000} s (not measured)…`);
-    const cold = await sampleNodes(nodes);
+    // Without a warm-up, the measured phase's first reading serves as both: one sampling of the nodes, not two.
+    const cold = requested > 0 ? await sampleNodes(nodes) : undefined;
     const warmed = await warmLoad.run(requested, options.concurrency, warmMsMax);
     const before = await sampleNodes(nodes);
-    const warmup = warmupFigures(requested, warmed, cold, before);
+    const warmup = warmupFigures(requested, warmed, cold ?? before, before);
     if (requested > 0) log(`  warm-up: ${warmup.transactions} transfers in ${warmup.elapsedS} s, ${warmup.throughputTxPerS} tx/s, CPU ${warmup.cpuMsPerTx ?? 'n/a'} ms per tx`);
     log(`running ${options.durationMaxMs !== undefined ? `for ${options.durationMaxMs / 1000} s` : `${options.transactions} transfers`}, ${options.concurrency} at a time…`);
     const clientCpu0 = process.cpuUsage();

@@ -12,10 +12,11 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import { SERVER_LIMITS_DEFAULT } from './limits.ts';
-import { nodeHttpAdapter } from './node-adapter.ts';
+import { ANSWER_BYTES_DEFAULT_MAX, nodeHttpAdapter } from './node-adapter.ts';
 
 export type TransportErrorCode = 'timeout' | 'unreachable' | 'reset';
 
@@ -188,19 +189,19 @@ function classify(error: unknown, url: string): TransportError {
   return new TransportError('reset', `connection to ${url} failed (${code || e.message})`, url);
 }
 
-/** Characters read from one streamed (or whole) answer before it is given up as broken: a batch's 256 replies are far below it. */
-const ANSWER_CHARS_MAX = 8 * 1024 * 1024;
-
 /**
  * Reads `stream` to its end as UTF-8 text, handing each piece to `onText` as it arrives. The text is
  * decoded across chunks, so a character whose bytes arrive in two chunks comes whole (decoding each
  * chunk on its own turned it into two replacement characters). Rejects with a TransportError when
- * the answer stops before its end or passes ANSWER_CHARS_MAX characters, and with `onText`'s own
- * error when it throws; either way the stream is destroyed and nothing more is read.
+ * the answer stops before its end or passes ANSWER_BYTES_DEFAULT_MAX bytes (the adapter's bound for
+ * an answer read whole: one bound for every answer, streamed or not; a batch's 256 replies are far
+ * below it), and with `onText`'s own error when it throws; either way the stream is destroyed and
+ * nothing more is read.
  */
 function readText(stream: Readable, url: string, onText: (text: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    let chars = 0;
+    const decoder = new StringDecoder('utf8');
+    let bytes = 0;
     let done = false;
     const stop = (error?: unknown): void => {
       if (done) return;
@@ -212,21 +213,28 @@ function readText(stream: Readable, url: string, onText: (text: string) => void)
       stream.destroy();
       reject(error);
     };
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      if (done) return;
-      chars += text.length;
-      if (chars > ANSWER_CHARS_MAX) {
-        stop(new TransportError('reset', `the answer from ${url} passed ${ANSWER_CHARS_MAX} characters`, url));
-        return;
-      }
+    const hand = (text: string): boolean => {
       try {
-        onText(text);
+        if (text !== '') onText(text);
+        return true;
       } catch (error) {
         stop(error);
+        return false;
       }
+    };
+    stream.on('data', (chunk: Buffer) => {
+      if (done) return;
+      bytes += chunk.length;
+      if (bytes > ANSWER_BYTES_DEFAULT_MAX) {
+        stop(new TransportError('reset', `the answer from ${url} passed ${ANSWER_BYTES_DEFAULT_MAX} bytes`, url));
+        return;
+      }
+      hand(decoder.write(chunk));
     });
-    stream.once('end', () => stop());
+    // An answer that ends inside a character ends with a replacement character: not a whole line, so cut short.
+    stream.once('end', () => {
+      if (hand(decoder.end())) stop();
+    });
     stream.on('error', (error) => stop(new TransportError('reset', `the answer from ${url} was cut short (${error.message})`, url)));
     // Closed without its end and without an error: cut short all the same.
     stream.once('close', () => stop(new TransportError('reset', `the answer from ${url} was cut short`, url)));
@@ -302,7 +310,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     // Our adapter carries out neither; these say so to anyone who swaps it for axios's own.
     proxy: false,
     maxRedirects: 0,
-    // It also bounds an answer read whole: ANSWER_BYTES_DEFAULT_MAX (8 MiB).
+    // It also bounds an answer read whole (ANSWER_BYTES_DEFAULT_MAX, 8 MiB), as readText does a streamed one.
     adapter: nodeHttpAdapter,
     headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
     transitional: { clarifyTimeoutError: true },
