@@ -236,8 +236,11 @@ function readText(stream: Readable, url: string, onText: (text: string) => void)
       if (hand(decoder.end())) stop();
     });
     stream.on('error', (error) => stop(new TransportError('reset', `the answer from ${url} was cut short (${error.message})`, url)));
-    // Closed without its end and without an error: cut short all the same.
-    stream.once('close', () => stop(new TransportError('reset', `the answer from ${url} was cut short`, url)));
+    // Closed without its end and without an error: cut short all the same. Every answer closes, so
+    // the error is built only when it is one (its stack was 1.4% of a busy coordinator's CPU).
+    stream.once('close', () => {
+      if (!done) stop(new TransportError('reset', `the answer from ${url} was cut short`, url));
+    });
   });
 }
 
