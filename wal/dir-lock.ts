@@ -281,15 +281,19 @@ async function directoryId(dir: string): Promise<string> {
 function askHolder(name: string): Promise<LockHolder | undefined | 'gone'> {
   return new Promise((resolve) => {
     const conn = net.connect({ path: name });
-    let text = '';
+    // Bytes, decoded once whole: a character split between two chunks, decoded chunk by chunk,
+    // became two replacement characters. Counted in bytes, as the LOCK file is.
+    const chunks: Buffer[] = [];
+    let bytes = 0;
     conn.setTimeout(HOLDER_QUERY_TIMEOUT_MS, () => conn.destroy());
     conn.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      if (text.length > HOLDER_BYTES_MAX) conn.destroy();
+      bytes += chunk.length;
+      if (bytes > HOLDER_BYTES_MAX) conn.destroy();
+      else chunks.push(chunk);
     });
     conn.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'gone' : undefined));
     // An answer cut off at the limit is no holder's, even if what arrived would parse.
-    conn.on('close', () => resolve(text.length > HOLDER_BYTES_MAX ? undefined : parseHolder(text)));
+    conn.on('close', () => resolve(bytes > HOLDER_BYTES_MAX ? undefined : parseHolder(Buffer.concat(chunks).toString('utf8'))));
   });
 }
 

@@ -116,6 +116,21 @@ async function foreignGuard(answer: string): Promise<void> {
   });
 }
 
+/** As `foreignGuard`, but the answer leaves in two writes, split at `at` bytes, a little apart. */
+async function foreignGuardInTwo(answer: string, at: number): Promise<void> {
+  const bytes = Buffer.from(answer);
+  const server = net.createServer((conn) => {
+    conn.on('error', () => undefined);
+    conn.write(bytes.subarray(0, at));
+    setTimeout(() => conn.end(bytes.subarray(at)), 20);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path: `\0twopc-wal-lock/${directoryId()}` }, () => resolve());
+  });
+}
+
 /** Runs `renew` every few milliseconds until `start` settles, as a holder renewing its lease would. */
 async function whileRenewing<T>(start: () => Promise<T>, renew: () => void): Promise<T> {
   const timer = setInterval(renew, 20);
@@ -442,6 +457,27 @@ describe('acquireDirLock', () => {
   it("reads at most 4096 bytes of the guard's answer", async () => {
     const base = JSON.stringify(holder({ owner: '' }));
     await foreignGuard(`${JSON.stringify(holder({ owner: 'x'.repeat(4097 - base.length) }))}`);
+    writeLock(holder({ owner: 'the file', pid: 4242 }));
+    expect((await refusal()).holder?.owner).toBe('the file');
+  });
+
+  it("reads a guard's answer whose character arrives split between two writes", async () => {
+    const answer = holder({ owner: 'participant zoë' });
+    const text = JSON.stringify(answer);
+    // Inside the ë: its first byte ends the first write, its second begins the next.
+    await foreignGuardInTwo(text, Buffer.byteLength(text.slice(0, text.indexOf('ë'))) + 1);
+    writeLock(holder({ owner: 'the file', pid: 4242 }));
+    expect((await refusal()).holder).toEqual(answer);
+  });
+
+  it("counts the guard's answer in bytes, as the LOCK file's: 4097 bytes in fewer characters is too long", async () => {
+    const base = JSON.stringify(holder({ owner: '' }));
+    // Each é is two bytes in one character: 4097 bytes in all, in fewer characters.
+    const free = 4097 - base.length;
+    const answer = JSON.stringify(holder({ owner: `${'é'.repeat(Math.floor(free / 2))}${'x'.repeat(free % 2)}` }));
+    expect(Buffer.byteLength(answer)).toBe(4097);
+    expect(answer.length).toBeLessThan(4096);
+    await foreignGuard(answer);
     writeLock(holder({ owner: 'the file', pid: 4242 }));
     expect((await refusal()).holder?.owner).toBe('the file');
   });
