@@ -294,8 +294,10 @@ export class FileLog implements Log {
   private kick(): void {
     if (this.writerRunning || this.writerScheduled || this.poisonError) return;
     this.writerScheduled = true;
-    // A microtask, not an immediate write: appends made in the same tick share one batch.
-    queueMicrotask(() => {
+    // At the end of the event loop's turn by default (`startWriter`): appends made by every callback
+    // the turn ran (requests that arrived together, answer lines read together) share one batch
+    // and one fdatasync. Kicked from a microtask, the first callback's appends went alone.
+    this.options.startWriter(() => {
       this.writerScheduled = false;
       void this.runWriter();
     });

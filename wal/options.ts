@@ -35,6 +35,13 @@ export interface FileLogOptions {
    * records the batch held: for latency and batch-size metrics. Must not throw or block.
    */
   readonly onSync?: (syncMs: number, records: number) => void;
+  /**
+   * How the writer is started once something is appended: `setImmediate` by default, the end
+   * of the event loop's turn, so the appends of every callback the turn runs (requests that
+   * arrived together) share one batch and one fdatasync. The simulator, whose turn is one
+   * event and whose promises settle without a macrotask, passes `queueMicrotask`.
+   */
+  readonly startWriter?: (run: () => void) => void;
 }
 
 export interface ResolvedOptions {
@@ -48,6 +55,7 @@ export interface ResolvedOptions {
   readonly newSalt: () => number;
   readonly owner: string | undefined;
   readonly onSync: ((syncMs: number, records: number) => void) | undefined;
+  readonly startWriter: (run: () => void) => void;
 }
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -75,7 +83,7 @@ function integerOption(options: FileLogOptions, name: keyof FileLogOptions, fall
   return value;
 }
 
-const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner', 'onSync']);
+const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner', 'onSync', 'startWriter']);
 
 export function resolveOptions(options: FileLogOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {};
@@ -104,5 +112,7 @@ export function resolveOptions(options: FileLogOptions | undefined): ResolvedOpt
   if (owner !== undefined && (typeof owner !== 'string' || owner.length > 200)) throw invalid('Expected `owner` to be a string of at most 200 characters.');
   const onSync = options.onSync;
   if (onSync !== undefined && typeof onSync !== 'function') throw invalid('Expected `onSync` to be a function.');
-  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync };
+  const startWriter = options.startWriter ?? setImmediate;
+  if (typeof startWriter !== 'function') throw invalid('Expected `startWriter` to be a function.');
+  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync, startWriter };
 }

@@ -84,7 +84,14 @@ class FileBackend implements Backend {
   }
 
   async open(): Promise<{ log: Log; recovered: Recovered }> {
-    const { log, recovered } = await openFileLog(WAL_DIR, { fs: this.fs, syncPolicy: 'group', segmentBytes: SEGMENT_BYTES, random: this.random });
+    const { log, recovered } = await openFileLog(WAL_DIR, {
+      fs: this.fs,
+      syncPolicy: 'group',
+      segmentBytes: SEGMENT_BYTES,
+      random: this.random,
+      // A simulated turn is one event, settled without a macrotask: the writer starts within it.
+      startWriter: queueMicrotask,
+    });
     return { log, recovered };
   }
 

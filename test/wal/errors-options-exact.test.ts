@@ -81,6 +81,7 @@ describe('resolveOptions', () => {
       flushIntervalMs: FLUSH_INTERVAL_MS_DEFAULT,
       owner: undefined,
       onSync: undefined,
+      startWriter: setImmediate,
     });
     expect([SEGMENT_BYTES_DEFAULT, RECORD_BYTES_MAX_DEFAULT, PENDING_APPENDS_MAX_DEFAULT, PENDING_BYTES_MAX_DEFAULT, FLUSH_INTERVAL_MS_DEFAULT]).toEqual([64 * 1024 * 1024, 1024 * 1024, 16_384, 64 * 1024 * 1024, 1000]);
     expect(resolveOptions({})).toMatchObject({ syncPolicy: 'group', segmentBytes: SEGMENT_BYTES_DEFAULT });
@@ -89,8 +90,9 @@ describe('resolveOptions', () => {
   it('passes every given option through', () => {
     const fs = new SimFs(seededRandom(1));
     const onSync = (): void => undefined;
-    const resolved = resolveOptions({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync });
-    expect(resolved).toMatchObject({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync });
+    const startWriter = (run: () => void): void => queueMicrotask(run);
+    const resolved = resolveOptions({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter });
+    expect(resolved).toMatchObject({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter });
     expect(resolveOptions({ syncPolicy: 'always' }).syncPolicy).toBe('always');
   });
 
@@ -132,8 +134,9 @@ describe('resolveOptions', () => {
     refused({ random: 0.5 }, 'Expected `random` to be a function returning numbers in [0, 1).');
     refused({ owner: 5 }, 'Expected `owner` to be a string of at most 200 characters.');
     refused({ onSync: 'log' }, 'Expected `onSync` to be a function.');
+    refused({ startWriter: 'soon' }, 'Expected `startWriter` to be a function.');
     refused({ syncPolicy: 'Group' }, "Expected `syncPolicy` to be one of 'always', 'group', 'none'.");
-    refused({ extra: 1 }, 'Unknown option `extra`; expected one of fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, random, owner, onSync.');
+    refused({ extra: 1 }, 'Unknown option `extra`; expected one of fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, random, owner, onSync, startWriter.');
   });
 
   it('draws salts from the given source as 32-bit words, or at random without one', () => {

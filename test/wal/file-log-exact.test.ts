@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openFileLog } from '../../wal/file-log.ts';
+import type { Log } from '../../wal/log.ts';
 import type { FileLogOptions } from '../../wal/options.ts';
 import { SimFs } from '../../wal/sim-fs.ts';
 import { seededRandom } from './helpers/random.ts';
@@ -129,6 +130,37 @@ describe('counters and the sync hook', () => {
     await log.sync();
     expect(fs.stats.datasyncs - before).toBe(2);
     expect(syncs).toEqual([3, 0]);
+    await log.close();
+  });
+
+  /** Two durable appends from two timers due together: one turn, each its own callback with its microtasks drained after it, as two requests that arrived together are. */
+  const appendFromTwoCallbacks = (log: Log): Promise<number[]> =>
+    new Promise((resolve) => {
+      const lsns: Promise<number>[] = [];
+      setTimeout(() => lsns.push(log.append(1, new Uint8Array(1), { durable: true })), 0);
+      setTimeout(() => {
+        lsns.push(log.append(1, new Uint8Array(1), { durable: true }));
+        resolve(Promise.all(lsns));
+      }, 0);
+    });
+
+  it('group: appends made by two callbacks of one event loop turn share one batch and one fdatasync', async () => {
+    const syncs: number[] = [];
+    const { fs, log } = await opened({ syncPolicy: 'group', onSync: (_ms, records) => syncs.push(records) });
+    const before = fs.stats.datasyncs;
+    expect(await appendFromTwoCallbacks(log)).toEqual([1, 2]);
+    expect(syncs).toEqual([2]);
+    expect(fs.stats.datasyncs - before).toBe(1);
+    await log.close();
+  });
+
+  it('group: a writer started as a microtask (`startWriter`) writes the first callback\'s append alone', async () => {
+    const syncs: number[] = [];
+    const { fs, log } = await opened({ syncPolicy: 'group', startWriter: queueMicrotask, onSync: (_ms, records) => syncs.push(records) });
+    const before = fs.stats.datasyncs;
+    expect(await appendFromTwoCallbacks(log)).toEqual([1, 2]);
+    expect(syncs).toEqual([1, 1]);
+    expect(fs.stats.datasyncs - before).toBe(2);
     await log.close();
   });
 
