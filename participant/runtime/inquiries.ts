@@ -70,6 +70,8 @@ export interface OutcomeInquiriesOptions {
    * left out, and nobody waits for its answer. Absent: every id is asked.
    */
   readonly inDoubt?: (txId: TxId) => boolean;
+  /** Told how many ids each request to a coordinator asks about, as it leaves (`twopc_inquiries_total{to="coordinator"}`). */
+  readonly counted?: (txIds: number) => void;
   readonly batchTxsMax?: number;
   readonly requestIntervalMsMin?: number;
   readonly requestsInFlightMax?: number;
@@ -170,6 +172,7 @@ export class OutcomeInquiries {
   private async askOne(url: string, txIds: readonly TxId[]): Promise<InquiryAnswer[]> {
     this.o.logger.debug({ step: 'inquiry.sent', url, txIds }, 'asking the coordinator for outcomes');
     const failAll = (reason: string, coordinatorReachable: boolean) => txIds.map((txId): InquiryAnswer => ({ kind: 'failed', txId, reason, coordinatorReachable }));
+    this.o.counted?.(txIds.length);
     try {
       const res = await this.o.http.post<{ outcomes?: Record<string, unknown> }>(url, { txIds }, { timeoutMs: this.o.timeoutMs });
       const outcomes = res.status === 200 ? res.data?.outcomes : undefined;

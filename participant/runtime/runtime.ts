@@ -99,7 +99,9 @@ export class ParticipantRuntime {
   private readonly peerInquiries: PeerInquiries;
 
   constructor(private readonly o: RuntimeOptions) {
-    // `twopc_inquiries_total{to="peer"}` counts transactions asked about, batched or not; found once.
+    // `twopc_inquiries_total{to}` counts transactions asked about, in each request as it leaves, batched
+    // or not: an id left out because it settled meanwhile is not counted, recovery's first ones are.
+    const coordinatorInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'coordinator');
     const peerInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'peer');
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
     this.inquiryTimeoutMs = o.inquiryTimeoutMs ?? 2_000;
@@ -113,6 +115,7 @@ export class ParticipantRuntime {
       timeoutMs: this.inquiryTimeoutMs,
       logger: o.logger,
       inDoubt,
+      counted: (txIds) => coordinatorInquiriesCounted.inc(txIds),
       answer: (a) => {
         const now = this.o.clock.now();
         if (a.kind === 'learned') this.host.dispatch({ type: 'outcomeLearned', now, txId: a.txId, outcome: a.outcome });

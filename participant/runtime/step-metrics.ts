@@ -1,7 +1,8 @@
 /**
  * Turns the participant core's logged steps into metrics: how long each
  * branch stayed in doubt (prepared, holding its locks) before its outcome
- * arrived, and how many outcome inquiries it sent the coordinator.
+ * arrived. (Outcome inquiries are counted as their requests leave, in
+ * ./inquiries.ts: a core's `inquire` step may ask about nothing.)
  *
  * The prepare times live in a map bounded by BLOCKED_TIMED_TXS_MAX: past it,
  * new branches go untimed rather than grow memory.
@@ -15,7 +16,6 @@ type Observe = (step: string, txId: string | undefined, fields: Readonly<Record<
 
 export function participantStepMetrics(metrics: Metrics): Observe {
   const blocked = metrics.child(metrics.blockedSeconds);
-  const inquiries = metrics.child(metrics.inquiries, 'coordinator');
   const preparedAt = new Map<string, number>();
   const settled = (txId: string, now: number): void => {
     const at = preparedAt.get(txId);
@@ -37,8 +37,6 @@ export function participantStepMetrics(metrics: Metrics): Observe {
       case 'aborted':
       case 'heuristic':
         return settled(txId, now);
-      case 'inquire':
-        return inquiries.inc();
       default:
         return;
     }

@@ -61,7 +61,7 @@ function askAll(
   url: string,
   ids: readonly TxId[],
   expected: number,
-  options: { inDoubt?: (txId: TxId) => boolean; requestIntervalMsMin?: number; requestsInFlightMax?: number } = {},
+  options: { inDoubt?: (txId: TxId) => boolean; counted?: (txIds: number) => void; requestIntervalMsMin?: number; requestsInFlightMax?: number } = {},
 ): Promise<InquiryAnswer[]> {
   const client = createHttpClient({ timeoutMs: 10_000 });
   closers.push(async () => client.close());
@@ -75,6 +75,7 @@ function askAll(
       batchTxsMax: 256,
       requestIntervalMsMin: options.requestIntervalMsMin ?? 10,
       ...(options.inDoubt !== undefined && { inDoubt: options.inDoubt }),
+      ...(options.counted !== undefined && { counted: options.counted }),
       ...(options.requestsInFlightMax !== undefined && { requestsInFlightMax: options.requestsInFlightMax }),
       answer: (a) => {
         answers.push(a);
@@ -89,6 +90,16 @@ function askAll(
 const idsUpTo = (n: number): TxId[] => Array.from({ length: n }, (_, i) => asTxId(`tx-1-${i + 1}`));
 
 describe('outcome inquiries', () => {
+  it('counts the ids of each request as it leaves, and none of those left out', async () => {
+    const c = await coordinator();
+    const ids = idsUpTo(300);
+    const settled = new Set(ids.slice(0, 10));
+    const counts: number[] = [];
+    await askAll(c.url, ids, 290, { inDoubt: (id) => !settled.has(id), counted: (n) => counts.push(n) });
+    expect(counts).toEqual(c.requests.map((r) => r.length));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(290);
+  });
+
   it('sends a backlog of full batches at once, without the gathering interval', async () => {
     const c = await coordinator();
     const client = createHttpClient({ timeoutMs: 10_000 });

@@ -259,7 +259,11 @@ describe('cooperative termination behind a gateway', () => {
           resolve({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }) });
         });
       });
-    const gateway = await serve(() => [502, { error: { code: 'bad_gateway', message: 'upstream is down' } }]);
+    let asked = 0;
+    const gateway = await serve((p) => {
+      if (p === '/v1/outcomes') asked++;
+      return [502, { error: { code: 'bad_gateway', message: 'upstream is down' } }];
+    });
     const peer = await serve((p) => (p.includes('/inquiry') ? [200, { txId: 'tx-1-1', state: 'committed' }] : [404, {}]));
 
     const kv = new KvStore();
@@ -271,9 +275,10 @@ describe('cooperative termination behind a gateway', () => {
     await log.append(type, payload);
     const timers = new Timers();
     const client = createHttpClient({ timeoutMs: 1_000 });
+    const metrics = new Metrics();
     const rt = new ParticipantRuntime({
       name: 't', log, recovered: log.recovered(), resource: kv, http: client, clock, timers,
-      crashPoints: new CrashPoints(), logger: silentLogger(), metrics: new Metrics(), coordinatorUrl: gateway.url,
+      crashPoints: new CrashPoints(), logger: silentLogger(), metrics, coordinatorUrl: gateway.url,
       onFatal: () => undefined, core: { decisionWaitMs: 600_000, inquiryBackoffBaseMs: 10, inquiryBackoffMaxMs: 50 },
     });
     try {
@@ -283,6 +288,10 @@ describe('cooperative termination behind a gateway', () => {
       while (rt.inDoubt().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(rt.inDoubt()).toEqual([]);
       expect(kv.entries()).toEqual({ a: 7 });
+      // Every question counted as it left, recovery's first one included: one id a request here.
+      expect(asked).toBeGreaterThanOrEqual(1);
+      expect(await metrics.get('inquiries_total', { to: 'coordinator' })).toBe(asked);
+      expect(await metrics.get('inquiries_total', { to: 'peer' })).toBeGreaterThanOrEqual(1);
     } finally {
       await rt.stop();
       timers.clearAll();
