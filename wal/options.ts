@@ -38,8 +38,9 @@ export interface FileLogOptions {
   /**
    * How the writer is started once something is appended: `setImmediate` by default, the end
    * of the event loop's turn, so the appends of every callback the turn runs (requests that
-   * arrived together) share one batch and one fdatasync. The simulator, whose turn is one
-   * event and whose promises settle without a macrotask, passes `queueMicrotask`.
+   * arrived together) share one batch and one fdatasync. The simulator passes `queueMicrotask`:
+   * it settles each event with one `setImmediate`, after which a writer started the same way
+   * would run, and its write would leak into the next event.
    */
   readonly startWriter?: (run: () => void) => void;
 }

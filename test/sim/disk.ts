@@ -89,7 +89,9 @@ class FileBackend implements Backend {
       syncPolicy: 'group',
       segmentBytes: SEGMENT_BYTES,
       random: this.random,
-      // A simulated turn is one event, settled without a macrotask: the writer starts within it.
+      // Each event is settled by one setImmediate (./node.ts, `settle`): a writer started on another
+      // would run after it, in the next event. So it starts as a microtask, within its event; the
+      // simulator never batches appends across events, as the services now do within a turn.
       startWriter: queueMicrotask,
     });
     return { log, recovered };

@@ -288,9 +288,12 @@ describe('cooperative termination behind a gateway', () => {
       while (rt.inDoubt().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(rt.inDoubt()).toEqual([]);
       expect(kv.entries()).toEqual({ a: 7 });
-      // Every question counted as it left, recovery's first one included: one id a request here.
+      // Every question counted as it left, recovery's first one included: one id a request here. A
+      // retry counted as it left may still be on its way to the gateway when the outcome arrives.
       expect(asked).toBeGreaterThanOrEqual(1);
-      expect(await metrics.get('inquiries_total', { to: 'coordinator' })).toBe(asked);
+      const counted = await metrics.get('inquiries_total', { to: 'coordinator' });
+      expect(counted).toBeGreaterThanOrEqual(asked);
+      expect(counted).toBeLessThanOrEqual(asked + 1);
       expect(await metrics.get('inquiries_total', { to: 'peer' })).toBeGreaterThanOrEqual(1);
     } finally {
       await rt.stop();
