@@ -470,6 +470,14 @@ describe('acquireDirLock', () => {
     expect((await refusal()).holder).toEqual(answer);
   });
 
+  it("refuses a guard's answer that passes 4096 bytes after a holder that would parse on its own", async () => {
+    const text = JSON.stringify(holder({ owner: 'participant long' }));
+    // The holder leaves first, whole; what follows takes the answer past the bound.
+    await foreignGuardInTwo(`${text}${' '.repeat(4097 - Buffer.byteLength(text))}`, Buffer.byteLength(text));
+    writeLock(holder({ owner: 'the file', pid: 4242 }));
+    expect((await refusal()).holder?.owner).toBe('the file');
+  });
+
   it("counts the guard's answer in bytes, as the LOCK file's: 4097 bytes in fewer characters is too long", async () => {
     const base = JSON.stringify(holder({ owner: '' }));
     // Each é is two bytes in one character: 4097 bytes in all, in fewer characters.
