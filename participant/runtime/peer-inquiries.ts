@@ -49,8 +49,8 @@ export interface PeerInquiriesOptions {
   readonly logger: Logger;
   /** Receives one answer per inquiry. */
   readonly answer: (txId: TxId, peerUrl: string, answer: PeerAnswer, heuristic: boolean) => void;
-  /** Counts each transaction asked about (one per inquiry, batched or not). */
-  readonly counted?: () => void;
+  /** Told how many transactions a request asked about, once it is answered (or not): one per inquiry, batched or not; a batch the peer refuses (404) is counted in its single requests. */
+  readonly counted?: (txIds: number) => void;
   /** False for an id no longer in doubt: it is left out, and nobody waits for its answer. Absent: every id is asked. */
   readonly inDoubt?: (txId: TxId) => boolean;
   readonly batchTxsMax?: number;
@@ -137,8 +137,8 @@ export class PeerInquiries {
     } catch {
       // No answer: each id counts the peer unreachable this round.
     }
+    this.o.counted?.(txIds.length);
     for (const txId of txIds) {
-      this.o.counted?.();
       const [answer, heuristic] = readState(states?.[txId]);
       this.o.answer(txId, peerUrl, answer, heuristic);
     }
@@ -149,7 +149,7 @@ export class PeerInquiries {
   private askAlone(txId: TxId, peerUrl: string): void {
     this.singles.run(peerUrl, async () => {
       const url = `${peerUrl}/v1/2pc/transactions/${encodeURIComponent(txId)}/inquiry`;
-      this.o.counted?.();
+      this.o.counted?.(1);
       let body: unknown;
       try {
         const res = await this.o.http.post<unknown>(url, {}, { timeoutMs: this.o.timeoutMs });

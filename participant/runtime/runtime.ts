@@ -99,8 +99,9 @@ export class ParticipantRuntime {
   private readonly peerInquiries: PeerInquiries;
 
   constructor(private readonly o: RuntimeOptions) {
-    // `twopc_inquiries_total{to}` counts transactions asked about, in each request as it leaves, batched
-    // or not: an id left out because it settled meanwhile is not counted, recovery's first ones are.
+    // `twopc_inquiries_total{to}` counts transactions asked about, per request, batched or not: an id left
+    // out because it settled meanwhile is not counted, recovery's first ones are. The coordinator's are
+    // counted as their request leaves, a peer's once it is answered (./peer-inquiries.ts says why).
     const coordinatorInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'coordinator');
     const peerInquiriesCounted = o.metrics.child(o.metrics.inquiries, 'peer');
     this.prepareTimeoutMs = o.resourcePrepareTimeoutMs ?? 10_000;
@@ -126,7 +127,7 @@ export class ParticipantRuntime {
       http: o.http,
       timeoutMs: this.inquiryTimeoutMs,
       logger: o.logger,
-      counted: () => peerInquiriesCounted.inc(),
+      counted: (txIds) => peerInquiriesCounted.inc(txIds),
       inDoubt,
       answer: (txId, peerUrl, answer, heuristic) =>
         this.host.dispatch({ type: 'peerAnswered', now: this.o.clock.now(), txId, peerUrl, answer, ...(heuristic && { heuristic }) }),
