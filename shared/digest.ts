@@ -11,16 +11,46 @@
  */
 import { createHash } from 'node:crypto';
 
-/** JSON with object keys in code-point order at every depth, so equal values give equal text. */
+/**
+ * JSON with object keys in code-point order at every depth, so equal values give equal text.
+ *
+ * The text is the one every WAL record's digest was computed from (test/shared/digest.test.ts
+ * keeps the first form as its oracle): an object's own enumerable keys with a defined value,
+ * sorted by UTF-16 code units as `<` compares them; anything JSON has no text for is `null`.
+ * It runs once per prepare, so it is written as loops that build one string: the first form,
+ * with `Object.entries`, `filter`, a comparator, `map` and `join` at every level, was the
+ * participant's costliest function at load (4.3% of its samples, docs/performance.md).
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) text += ',';
+      // A hole stays empty, as `map` and `join` left it; JSON.parse never makes one.
+      if (i in value) text += canonicalJson(value[i]);
+    }
+    return `${text}]`;
+  }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object);
+    if (!inOrder(keys)) keys.sort();
+    let text = '{';
+    for (const key of keys) {
+      const member = object[key];
+      if (member === undefined) continue;
+      if (text.length > 1) text += ',';
+      text += `${JSON.stringify(key)}:${canonicalJson(member)}`;
+    }
+    return `${text}}`;
   }
   return JSON.stringify(value) ?? 'null';
+}
+
+/** Whether `keys` are already in the order `sort()` gives strings (most objects arrive that way). */
+function inOrder(keys: readonly string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+  return true;
 }
 
 /** Characters in a digest: 22 base64url characters carry the 128 bits kept (and 4 more). */

@@ -4,9 +4,48 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, opsDigest } from '../../shared/digest.ts';
 
+/** The canonical text as the first form built it (every digest in a WAL so far comes from it): the oracle. */
+function canonicalJsonAsWritten(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJsonAsWritten).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJsonAsWritten(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /** The digest as every WAL record written before holds it: the first 22 characters of the whole hash's base64url text. */
 const digestAsWritten = (ops: readonly unknown[]): string =>
-  createHash('sha256').update(canonicalJson(ops)).digest('base64url').slice(0, 22);
+  createHash('sha256').update(canonicalJsonAsWritten(ops)).digest('base64url').slice(0, 22);
+
+/** A small deterministic generator (mulberry32), so a failure names its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Keys that sort differently by code unit than by code point or locale, need escaping, or look like indices. */
+const KEYS = ['key', 'amount', 'op', 'min', 'a', 'B', 'b', '10', '9', '', 'é', 'ë', '\uD83D\uDE00', '\uFF61', '"q"', 'tab\t', '\\', 'z-1', '__proto__x'];
+const LEAVES: unknown[] = [0, -0, 1, -1, 1.5, 1e21, Number.NaN, Number.POSITIVE_INFINITY, '', 'text', 'ünï\u2028', '\uD800', true, false, null, undefined];
+
+function randomValue(next: () => number, depth: number): unknown {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
+  const r = next();
+  if (depth <= 0 || r < 0.45) return pick(LEAVES);
+  const n = Math.floor(next() * 5);
+  if (r < 0.7) return Array.from({ length: n }, () => randomValue(next, depth - 1));
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) o[pick(KEYS)] = randomValue(next, depth - 1);
+  return o;
+}
 
 /** A full collection, made callable in this process (vitest does not start node with --expose-gc). */
 function collector(): () => void {
@@ -21,6 +60,28 @@ const DIGESTS_WEIGHED = 20_000;
  * of the 43-character text takes about 97 with its parent. The bound sits between.
  */
 const DIGEST_BYTES_MAX = 70;
+
+describe('canonicalJson', () => {
+  it("gives the first form's text for 5,000 random values: escaped, unicode and index-like keys, undefined members, -0, NaN", () => {
+    for (let seed = 1; seed <= 5_000; seed++) {
+      const value = randomValue(prng(seed), 4);
+      expect([seed, canonicalJson(value)]).toEqual([seed, canonicalJsonAsWritten(value)]);
+    }
+  });
+
+  it('sorts keys by UTF-16 code unit, drops undefined members, and writes what JSON cannot as null', () => {
+    expect(canonicalJson({ b: 1, a: [undefined, () => 1, { d: undefined, c: 'x' }], '\uFF61': 2, '\uD83D\uDE00': 3 })).toBe(
+      '{"a":[null,null,{"c":"x"}],"b":1,"\uD83D\uDE00":3,"\uFF61":2}',
+    );
+    expect(canonicalJson({ 10: 'ten', 9: 'nine', x: null })).toBe('{"10":"ten","9":"nine","x":null}');
+  });
+
+  it('keeps a hole in an array empty, as the first form did', () => {
+    const holed = [1, , 2];
+    expect(canonicalJson(holed)).toBe('[1,,2]');
+    expect(canonicalJson(holed)).toBe(canonicalJsonAsWritten(holed));
+  });
+});
 
 describe('opsDigest', () => {
   it('keeps the value written before, down to the 22nd character (it carries bits of the 17th byte)', () => {
