@@ -46,6 +46,7 @@ export function failStopFs(inner: WalFs, onError: (error: unknown) => void): Fai
     writev: (buffers, position) => guard(() => file.writev(buffers, position)),
     ...(file.writevSync ? { writevSync: (buffers: readonly Uint8Array[], position: number) => guardSync(() => file.writevSync?.(buffers, position)) } : {}),
     datasync: () => guard(() => file.datasync()),
+    ...(file.datasyncSync ? { datasyncSync: () => guardSync(() => file.datasyncSync?.()) } : {}),
     sync: () => guard(() => file.sync()),
     truncate: (bytes) => guard(() => file.truncate(bytes)),
     size: () => guard(() => file.size()),

@@ -36,6 +36,14 @@ const SYNC_WRITE_BYTES_MAX = 64 * 1024;
 /** Checkpoint files are read whole on open; keep them well inside what a read may hold. */
 const CHECKPOINT_BYTES_MAX = 512 * 1024 * 1024;
 const CHECKPOINTS_PENDING_MAX = 16;
+/**
+ * How long batch syncs go to the thread pool once blocking ones have grown slower than
+ * `blockingSyncMsMax`: on a disk that stays slow, one sync a second still blocks, to find out
+ * whether it is fast again, so the loop is held past the bound at most once a second.
+ */
+export const BLOCKING_SYNC_BACKOFF_MS = 1000;
+/** The running mean of blocking syncs weighs the newest 1/8: one slow sync among fast ones does not end blocking. */
+const BLOCKING_SYNC_MEAN_WEIGHT = 8;
 
 interface Segment {
   readonly name: string;
@@ -129,6 +137,11 @@ export class FileLog implements Log {
   private waitersHead = 0;
   private syncWaiters: SyncWaiter[] = [];
   private pendingBytes = 0;
+
+  /** The running mean of blocking fdatasyncs' times, in ms; undefined before the first (or the first since a back-off). */
+  private blockingSyncMeanMs: number | undefined;
+  /** Until when, on the log's clock, batch syncs go to the thread pool: blocking ones grew slower than the bound. */
+  private threadPoolUntilMs = Number.NEGATIVE_INFINITY;
 
   private writerRunning = false;
   private writerScheduled = false;
@@ -348,12 +361,10 @@ export class FileLog implements Log {
     if (!needSync) needSync = this.syncWaiters.some((waiter) => waiter.lsn <= this.writtenLsn && waiter.lsn > this.durableLsn);
     if (needSync) {
       this.counters.datasyncs++;
-      const onSync = this.options.onSync;
-      const startedMs = onSync === undefined ? 0 : performance.now();
-      await this.activeFile().datasync();
+      const syncMs = await this.syncActive();
       if (this.poisonError) return;
       this.durableLsn = this.writtenLsn;
-      onSync?.(performance.now() - startedMs, count);
+      this.options.onSync?.(syncMs, count);
     }
     // Resolve only now: after the write (and the sync when one was due).
     for (let i = 0; i < count; i++) {
@@ -431,6 +442,36 @@ export class FileLog implements Log {
 
   private activeFile(): WalFile {
     return this.fileOf(this.activeSegment());
+  }
+
+  /**
+   * One fdatasync of the active segment for a batch; returns how long it took. It blocks the event
+   * loop, saving the thread pool's round trip, unless blocking syncs have lately been slow: when
+   * their running mean passes `blockingSyncMsMax`, syncs go to the thread pool for
+   * BLOCKING_SYNC_BACKOFF_MS, then one blocks again to see whether the disk is fast again
+   * (docs/wal-format.md, "Where fdatasync runs"). Only a blocking sync is timed for the rule: a
+   * thread-pool sync's time as seen here includes the wait for the loop, which under load is most
+   * of it. Nothing else runs in the process during a blocking sync, which is one of the
+   * interleavings the thread pool allows, so every ordering the log promises holds either way.
+   */
+  private async syncActive(): Promise<number> {
+    const file = this.activeFile();
+    const max = this.options.blockingSyncMsMax;
+    const started = this.options.now();
+    if (file.datasyncSync === undefined || max === 0 || started < this.threadPoolUntilMs) {
+      await file.datasync();
+      return this.options.now() - started;
+    }
+    file.datasyncSync();
+    const took = this.options.now() - started;
+    const mean = this.blockingSyncMeanMs === undefined ? took : this.blockingSyncMeanMs + (took - this.blockingSyncMeanMs) / BLOCKING_SYNC_MEAN_WEIGHT;
+    if (mean > max) {
+      this.threadPoolUntilMs = started + took + BLOCKING_SYNC_BACKOFF_MS;
+      this.blockingSyncMeanMs = undefined;
+    } else {
+      this.blockingSyncMeanMs = mean;
+    }
+    return took;
   }
 
   private fileOf(segment: Segment): WalFile {

@@ -33,6 +33,12 @@ export interface WalFile {
   writevSync?(buffers: readonly Uint8Array[], position: number): void;
   /** fdatasync(2). */
   datasync(): Promise<void>;
+  /**
+   * fdatasync(2), blocking: it saves the thread-pool round trip that `datasync` costs, and holds
+   * the event loop for as long as the disk takes. Optional; the log calls it only while its syncs
+   * are short (`blockingSyncMsMax`, wal/options.ts) and otherwise calls `datasync`.
+   */
+  datasyncSync?(): void;
   /** fsync(2): also makes the size and other metadata durable. */
   sync(): Promise<void>;
   truncate(bytes: number): Promise<void>;
@@ -119,6 +125,10 @@ class NodeFile implements WalFile {
     return new Promise((resolve, reject) => fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
   }
 
+  datasyncSync(): void {
+    fs.fdatasyncSync(this.fd);
+  }
+
   sync(): Promise<void> {
     return new Promise((resolve, reject) => fs.fsync(this.fd, (error) => (error ? reject(error) : resolve())));
   }
@@ -202,16 +212,25 @@ export function failSyncsAfter(inner: WalFs, syncsOk: number): WalFs {
     throw new RangeError(`Expected \`syncsOk\` to be a non-negative integer, got ${syncsOk}.`);
   }
   let syncs = 0;
-  const sync = (file: WalFile, run: () => Promise<void>, syscall: 'fdatasync' | 'fsync'): Promise<void> => {
+  /** The next sync's failure, once `syncsOk` syncs have passed; undefined while they may succeed. */
+  const failure = (file: WalFile, syscall: 'fdatasync' | 'fsync'): Error | undefined => {
     syncs++;
-    if (syncs <= syncsOk) return run();
-    const error = Object.assign(new Error(`EIO: i/o error, ${syscall} '${file.path}' (injected after ${syncsOk} syncs)`), {
+    if (syncs <= syncsOk) return undefined;
+    return Object.assign(new Error(`EIO: i/o error, ${syscall} '${file.path}' (injected after ${syncsOk} syncs)`), {
       code: 'EIO',
       errno: -5,
       syscall,
       path: file.path,
     });
-    return Promise.reject(error);
+  };
+  const sync = (file: WalFile, run: () => Promise<void>, syscall: 'fdatasync' | 'fsync'): Promise<void> => {
+    const error = failure(file, syscall);
+    return error === undefined ? run() : Promise.reject(error);
+  };
+  const syncNow = (file: WalFile, run: () => void): void => {
+    const error = failure(file, 'fdatasync');
+    if (error !== undefined) throw error;
+    run();
   };
   const wrap = (file: WalFile): WalFile => ({
     get path() {
@@ -222,6 +241,8 @@ export function failSyncsAfter(inner: WalFs, syncsOk: number): WalFs {
     // Keep the blocking small-write path the log takes when the file offers it.
     ...(file.writevSync !== undefined && { writevSync: (buffers: readonly Uint8Array[], position: number) => file.writevSync?.(buffers, position) }),
     datasync: () => sync(file, () => file.datasync(), 'fdatasync'),
+    // And the blocking fdatasync, counted and failed with the others.
+    ...(file.datasyncSync !== undefined && { datasyncSync: () => syncNow(file, () => file.datasyncSync?.()) }),
     sync: () => sync(file, () => file.sync(), 'fsync'),
     truncate: (bytes) => file.truncate(bytes),
     size: () => file.size(),

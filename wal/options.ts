@@ -43,6 +43,16 @@ export interface FileLogOptions {
    * would run, and its write would leak into the next event.
    */
   readonly startWriter?: (run: () => void) => void;
+  /**
+   * A batch's fdatasync blocks the event loop, where the file offers it (`WalFile.datasyncSync`),
+   * while the running mean of blocking syncs stays at most this many ms: on a fast disk the
+   * thread pool's round trip costs more CPU than the wait. Past it, syncs go to the thread pool
+   * for a second, then one blocks again. 0: always the thread pool. Default 10
+   * (docs/wal-format.md, "Where fdatasync runs").
+   */
+  readonly blockingSyncMsMax?: number;
+  /** The clock that times each fdatasync, in ms: `performance.now` by default; tests pass their own. */
+  readonly now?: () => number;
 }
 
 export interface ResolvedOptions {
@@ -57,6 +67,8 @@ export interface ResolvedOptions {
   readonly owner: string | undefined;
   readonly onSync: ((syncMs: number, records: number) => void) | undefined;
   readonly startWriter: (run: () => void) => void;
+  readonly blockingSyncMsMax: number;
+  readonly now: () => number;
 }
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -68,6 +80,9 @@ export const PENDING_APPENDS_MAX_DEFAULT = 16_384;
 export const PENDING_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const FLUSH_INTERVAL_MS_DEFAULT = 1000;
 export const FLUSH_INTERVAL_MS_LIMIT = 60_000;
+export const BLOCKING_SYNC_MS_MAX_DEFAULT = 10;
+/** A blocking sync may be allowed at most this long: past it, a disk's pause would stop every request. */
+export const BLOCKING_SYNC_MS_LIMIT = 1000;
 
 /** The largest payload whose frame fits in an empty segment of `segmentBytes`. */
 export const recordBytesLimitFor = (segmentBytes: number): number => segmentBytes - SEGMENT_HEADER_BYTES - align8(FRAME_HEADER_BYTES);
@@ -84,7 +99,7 @@ function integerOption(options: FileLogOptions, name: keyof FileLogOptions, fall
   return value;
 }
 
-const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner', 'onSync', 'startWriter']);
+const KNOWN = new Set(['fs', 'syncPolicy', 'segmentBytes', 'recordBytesMax', 'pendingAppendsMax', 'pendingBytesMax', 'flushIntervalMs', 'random', 'owner', 'onSync', 'startWriter', 'blockingSyncMsMax', 'now']);
 
 export function resolveOptions(options: FileLogOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {};
@@ -115,5 +130,11 @@ export function resolveOptions(options: FileLogOptions | undefined): ResolvedOpt
   if (onSync !== undefined && typeof onSync !== 'function') throw invalid('Expected `onSync` to be a function.');
   const startWriter = options.startWriter ?? setImmediate;
   if (typeof startWriter !== 'function') throw invalid('Expected `startWriter` to be a function.');
-  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync, startWriter };
+  const blockingSyncMsMax = options.blockingSyncMsMax ?? BLOCKING_SYNC_MS_MAX_DEFAULT;
+  if (typeof blockingSyncMsMax !== 'number' || !(blockingSyncMsMax >= 0 && blockingSyncMsMax <= BLOCKING_SYNC_MS_LIMIT)) {
+    throw invalid(`Expected \`blockingSyncMsMax\` to be a number of ms from 0 to ${BLOCKING_SYNC_MS_LIMIT}.`);
+  }
+  const now = options.now ?? (() => performance.now());
+  if (typeof now !== 'function') throw invalid('Expected `now` to be a function returning ms.');
+  return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync, startWriter, blockingSyncMsMax, now };
 }

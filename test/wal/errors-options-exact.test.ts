@@ -9,6 +9,8 @@ import { frameBytesFor } from '../../wal/format.ts';
 import { nodeFs } from '../../wal/fs.ts';
 import type { FileLogOptions } from '../../wal/options.ts';
 import {
+  BLOCKING_SYNC_MS_LIMIT,
+  BLOCKING_SYNC_MS_MAX_DEFAULT,
   FLUSH_INTERVAL_MS_DEFAULT,
   PENDING_APPENDS_MAX_DEFAULT,
   PENDING_BYTES_MAX_DEFAULT,
@@ -82,7 +84,14 @@ describe('resolveOptions', () => {
       owner: undefined,
       onSync: undefined,
       startWriter: setImmediate,
+      blockingSyncMsMax: 10,
     });
+    // The default clock is performance.now's.
+    const before = performance.now();
+    const read = resolved.now();
+    expect(read).toBeGreaterThanOrEqual(before);
+    expect(read).toBeLessThanOrEqual(performance.now());
+    expect(BLOCKING_SYNC_MS_MAX_DEFAULT).toBe(10);
     expect([SEGMENT_BYTES_DEFAULT, RECORD_BYTES_MAX_DEFAULT, PENDING_APPENDS_MAX_DEFAULT, PENDING_BYTES_MAX_DEFAULT, FLUSH_INTERVAL_MS_DEFAULT]).toEqual([64 * 1024 * 1024, 1024 * 1024, 16_384, 64 * 1024 * 1024, 1000]);
     expect(resolveOptions({})).toMatchObject({ syncPolicy: 'group', segmentBytes: SEGMENT_BYTES_DEFAULT });
   });
@@ -91,8 +100,9 @@ describe('resolveOptions', () => {
     const fs = new SimFs(seededRandom(1));
     const onSync = (): void => undefined;
     const startWriter = (run: () => void): void => queueMicrotask(run);
-    const resolved = resolveOptions({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter });
-    expect(resolved).toMatchObject({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter });
+    const now = (): number => 42;
+    const resolved = resolveOptions({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter, blockingSyncMsMax: 0.5, now });
+    expect(resolved).toMatchObject({ fs, syncPolicy: 'none', segmentBytes: 8192, recordBytesMax: 100, pendingAppendsMax: 3, pendingBytesMax: 4096, flushIntervalMs: 7, owner: 'p1', onSync, startWriter, blockingSyncMsMax: 0.5, now });
     expect(resolveOptions({ syncPolicy: 'always' }).syncPolicy).toBe('always');
   });
 
@@ -106,6 +116,8 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ flushIntervalMs: 1 }).flushIntervalMs).toBe(1);
     expect(resolveOptions({ flushIntervalMs: 60_000 }).flushIntervalMs).toBe(60_000);
     expect(resolveOptions({ owner: 'x'.repeat(200) }).owner).toHaveLength(200);
+    expect(resolveOptions({ blockingSyncMsMax: 0 }).blockingSyncMsMax).toBe(0);
+    expect(resolveOptions({ blockingSyncMsMax: 1000 }).blockingSyncMsMax).toBe(BLOCKING_SYNC_MS_LIMIT);
     // The default record limit is the smaller of 1 MiB and what fits in a segment.
     expect(resolveOptions({ segmentBytes: 2 * 1024 * 1024 }).recordBytesMax).toBe(1024 * 1024);
     expect(resolveOptions({ segmentBytes: 1024 * 1024 }).recordBytesMax).toBe(1024 * 1024 - 56);
@@ -122,6 +134,8 @@ describe('resolveOptions', () => {
     refused({ flushIntervalMs: 0 }, 'Expected `flushIntervalMs` to be a positive integer.');
     refused({ pendingBytesMax: 2 ** 53 }, 'Expected `pendingBytesMax` to be a positive integer.');
     refused({ owner: 'x'.repeat(201) }, 'Expected `owner` to be a string of at most 200 characters.');
+    refused({ blockingSyncMsMax: 1000.5 }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
+    refused({ blockingSyncMsMax: -0.001 }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
   });
 
   it('refuses values of the wrong kind', () => {
@@ -135,8 +149,11 @@ describe('resolveOptions', () => {
     refused({ owner: 5 }, 'Expected `owner` to be a string of at most 200 characters.');
     refused({ onSync: 'log' }, 'Expected `onSync` to be a function.');
     refused({ startWriter: 'soon' }, 'Expected `startWriter` to be a function.');
+    refused({ blockingSyncMsMax: '1' }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
+    refused({ blockingSyncMsMax: Number.NaN }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
+    refused({ now: 5 }, 'Expected `now` to be a function returning ms.');
     refused({ syncPolicy: 'Group' }, "Expected `syncPolicy` to be one of 'always', 'group', 'none'.");
-    refused({ extra: 1 }, 'Unknown option `extra`; expected one of fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, random, owner, onSync, startWriter.');
+    refused({ extra: 1 }, 'Unknown option `extra`; expected one of fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, random, owner, onSync, startWriter, blockingSyncMsMax, now.');
   });
 
   it('draws salts from the given source as 32-bit words, or at random without one', () => {

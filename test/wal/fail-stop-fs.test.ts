@@ -44,6 +44,12 @@ class RecordingFs implements WalFs {
         const error = this.failing.get(name);
         if (error) throw error;
       },
+      datasyncSync: () => {
+        const name = `datasyncSync ${path}`;
+        this.calls.push(name);
+        const error = this.failing.get(name);
+        if (error) throw error;
+      },
     };
   }
 
@@ -125,6 +131,7 @@ describe('failStopFs', () => {
     await expect(file.read(new Uint8Array(1), 0)).rejects.toBe(inner.eio);
     await expect(file.writev([], 0)).rejects.toBe(inner.eio);
     expect(() => file.writevSync?.([], 0)).toThrow(inner.eio);
+    expect(() => file.datasyncSync?.()).toThrow(inner.eio);
     await expect(file.truncate(0)).rejects.toBe(inner.eio);
     await expect(file.size()).rejects.toBe(inner.eio);
     await expect(fs.open('/d/g', 'create')).rejects.toBe(inner.eio);
@@ -167,6 +174,21 @@ describe('failStopFs', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('fails stop on a blocking fdatasync, and never retries it', async () => {
+    const { inner, errors, fs } = setUp();
+    const file = await fs.open('/d/f', 'readwrite');
+    file.datasyncSync?.();
+    inner.fail('datasyncSync /d/f');
+    expect(() => file.datasyncSync?.()).toThrow(inner.eio);
+    expect(errors).toEqual([inner.eio]);
+    const before = inner.calls.length;
+    expect(() => file.datasyncSync?.()).toThrow(inner.eio);
+    await expect(file.datasync()).rejects.toBe(inner.eio);
+    expect(inner.calls.slice(before)).toEqual([]);
+    expect(inner.calls.filter((c) => c.startsWith('datasyncSync'))).toEqual(['datasyncSync /d/f', 'datasyncSync /d/f']);
+    expect(errors).toHaveLength(1);
+  });
+
   it('reports a synchronous failure after an asynchronous one only once', async () => {
     const { inner, errors, fs } = setUp();
     const a = await fs.open('/d/a', 'readwrite');
@@ -185,6 +207,7 @@ describe('failStopFs', () => {
     const file = await fs.open('/d/f', 'read');
     expect(file.writevSync).toBeUndefined();
     expect('writevSync' in file).toBe(false);
+    expect('datasyncSync' in file).toBe(false);
   });
 
   it('wraps files opened elsewhere so that they fail stop too', async () => {

@@ -36,7 +36,11 @@ class RecordingFs implements WalFs {
       close: () => this.record(`close ${path}`, undefined),
     };
     if (!this.withExtras) return file;
-    return { ...file, writevSync: (buffers, position) => void this.calls.push(`writevSync ${path} ${buffers.length}@${position}`) };
+    return {
+      ...file,
+      writevSync: (buffers, position) => void this.calls.push(`writevSync ${path} ${buffers.length}@${position}`),
+      datasyncSync: () => void this.calls.push(`datasyncSync ${path}`),
+    };
   }
 
   open(path: string, mode: OpenMode): Promise<WalFile> {
@@ -82,6 +86,17 @@ describe('failSyncsAfter', () => {
     expect(inner.calls).toEqual(['open /d/a create', 'open /d/b readwrite', 'datasync /d/a', 'sync /d/b', 'syncDir /d']);
   });
 
+  it('counts the blocking fdatasync with the others, and fails it the same way once they are spent', async () => {
+    const inner = new RecordingFs(true);
+    const fs = failSyncsAfter(inner, 2);
+    const a = await fs.open('/d/a', 'create');
+    a.datasyncSync?.();
+    await a.datasync();
+    expect(() => a.datasyncSync?.()).toThrow(expect.objectContaining(eio('fdatasync', '/d/a', 2)));
+    await expect(a.datasync()).rejects.toMatchObject(eio('fdatasync', '/d/a', 2));
+    expect(inner.calls).toEqual(['open /d/a create', 'datasyncSync /d/a', 'datasync /d/a']);
+  });
+
   it('fails the very first sync when n is 0', async () => {
     const file = await failSyncsAfter(new RecordingFs(false), 0).open('/d/a', 'create');
     await expect(file.datasync()).rejects.toMatchObject(eio('fdatasync', '/d/a', 0));
@@ -123,9 +138,11 @@ describe('failSyncsAfter', () => {
     const plain = failSyncsAfter(new RecordingFs(false), 1);
     expect('lock' in plain).toBe(false);
     expect('writevSync' in (await plain.open('/d/f', 'read'))).toBe(false);
+    expect('datasyncSync' in (await plain.open('/d/f', 'read'))).toBe(false);
     const full = failSyncsAfter(new RecordingFs(true), 1);
     expect(typeof full.lock).toBe('function');
     expect(typeof (await full.open('/d/f', 'read')).writevSync).toBe('function');
+    expect(typeof (await full.open('/d/f', 'read')).datasyncSync).toBe('function');
   });
 
   it('refuses a count that is not a non-negative integer, naming it', () => {

@@ -132,6 +132,28 @@ describe('nodeFs writes', () => {
   });
 });
 
+describe('nodeFs file syncs', () => {
+  it('runs the blocking fdatasync on its own descriptor, and passes its error on', async () => {
+    const { file, name } = await created();
+    const seen: number[] = [];
+    const real = fs.fdatasyncSync;
+    vi.spyOn(fs, 'fdatasyncSync').mockImplementation((fd: number) => {
+      seen.push(fd);
+      real(fd);
+    });
+    await file.writev([bytes(1, 4)], 0);
+    file.datasyncSync?.();
+    expect(seen).toHaveLength(1);
+    // The descriptor is the file's own: fstat through it names the file just written.
+    expect(fs.fstatSync(seen[0] as number).ino).toBe(fs.statSync(name).ino);
+    vi.restoreAllMocks();
+    vi.spyOn(fs, 'fdatasyncSync').mockImplementation(() => {
+      throw errno('EIO');
+    });
+    expect(() => file.datasyncSync?.()).toThrow(expect.objectContaining({ code: 'EIO' }));
+  });
+});
+
 describe('nodeFs.mkdir', () => {
   /** Node's recursive mkdir fails with `recursive`; each single mkdir with its entry in `single`, else for real. */
   function mkdirFails(root: string, recursive: Error, single: Record<string, Error | 'after creating'> = {}): string[] {

@@ -1,0 +1,198 @@
+/**
+ * Where a batch's fdatasync runs: blocking on the event loop while the running mean of blocking
+ * syncs stays within `blockingSyncMsMax`, else through libuv's thread pool for a second
+ * (docs/wal-format.md, "Where fdatasync runs"). On real files in a temporary directory, through a WalFs that counts which call each
+ * sync took and advances the log's clock by a scripted duration, so the choice is exact.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BLOCKING_SYNC_BACKOFF_MS, openFileLog } from '../../wal/file-log.ts';
+import { nodeFs, type WalFile, type WalFs } from '../../wal/fs.ts';
+import type { FileLogOptions } from '../../wal/options.ts';
+
+/** A WalFs over the real disk whose segment syncs are counted by kind and take the scripted times. */
+class TimedFs implements WalFs {
+  /** 'pool' for `datasync`, 'loop' for `datasyncSync`, in order (a segment's own preparation uses `sync`). */
+  readonly syncs: string[] = [];
+  /** The log's clock, in ms; each sync advances it by the next scripted duration. */
+  nowMs = 0;
+  /** A blocking sync fails with this, once, when set. */
+  failNextBlocking: Error | undefined;
+
+  constructor(
+    private readonly durationsMs: number[],
+    private readonly offersBlocking = true,
+  ) {}
+
+  readonly now = (): number => this.nowMs;
+
+  private took(kind: string): void {
+    this.syncs.push(kind);
+    this.nowMs += this.durationsMs.shift() ?? 0.1;
+  }
+
+  async open(file: string, mode: Parameters<WalFs['open']>[1]): Promise<WalFile> {
+    const inner = await nodeFs.open(file, mode);
+    const wrapped: WalFile = {
+      path: inner.path,
+      read: (buffer, position) => inner.read(buffer, position),
+      writev: (buffers, position) => inner.writev(buffers, position),
+      writevSync: (buffers, position) => inner.writevSync?.(buffers, position),
+      datasync: async () => {
+        await inner.datasync();
+        this.took('pool');
+      },
+      sync: () => inner.sync(),
+      truncate: (bytes) => inner.truncate(bytes),
+      size: () => inner.size(),
+      close: () => inner.close(),
+    };
+    if (this.offersBlocking) {
+      wrapped.datasyncSync = () => {
+        const failure = this.failNextBlocking;
+        this.failNextBlocking = undefined;
+        if (failure !== undefined) throw failure;
+        inner.datasyncSync?.();
+        this.took('loop');
+      };
+    }
+    return wrapped;
+  }
+
+  readdir = (dir: string) => nodeFs.readdir(dir);
+  mkdir = (dir: string) => nodeFs.mkdir(dir);
+  rename = (from: string, to: string) => nodeFs.rename(from, to);
+  unlink = (file: string) => nodeFs.unlink(file);
+  syncDir = (dir: string) => nodeFs.syncDir(dir);
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function logOn(timed: TimedFs, options: FileLogOptions = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-blocking-sync-'));
+  dirs.push(dir);
+  const synced: number[] = [];
+  const { log } = await openFileLog(dir, { fs: timed, now: timed.now, onSync: (ms) => synced.push(ms), ...options });
+  return { log, synced };
+}
+
+/** `n` durable appends, one after another, so each batch has its own fdatasync. */
+async function durableAppends(log: Awaited<ReturnType<typeof logOn>>['log'], n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await log.append(1, new Uint8Array([i]), { durable: true });
+}
+
+describe('where a batch fdatasync runs', () => {
+  it('blocks from the first one while they stay fast, and tells onSync each one\'s time', async () => {
+    const timed = new TimedFs([0.5, 0.75, 1, 0.25]);
+    const { log, synced } = await logOn(timed, { blockingSyncMsMax: 1 });
+    await durableAppends(log, 4);
+    expect(timed.syncs).toEqual(['loop', 'loop', 'loop', 'loop']);
+    expect(synced).toEqual([0.5, 0.75, 1, 0.25]);
+    await log.close();
+  });
+
+  it('blocks by default while the mean stays within 10 ms', async () => {
+    // Means 9, 9, 9, then 9 + (20 - 9) / 8 = 10.375: past 10.
+    const timed = new TimedFs([9, 9, 9, 20, 1]);
+    const { log } = await logOn(timed);
+    await durableAppends(log, 5);
+    expect(timed.syncs).toEqual(['loop', 'loop', 'loop', 'loop', 'pool']);
+    await log.close();
+  });
+
+  it('keeps blocking past one slow sync among fast ones: the mean weighs the newest an eighth', async () => {
+    // Means 0.5, 0.5, then 0.5 + (4.5 - 0.5) / 8 = 1: at the bound, not past it.
+    const timed = new TimedFs([0.5, 0.5, 4.5, 0.5]);
+    const { log } = await logOn(timed, { blockingSyncMsMax: 1 });
+    await durableAppends(log, 4);
+    expect(timed.syncs).toEqual(['loop', 'loop', 'loop', 'loop']);
+    await log.close();
+  });
+
+  it('goes to the thread pool for a second once the mean passes the bound, then blocks once to look again', async () => {
+    // Means 0.5, 0.5, then 0.5 + (5 - 0.5) / 8 = 1.0625: past the bound.
+    const timed = new TimedFs([0.5, 0.5, 5, 0.25, 0.25, 0.25, 3, 0.25, 0.25]);
+    const { log, synced } = await logOn(timed, { blockingSyncMsMax: 1 });
+    await durableAppends(log, 3);
+    expect(timed.syncs).toEqual(['loop', 'loop', 'loop']);
+    const slowEndedAt = timed.nowMs;
+    await durableAppends(log, 2);
+    expect(timed.syncs.slice(3)).toEqual(['pool', 'pool']);
+    // Just before the second is over, still the pool; at its end, one blocking sync: 3 ms, a
+    // mean of its own (the one before the back-off is forgotten), so back to the pool.
+    timed.nowMs = slowEndedAt + BLOCKING_SYNC_BACKOFF_MS - 0.5;
+    await durableAppends(log, 1);
+    expect(timed.syncs.slice(5)).toEqual(['pool']);
+    timed.nowMs = slowEndedAt + BLOCKING_SYNC_BACKOFF_MS;
+    await durableAppends(log, 2);
+    expect(timed.syncs.slice(6)).toEqual(['loop', 'pool']);
+    // A thread-pool sync is timed for onSync all the same.
+    expect(synced.slice(3)).toEqual([0.25, 0.25, 0.25, 3, 0.25]);
+    await log.close();
+  });
+
+  it('blocks again after the back-off when the disk is fast again', async () => {
+    const timed = new TimedFs([2, 0.25, 0.25, 0.25]);
+    const { log } = await logOn(timed, { blockingSyncMsMax: 1 });
+    await durableAppends(log, 2);
+    expect(timed.syncs).toEqual(['loop', 'pool']);
+    timed.nowMs += BLOCKING_SYNC_BACKOFF_MS;
+    await durableAppends(log, 2);
+    expect(timed.syncs).toEqual(['loop', 'pool', 'loop', 'loop']);
+    await log.close();
+  });
+
+  it('follows the bound it is given', async () => {
+    const timed = new TimedFs([3, 3, 4, 20, 3]);
+    const { log } = await logOn(timed, { blockingSyncMsMax: 4 });
+    await durableAppends(log, 5);
+    // Means 3, 3, 3.125, then 3.125 + 16.875 / 8 = 5.23: past 4.
+    expect(timed.syncs).toEqual(['loop', 'loop', 'loop', 'loop', 'pool']);
+    await log.close();
+  });
+
+  it('never blocks with a bound of 0, even when syncs take no time', async () => {
+    const timed = new TimedFs([0, 0, 0]);
+    const { log } = await logOn(timed, { blockingSyncMsMax: 0 });
+    await durableAppends(log, 3);
+    expect(timed.syncs).toEqual(['pool', 'pool', 'pool']);
+    await log.close();
+  });
+
+  it('uses the thread pool for a file that offers no blocking sync', async () => {
+    const timed = new TimedFs([0.125, 0.125, 0.125], false);
+    const { log } = await logOn(timed);
+    await durableAppends(log, 3);
+    expect(timed.syncs).toEqual(['pool', 'pool', 'pool']);
+    await log.close();
+  });
+
+  it('is poisoned by a blocking sync that fails: that append and every later one are refused, and nothing is retried', async () => {
+    const timed = new TimedFs([0.25]);
+    const { log } = await logOn(timed);
+    await durableAppends(log, 1);
+    timed.failNextBlocking = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    await expect(log.append(1, new Uint8Array([9]), { durable: true })).rejects.toMatchObject({ code: 'WAL_POISONED' });
+    expect(log.poisoned).toBe(true);
+    await expect(log.append(1, new Uint8Array([10]), { durable: true })).rejects.toMatchObject({ code: 'WAL_POISONED' });
+    expect(timed.syncs).toEqual(['loop']);
+    await log.close().catch(() => undefined);
+  });
+
+  it('syncs the real file either way: what was acknowledged is read back after reopening', async () => {
+    const timed = new TimedFs([20, 0.25, 0.25]);
+    const { log } = await logOn(timed);
+    await durableAppends(log, 3);
+    expect(timed.syncs).toEqual(['loop', 'pool', 'pool']);
+    await log.close();
+    const dir = dirs[dirs.length - 1] as string;
+    const { log: again, recovered } = await openFileLog(dir);
+    expect(recovered.entries.map((r) => [...r.payload])).toEqual([[0], [1], [2]]);
+    await again.close();
+  });
+});
