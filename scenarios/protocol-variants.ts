@@ -41,6 +41,15 @@ export type Row = { readonly variant: Variant; readonly path: Path; readonly nod
 
 /** How long one transaction's END may take to be written (it waits for the acks). */
 const END_WAIT_MS = 20_000;
+/**
+ * How long, after END, each participant's log may take to show its terminal record. A node's log
+ * lines reach its file by asynchronous writes (pino's default stream), so a participant's last
+ * line can land after the coordinator's END, which its ack made possible (seen under a loaded
+ * machine: p1's ABORTED counted missing). Past the bound the counts are taken as they are, and a
+ * record never written shows as a difference.
+ */
+const TERMINAL_WAIT_MS = 5_000;
+const TERMINAL_STEPS: ReadonlySet<string> = new Set(['wal.COMMITTED', 'wal.ABORTED']);
 
 /**
  * The counts the protocol prescribes as this implementation runs it (coordinator/core/step.ts's
@@ -99,6 +108,13 @@ async function runOne(cluster: ProcessCluster, proxies: Record<string, FaultProx
   // END is the coordinator's last record of a transaction: after it, every count is final.
   const ended = await waitFor(async () => (walLines(cluster.coordinator.spec.logFile, txId).some((l) => l.step === 'wal.END') ? true : undefined), END_WAIT_MS);
   if (!ended) throw new Error(`${txId} under ${variant}: no END within ${END_WAIT_MS} ms`);
+  // Every participant ends a transaction it took part in with COMMITTED or ABORTED, and the lines
+  // it wrote before its terminal one are in its file once that one is (one stream, in order).
+  for (const node of NODES) {
+    if (node === 'coordinator') continue;
+    const logFile = cluster.participant(node).spec.logFile;
+    await waitFor(async () => (walLines(logFile, txId).some((l) => TERMINAL_STEPS.has(l.step ?? '')) ? true : undefined), TERMINAL_WAIT_MS);
+  }
   const delta = (name: string, f: (s: FaultProxyStats) => number) => f((proxies[name] as FaultProxy).stats()) - f(before[name] as FaultProxyStats);
   const coordinatorSent = delta('p1', sent) + delta('p2', sent);
   return NODES.map((node) => ({
