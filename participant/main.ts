@@ -14,7 +14,7 @@ import type { ServerLimits } from '../shared/http/limits.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { parseServiceUrl } from '../shared/urls.ts';
-import type { SyncPolicy } from '../wal/options.ts';
+import { BLOCKING_SYNC_MS_MAX_DEFAULT, type SyncPolicy } from '../wal/options.ts';
 import { createParticipant, type CreateParticipantOptions } from './library.ts';
 import { KvStore } from './resources/kv.ts';
 import { checkPostgresUrl, createPostgresResource, EXIT_INVALID_CONFIG, PostgresStartError, type PostgresResourceOptions } from './resources/postgres.ts';
@@ -90,8 +90,10 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     ...(options.onFatal !== undefined && { onFatal: options.onFatal }),
     ...(options.core !== undefined && { core: options.core }),
     ...(options.batching !== undefined && { batching: options.batching }),
-    // Chaos only: TWOPC_FAIL_FSYNC_AFTER=n injects an fsync failure (shared/fsync-fault.ts).
-    ...(chaosFs !== undefined && { wal: { fs: chaosFs } }),
+    // A process of its own: its fdatasyncs block its event loop as the WAL's default says (the
+    // library keeps an embedded one's in the thread pool). Chaos only: TWOPC_FAIL_FSYNC_AFTER=n
+    // injects an fsync failure (shared/fsync-fault.ts).
+    wal: { blockingSyncMsMax: BLOCKING_SYNC_MS_MAX_DEFAULT, ...(chaosFs !== undefined && { fs: chaosFs }) },
   });
   const app = createParticipantApp({
     name: options.name,

@@ -38,10 +38,12 @@ const CHECKPOINT_BYTES_MAX = 512 * 1024 * 1024;
 const CHECKPOINTS_PENDING_MAX = 16;
 /**
  * How long batch syncs go to the thread pool once blocking ones have grown slower than
- * `blockingSyncMsMax`: on a disk that stays slow, one sync a second still blocks, to find out
- * whether it is fast again, so the loop is held past the bound at most once a second.
+ * `blockingSyncMsMax`: then one blocks again, to find out whether the disk is fast again. Each
+ * look that finds it still slow doubles the wait, up to BLOCKING_SYNC_BACKOFF_MS_MAX; a look
+ * that finds it fast starts over from here.
  */
 export const BLOCKING_SYNC_BACKOFF_MS = 1000;
+export const BLOCKING_SYNC_BACKOFF_MS_MAX = 64_000;
 /** The running mean of blocking syncs weighs the newest 1/8: one slow sync among fast ones does not end blocking. */
 const BLOCKING_SYNC_MEAN_WEIGHT = 8;
 
@@ -142,6 +144,8 @@ export class FileLog implements Log {
   private blockingSyncMeanMs: number | undefined;
   /** Until when, on the log's clock, batch syncs go to the thread pool: blocking ones grew slower than the bound. */
   private threadPoolUntilMs = Number.NEGATIVE_INFINITY;
+  /** The last back-off's length, doubled by each look that finds the disk still slow. */
+  private backOffMs = BLOCKING_SYNC_BACKOFF_MS;
 
   private writerRunning = false;
   private writerScheduled = false;
@@ -447,26 +451,32 @@ export class FileLog implements Log {
   /**
    * One fdatasync of the active segment for a batch; returns how long it took. It blocks the event
    * loop, saving the thread pool's round trip, unless blocking syncs have lately been slow: when
-   * their running mean passes `blockingSyncMsMax`, syncs go to the thread pool for
-   * BLOCKING_SYNC_BACKOFF_MS, then one blocks again to see whether the disk is fast again
-   * (docs/wal-format.md, "Where fdatasync runs"). Only a blocking sync is timed for the rule: a
-   * thread-pool sync's time as seen here includes the wait for the loop, which under load is most
-   * of it. Nothing else runs in the process during a blocking sync, which is one of the
-   * interleavings the thread pool allows, so every ordering the log promises holds either way.
+   * their running mean passes `blockingSyncMsMax`, syncs go to the thread pool for a while
+   * (BLOCKING_SYNC_BACKOFF_MS, doubled for each look that finds the disk still slow), then one
+   * blocks again to look (docs/wal-format.md, "Where fdatasync runs"). A slow sync is known only
+   * once it is over, so the loop is held for it. Only a blocking sync is timed for the rule: a
+   * thread-pool sync's time as seen here includes the wait for a busy loop, which under load is
+   * most of it. The 'none' policy's periodic flush (up to a second of writes) never blocks.
+   * Nothing else runs in the process during a blocking sync, which is one of the interleavings
+   * the thread pool allows, so every ordering the log promises holds either way.
    */
   private async syncActive(): Promise<number> {
     const file = this.activeFile();
     const max = this.options.blockingSyncMsMax;
     const started = this.options.now();
-    if (file.datasyncSync === undefined || max === 0 || started < this.threadPoolUntilMs) {
+    // Written so that a clock giving NaN never blocks: NaN is not at or past any time.
+    if (file.datasyncSync === undefined || max === 0 || this.syncPolicy === 'none' || !(started >= this.threadPoolUntilMs)) {
       await file.datasync();
       return this.options.now() - started;
     }
     file.datasyncSync();
     const took = this.options.now() - started;
+    const looking = this.blockingSyncMeanMs === undefined && this.threadPoolUntilMs > Number.NEGATIVE_INFINITY;
     const mean = this.blockingSyncMeanMs === undefined ? took : this.blockingSyncMeanMs + (took - this.blockingSyncMeanMs) / BLOCKING_SYNC_MEAN_WEIGHT;
-    if (mean > max) {
-      this.threadPoolUntilMs = started + took + BLOCKING_SYNC_BACKOFF_MS;
+    // Written so that a clock giving NaN counts as slow: the log backs off rather than block on.
+    if (!(mean <= max)) {
+      this.backOffMs = looking ? Math.min(this.backOffMs * 2, BLOCKING_SYNC_BACKOFF_MS_MAX) : BLOCKING_SYNC_BACKOFF_MS;
+      this.threadPoolUntilMs = started + took + this.backOffMs;
       this.blockingSyncMeanMs = undefined;
     } else {
       this.blockingSyncMeanMs = mean;

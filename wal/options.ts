@@ -47,11 +47,13 @@ export interface FileLogOptions {
    * A batch's fdatasync blocks the event loop, where the file offers it (`WalFile.datasyncSync`),
    * while the running mean of blocking syncs stays at most this many ms: on a fast disk the
    * thread pool's round trip costs more CPU than the wait. Past it, syncs go to the thread pool
-   * for a second, then one blocks again. 0: always the thread pool. Default 10
+   * for a second (doubled while the disk stays slow), then one blocks again. The bound is on the
+   * mean: a single slow sync holds the loop for as long as it takes. 0: always the thread pool.
+   * The 'none' policy's periodic flush always goes to the thread pool. Default 10
    * (docs/wal-format.md, "Where fdatasync runs").
    */
   readonly blockingSyncMsMax?: number;
-  /** The clock that times each fdatasync, in ms: `performance.now` by default; tests pass their own. */
+  /** The clock that times each fdatasync, in ms, monotonic: `performance.now` by default; tests pass their own. */
   readonly now?: () => number;
 }
 
@@ -81,7 +83,7 @@ export const PENDING_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const FLUSH_INTERVAL_MS_DEFAULT = 1000;
 export const FLUSH_INTERVAL_MS_LIMIT = 60_000;
 export const BLOCKING_SYNC_MS_MAX_DEFAULT = 10;
-/** A blocking sync may be allowed at most this long: past it, a disk's pause would stop every request. */
+/** The largest bound a caller may set on the running mean of blocking syncs (a second of a held loop). */
 export const BLOCKING_SYNC_MS_LIMIT = 1000;
 
 /** The largest payload whose frame fits in an empty segment of `segmentBytes`. */
@@ -130,11 +132,12 @@ export function resolveOptions(options: FileLogOptions | undefined): ResolvedOpt
   if (onSync !== undefined && typeof onSync !== 'function') throw invalid('Expected `onSync` to be a function.');
   const startWriter = options.startWriter ?? setImmediate;
   if (typeof startWriter !== 'function') throw invalid('Expected `startWriter` to be a function.');
-  const blockingSyncMsMax = options.blockingSyncMsMax ?? BLOCKING_SYNC_MS_MAX_DEFAULT;
+  // Only a missing option takes the default: null is refused, not read as "off" or "default".
+  const blockingSyncMsMax = options.blockingSyncMsMax === undefined ? BLOCKING_SYNC_MS_MAX_DEFAULT : options.blockingSyncMsMax;
   if (typeof blockingSyncMsMax !== 'number' || !(blockingSyncMsMax >= 0 && blockingSyncMsMax <= BLOCKING_SYNC_MS_LIMIT)) {
     throw invalid(`Expected \`blockingSyncMsMax\` to be a number of ms from 0 to ${BLOCKING_SYNC_MS_LIMIT}.`);
   }
-  const now = options.now ?? (() => performance.now());
+  const now = options.now === undefined ? () => performance.now() : options.now;
   if (typeof now !== 'function') throw invalid('Expected `now` to be a function returning ms.');
   return { fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, newSalt, owner, onSync, startWriter, blockingSyncMsMax, now };
 }

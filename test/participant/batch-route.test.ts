@@ -48,6 +48,24 @@ function countingSyncs(inner: WalFs): { fs: WalFs; syncs: () => number } {
   return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, syncs: () => syncs };
 }
 
+/** A file system that counts batch fdatasyncs by where they ran: libuv's thread pool, or blocking the event loop. */
+function syncsByKind(inner: WalFs): { fs: WalFs; pool: () => number; loop: () => number } {
+  let pool = 0;
+  let loop = 0;
+  const wrap = (file: WalFile): WalFile =>
+    Object.assign(Object.create(file) as WalFile, {
+      datasync: () => {
+        pool++;
+        return file.datasync();
+      },
+      datasyncSync: () => {
+        loop++;
+        file.datasyncSync?.();
+      },
+    });
+  return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, pool: () => pool, loop: () => loop };
+}
+
 /** A batch posted with `Accept: application/x-ndjson`: its content type, and its lines read one at a time as they arrive. */
 function streamedBatch(url: string, messages: Message[]): Promise<{ contentType: string; nextLine: () => Promise<BatchLine | undefined> }> {
   return new Promise((resolve, reject) => {
@@ -204,6 +222,26 @@ describe('POST /v1/2pc/batch', () => {
     expect(syncs).toBeGreaterThan(0);
     expect(syncs).toBeLessThan(count / 4);
     expect(fatal).toEqual([]);
+  });
+
+  it("keeps an embedded participant's fdatasyncs off its host's event loop unless the host asks", async () => {
+    const coord = await stubCoordinator(cleanup);
+    const prepares = async (url: string, prefix: string) => {
+      for (let i = 1; i <= 3; i++) {
+        const r = await json<{ replies: Reply[] }>('POST', `${url}/v1/2pc/batch`, { messages: [prepare(`tx-1-${prefix}${i}`, coord.url, url, [{ op: 'put', key: `${prefix}${i}`, value: 1 }])] });
+        expect(r.body.replies[0]?.status).toBe(200);
+      }
+    };
+    const embedded = syncsByKind(nodeFs);
+    const quiet = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, wal: { fs: embedded.fs } });
+    await prepares(quiet.url, 'a');
+    expect(embedded.pool()).toBeGreaterThanOrEqual(3);
+    expect(embedded.loop()).toBe(0);
+    const asked = syncsByKind(nodeFs);
+    const blocking = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, wal: { fs: asked.fs, blockingSyncMsMax: 10 } });
+    await prepares(blocking.url, 'b');
+    // The log's first batch sync blocks whatever the disk's speed; later ones do while they average under 10 ms.
+    expect(asked.loop()).toBeGreaterThanOrEqual(1);
   });
 
   it('is not served with batching off: a 404, and the single routes still work', async () => {

@@ -74,6 +74,10 @@ describe('canonicalJson', () => {
       '{"a":[null,null,{"c":"x"}],"b":1,"\uD83D\uDE00":3,"\uFF61":2}',
     );
     expect(canonicalJson({ 10: 'ten', 9: 'nine', x: null })).toBe('{"10":"ten","9":"nine","x":null}');
+    // JSON.parse makes "__proto__" an own key, as a request body would carry it.
+    const parsed: unknown = JSON.parse('[{"__proto__":{"b":1,"a":2},"op":"x"},{"constructor":"c","toString":"t"}]');
+    expect(canonicalJson(parsed)).toBe('[{"__proto__":{"a":2,"b":1},"op":"x"},{"constructor":"c","toString":"t"}]');
+    expect(canonicalJson(parsed)).toBe(canonicalJsonAsWritten(parsed));
   });
 
   it('keeps a hole in an array empty, as the first form did', () => {

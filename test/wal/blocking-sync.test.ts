@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCKING_SYNC_BACKOFF_MS, openFileLog } from '../../wal/file-log.ts';
+import { BLOCKING_SYNC_BACKOFF_MS, BLOCKING_SYNC_BACKOFF_MS_MAX, openFileLog } from '../../wal/file-log.ts';
 import { nodeFs, type WalFile, type WalFs } from '../../wal/fs.ts';
 import type { FileLogOptions } from '../../wal/options.ts';
 
@@ -20,6 +20,8 @@ class TimedFs implements WalFs {
   nowMs = 0;
   /** A blocking sync fails with this, once, when set. */
   failNextBlocking: Error | undefined;
+  /** What a sync takes once the scripted durations are spent. */
+  thenMs = 0.125;
 
   constructor(
     private readonly durationsMs: number[],
@@ -30,7 +32,7 @@ class TimedFs implements WalFs {
 
   private took(kind: string): void {
     this.syncs.push(kind);
-    this.nowMs += this.durationsMs.shift() ?? 0.1;
+    this.nowMs += this.durationsMs.shift() ?? this.thenMs;
   }
 
   async open(file: string, mode: Parameters<WalFs['open']>[1]): Promise<WalFile> {
@@ -90,8 +92,14 @@ describe('where a batch fdatasync runs', () => {
   it('blocks from the first one while they stay fast, and tells onSync each one\'s time', async () => {
     const timed = new TimedFs([0.5, 0.75, 1, 0.25]);
     const { log, synced } = await logOn(timed, { blockingSyncMsMax: 1 });
-    await durableAppends(log, 4);
-    expect(timed.syncs).toEqual(['loop', 'loop', 'loop', 'loop']);
+    // Each durable append resolves only after its sync ran.
+    for (let i = 0; i < 4; i++) {
+      await log.append(1, new Uint8Array([i]), { durable: true });
+      timed.syncs.push('acked');
+    }
+    expect(timed.syncs).toEqual(['loop', 'acked', 'loop', 'acked', 'loop', 'acked', 'loop', 'acked']);
+    timed.syncs.length = 0;
+    expect(timed.syncs).toEqual([]);
     expect(synced).toEqual([0.5, 0.75, 1, 0.25]);
     await log.close();
   });
@@ -147,6 +155,63 @@ describe('where a batch fdatasync runs', () => {
     await log.close();
   });
 
+  it('doubles the wait while each look finds the disk still slow, up to 64 s, and starts over after a fast look', async () => {
+    const timed = new TimedFs([]);
+    timed.thenMs = 5;
+    const { log } = await logOn(timed, { blockingSyncMsMax: 1 });
+    await durableAppends(log, 1);
+    expect(timed.syncs).toEqual(['loop']);
+    const waits: number[] = [];
+    // Each round: just before the wait is over, the pool; at its end, one look, which finds 5 ms.
+    for (const wait of [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 64_000]) {
+      const slowEndedAt = timed.nowMs;
+      timed.nowMs = slowEndedAt + wait - 0.5;
+      await durableAppends(log, 1);
+      timed.nowMs = slowEndedAt + wait;
+      await durableAppends(log, 1);
+      waits.push(wait);
+      expect(timed.syncs.slice(-2)).toEqual(['pool', 'loop']);
+    }
+    expect(waits).toHaveLength(8);
+    expect(BLOCKING_SYNC_BACKOFF_MS_MAX).toBe(64_000);
+    // A look that finds the disk fast: blocking goes on, and the next slow stretch waits 1 s again.
+    timed.thenMs = 0.5;
+    const lastSlowEndedAt = timed.nowMs;
+    timed.nowMs = lastSlowEndedAt + 64_000;
+    await durableAppends(log, 2);
+    expect(timed.syncs.slice(-2)).toEqual(['loop', 'loop']);
+    timed.thenMs = 9;
+    await durableAppends(log, 1);
+    const slowAgainAt = timed.nowMs;
+    timed.thenMs = 0.5;
+    timed.nowMs = slowAgainAt + BLOCKING_SYNC_BACKOFF_MS - 0.5;
+    await durableAppends(log, 1);
+    timed.nowMs = slowAgainAt + BLOCKING_SYNC_BACKOFF_MS;
+    await durableAppends(log, 1);
+    expect(timed.syncs.slice(-3)).toEqual(['loop', 'pool', 'loop']);
+    await log.close();
+  });
+
+  it("never blocks for the 'none' policy's flushes and syncs", async () => {
+    const timed = new TimedFs([]);
+    const { log } = await logOn(timed, { syncPolicy: 'none' });
+    await log.append(1, new Uint8Array([1]));
+    await log.sync();
+    await log.append(1, new Uint8Array([2]));
+    await log.sync();
+    expect(timed.syncs).toEqual(['pool', 'pool']);
+    await log.close();
+  });
+
+  it('never blocks on a clock that gives NaN', async () => {
+    const timed = new TimedFs([]);
+    const { log, synced } = await logOn(timed, { now: () => Number.NaN });
+    await durableAppends(log, 2);
+    expect(timed.syncs).toEqual(['pool', 'pool']);
+    expect(synced).toEqual([Number.NaN, Number.NaN]);
+    await log.close();
+  });
+
   it('follows the bound it is given', async () => {
     const timed = new TimedFs([3, 3, 4, 20, 3]);
     const { log } = await logOn(timed, { blockingSyncMsMax: 4 });
@@ -184,7 +249,7 @@ describe('where a batch fdatasync runs', () => {
     await log.close().catch(() => undefined);
   });
 
-  it('syncs the real file either way: what was acknowledged is read back after reopening', async () => {
+  it('reads back, after reopening, what was acknowledged on either path', async () => {
     const timed = new TimedFs([20, 0.25, 0.25]);
     const { log } = await logOn(timed);
     await durableAppends(log, 3);

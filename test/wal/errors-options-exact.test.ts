@@ -152,6 +152,9 @@ describe('resolveOptions', () => {
     refused({ blockingSyncMsMax: '1' }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
     refused({ blockingSyncMsMax: Number.NaN }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
     refused({ now: 5 }, 'Expected `now` to be a function returning ms.');
+    // null is not "off" and not "the default": it is refused like any other wrong kind.
+    refused({ blockingSyncMsMax: null }, 'Expected `blockingSyncMsMax` to be a number of ms from 0 to 1000.');
+    refused({ now: null }, 'Expected `now` to be a function returning ms.');
     refused({ syncPolicy: 'Group' }, "Expected `syncPolicy` to be one of 'always', 'group', 'none'.");
     refused({ extra: 1 }, 'Unknown option `extra`; expected one of fs, syncPolicy, segmentBytes, recordBytesMax, pendingAppendsMax, pendingBytesMax, flushIntervalMs, random, owner, onSync, startWriter, blockingSyncMsMax, now.');
   });
