@@ -31,27 +31,14 @@ async function walRecordCount(dir: string): Promise<number> {
   return recovered.entries.map((e) => participantCodec.decode(e.type, e.payload)).length + (recovered.checkpoint === undefined ? 0 : 1);
 }
 
-/** A WalFs that counts file syncs (fdatasync and fsync), to see a batch share them. */
-function countingSyncs(inner: WalFs): { fs: WalFs; syncs: () => number } {
-  let syncs = 0;
-  const wrap = (file: WalFile): WalFile =>
-    Object.assign(Object.create(file) as WalFile, {
-      datasync: () => {
-        syncs++;
-        return file.datasync();
-      },
-      sync: () => {
-        syncs++;
-        return file.sync();
-      },
-    });
-  return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, syncs: () => syncs };
-}
-
-/** A file system that counts batch fdatasyncs by where they ran: libuv's thread pool, or blocking the event loop. */
-function syncsByKind(inner: WalFs): { fs: WalFs; pool: () => number; loop: () => number } {
+/**
+ * A file system that counts file syncs: fdatasyncs by where they ran (libuv's thread pool, or
+ * blocking the event loop) and fsyncs, over every file it opens.
+ */
+function countingSyncs(inner: WalFs): { fs: WalFs; pool: () => number; loop: () => number; syncs: () => number } {
   let pool = 0;
   let loop = 0;
+  let fsyncs = 0;
   const wrap = (file: WalFile): WalFile =>
     Object.assign(Object.create(file) as WalFile, {
       datasync: () => {
@@ -62,8 +49,12 @@ function syncsByKind(inner: WalFs): { fs: WalFs; pool: () => number; loop: () =>
         loop++;
         file.datasyncSync?.();
       },
+      sync: () => {
+        fsyncs++;
+        return file.sync();
+      },
     });
-  return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, pool: () => pool, loop: () => loop };
+  return { fs: { ...inner, open: (path, mode) => inner.open(path, mode).then(wrap) }, pool: () => pool, loop: () => loop, syncs: () => pool + loop + fsyncs };
 }
 
 /** A batch posted with `Accept: application/x-ndjson`: its content type, and its lines read one at a time as they arrive. */
@@ -232,12 +223,12 @@ describe('POST /v1/2pc/batch', () => {
         expect(r.body.replies[0]?.status).toBe(200);
       }
     };
-    const embedded = syncsByKind(nodeFs);
+    const embedded = countingSyncs(nodeFs);
     const quiet = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, wal: { fs: embedded.fs } });
     await prepares(quiet.url, 'a');
     expect(embedded.pool()).toBeGreaterThanOrEqual(3);
     expect(embedded.loop()).toBe(0);
-    const asked = syncsByKind(nodeFs);
+    const asked = countingSyncs(nodeFs);
     const blocking = await embeddedParticipant(cleanup, { coordinatorUrl: coord.url, wal: { fs: asked.fs, blockingSyncMsMax: 10 } });
     await prepares(blocking.url, 'b');
     // The log's first batch sync blocks whatever the disk's speed; later ones do while they average under 10 ms.
