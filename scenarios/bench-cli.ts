@@ -9,6 +9,10 @@ import { Option, type Command } from 'commander';
 import { fsyncOpt, intArg, opt } from '../shared/cli-options.ts';
 import { parseDuration } from './cli.ts';
 
+/** The bench's clients' HTTP client (load-client.ts): bare node:http, or the services' axios client. */
+export const LOAD_CLIENT_KINDS = ['node', 'axios'] as const;
+export type LoadClientKind = (typeof LOAD_CLIENT_KINDS)[number];
+
 /** The most transactions one run may ask for; `--duration` alone runs up to this many. */
 export const BENCH_TRANSACTIONS_MAX = 10_000_000;
 const TRANSACTIONS_DEFAULT = 20_000;
@@ -53,6 +57,7 @@ interface BenchFlags {
   html?: string;
   svgDir?: string;
   json: boolean;
+  loadClient: LoadClientKind;
 }
 
 export function registerBenchCommand(program: Command): Command {
@@ -84,6 +89,11 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(opt('--ha', 'the decision log in etcd (an HA group, its own etcd) beside the local WAL, same transfers, same run').default(false))
     .addOption(opt('--html <file>', 'also write one self-contained HTML page with the pictures'))
     .addOption(opt('--svg-dir <dir>', 'also write the pictures as throughput.svg, latency.svg and cpu.svg there (docs/performance.md embeds them)'))
+    .addOption(
+      opt('--load-client <kind>', "the bench's clients' HTTP client: node (bare node:http, as the floor's round trips are) or axios (the services' client)")
+        .choices(LOAD_CLIENT_KINDS)
+        .default('node'),
+    )
     .addOption(opt('--json', 'print one JSON object').default(false))
     .action(async (o: BenchFlags) => {
       const say = (line: string) => console.error(line);
@@ -140,6 +150,7 @@ export function registerBenchCommand(program: Command): Command {
           ...(o.rssCheck && { rssSampleAfter: Math.ceil(transactions / RSS_CHECK_SAMPLE_DIVISOR) }),
           ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
           progress: !o.json,
+          loadClient: o.loadClient,
         },
         say,
       );

@@ -43,7 +43,7 @@ export function formatReport(r: BenchReport): string {
   const m = r.machine;
   const beside = r.beside;
   return [
-    `twopc bench: ${r.transactions.total} transfers over ${r.options.participants} participants on ${r.resource}, concurrency ${r.options.concurrency}, fsync ${r.options.fsync}, ${r.batching ? 'batching' : '--no-batching'}`,
+    `twopc bench: ${r.transactions.total} transfers over ${r.options.participants} participants on ${r.resource}, concurrency ${r.options.concurrency}, fsync ${r.options.fsync}, ${r.batching ? 'batching' : '--no-batching'}, load client ${r.options.loadClient === 'axios' ? 'axios' : 'node:http'}`,
     ...phaseLines(r),
     `  one client        ${l(r.oneClient.latency)} over ${r.oneClient.transactions} transfers`,
     ...(r.noBatching

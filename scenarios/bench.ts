@@ -21,7 +21,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createHttpClient, type HttpClient } from '../shared/http/client.ts';
 import {
   machineInfo,
   measureFdatasync,
@@ -39,6 +38,7 @@ import { RSS_CHECK_RUN_MS_MAX, WARMUP_TRANSACTIONS_DEFAULT } from './bench-cli.t
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
 import { createProgress } from './progress.ts';
+import { createLoadClient, type LoadClient, type LoadClientKind } from './load-client.ts';
 
 export { measureFdatasync, measureHttp, summarize, type LatencySummary } from './bench-probes.ts';
 
@@ -72,6 +72,12 @@ export interface BenchOptions {
   readonly warmupTransactions?: number;
   /** Draw a progress bar of each measured run on stderr, when it is a terminal (the CLI without --json). */
   readonly progress?: boolean;
+  /**
+   * The bench's clients' HTTP client for POST /v1/transactions (load-client.ts): bare node:http, as the
+   * floor's round trips are (the default), or `axios`, the services' own client. The report's options
+   * always name it.
+   */
+  readonly loadClient?: LoadClientKind;
 }
 
 /** Where the accounts live and how a transfer is written for them: the key-value store or PostgreSQL. */
@@ -240,7 +246,7 @@ export const TARGETS = {
 export const kvTarget: BenchTarget = {
   resource: 'kv',
   fund: async (coordinatorUrl, bank) => {
-    const client = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS });
+    const client = createLoadClient('node', { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: 1 });
     try {
       const funded = await postTransaction(client, coordinatorUrl, openingTransaction(bank));
       if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
@@ -252,7 +258,7 @@ export const kvTarget: BenchTarget = {
   close: async () => undefined,
 };
 
-async function postTransaction(client: HttpClient, coordinatorUrl: string, body: unknown): Promise<{ outcome?: string }> {
+async function postTransaction(client: LoadClient, coordinatorUrl: string, body: unknown): Promise<{ outcome?: string }> {
   const res = await client.post<{ outcome?: string }>(`${coordinatorUrl}/v1/transactions`, body);
   if (res.status !== 200) throw new Error(`POST /v1/transactions answered ${res.status}: ${JSON.stringify(res.data)}`);
   return res.data;
@@ -290,7 +296,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   return { ...report, beside: { resource: 'kv', throughputTxPerS: kv.throughputTxPerS, latency: kv.latency, transactions: kv.transactions } };
 }
 
-async function runBenchOn(options: BenchOptions, target: BenchTarget, log: (line: string) => void): Promise<BenchReport> {
+async function runBenchOn(asked: BenchOptions, target: BenchTarget, log: (line: string) => void): Promise<BenchReport> {
+  const options: BenchOptions = { ...asked, loadClient: asked.loadClient ?? 'node' };
   const batching = options.batching !== false;
   const flagKnown = nodesKnowNoBatching();
   if (!flagKnown) log('these nodes have no --no-batching flag yet: the unbatched run takes the default path (marked in the report)');
@@ -360,7 +367,7 @@ async function runPhase(
     participantArgs: noBatchingArgs,
     ...(target.participantArgsOf !== undefined && { participantArgsOf: target.participantArgsOf }),
   });
-  const client = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, socketsPerHostMax: options.concurrency });
+  const client = createLoadClient(options.loadClient ?? 'node', { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: options.concurrency });
   try {
     log(`starting a coordinator and ${options.participants} participants on ${target.resource} (fsync ${options.fsync}, ${mode.batching ? 'batching' : '--no-batching'})…`);
     await cluster.start();
