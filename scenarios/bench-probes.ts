@@ -212,6 +212,8 @@ export function processRssMb(pid: number): number | undefined {
 export interface NodeCounters {
   readonly httpRequests?: number;
   readonly walDatasyncs?: number;
+  /** Of walDatasyncs, those that held the node's event loop. */
+  readonly walDatasyncsBlocking?: number;
   /** V8 heap in use (prom-client's default gauge, process.memoryUsage().heapUsed at scrape time, not after a GC). */
   readonly heapUsedBytes?: number;
 }
@@ -226,10 +228,12 @@ export async function scrapeCounters(baseUrl: string): Promise<NodeCounters> {
       families.get(family)?.samples.reduce((sum, x) => (skip?.(x.labels) === true ? sum : sum + x.value), 0);
     const httpRequests = total('twopc_http_requests_total', (l) => l.route === '/metrics' || l.route === '/healthz');
     const walDatasyncs = total('twopc_wal_fsyncs_total');
+    const walDatasyncsBlocking = total('twopc_wal_fsyncs_blocking_total');
     const heapUsedBytes = total('twopc_nodejs_heap_size_used_bytes');
     return {
       ...(httpRequests !== undefined && { httpRequests }),
       ...(walDatasyncs !== undefined && { walDatasyncs }),
+      ...(walDatasyncsBlocking !== undefined && { walDatasyncsBlocking }),
       ...(heapUsedBytes !== undefined && { heapUsedBytes }),
     };
   } catch {

@@ -26,7 +26,7 @@ function phaseLines(p: Omit<PhaseFigures, 'batching'>): string[] {
     `  CPU ms per tx     ${perProcess(p.cpuMsPerTx)}   (bench client ${p.clientCpuMsPerTx})`,
     `  RSS MB            ${perProcess(p.rssMb)}`,
     `  HTTP requests/tx  ${orNa(p.httpRequestsPerTx)}`,
-    `  fdatasyncs/tx     ${orNa(p.forcedWritesPerTx)}`,
+    `  fdatasyncs/tx     ${orNa(p.forcedWritesPerTx)}${p.forcedWritesBlockingPerTx === null ? '' : ` (${p.forcedWritesBlockingPerTx} on the event loop)`}`,
     `  heap used MB      ${perProcess(p.heapUsedMb)}`,
     ...(p.rssMbAtSample ? [`  RSS MB at sample  ${perProcess(p.rssMbAtSample)}`] : []),
     ...(p.heapUsedMbAtSample ? [`  heap MB at sample ${perProcess(p.heapUsedMbAtSample)}`] : []),

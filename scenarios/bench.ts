@@ -129,6 +129,8 @@ export interface PhaseFigures {
   readonly httpRequestsPerTx: number | null;
   /** fdatasync calls on every node's WAL per committed transaction (null: the nodes do not count them). */
   readonly forcedWritesPerTx: number | null;
+  /** Of those, the ones that held the node's event loop rather than run in libuv's thread pool (wal/options.ts `blockingSyncMsMax`). */
+  readonly forcedWritesBlockingPerTx: number | null;
   /** The bench client's own CPU per transaction (not in cpuMsPerTx: it stands for the users). */
   readonly clientCpuMsPerTx: number;
   /** Committed transactions per second over the run, one entry per `bucketMs`. */
@@ -619,6 +621,7 @@ function phaseFigures(
   }
   const requests = changeOverNodes(before, after, (s) => s.counters.httpRequests);
   const datasyncs = changeOverNodes(before, after, (s) => s.counters.walDatasyncs);
+  const blockingDatasyncs = changeOverNodes(before, after, (s) => s.counters.walDatasyncsBlocking);
   return {
     batching: mode.batching,
     noBatchingFlagPassed: !mode.batching && mode.flagKnown,
@@ -631,6 +634,7 @@ function phaseFigures(
     heapUsedMb: heapOf(after),
     httpRequestsPerTx: requests === null ? null : round2(requests / tx),
     forcedWritesPerTx: datasyncs === null ? null : round2(datasyncs / tx),
+    forcedWritesBlockingPerTx: blockingDatasyncs === null ? null : round2(blockingDatasyncs / tx),
     clientCpuMsPerTx: round3(clientCpuMs / Math.max(1, load.counts.total)),
     series: seriesOf(load.committedAtMs, load.elapsedMs),
     histogram: histogramOf(load.latenciesMs),

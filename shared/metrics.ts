@@ -53,6 +53,8 @@ export class Metrics {
   readonly walFsyncSeconds = this.histogram('wal_fsync_seconds', 'WAL fdatasync latency, per sync of a write batch.', [], LATENCY_BUCKETS_S);
   readonly walBatchRecords = this.histogram('wal_sync_batch_records', 'WAL records made durable by one fdatasync (group commit batch size).', [], BATCH_BUCKETS);
   readonly walFsyncs = this.counter('wal_fsyncs_total', 'WAL fdatasync calls for write batches.', []);
+  /** Of walFsyncs, those that held the event loop (wal/options.ts `blockingSyncMsMax`); the rest ran in libuv's thread pool. */
+  readonly walFsyncsBlocking = this.counter('wal_fsyncs_blocking_total', "WAL fdatasync calls for write batches that ran on the event loop (the rest of wal_fsyncs_total ran in libuv's thread pool: an embedded participant by default, or a log backed off from a slow disk).", []);
   readonly walForcedWrites = this.counter('wal_forced_writes_total', 'WAL records appended durably (forced): the protocol asked for an fsync before going on.', []);
   readonly walWrites = this.counter('wal_writes_total', 'WAL records appended, forced or not.', []);
   readonly recoverySeconds = this.gauge('recovery_duration_seconds', 'How long the last start-up recovery took (WAL replay to ready).', []);
@@ -70,11 +72,12 @@ export class Metrics {
     this.heapGrowingPercent.set(heapGrowingPercentApplied());
   }
 
-  /** The WAL's `onSync` (wal/options.ts): one fdatasync of a write batch, its latency and size. */
-  readonly observeWalSync = (syncMs: number, records: number): void => {
+  /** The WAL's `onSync` (wal/options.ts): one fdatasync of a write batch, its latency and size, and where it ran. */
+  readonly observeWalSync = (syncMs: number, records: number, blocking: boolean): void => {
     this.walFsyncSeconds.observe(syncMs / 1000);
     this.walBatchRecords.observe(records);
     this.walFsyncs.inc();
+    if (blocking) this.walFsyncsBlocking.inc();
   };
 
   /** The series of `metric` for these label values (in the metric's label order), created on first use. */

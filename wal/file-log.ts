@@ -365,10 +365,10 @@ export class FileLog implements Log {
     if (!needSync) needSync = this.syncWaiters.some((waiter) => waiter.lsn <= this.writtenLsn && waiter.lsn > this.durableLsn);
     if (needSync) {
       this.counters.datasyncs++;
-      const syncMs = await this.syncActive();
+      const sync = await this.syncActive();
       if (this.poisonError) return;
       this.durableLsn = this.writtenLsn;
-      this.options.onSync?.(syncMs, count);
+      this.options.onSync?.(sync.ms, count, sync.blocked);
     }
     // Resolve only now: after the write (and the sync when one was due).
     for (let i = 0; i < count; i++) {
@@ -449,7 +449,8 @@ export class FileLog implements Log {
   }
 
   /**
-   * One fdatasync of the active segment for a batch; returns how long it took. It blocks the event
+   * One fdatasync of the active segment for a batch; returns how long it took and whether it held
+   * the event loop (`blocked`), for the `onSync` observer. It blocks the event
    * loop, saving the thread pool's round trip, unless blocking syncs have lately been slow: when
    * their running mean passes `blockingSyncMsMax`, syncs go to the thread pool for a while
    * (BLOCKING_SYNC_BACKOFF_MS, doubled for each look that finds the disk still slow), then one
@@ -460,14 +461,14 @@ export class FileLog implements Log {
    * Nothing else runs in the process during a blocking sync, which is one of the interleavings
    * the thread pool allows, so every ordering the log promises holds either way.
    */
-  private async syncActive(): Promise<number> {
+  private async syncActive(): Promise<{ readonly ms: number; readonly blocked: boolean }> {
     const file = this.activeFile();
     const max = this.options.blockingSyncMsMax;
     const started = this.options.now();
     // Written so that a clock giving NaN never blocks: NaN is not at or past any time.
     if (file.datasyncSync === undefined || max === 0 || this.syncPolicy === 'none' || !(started >= this.threadPoolUntilMs)) {
       await file.datasync();
-      return this.options.now() - started;
+      return { ms: this.options.now() - started, blocked: false };
     }
     file.datasyncSync();
     const took = this.options.now() - started;
@@ -481,7 +482,7 @@ export class FileLog implements Log {
     } else {
       this.blockingSyncMeanMs = mean;
     }
-    return took;
+    return { ms: took, blocked: true };
   }
 
   private fileOf(segment: Segment): WalFile {

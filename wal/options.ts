@@ -31,10 +31,12 @@ export interface FileLogOptions {
   /** Who opens the log ("participant p1"): written in the directory's LOCK file and named when another process is refused. */
   readonly owner?: string;
   /**
-   * Called after each fdatasync of a write batch, with how long it took and how many
-   * records the batch held: for latency and batch-size metrics. Must not throw or block.
+   * Called after each fdatasync of a write batch, with how long it took, how many records the
+   * batch held, and whether the sync held the event loop (`blocking`; false when it ran in libuv's
+   * thread pool: see `blockingSyncMsMax`): for latency, batch-size and sync-path metrics. Must not
+   * throw or block.
    */
-  readonly onSync?: (syncMs: number, records: number) => void;
+  readonly onSync?: (syncMs: number, records: number, blocking: boolean) => void;
   /**
    * How the writer is started once something is appended: `setImmediate` by default, the end
    * of the event loop's turn, so the appends of every callback the turn runs (requests that
@@ -67,7 +69,7 @@ export interface ResolvedOptions {
   readonly flushIntervalMs: number;
   readonly newSalt: () => number;
   readonly owner: string | undefined;
-  readonly onSync: ((syncMs: number, records: number) => void) | undefined;
+  readonly onSync: ((syncMs: number, records: number, blocking: boolean) => void) | undefined;
   readonly startWriter: (run: () => void) => void;
   readonly blockingSyncMsMax: number;
   readonly now: () => number;

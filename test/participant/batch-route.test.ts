@@ -12,6 +12,7 @@ import { participantCodec } from '../../participant/runtime/records.ts';
 import { BATCH_MESSAGES_MAX, BATCH_STREAM_CONTENT_TYPE, batchLineSchema, type BatchLine } from '../../shared/schemas.ts';
 import { openFileLog } from '../../wal/file-log.ts';
 import { nodeFs, type WalFile, type WalFs } from '../../wal/fs.ts';
+import type { Participant } from '../../participant/library.ts';
 import { Cleanup, embeddedParticipant, json, participant, stubCoordinator } from './fixtures.ts';
 
 const cleanup = new Cleanup();
@@ -233,6 +234,13 @@ describe('POST /v1/2pc/batch', () => {
     await prepares(blocking.url, 'b');
     // The log's first batch sync blocks whatever the disk's speed; later ones do while they average under 10 ms.
     expect(asked.loop()).toBeGreaterThanOrEqual(1);
+    // The metrics tell an operator which way the batch syncs went: every one of them, and those that blocked.
+    const counted = async ({ participant }: { participant: Participant }) => ({
+      all: await participant.metrics.get('wal_fsyncs_total'),
+      blocking: await participant.metrics.get('wal_fsyncs_blocking_total'),
+    });
+    expect(await counted(quiet)).toEqual({ all: embedded.pool(), blocking: 0 });
+    expect(await counted(blocking)).toEqual({ all: asked.pool() + asked.loop(), blocking: asked.loop() });
   });
 
   it('is not served with batching off: a 404, and the single routes still work', async () => {

@@ -23,15 +23,16 @@ describe('Metrics', () => {
     expect(await m.get('many_total', { n: '3' })).toBe(1);
   });
 
-  it('observes WAL syncs into the fsync and batch histograms', async () => {
+  it('observes WAL syncs into the fsync and batch histograms, and counts those that held the event loop', async () => {
     const m = new Metrics();
-    m.observeWalSync(0.4, 3);
-    m.observeWalSync(2, 1);
+    m.observeWalSync(0.4, 3, true);
+    m.observeWalSync(2, 1, false);
     const families = parseExposition(await m.render());
     expect(valueOf(families, 'twopc_wal_fsync_seconds', 'twopc_wal_fsync_seconds_count')).toBe(2);
     expect(valueOf(families, 'twopc_wal_fsync_seconds', 'twopc_wal_fsync_seconds_bucket', { le: '0.0005' })).toBe(1);
     expect(valueOf(families, 'twopc_wal_sync_batch_records', 'twopc_wal_sync_batch_records_sum')).toBe(4);
     expect(valueOf(families, 'twopc_wal_fsyncs_total', 'twopc_wal_fsyncs_total')).toBe(2);
+    expect(valueOf(families, 'twopc_wal_fsyncs_blocking_total', 'twopc_wal_fsyncs_blocking_total')).toBe(1);
   });
 
   it('keeps two nodes in one process apart', async () => {

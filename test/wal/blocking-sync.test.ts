@@ -79,8 +79,14 @@ async function logOn(timed: TimedFs, options: FileLogOptions = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-blocking-sync-'));
   dirs.push(dir);
   const synced: number[] = [];
-  const { log } = await openFileLog(dir, { fs: timed, now: timed.now, onSync: (ms) => synced.push(ms), ...options });
-  return { log, synced };
+  /** Where onSync says each sync ran, in the file's own words. */
+  const told: ('loop' | 'pool')[] = [];
+  const onSync = (ms: number, _records: number, blocking: boolean) => {
+    synced.push(ms);
+    told.push(blocking ? 'loop' : 'pool');
+  };
+  const { log } = await openFileLog(dir, { fs: timed, now: timed.now, onSync, ...options });
+  return { log, synced, told };
 }
 
 /** `n` durable appends, one after another, so each batch has its own fdatasync. */
@@ -89,9 +95,9 @@ async function durableAppends(log: Awaited<ReturnType<typeof logOn>>['log'], n: 
 }
 
 describe('where a batch fdatasync runs', () => {
-  it('blocks from the first one while they stay fast, and tells onSync each one\'s time', async () => {
+  it('blocks from the first one while they stay fast, and tells onSync each one\'s time and that it blocked', async () => {
     const timed = new TimedFs([0.5, 0.75, 1, 0.25]);
-    const { log, synced } = await logOn(timed, { blockingSyncMsMax: 1 });
+    const { log, synced, told } = await logOn(timed, { blockingSyncMsMax: 1 });
     // Each durable append resolves only after its sync ran.
     for (let i = 0; i < 4; i++) {
       await log.append(1, new Uint8Array([i]), { durable: true });
@@ -101,6 +107,7 @@ describe('where a batch fdatasync runs', () => {
     timed.syncs.length = 0;
     expect(timed.syncs).toEqual([]);
     expect(synced).toEqual([0.5, 0.75, 1, 0.25]);
+    expect(told).toEqual(['loop', 'loop', 'loop', 'loop']);
     await log.close();
   });
 
@@ -125,7 +132,7 @@ describe('where a batch fdatasync runs', () => {
   it('goes to the thread pool for a second once the mean passes the bound, then blocks once to look again', async () => {
     // Means 0.5, 0.5, then 0.5 + (5 - 0.5) / 8 = 1.0625: past the bound.
     const timed = new TimedFs([0.5, 0.5, 5, 0.25, 0.25, 0.25, 3, 0.25, 0.25]);
-    const { log, synced } = await logOn(timed, { blockingSyncMsMax: 1 });
+    const { log, synced, told } = await logOn(timed, { blockingSyncMsMax: 1 });
     await durableAppends(log, 3);
     expect(timed.syncs).toEqual(['loop', 'loop', 'loop']);
     const slowEndedAt = timed.nowMs;
@@ -139,8 +146,9 @@ describe('where a batch fdatasync runs', () => {
     timed.nowMs = slowEndedAt + BLOCKING_SYNC_BACKOFF_MS;
     await durableAppends(log, 2);
     expect(timed.syncs.slice(6)).toEqual(['loop', 'pool']);
-    // A thread-pool sync is timed for onSync all the same.
+    // A thread-pool sync is timed for onSync all the same, and onSync is told where each one ran.
     expect(synced.slice(3)).toEqual([0.25, 0.25, 0.25, 3, 0.25]);
+    expect(told).toEqual(['loop', 'loop', 'loop', 'pool', 'pool', 'pool', 'loop', 'pool']);
     await log.close();
   });
 
