@@ -4,7 +4,8 @@
  */
 import { Command, type Option } from 'commander';
 import { CONFIG_DEFAULTS as COORDINATOR_DEFAULTS } from '../coordinator/core/state.ts';
-import { accessOpts, batchingOf, batchingOpt, fsyncOpt, heapGrowingOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts } from '../shared/cli-options.ts';
+import { accessOpts, batchingOf, batchingOpt, fsyncOpt, heapGrowingOpt, httpLimitsOf, intArg, logLevelOpt, opt, parseParticipants, parseAdvertiseUrl, parseCoordinatorUrls, parsePeers, serviceOpts, walBlockingSyncOpt } from '../shared/cli-options.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { EXIT_CODES, explainStartFailure, type StartContext } from '../shared/exit-codes.ts';
 import { applyHeapGrowingPercent } from '../shared/heap-growing.ts';
 
@@ -87,6 +88,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .addOption(opt('--etcd <urls>', 'HA: etcd client URLs, URL[,URL...]; coordinators of one --group share a decision log there and elect a leader'))
   .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
   .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
+  .addOption(walBlockingSyncOpt())
   .action(async (o) => {
     applyHeapGrowingPercent(o.heapGrowingPercent);
     const common = {
@@ -107,14 +109,16 @@ withOptions(program.command('coordinator'), serviceOpts())
       const { haOptionsOf } = await import('../coordinator/ha-options.ts');
       const { startHaCoordinator } = await import('../coordinator/ha-main.ts');
       // haOptionsOf throws a ConfigError inside startService, which reports it in one line.
-      await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () =>
-        startHaCoordinator({ ...common, ha: haOptionsOf(o.etcd, o.group, o.leaseMs) }),
-      );
+      await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () => {
+        // An HA member's decisions live in etcd: it has no local WAL for the flag to tune.
+        if (o.walBlockingSyncMs !== undefined) throw new ConfigError('--wal-blocking-sync-ms tunes the local WAL, which an HA member (--etcd) does not keep');
+        return startHaCoordinator({ ...common, ha: haOptionsOf(o.etcd, o.group, o.leaseMs) });
+      });
       return;
     }
     const { startCoordinator } = await import('../coordinator/main.ts');
     await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () =>
-      startCoordinator({ ...common, dataDir: o.data, fsync: o.fsync }),
+      startCoordinator({ ...common, dataDir: o.data, fsync: o.fsync, ...(o.walBlockingSyncMs !== undefined && { wal: { blockingSyncMsMax: o.walBlockingSyncMs } }) }),
     );
   });
 
@@ -134,6 +138,7 @@ withOptions(program.command('participant'), serviceOpts())
   .addOption(opt('--pg-url <url>', 'with --resource postgres: postgres://user[:password]@host[:port]/database'))
   .addOption(opt('--pg-lock-timeout-ms <n>', "with --resource postgres: a branch's lock_timeout; a longer row-lock wait votes no").argParser(intArg('pg-lock-timeout-ms', 1, 600_000)))
   .addOption(opt('--pg-pool-max <n>', 'with --resource postgres: connections in the pool').argParser(intArg('pg-pool-max', 1, 1_000)))
+  .addOption(walBlockingSyncOpt())
   .action(async (o) => {
     applyHeapGrowingPercent(o.heapGrowingPercent);
     const { startParticipant } = await import('../participant/main.ts');
@@ -152,6 +157,7 @@ withOptions(program.command('participant'), serviceOpts())
         ...(o.peers !== undefined && { peers: o.peers }),
         http: httpLimitsOf(o),
         batching: batchingOf(o.batching),
+        ...(o.walBlockingSyncMs !== undefined && { walBlockingSyncMsMax: o.walBlockingSyncMs }),
         resource: o.resource,
         ...(o.pgUrl !== undefined && { pgUrl: o.pgUrl }),
         postgres: {

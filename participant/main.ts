@@ -53,6 +53,8 @@ export interface StartParticipantOptions {
   readonly core?: CreateParticipantOptions['core'];
   /** Serve `POST /v1/2pc/batch` (default); false is one request per message only (`--no-batching`). */
   readonly batching?: boolean;
+  /** The WAL's `blockingSyncMsMax` (`--wal-blocking-sync-ms`); the WAL's default when unset. */
+  readonly walBlockingSyncMsMax?: number;
 }
 
 export const RESOURCE_KINDS = ['kv', 'postgres'] as const;
@@ -93,7 +95,7 @@ export async function startParticipant(options: StartParticipantOptions): Promis
     // A process of its own: its fdatasyncs block its event loop as the WAL's default says (the
     // library keeps an embedded one's in the thread pool). Chaos only: TWOPC_FAIL_FSYNC_AFTER=n
     // injects an fsync failure (shared/fsync-fault.ts).
-    wal: { blockingSyncMsMax: BLOCKING_SYNC_MS_MAX_DEFAULT, ...(chaosFs !== undefined && { fs: chaosFs }) },
+    wal: { blockingSyncMsMax: options.walBlockingSyncMsMax ?? BLOCKING_SYNC_MS_MAX_DEFAULT, ...(chaosFs !== undefined && { fs: chaosFs }) },
   });
   const app = createParticipantApp({
     name: options.name,

@@ -3,7 +3,7 @@
  * (`--lock-wait-ms` ← TWOPC_LOCK_WAIT_MS), for containers.
  */
 import { InvalidArgumentError, Option } from 'commander';
-import { SYNC_POLICIES } from '../wal/options.ts';
+import { BLOCKING_SYNC_MS_LIMIT, BLOCKING_SYNC_MS_MAX_DEFAULT, SYNC_POLICIES } from '../wal/options.ts';
 import { ConfigError } from './errors.ts';
 import { HEAP_GROWING_PERCENT_DEFAULTS, HEAP_GROWING_PERCENT_MAX } from './heap-growing.ts';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits } from './http/limits.ts';
@@ -28,6 +28,28 @@ export function intArg(name: string, min: number, max: number) {
     }
     return n;
   };
+}
+
+/** A number (fractions allowed) from `min` to `max`. */
+export function numberArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = value.trim() === '' ? Number.NaN : Number(value);
+    if (!(n >= min && n <= max)) throw new InvalidArgumentError(`Expected \`${name}\` to be a number from ${min} to ${max}, got "${value}".`);
+    return n;
+  };
+}
+
+/**
+ * --wal-blocking-sync-ms (wal/options.ts `blockingSyncMsMax`): a WAL batch's fdatasync holds the
+ * event loop while blocking syncs average at most this long, else it goes to libuv's thread pool
+ * for a while; 0 keeps every sync in the thread pool. No default here: each service applies the
+ * WAL's own (BLOCKING_SYNC_MS_MAX_DEFAULT) unless told.
+ */
+export function walBlockingSyncOpt(): Option {
+  return opt(
+    '--wal-blocking-sync-ms <ms>',
+    `a WAL batch's fdatasync blocks the event loop while blocking ones average at most this long (default ${BLOCKING_SYNC_MS_MAX_DEFAULT}; 0: always libuv's thread pool)`,
+  ).argParser(numberArg('wal-blocking-sync-ms', 0, BLOCKING_SYNC_MS_LIMIT));
 }
 
 /** The WAL's sync policies are the --fsync modes; one list, so they cannot drift apart. */

@@ -1,0 +1,130 @@
+/**
+ * `--wal-blocking-sync-ms` (TWOPC_WAL_BLOCKING_SYNC_MS) on real processes: the participant's and
+ * the coordinator's WAL syncs hold the event loop by default and stay in libuv's thread pool with
+ * 0, as their /metrics count them; a bad value, or the flag on an HA member (which keeps no local
+ * WAL), is refused at start with one line and the configuration exit code.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeProcess } from '../../scenarios/harness.ts';
+import { freePort } from '../../scenarios/ports.ts';
+import { EXIT_CODES } from '../../shared/exit-codes.ts';
+import { linesOf, runTwopc } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/cluster.ts';
+import { Cleanup, deadUrl } from '../participant/fixtures.ts';
+
+const cleanup = new Cleanup();
+let root: string;
+beforeAll(async () => {
+  root = await tempDir('wal-blocking-flag');
+});
+afterAll(async () => {
+  await cleanup.run();
+});
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+  if (value === undefined) throw new Error(`${name} is not on ${url}/metrics`);
+  return Number(value);
+}
+
+async function started(node: NodeProcess): Promise<NodeProcess> {
+  cleanup.add(() => node.stop());
+  await node.start();
+  return node;
+}
+
+describe('--wal-blocking-sync-ms', () => {
+  it("decides where a participant's batch fdatasyncs run: on the event loop by default, in the thread pool with 0", { timeout: 120_000 }, async () => {
+    const coordinator = await deadUrl();
+    /** One forced PREPARED through the participant's own route, then its sync counters. */
+    const syncsOf = async (name: string, env: Record<string, string>, args: string[] = []) => {
+      const port = await freePort();
+      const node = await started(
+        new NodeProcess({
+          name,
+          role: 'participant',
+          port,
+          logFile: path.join(root, `${name}.log`),
+          args: ['--name', name, '--port', String(port), '--data', path.join(root, name), '--coordinator', coordinator, ...args],
+          env: { TWOPC_LOG_LEVEL: 'warn', ...env },
+        }),
+      );
+      const res = await fetch(`${node.url}/v1/2pc/prepare`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ txId: 'tx-1-1', coordinator, participants: [node.url], ops: [{ op: 'put', key: 'k', value: 1 }] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(await res.json()).toMatchObject({ vote: 'yes' });
+      const syncs = { all: await metric(node.url, 'twopc_wal_fsyncs_total'), blocking: await metric(node.url, 'twopc_wal_fsyncs_blocking_total') };
+      await node.stop();
+      return syncs;
+    };
+    const byDefault = await syncsOf('pdefault', {});
+    expect(byDefault.all).toBeGreaterThanOrEqual(1);
+    // The WAL's first batch sync blocks whatever the disk's speed (the mean starts with it).
+    expect(byDefault.blocking).toBeGreaterThanOrEqual(1);
+    const pool = await syncsOf('pzero', {}, ['--wal-blocking-sync-ms', '0']);
+    expect(pool.all).toBeGreaterThanOrEqual(1);
+    expect(pool.blocking).toBe(0);
+    // The same from the environment, as containers set it.
+    expect((await syncsOf('penv', { TWOPC_WAL_BLOCKING_SYNC_MS: '0' })).blocking).toBe(0);
+  });
+
+  it("does the same for the coordinator's WAL (its BOOT record's sync at start)", { timeout: 120_000 }, async () => {
+    const syncsOf = async (name: string, args: string[]) => {
+      const port = await freePort();
+      const node = await started(
+        new NodeProcess({
+          name,
+          role: 'coordinator',
+          port,
+          logFile: path.join(root, `${name}.log`),
+          args: ['--port', String(port), '--data', path.join(root, name), '--participants', `p1=${await deadUrl()}`, ...args],
+          env: { TWOPC_LOG_LEVEL: 'warn' },
+        }),
+      );
+      const syncs = { all: await metric(node.url, 'twopc_wal_fsyncs_total'), blocking: await metric(node.url, 'twopc_wal_fsyncs_blocking_total') };
+      await node.stop();
+      return syncs;
+    };
+    const byDefault = await syncsOf('cdefault', []);
+    expect(byDefault.all).toBeGreaterThanOrEqual(1);
+    // The first blocks whatever the disk's speed; a loaded machine may send later ones to the pool.
+    expect(byDefault.blocking).toBeGreaterThanOrEqual(1);
+    const pool = await syncsOf('czero', ['--wal-blocking-sync-ms', '0']);
+    expect(pool.all).toBeGreaterThanOrEqual(1);
+    expect(pool.blocking).toBe(0);
+  });
+
+  it('refuses a value outside 0 to 1000 ms, or one given to an HA member, with one line and the configuration exit code', { timeout: 120_000 }, async () => {
+    for (const bad of ['-1', '1001', 'soon', '']) {
+      const run = await runTwopc(['participant', '--name', 'p1', '--port', String(await freePort()), '--data', path.join(root, 'bad'), '--coordinator', await deadUrl(), '--wal-blocking-sync-ms', bad]);
+      expect(run.killed, run.stderr).toBe(false);
+      expect(run.code, `${bad}: ${run.stderr}`).toBe(EXIT_CODES.config);
+      expect(linesOf(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain('wal-blocking-sync-ms');
+    }
+    const ha = await runTwopc([
+      'coordinator',
+      '--port',
+      String(await freePort()),
+      '--data',
+      path.join(root, 'ha'),
+      '--participants',
+      `p1=${await deadUrl()}`,
+      '--etcd',
+      await deadUrl(),
+      '--group',
+      'g',
+      '--wal-blocking-sync-ms',
+      '5',
+    ]);
+    expect(ha.killed, ha.stderr).toBe(false);
+    expect(ha.code, ha.stderr).toBe(EXIT_CODES.config);
+    expect(linesOf(ha.stderr)).toHaveLength(1);
+    expect(ha.stderr).toContain('HA member');
+  });
+});
