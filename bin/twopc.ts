@@ -89,7 +89,7 @@ withOptions(program.command('coordinator'), serviceOpts())
   .addOption(opt('--group <name>', 'HA: the group this coordinator belongs to (with --etcd)'))
   .addOption(opt('--lease-ms <n>', "HA: the leader lease's TTL, whole seconds in etcd").argParser(intArg('lease-ms', 1_000, 60_000)).default(2_000))
   .addOption(walBlockingSyncOpt())
-  .action(async (o) => {
+  .action(async (o, command: Command) => {
     applyHeapGrowingPercent(o.heapGrowingPercent);
     const common = {
       name: o.name,
@@ -110,9 +110,14 @@ withOptions(program.command('coordinator'), serviceOpts())
       const { startHaCoordinator } = await import('../coordinator/ha-main.ts');
       // haOptionsOf throws a ConfigError inside startService, which reports it in one line.
       await startService('coordinator', { dataDir: o.data, host: o.host, port: o.port }, () => {
-        // An HA member's decisions live in etcd: it has no local WAL for the flag to tune.
-        if (o.walBlockingSyncMs !== undefined) throw new ConfigError('--wal-blocking-sync-ms tunes the local WAL, which an HA member (--etcd) does not keep');
-        return startHaCoordinator({ ...common, ha: haOptionsOf(o.etcd, o.group, o.leaseMs) });
+        const ha = haOptionsOf(o.etcd, o.group, o.leaseMs);
+        // An HA member's decisions live in etcd: it keeps no local WAL for the flag to tune. Said on
+        // its command line, that is a mistake; from the environment (TWOPC_WAL_BLOCKING_SYNC_MS,
+        // which every node a cluster starts inherits) it is ignored, as --fsync is.
+        if (command.getOptionValueSource('walBlockingSyncMs') === 'cli') {
+          throw new ConfigError('--wal-blocking-sync-ms tunes the local WAL, which an HA member (--etcd) does not keep');
+        }
+        return startHaCoordinator({ ...common, ha });
       });
       return;
     }

@@ -106,7 +106,7 @@ export function registerBenchCommand(program: Command): Command {
       }
       if (o.ha) {
         const { runHaBench } = await import('./bench-ha.ts');
-        const r = await runHaBench({ transactions: o.transactions ?? 2_000, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync }, say);
+        const r = await runHaBench({ transactions: o.transactions ?? 2_000, concurrency: o.concurrency, participants: o.participants, fsync: o.fsync, loadClient: o.loadClient }, say);
         write(
           o.json
             ? JSON.stringify(r)
@@ -123,6 +123,7 @@ export function registerBenchCommand(program: Command): Command {
             fsync: o.fsync,
             participants: o.participants,
             rssCheck: o.rssCheck,
+            loadClient: o.loadClient,
             ...(o.html !== undefined && { htmlFile: o.html }),
             ...(o.svgDir !== undefined && { svgDir: o.svgDir }),
           },

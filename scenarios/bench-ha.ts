@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHttpClient } from '../shared/http/client.ts';
+import { createLoadClient, type LoadClientKind } from './load-client.ts';
 import { processCpuMs } from './bench-probes.ts';
 import { HaCluster } from './ha-kit.ts';
 import { ProcessCluster } from './harness.ts';
@@ -21,6 +22,8 @@ export interface HaBenchOptions {
   readonly concurrency: number;
   readonly participants: number;
   readonly fsync: 'always' | 'group' | 'none';
+  /** The clients' HTTP client (load-client.ts): bare node:http by default, as `twopc bench`'s. */
+  readonly loadClient?: LoadClientKind;
 }
 
 export interface HaBenchFigures {
@@ -67,8 +70,15 @@ function counterIn(text: string, name: string): number | undefined {
 const round = (n: number) => Math.round(n * 100) / 100;
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
-async function drive(url: string, participants: readonly string[], transactions: number, concurrency: number, probe: () => Promise<Probe>): Promise<HaBenchFigures> {
-  const http = createHttpClient({ timeoutMs: REQUEST_TIMEOUT_MS, socketsPerHostMax: concurrency });
+async function drive(
+  url: string,
+  participants: readonly string[],
+  transactions: number,
+  concurrency: number,
+  loadClient: LoadClientKind,
+  probe: () => Promise<Probe>,
+): Promise<HaBenchFigures> {
+  const http = createLoadClient(loadClient, { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: concurrency });
   const latencies: number[] = [];
   let next = 0;
   let committed = 0;
@@ -117,7 +127,7 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
     await single.start();
     say(`bench --ha: ${o.transactions} transfers, concurrency ${o.concurrency}, ${o.participants} participants, fsync ${o.fsync}`);
     const probe = () => Promise.resolve({ cpuMs: cpuMsOf(single.nodes.map((n) => n.pid)) });
-    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency, probe);
+    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency, o.loadClient ?? 'node', probe);
     say(`  local WAL:  ${line(localWal)}`);
   } finally {
     await single.stop();
@@ -135,7 +145,7 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
       return { cpuMs, etcdTxns: counterIn(text, 'twopc_coordinator_etcd_txns_total') ?? 0, etcdRecords: counterIn(text, 'twopc_coordinator_etcd_records_total') ?? 0 };
     };
     try {
-      etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency, probe);
+      etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency, o.loadClient ?? 'node', probe);
     } finally {
       metrics.close();
     }

@@ -7,7 +7,7 @@
  * transactions.
  */
 import fs from 'node:fs';
-import { RSS_CHECK_SAMPLE_DIVISOR, RSS_CHECK_TRANSACTIONS } from './bench-cli.ts';
+import { RSS_CHECK_SAMPLE_DIVISOR, RSS_CHECK_TRANSACTIONS, type LoadClientKind } from './bench-cli.ts';
 import { formatRatio, formatReport, renderBenchHtml, writeSvgs } from './bench-report.ts';
 import { formatRecovery, runRecoveryBench, type RecoveryReport } from './bench-recovery.ts';
 import { runBench, type BenchReport } from './bench.ts';
@@ -26,6 +26,8 @@ export interface StandardOptions {
   readonly htmlFile?: string;
   /** Where to write the concurrency-64 run's pictures (throughput.svg, latency.svg, cpu.svg). */
   readonly svgDir?: string;
+  /** The bench clients' HTTP client for every run (`--load-client`); node:http by default. */
+  readonly loadClient?: LoadClientKind;
 }
 
 export interface StandardReport {
@@ -37,15 +39,16 @@ export interface StandardReport {
 
 export async function runStandard(o: StandardOptions, log: (line: string) => void): Promise<StandardReport> {
   const common = { participants: o.participants, fsync: o.fsync } as const;
+  const loadClient = o.loadClient ?? 'node';
   log(`== concurrency ${STANDARD.concurrency}, ${STANDARD.transactions} transfers, batched then unbatched`);
-  const concurrency64 = await runBench({ ...common, transactions: STANDARD.transactions, concurrency: STANDARD.concurrency }, log);
+  const concurrency64 = await runBench({ ...common, loadClient, transactions: STANDARD.transactions, concurrency: STANDARD.concurrency }, log);
   if (o.htmlFile !== undefined) {
     fs.writeFileSync(o.htmlFile, renderBenchHtml(concurrency64, `twopc bench --transactions ${STANDARD.transactions} --concurrency ${STANDARD.concurrency}`));
     log(`wrote ${o.htmlFile}`);
   }
   if (o.svgDir !== undefined) writeSvgs(concurrency64, o.svgDir, log);
   log(`== one client, ${STANDARD.oneClientTransactions} transfers`);
-  const oneClient = await runBench({ ...common, transactions: STANDARD.oneClientTransactions, concurrency: 1, compareNoBatching: false }, log);
+  const oneClient = await runBench({ ...common, loadClient, transactions: STANDARD.oneClientTransactions, concurrency: 1, compareNoBatching: false }, log);
   log(`== recovery, ${STANDARD.recoveryTransactions} transactions`);
   const recovery = await runRecoveryBench({ ...common, transactions: STANDARD.recoveryTransactions }, log);
   let rssCheck: BenchReport | null = null;
@@ -54,6 +57,7 @@ export async function runStandard(o: StandardOptions, log: (line: string) => voi
     rssCheck = await runBench(
       {
         ...common,
+        loadClient,
         transactions: RSS_CHECK_TRANSACTIONS,
         concurrency: STANDARD.concurrency,
         compareNoBatching: false,

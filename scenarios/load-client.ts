@@ -4,16 +4,16 @@
  * the coordinator with any client; the bench's floor counts each round trip as a
  * bare node:http one (bench-probes.ts), so the transactions' own hop into the
  * coordinator is sent the same way. `twopc bench --load-client axios` sends it
- * through the services' client (shared/http/client.ts) instead, which costs the
- * bench process about twice the CPU per request on the same two cores as the
- * nodes it measures (the machine probe's `axiosCpuUsPerRequest`).
+ * through the services' client (shared/http/client.ts) instead, which cost the
+ * bench process 1.7-1.9x the CPU per transfer, on the same two cores as the
+ * nodes it measures (docs/performance.md, "The bench's clients on bare node:http").
  *
  * An answer resolves `{ status, data }` with its JSON body; no answer (a
  * refused or reset connection, a timeout, an answer too large or not JSON)
  * rejects. No retry: a transfer that fails is counted as an error.
  */
 import http from 'node:http';
-import { createHttpClient } from '../shared/http/client.ts';
+import { createHttpClient, IDLE_SOCKET_MS, TCP_KEEPALIVE_DELAY_MS } from '../shared/http/client.ts';
 import type { LoadClientKind } from './bench-cli.ts';
 
 export type { LoadClientKind } from './bench-cli.ts';
@@ -43,7 +43,17 @@ export function createLoadClient(kind: LoadClientKind, options: LoadClientOption
 }
 
 function nodeLoadClient({ socketsMax, timeoutMs }: LoadClientOptions): LoadClient {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: socketsMax });
+  // The services' client's socket policy: an idle socket is closed a second before the server
+  // would close it (a request written on a socket the server is closing fails with a reset, and a
+  // transfer is not sent again), and the most recently used one is taken first.
+  const agent = new http.Agent({
+    keepAlive: true,
+    keepAliveMsecs: TCP_KEEPALIVE_DELAY_MS,
+    maxSockets: socketsMax,
+    maxFreeSockets: socketsMax,
+    timeout: IDLE_SOCKET_MS,
+    scheduling: 'lifo',
+  });
   return {
     post: <T>(url: string, body: unknown) =>
       new Promise<{ status: number; data: T }>((resolve, reject) => {

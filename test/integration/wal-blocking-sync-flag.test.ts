@@ -36,10 +36,10 @@ async function started(node: NodeProcess): Promise<NodeProcess> {
 }
 
 describe('--wal-blocking-sync-ms', () => {
-  it("decides where a participant's batch fdatasyncs run: on the event loop by default, in the thread pool with 0", { timeout: 120_000 }, async () => {
+  it("decides where a participant's batch fdatasyncs run: on the event loop by default, in the thread pool with 0, and by the bound it is given", { timeout: 120_000 }, async () => {
     const coordinator = await deadUrl();
-    /** One forced PREPARED through the participant's own route, then its sync counters. */
-    const syncsOf = async (name: string, env: Record<string, string>, args: string[] = []) => {
+    /** `prepares` forced PREPAREDs through the participant's own route, one after another, then its sync counters. */
+    const syncsOf = async (name: string, env: Record<string, string>, args: string[] = [], prepares = 1) => {
       const port = await freePort();
       const node = await started(
         new NodeProcess({
@@ -51,13 +51,15 @@ describe('--wal-blocking-sync-ms', () => {
           env: { TWOPC_LOG_LEVEL: 'warn', ...env },
         }),
       );
-      const res = await fetch(`${node.url}/v1/2pc/prepare`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ txId: 'tx-1-1', coordinator, participants: [node.url], ops: [{ op: 'put', key: 'k', value: 1 }] }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      expect(await res.json()).toMatchObject({ vote: 'yes' });
+      for (let i = 1; i <= prepares; i++) {
+        const res = await fetch(`${node.url}/v1/2pc/prepare`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ txId: `tx-1-${i}`, coordinator, participants: [node.url], ops: [{ op: 'put', key: `k${i}`, value: 1 }] }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        expect(await res.json()).toMatchObject({ vote: 'yes' });
+      }
       const syncs = { all: await metric(node.url, 'twopc_wal_fsyncs_total'), blocking: await metric(node.url, 'twopc_wal_fsyncs_blocking_total') };
       await node.stop();
       return syncs;
@@ -71,6 +73,9 @@ describe('--wal-blocking-sync-ms', () => {
     expect(pool.blocking).toBe(0);
     // The same from the environment, as containers set it.
     expect((await syncsOf('penv', { TWOPC_WAL_BLOCKING_SYNC_MS: '0' })).blocking).toBe(0);
+    // A bound no sync meets (a microsecond): the first batch sync blocks, takes longer, and the log
+    // backs off to the thread pool for a second, in which the second prepare's sync falls.
+    expect(await syncsOf('ptiny', {}, ['--wal-blocking-sync-ms', '0.001'], 2)).toEqual({ all: 2, blocking: 1 });
   });
 
   it("does the same for the coordinator's WAL (its BOOT record's sync at start)", { timeout: 120_000 }, async () => {
