@@ -7,9 +7,13 @@
  * alternating slices (raw, WAL, raw, WAL, ...), so a neighbour's burst of disk traffic hits both
  * sides alike; throughput is the median over the slices, latency percentiles are over all
  * samples, and the ratios against the raw limits are medians of the per-round ratios. Pairs:
- * - `always` (one writer)       vs a bare write + fdatasync loop (callback API);
+ * - `always` (one writer)       vs a bare write + fdatasync loop;
  * - `group` with N writers      vs bare batched write + fdatasync of N records, N = 1, 8, 64, 256;
- * - `none` (one writer), alone; a blocking write + fdatasync loop, once, for reference;
+ * - `none` (one writer), alone; the same loop through the callback API, once, for reference.
+ * The bare loops block on each write and fdatasync and yield to the event loop between
+ * iterations, as the WAL's writer does while its blocking syncs stay fast (docs/wal-format.md,
+ * "Where fdatasync runs"); until session 14 they went through the callback API (libuv's thread
+ * pool), which on this machine costs more per sync than the WAL now spends.
  * then recovery: records/s of opening a log (scan, CRC check and collection of every record).
  * Every phase is bounded in count and time; files live in a temp dir under the OS tmpdir that
  * is removed afterwards.
@@ -127,8 +131,9 @@ function rawFile(dir: string, name: string): number {
 }
 
 /**
- * Bare write of `batch` records + fdatasync per iteration, chained through callbacks: the
- * least JavaScript can do per durable write. With batch 1 it is the raw write+fdatasync loop.
+ * Bare write of `batch` records + fdatasync per iteration, both blocking, the next iteration after
+ * `setImmediate`: the least JavaScript can do per durable write in a process that still serves its
+ * event loop. With batch 1 it is the raw write+fdatasync loop.
  */
 function rawRunner(dir: string, batch: number): Runner {
   const fd = rawFile(dir, `raw-${batch}`);
@@ -149,16 +154,16 @@ function rawRunner(dir: string, batch: number): Runner {
             return resolve();
           }
           if (offset + bytes.length > SEGMENT_BYTES) offset = 4096;
-          fs.write(fd, bytes, 0, bytes.length, offset, (error) => {
-            if (error) return reject(error);
-            offset += bytes.length;
-            fs.fdatasync(fd, (syncError) => {
-              if (syncError) return reject(syncError);
-              meter.sample(performance.now() - t0);
-              records += batch;
-              next();
-            });
-          });
+          try {
+            fs.writeSync(fd, bytes, 0, bytes.length, offset);
+            fs.fdatasyncSync(fd);
+          } catch (error) {
+            return reject(error as Error);
+          }
+          offset += bytes.length;
+          meter.sample(performance.now() - t0);
+          records += batch;
+          setImmediate(next);
         };
         next();
       }),
@@ -193,22 +198,27 @@ async function walRunner(dir: string, policy: SyncPolicy, writers: number): Prom
   };
 }
 
-function blockingLoop(dir: string, seconds: number): { opsPerSec: number } & Latency {
-  const fd = rawFile(dir, 'raw-blocking');
+/** The write + fdatasync loop through the callback API (libuv's thread pool), for reference. */
+async function callbackLoop(dir: string, seconds: number): Promise<{ opsPerSec: number } & Latency> {
+  const fd = rawFile(dir, 'raw-callback');
   const frame = Buffer.alloc(FRAME_BYTES, 7);
   const meter = new Meter();
   const start = performance.now();
   const deadline = start + seconds * 1000;
   let n = 0;
   let now = start;
-  while (now < deadline && !meter.full) {
-    fs.writeSync(fd, frame, 0, FRAME_BYTES, 4096 + ((n++ * FRAME_BYTES) % (SEGMENT_BYTES - 8192)));
-    fs.fdatasyncSync(fd);
-    const after = performance.now();
-    meter.sample(after - now);
-    now = after;
+  try {
+    while (now < deadline && !meter.full) {
+      const position = 4096 + ((n++ * FRAME_BYTES) % (SEGMENT_BYTES - 8192));
+      await new Promise<void>((resolve, reject) => fs.write(fd, frame, 0, FRAME_BYTES, position, (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+      const after = performance.now();
+      meter.sample(after - now);
+      now = after;
+    }
+  } finally {
+    fs.closeSync(fd);
   }
-  fs.closeSync(fd);
   return { opsPerSec: round(n / ((now - start) / 1000)), ...meter.latency() };
 }
 
@@ -277,7 +287,8 @@ export interface WalBenchResult {
   readonly frameBytes: number;
   readonly sliceSeconds: number;
   readonly rounds: number;
-  readonly rawBlocking: { opsPerSec: number } & Latency;
+  /** The raw write+fdatasync loop through the callback API (libuv's thread pool), for reference. */
+  readonly rawCallback: { opsPerSec: number } & Latency;
   readonly wal: readonly WalRunResult[];
   readonly recovery: RecoveryRun;
   readonly targets: readonly { readonly name: string; readonly value: number; readonly target: string; readonly ok: boolean }[];
@@ -332,8 +343,8 @@ export async function runWalBench(args: Args, progress: (line: string) => void):
       };
     });
     for (const runner of runners.splice(0)) await runner.close();
-    progress('blocking write+fdatasync loop (reference) ...');
-    const rawBlocking = blockingLoop(fresh(), args.sliceSeconds);
+    progress('write+fdatasync loop through the callback API (reference) ...');
+    const rawCallback = await callbackLoop(fresh(), args.sliceSeconds);
     progress(`recovery of ${args.recoveryRecords} records ...`);
     const recovery = await recoveryRun(fresh(), args.recoveryRecords);
 
@@ -353,7 +364,7 @@ export async function runWalBench(args: Args, progress: (line: string) => void):
       frameBytes: FRAME_BYTES,
       sliceSeconds: args.sliceSeconds,
       rounds: args.rounds,
-      rawBlocking,
+      rawCallback,
       wal,
       recovery,
       targets,
@@ -383,7 +394,7 @@ function formatResult(result: WalBenchResult): string {
       : '';
     lines.push(`  ${label.padEnd(18)} ${wal}   ${raw}`);
   }
-  lines.push(`  ${'(blocking API)'.padEnd(18)} ${''.padEnd(67)}   write+fdatasync loop ${num(result.rawBlocking.opsPerSec, 6)}/s  p50 ${ms(result.rawBlocking.p50Ms)}  p99 ${ms(result.rawBlocking.p99Ms)}`);
+  lines.push(`  ${'(callback API)'.padEnd(18)} ${''.padEnd(67)}   write+fdatasync loop ${num(result.rawCallback.opsPerSec, 6)}/s  p50 ${ms(result.rawCallback.p50Ms)}  p99 ${ms(result.rawCallback.p99Ms)}`);
   lines.push('');
   lines.push(`recovery (open): ${result.recovery.records} records in ${result.recovery.seconds} s = ${result.recovery.recordsPerSec} records/s (CPU ${result.recovery.cpuSeconds} s; best of 3 opens)`);
   lines.push(`scan only (wal verify): ${result.recovery.scanOnlyRecordsPerSec} records/s`);
