@@ -4,9 +4,10 @@
  * 0, as their /metrics count them; a bad value, or the flag on an HA member (which keeps no local
  * WAL), is refused at start with one line and the configuration exit code.
  */
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeProcess } from '../../scenarios/harness.ts';
+import { CLI, NodeProcess } from '../../scenarios/harness.ts';
 import { freePort } from '../../scenarios/ports.ts';
 import { EXIT_CODES } from '../../shared/exit-codes.ts';
 import { linesOf, runTwopc } from '../helpers/cli.ts';
@@ -131,5 +132,40 @@ describe('--wal-blocking-sync-ms', () => {
     expect(ha.code, ha.stderr).toBe(EXIT_CODES.config);
     expect(linesOf(ha.stderr)).toHaveLength(1);
     expect(ha.stderr).toContain('HA member');
+  });
+
+  it('is ignored by an HA member when it comes from the environment, which every node of a cluster inherits', { timeout: 120_000 }, async () => {
+    // With etcd unreachable the member starts and keeps asking for it: its first "etcd call failed"
+    // line comes after the start-up checks, so the environment's value got past them.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'coordinator', '--port', '0', '--data', path.join(root, 'ha-env'), '--participants', `p1=${await deadUrl()}`, '--etcd', await deadUrl(), '--group', 'g'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TWOPC_LOG_LEVEL: 'warn', TWOPC_WAL_BLOCKING_SYNC_MS: '5' } },
+    );
+    cleanup.add(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    let output = '';
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('no etcd retry within 60 s'), 60_000);
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('etcd call failed')) {
+          clearTimeout(timer);
+          resolve('retrying etcd');
+        }
+      };
+      child.stdout.on('data', read);
+      child.stderr.on('data', read);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(`exited with ${code}`);
+      });
+    });
+    expect(outcome, output).toBe('retrying etcd');
   });
 });
