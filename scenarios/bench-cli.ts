@@ -12,6 +12,8 @@ import { parseDuration } from './cli.ts';
 /** The bench's clients' HTTP client (load-client.ts): bare node:http, or the services' axios client. */
 export const LOAD_CLIENT_KINDS = ['node', 'axios'] as const;
 export type LoadClientKind = (typeof LOAD_CLIENT_KINDS)[number];
+/** Bare node:http, as the floor's round trips are. */
+export const LOAD_CLIENT_DEFAULT: LoadClientKind = 'node';
 
 /** The most transactions one run may ask for; `--duration` alone runs up to this many. */
 export const BENCH_TRANSACTIONS_MAX = 10_000_000;
@@ -92,7 +94,7 @@ export function registerBenchCommand(program: Command): Command {
     .addOption(
       opt('--load-client <kind>', "the bench's clients' HTTP client: node (bare node:http, as the floor's round trips are) or axios (the services' client)")
         .choices(LOAD_CLIENT_KINDS)
-        .default('node'),
+        .default(LOAD_CLIENT_DEFAULT),
     )
     .addOption(opt('--json', 'print one JSON object').default(false))
     .action(async (o: BenchFlags) => {

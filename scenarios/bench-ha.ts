@@ -75,7 +75,7 @@ async function drive(
   participants: readonly string[],
   transactions: number,
   concurrency: number,
-  loadClient: LoadClientKind,
+  loadClient: LoadClientKind | undefined,
   probe: () => Promise<Probe>,
 ): Promise<HaBenchFigures> {
   const http = createLoadClient(loadClient, { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: concurrency });
@@ -127,7 +127,7 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
     await single.start();
     say(`bench --ha: ${o.transactions} transfers, concurrency ${o.concurrency}, ${o.participants} participants, fsync ${o.fsync}`);
     const probe = () => Promise.resolve({ cpuMs: cpuMsOf(single.nodes.map((n) => n.pid)) });
-    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency, o.loadClient ?? 'node', probe);
+    localWal = await drive(single.coordinator.url, single.participants.map((p) => p.name), o.transactions, o.concurrency, o.loadClient, probe);
     say(`  local WAL:  ${line(localWal)}`);
   } finally {
     await single.stop();
@@ -145,7 +145,7 @@ export async function runHaBench(o: HaBenchOptions, say: (line: string) => void)
       return { cpuMs, etcdTxns: counterIn(text, 'twopc_coordinator_etcd_txns_total') ?? 0, etcdRecords: counterIn(text, 'twopc_coordinator_etcd_records_total') ?? 0 };
     };
     try {
-      etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency, o.loadClient ?? 'node', probe);
+      etcdLog = await drive(leader.url, ha.names, o.transactions, o.concurrency, o.loadClient, probe);
     } finally {
       metrics.close();
     }

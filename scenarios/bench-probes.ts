@@ -11,7 +11,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createHttpClient } from '../shared/http/client.ts';
+import { createLoadClient, type LoadClientKind } from './load-client.ts';
 import { parseExposition } from './exposition.ts';
 
 export interface LatencySummary {
@@ -72,7 +72,7 @@ export interface HttpFigures {
  * sends them through the services' own client (shared/http/client.ts) instead of
  * node:http, so the two rates side by side give the client's cost per request.
  */
-export async function measureHttp(concurrency: number, samples = HTTP_SAMPLES, client: 'node' | 'axios' = 'node'): Promise<HttpFigures> {
+export async function measureHttp(concurrency: number, samples = HTTP_SAMPLES, client: LoadClientKind = 'node'): Promise<HttpFigures> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -134,8 +134,9 @@ function nodeSender(url: string, concurrency: number): Sender {
   };
 }
 
+/** The services' client, as the bench's `--load-client axios` sends transfers. */
 function axiosSender(url: string, concurrency: number): Sender {
-  const client = createHttpClient({ socketsPerHostMax: concurrency, timeoutMs: 30_000 });
+  const client = createLoadClient('axios', { socketsMax: concurrency, timeoutMs: 30_000 });
   return {
     once: async (payload) => {
       await client.post(url, payload);

@@ -38,17 +38,16 @@ export interface StandardReport {
 }
 
 export async function runStandard(o: StandardOptions, log: (line: string) => void): Promise<StandardReport> {
-  const common = { participants: o.participants, fsync: o.fsync } as const;
-  const loadClient = o.loadClient ?? 'node';
+  const common = { participants: o.participants, fsync: o.fsync, ...(o.loadClient !== undefined && { loadClient: o.loadClient }) } as const;
   log(`== concurrency ${STANDARD.concurrency}, ${STANDARD.transactions} transfers, batched then unbatched`);
-  const concurrency64 = await runBench({ ...common, loadClient, transactions: STANDARD.transactions, concurrency: STANDARD.concurrency }, log);
+  const concurrency64 = await runBench({ ...common, transactions: STANDARD.transactions, concurrency: STANDARD.concurrency }, log);
   if (o.htmlFile !== undefined) {
     fs.writeFileSync(o.htmlFile, renderBenchHtml(concurrency64, `twopc bench --transactions ${STANDARD.transactions} --concurrency ${STANDARD.concurrency}`));
     log(`wrote ${o.htmlFile}`);
   }
   if (o.svgDir !== undefined) writeSvgs(concurrency64, o.svgDir, log);
   log(`== one client, ${STANDARD.oneClientTransactions} transfers`);
-  const oneClient = await runBench({ ...common, loadClient, transactions: STANDARD.oneClientTransactions, concurrency: 1, compareNoBatching: false }, log);
+  const oneClient = await runBench({ ...common, transactions: STANDARD.oneClientTransactions, concurrency: 1, compareNoBatching: false }, log);
   log(`== recovery, ${STANDARD.recoveryTransactions} transactions`);
   const recovery = await runRecoveryBench({ ...common, transactions: STANDARD.recoveryTransactions }, log);
   let rssCheck: BenchReport | null = null;
@@ -57,7 +56,6 @@ export async function runStandard(o: StandardOptions, log: (line: string) => voi
     rssCheck = await runBench(
       {
         ...common,
-        loadClient,
         transactions: RSS_CHECK_TRANSACTIONS,
         concurrency: STANDARD.concurrency,
         compareNoBatching: false,

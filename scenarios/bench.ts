@@ -34,7 +34,7 @@ import {
   type NodeSample,
 } from './bench-probes.ts';
 import { CLI, ProcessCluster } from './harness.ts';
-import { RSS_CHECK_RUN_MS_MAX, WARMUP_TRANSACTIONS_DEFAULT } from './bench-cli.ts';
+import { LOAD_CLIENT_DEFAULT, RSS_CHECK_RUN_MS_MAX, WARMUP_TRANSACTIONS_DEFAULT } from './bench-cli.ts';
 import { createPrng } from './prng.ts';
 import { accounts, openingTransaction, randomTransfer, type BankOptions } from './workloads/bank.ts';
 import { createProgress } from './progress.ts';
@@ -248,7 +248,7 @@ export const TARGETS = {
 export const kvTarget: BenchTarget = {
   resource: 'kv',
   fund: async (coordinatorUrl, bank) => {
-    const client = createLoadClient('node', { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: 1 });
+    const client = createLoadClient(LOAD_CLIENT_DEFAULT, { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: 1 });
     try {
       const funded = await postTransaction(client, coordinatorUrl, openingTransaction(bank));
       if (funded.outcome !== 'committed') throw new Error(`could not fund the accounts: ${JSON.stringify(funded)}`);
@@ -299,7 +299,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
 }
 
 async function runBenchOn(asked: BenchOptions, target: BenchTarget, log: (line: string) => void): Promise<BenchReport> {
-  const options: BenchOptions = { ...asked, loadClient: asked.loadClient ?? 'node' };
+  // The report names the client whether or not it was asked for.
+  const options: BenchOptions = { ...asked, loadClient: asked.loadClient ?? LOAD_CLIENT_DEFAULT };
   const batching = options.batching !== false;
   const flagKnown = nodesKnowNoBatching();
   if (!flagKnown) log('these nodes have no --no-batching flag yet: the unbatched run takes the default path (marked in the report)');
@@ -369,7 +370,7 @@ async function runPhase(
     participantArgs: noBatchingArgs,
     ...(target.participantArgsOf !== undefined && { participantArgsOf: target.participantArgsOf }),
   });
-  const client = createLoadClient(options.loadClient ?? 'node', { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: options.concurrency });
+  const client = createLoadClient(options.loadClient, { timeoutMs: REQUEST_TIMEOUT_MS, socketsMax: options.concurrency });
   try {
     log(`starting a coordinator and ${options.participants} participants on ${target.resource} (fsync ${options.fsync}, ${mode.batching ? 'batching' : '--no-batching'})…`);
     await cluster.start();

@@ -13,14 +13,13 @@
  * rejects. No retry: a transfer that fails is counted as an error.
  */
 import http from 'node:http';
-import { createHttpClient, IDLE_SOCKET_MS, TCP_KEEPALIVE_DELAY_MS } from '../shared/http/client.ts';
+import { createHttpClient, keepAliveAgentOptions } from '../shared/http/client.ts';
 import type { LoadClientKind } from './bench-cli.ts';
 
 export type { LoadClientKind } from './bench-cli.ts';
 
 /** The largest answer read: a coordinator's answer to one transaction is well under a kilobyte. */
 export const LOAD_ANSWER_BYTES_MAX = 1024 * 1024;
-
 
 export interface LoadClient {
   post<T>(url: string, body: unknown): Promise<{ readonly status: number; readonly data: T }>;
@@ -34,7 +33,8 @@ export interface LoadClientOptions {
   readonly timeoutMs: number;
 }
 
-export function createLoadClient(kind: LoadClientKind, options: LoadClientOptions): LoadClient {
+/** `kind` unset: bare node:http, bench-cli.ts's LOAD_CLIENT_DEFAULT (a type-only import here keeps the CLI's registry out of this module). */
+export function createLoadClient(kind: LoadClientKind | undefined, options: LoadClientOptions): LoadClient {
   if (kind === 'axios') {
     const client = createHttpClient({ timeoutMs: options.timeoutMs, socketsPerHostMax: options.socketsMax });
     return { post: (url, body) => client.post(url, body), close: () => client.close() };
@@ -43,17 +43,9 @@ export function createLoadClient(kind: LoadClientKind, options: LoadClientOption
 }
 
 function nodeLoadClient({ socketsMax, timeoutMs }: LoadClientOptions): LoadClient {
-  // The services' client's socket policy: an idle socket is closed a second before the server
-  // would close it (a request written on a socket the server is closing fails with a reset, and a
-  // transfer is not sent again), and the most recently used one is taken first.
-  const agent = new http.Agent({
-    keepAlive: true,
-    keepAliveMsecs: TCP_KEEPALIVE_DELAY_MS,
-    maxSockets: socketsMax,
-    maxFreeSockets: socketsMax,
-    timeout: IDLE_SOCKET_MS,
-    scheduling: 'lifo',
-  });
+  // The services' socket policy: among other things an idle socket is closed before the server
+  // would close it, since a transfer written on a closing socket fails and is not sent again.
+  const agent = new http.Agent(keepAliveAgentOptions(socketsMax));
   return {
     post: <T>(url: string, body: unknown) =>
       new Promise<{ status: number; data: T }>((resolve, reject) => {

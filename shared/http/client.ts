@@ -288,11 +288,15 @@ function jsonOrText(text: string): unknown {
  */
 export const TCP_KEEPALIVE_DELAY_MS = 60_000;
 
-export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  const maxSockets = options.socketsPerHostMax ?? 64;
-  // Keep-alive, no Nagle delay, and the most recently used socket first (lifo): it is the one
-  // least likely to have been closed by the server meanwhile, and the others idle out.
-  const agentOptions = {
+/**
+ * The services' socket policy for an agent of `maxSockets` per peer: keep-alive, no Nagle delay,
+ * idle sockets closed a second before our servers close theirs (IDLE_SOCKET_MS), and the most
+ * recently used socket first (lifo): it is the one least likely to have been closed by the server
+ * meanwhile, and the others idle out. The bench's bare load client (scenarios/load-client.ts) uses
+ * it too.
+ */
+export function keepAliveAgentOptions(maxSockets: number) {
+  return {
     keepAlive: true,
     keepAliveMsecs: TCP_KEEPALIVE_DELAY_MS,
     maxSockets,
@@ -301,6 +305,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     scheduling: 'lifo',
     noDelay: true,
   } as const;
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const agentOptions = keepAliveAgentOptions(options.socketsPerHostMax ?? 64);
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
   const instance: AxiosInstance = axios.create({
