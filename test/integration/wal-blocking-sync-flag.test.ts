@@ -8,9 +8,11 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, NodeProcess } from '../../scenarios/harness.ts';
+import { scrapeCounters } from '../../scenarios/bench-probes.ts';
 import { freePort } from '../../scenarios/ports.ts';
 import { EXIT_CODES } from '../../shared/exit-codes.ts';
 import { linesOf, runTwopc } from '../helpers/cli.ts';
+import { post } from '../helpers/http.ts';
 import { tempDir } from '../helpers/cluster.ts';
 import { Cleanup, deadUrl } from '../participant/fixtures.ts';
 
@@ -23,84 +25,60 @@ afterAll(async () => {
   await cleanup.run();
 });
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
-  if (value === undefined) throw new Error(`${name} is not on ${url}/metrics`);
-  return Number(value);
-}
-
-async function started(node: NodeProcess): Promise<NodeProcess> {
+/**
+ * Starts a `role` node on a fresh directory with `args`, lets `work` run against its URL, and
+ * returns its batch-sync counters from /metrics: all of them, and those that blocked.
+ */
+async function syncsOf(role: 'participant' | 'coordinator', name: string, args: (port: number) => Promise<string[]>, env: Record<string, string> = {}, work?: (url: string) => Promise<void>) {
+  const port = await freePort();
+  const node = new NodeProcess({ name, role, port, logFile: path.join(root, `${name}.log`), args: await args(port), env: { TWOPC_LOG_LEVEL: 'warn', ...env } });
   cleanup.add(() => node.stop());
   await node.start();
-  return node;
+  await work?.(node.url);
+  const counters = await scrapeCounters(node.url);
+  await node.stop();
+  return { all: counters.walDatasyncs, blocking: counters.walDatasyncsBlocking };
 }
 
 describe('--wal-blocking-sync-ms', () => {
   it("decides where a participant's batch fdatasyncs run: on the event loop by default, in the thread pool with 0, and by the bound it is given", { timeout: 120_000 }, async () => {
     const coordinator = await deadUrl();
     /** `prepares` forced PREPAREDs through the participant's own route, one after another, then its sync counters. */
-    const syncsOf = async (name: string, env: Record<string, string>, args: string[] = [], prepares = 1) => {
-      const port = await freePort();
-      const node = await started(
-        new NodeProcess({
-          name,
-          role: 'participant',
-          port,
-          logFile: path.join(root, `${name}.log`),
-          args: ['--name', name, '--port', String(port), '--data', path.join(root, name), '--coordinator', coordinator, ...args],
-          env: { TWOPC_LOG_LEVEL: 'warn', ...env },
-        }),
+    const participantSyncs = (name: string, env: Record<string, string>, flags: string[] = [], prepares = 1) =>
+      syncsOf(
+        'participant',
+        name,
+        async (port) => ['--name', name, '--port', String(port), '--data', path.join(root, name), '--coordinator', coordinator, ...flags],
+        env,
+        async (url) => {
+          for (let i = 1; i <= prepares; i++) {
+            const res = await post(`${url}/v1/2pc/prepare`, { txId: `tx-1-${i}`, coordinator, participants: [url], ops: [{ op: 'put', key: `k${i}`, value: 1 }] });
+            expect(res.body).toMatchObject({ vote: 'yes' });
+          }
+        },
       );
-      for (let i = 1; i <= prepares; i++) {
-        const res = await fetch(`${node.url}/v1/2pc/prepare`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ txId: `tx-1-${i}`, coordinator, participants: [node.url], ops: [{ op: 'put', key: `k${i}`, value: 1 }] }),
-          signal: AbortSignal.timeout(10_000),
-        });
-        expect(await res.json()).toMatchObject({ vote: 'yes' });
-      }
-      const syncs = { all: await metric(node.url, 'twopc_wal_fsyncs_total'), blocking: await metric(node.url, 'twopc_wal_fsyncs_blocking_total') };
-      await node.stop();
-      return syncs;
-    };
-    const byDefault = await syncsOf('pdefault', {});
+    const byDefault = await participantSyncs('pdefault', {});
     expect(byDefault.all).toBeGreaterThanOrEqual(1);
     // The WAL's first batch sync blocks whatever the disk's speed (the mean starts with it).
     expect(byDefault.blocking).toBeGreaterThanOrEqual(1);
-    const pool = await syncsOf('pzero', {}, ['--wal-blocking-sync-ms', '0']);
+    const pool = await participantSyncs('pzero', {}, ['--wal-blocking-sync-ms', '0']);
     expect(pool.all).toBeGreaterThanOrEqual(1);
     expect(pool.blocking).toBe(0);
     // The same from the environment, as containers set it.
-    expect((await syncsOf('penv', { TWOPC_WAL_BLOCKING_SYNC_MS: '0' })).blocking).toBe(0);
+    expect((await participantSyncs('penv', { TWOPC_WAL_BLOCKING_SYNC_MS: '0' })).blocking).toBe(0);
     // A bound no sync meets (a microsecond): the first batch sync blocks, takes longer, and the log
     // backs off to the thread pool for a second, in which the second prepare's sync falls.
-    expect(await syncsOf('ptiny', {}, ['--wal-blocking-sync-ms', '0.001'], 2)).toEqual({ all: 2, blocking: 1 });
+    expect(await participantSyncs('ptiny', {}, ['--wal-blocking-sync-ms', '0.001'], 2)).toEqual({ all: 2, blocking: 1 });
   });
 
   it("does the same for the coordinator's WAL (its BOOT record's sync at start)", { timeout: 120_000 }, async () => {
-    const syncsOf = async (name: string, args: string[]) => {
-      const port = await freePort();
-      const node = await started(
-        new NodeProcess({
-          name,
-          role: 'coordinator',
-          port,
-          logFile: path.join(root, `${name}.log`),
-          args: ['--port', String(port), '--data', path.join(root, name), '--participants', `p1=${await deadUrl()}`, ...args],
-          env: { TWOPC_LOG_LEVEL: 'warn' },
-        }),
-      );
-      const syncs = { all: await metric(node.url, 'twopc_wal_fsyncs_total'), blocking: await metric(node.url, 'twopc_wal_fsyncs_blocking_total') };
-      await node.stop();
-      return syncs;
-    };
-    const byDefault = await syncsOf('cdefault', []);
+    const coordinatorSyncs = (name: string, flags: string[]) =>
+      syncsOf('coordinator', name, async (port) => ['--port', String(port), '--data', path.join(root, name), '--participants', `p1=${await deadUrl()}`, ...flags]);
+    const byDefault = await coordinatorSyncs('cdefault', []);
     expect(byDefault.all).toBeGreaterThanOrEqual(1);
     // The first blocks whatever the disk's speed; a loaded machine may send later ones to the pool.
     expect(byDefault.blocking).toBeGreaterThanOrEqual(1);
-    const pool = await syncsOf('czero', ['--wal-blocking-sync-ms', '0']);
+    const pool = await coordinatorSyncs('czero', ['--wal-blocking-sync-ms', '0']);
     expect(pool.all).toBeGreaterThanOrEqual(1);
     expect(pool.blocking).toBe(0);
   });
